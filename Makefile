@@ -1,0 +1,39 @@
+# Churn Saver. `make run` serves the embedded default; `make test` runs the whole suite.
+.PHONY: install run test test-sqlite bench lint format schema clean
+
+UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+export UV_LINK_MODE ?= copy
+
+# uv comes from PyPI; everything else is pinned in uv.lock.
+$(UV):
+	python3 -m pip install --user --quiet uv || python3 -m pip install --quiet --break-system-packages uv
+
+.venv/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+install: .venv/.installed
+
+run: install
+	CHURNSAVER_DEMO=$${CHURNSAVER_DEMO:-1} $(UV) run churnsaver serve
+
+test: install
+	$(UV) run pytest $(PYTEST_ARGS)
+
+bench: install
+	$(UV) run python -m tests.bench
+
+lint: install
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+
+format: install
+	$(UV) run ruff check --fix .
+	$(UV) run ruff format .
+
+# Rewrite graphql/schema.graphql after an intended schema change (a test fails when it drifts).
+schema: install
+	$(UV) run python -m churnsaver.graphql.sdl > graphql/schema.graphql
+
+clean:
+	rm -rf .venv var .pytest_cache build dist *.egg-info

@@ -1,0 +1,1 @@
+"""Churn Saver's core: configuration, database, the HTTP app, the CLI and the domain modules."""

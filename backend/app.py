@@ -1,0 +1,114 @@
+"""The app factory: the composition root that wires the HTTP app, GraphQL, jobs and the database."""
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import redis.asyncio as aioredis
+import structlog
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+
+from churnsaver.backend.config import Settings
+from churnsaver.backend.db import Database
+from churnsaver.backend.logging import configure_logging
+from churnsaver.backend.middleware import AuthenticationMiddleware, BodySizeLimitMiddleware, RequestContextMiddleware
+from churnsaver.graphql.view import GraphQLView
+from churnsaver.jobs.worker import running_jobs
+
+logger = structlog.get_logger(__name__)
+
+
+async def healthz(_request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    checks: dict[str, str] = {}
+    db: Database = request.app.state.db
+    try:
+        await db.ping()
+        checks["database"] = "ok"
+    except Exception as error:
+        checks["database"] = f"unavailable: {type(error).__name__}"
+    settings: Settings = request.app.state.settings
+    if settings.redis_url:
+        try:
+            client = aioredis.from_url(settings.redis_url, socket_connect_timeout=2)
+            async with client:
+                await client.ping()
+            checks["broker"] = "ok"
+        except Exception as error:
+            checks["broker"] = f"unavailable: {type(error).__name__}"
+    else:
+        checks["broker"] = "ok (in-process)"
+    ready = all(value.startswith("ok") for value in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
+    )
+
+
+async def metrics(_request: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    return JSONResponse(
+        {"error": {"code": f"HTTP_{error.status_code}", "message": error.detail}},
+        status_code=error.status_code,
+        headers=error.headers,
+    )
+
+
+async def server_error(request: Request, error: Exception) -> Response:
+    logger.error("http.unhandled_error", exc_info=error)
+    return JSONResponse({"error": {"code": "INTERNAL", "message": "internal server error"}}, status_code=500)
+
+
+def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> Starlette:
+    """The ASGI app. `run_jobs` starts the outbox relay and scheduler (and, without Redis, the
+    in-process worker) for the app's lifetime."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+    db = Database(settings)
+    graphql = GraphQLView(db, settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            if run_jobs:
+                async with running_jobs(settings, db, consume=settings.embedded_jobs):
+                    yield
+            else:
+                yield
+        finally:
+            await db.dispose()
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+        ],
+        middleware=[
+            Middleware(RequestContextMiddleware),
+            Middleware(
+                BodySizeLimitMiddleware,
+                limits={"/graphql": settings.graphql_max_body_bytes},
+                default_limit=settings.graphql_max_body_bytes,
+            ),
+            Middleware(AuthenticationMiddleware, db=db, protected_prefixes=("/graphql",)),
+        ],
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    return app

@@ -1,0 +1,78 @@
+"""Settings, read once from `CHURNSAVER_*` environment variables."""
+
+import secrets
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class ConfigurationError(Exception):
+    """The settings cannot run the service; the message says which variable to fix."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHURNSAVER_", extra="ignore")
+
+    env: Environment = Environment.development
+    data_dir: Path = Path("./var")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy async URL; unset means a SQLite file under DATA_DIR."
+    )
+    # On PostgreSQL the app's connections switch to this non-owner role, so row-level security
+    # applies to every query; migrations run as the URL's own user, which owns the tables.
+    database_role: str = "churnsaver_app"
+    redis_url: str | None = None
+    secret_key: str | None = None
+    demo: bool = False
+    log_level: str = "INFO"
+    graphql_max_body_bytes: int = 1024 * 1024
+    graphql_max_depth: int = 12
+    graphql_max_aliases: int = 30
+    graphql_max_tokens: int = 5000
+
+    @model_validator(mode="after")
+    def _production_needs_explicit_secrets(self) -> "Settings":
+        if self.env is Environment.production:
+            if not self.secret_key:
+                raise ConfigurationError("CHURNSAVER_SECRET_KEY is required in production")
+            if not self.database_url:
+                raise ConfigurationError("CHURNSAVER_DATABASE_URL is required in production")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'churnsaver.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def embedded_jobs(self) -> bool:
+        """Without Redis, jobs run in-process and subscriptions publish in-process."""
+        return self.redis_url is None
+
+    @cached_property
+    def resolved_secret_key(self) -> str:
+        """The configured key, or (outside production) one generated once and kept in DATA_DIR."""
+        if self.secret_key:
+            return self.secret_key
+        key_file = self.data_dir / "secret_key"
+        if key_file.exists():
+            return key_file.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        key_file.write_text(key)
+        key_file.chmod(0o600)
+        return key

@@ -1,0 +1,1 @@
+"""Customers: the end customers of a tenant, their profile, traits and subscription state."""

@@ -1,0 +1,165 @@
+"""Database engine, sessions and the declarative base.
+
+Two kinds of session exist. A *tenant session* carries a tenant id: every transaction it opens
+tells PostgreSQL which tenant is acting (`set_config('churnsaver.tenant_id', …, true)`), and on
+PostgreSQL its connections have switched to the non-owner app role, so row-level security hides
+every other tenant's rows. A *system session* is for work that is not one tenant's: auth
+look-ups, the outbox relay, the scheduler, the CLI's admin commands.
+"""
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from churnsaver.backend.config import Settings
+
+TENANT_SETTING = "churnsaver.tenant_id"
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on every backend (SQLite stores naive values and returns them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use timezone-aware UTC")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None or value.tzinfo is not None:
+            return value
+        return value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime()}
+
+
+class TenantOwned:
+    """Mixin for every row that belongs to one tenant: RLS and the scoping helper key on it."""
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(index=True)
+
+
+def insert_for(session: AsyncSession) -> Any:
+    """The dialect's INSERT construct, which has `on_conflict_do_nothing` on both backends."""
+    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+
+
+def _is_postgres(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def create_engine(settings: Settings, *, app_role: bool) -> AsyncEngine:
+    """An engine for `settings`; `app_role` makes PostgreSQL connections act as the RLS-bound role."""
+    url = settings.resolved_database_url
+    if url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+
+    engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    if app_role:
+        role = settings.database_role
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _act_as_app_role(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f'SET ROLE "{role}"')
+            cursor.close()
+
+    return engine
+
+
+class TenantScopedSession(Session):
+    """A session acting for one tenant (`info["tenant_id"]`); see the module docstring."""
+
+
+@event.listens_for(TenantScopedSession, "after_begin")
+def _set_tenant_for_transaction(session: Session, _transaction: Any, connection: Connection) -> None:
+    if connection.dialect.name != "postgresql":
+        return
+    tenant_id = session.info.get("tenant_id")
+    # Transaction-local: the setting ends with the transaction, so a pooled connection never
+    # carries one tenant's id into another's work. No tenant means the empty string: no rows.
+    connection.execute(
+        text("SELECT set_config(:name, :value, true)"),
+        {"name": TENANT_SETTING, "value": str(tenant_id) if tenant_id else ""},
+    )
+
+
+class Database:
+    """The engines and session factories of one event loop."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = create_engine(settings, app_role=True)
+        self.system_engine = self.engine if not _is_postgres(self.engine) else create_engine(settings, app_role=False)
+        self._tenant_sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=TenantScopedSession
+        )
+        self._system_sessions = async_sessionmaker(self.system_engine, expire_on_commit=False)
+
+    def tenant_session(self, tenant_id: uuid.UUID | None) -> AsyncSession:
+        session = self._tenant_sessions()
+        session.sync_session.info["tenant_id"] = tenant_id
+        return session
+
+    def system_session(self) -> AsyncSession:
+        return self._system_sessions()
+
+    @asynccontextmanager
+    async def tenant_unit_of_work(self, tenant_id: uuid.UUID) -> AsyncIterator[AsyncSession]:
+        """A tenant session that commits when the block ends and rolls back if it raises."""
+        async with self.tenant_session(tenant_id) as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def system_unit_of_work(self) -> AsyncIterator[AsyncSession]:
+        async with self.system_session() as session, session.begin():
+            yield session
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+        if self.system_engine is not self.engine:
+            await self.system_engine.dispose()

@@ -1,0 +1,196 @@
+"""Pure ASGI middleware, outermost first: request context, body-size limit, authentication."""
+
+import json
+import re
+import time
+import uuid
+
+import structlog
+from prometheus_client import Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from churnsaver.backend.db import Database
+from churnsaver.tenants.api_keys import InvalidApiKey, authenticate_api_key, bearer_token, record_key_use
+
+logger = structlog.get_logger("churnsaver.http")
+REQUESTS = Counter("churnsaver_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram("churnsaver_http_request_duration_seconds", "HTTP request latency", ["route"])
+REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+JSON_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+
+
+def json_error(status: int, code: str, message: str) -> tuple[int, bytes]:
+    return status, json.dumps({"error": {"code": code, "message": message}}).encode()
+
+
+async def send_json(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def route_label(path: str) -> str:
+    """A low-cardinality label: the first path segment of known routes."""
+    first = path.strip("/").split("/", 1)[0]
+    return f"/{first}" if first in {"graphql", "healthz", "readyz", "metrics", "v1", "webhooks", "widgets"} else "other"
+
+
+class RequestContextMiddleware:
+    """Request id, structured access log, metrics and security headers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if REQUEST_ID_PATTERN.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                headers.extend(SECURITY_HEADERS)
+                if any(k == b"content-type" and v.startswith(b"application/json") for k, v in headers):
+                    headers.append(JSON_CSP)
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            if scope["type"] == "http":
+                elapsed = time.perf_counter() - started
+                route = route_label(scope["path"])
+                REQUESTS.labels(scope["method"], route, str(status)).inc()
+                LATENCY.labels(route).observe(elapsed)
+                logger.info(
+                    "http.request",
+                    method=scope["method"],
+                    path=scope["path"],
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 2),
+                )
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodySizeLimitMiddleware:
+    """Refuse request bodies over a per-path limit with 413, whether or not Content-Length is sent."""
+
+    def __init__(self, app: ASGIApp, limits: dict[str, int], default_limit: int) -> None:
+        self.app = app
+        self.limits = limits
+        self.default_limit = default_limit
+
+    def limit_for(self, path: str) -> int:
+        for prefix, limit in self.limits.items():
+            if path.startswith(prefix):
+                return limit
+        return self.default_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await send_json(send, *json_error(413, "PAYLOAD_TOO_LARGE", f"request body is over {limit} bytes"))
+            return
+        received = 0
+        response_started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            response_started = response_started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if not response_started:
+                await send_json(send, *json_error(413, "PAYLOAD_TOO_LARGE", f"request body is over {limit} bytes"))
+
+
+class AuthenticationMiddleware:
+    """Resolve `Authorization: Bearer <api key>` to an auth subject on protected paths.
+
+    A missing key on a protected path, or a bad key anywhere, is a 401 with a JSON reason. The
+    GraphiQL page (a GET asking for HTML) loads without a key: it holds no data.
+    """
+
+    def __init__(self, app: ASGIApp, db: Database, protected_prefixes: tuple[str, ...]) -> None:
+        self.app = app
+        self.db = db
+        self.protected_prefixes = protected_prefixes
+
+    def _is_console_page(self, scope: Scope) -> bool:
+        accept = dict(scope["headers"]).get(b"accept", b"")
+        return scope["method"] == "GET" and b"text/html" in accept and not scope.get("query_string")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.protected_prefixes):
+            await self.app(scope, receive, send)
+            return
+        authorization = dict(scope["headers"]).get(b"authorization")
+        if authorization is None:
+            if self._is_console_page(scope):
+                await self.app(scope, receive, send)
+                return
+            await send_json(
+                send,
+                *json_error(401, "UNAUTHENTICATED", "an API key is required: Authorization: Bearer <api key>"),
+                [(b"www-authenticate", b"Bearer")],
+            )
+            return
+        try:
+            token = bearer_token(authorization.decode("latin-1"))
+            async with self.db.system_session() as session:
+                authentication = await authenticate_api_key(session, token)
+        except InvalidApiKey as error:
+            await send_json(send, *json_error(401, "UNAUTHENTICATED", error.reason), [(b"www-authenticate", b"Bearer")])
+            return
+        subject = authentication.subject
+        if authentication.use_is_unrecorded:
+            async with self.db.tenant_unit_of_work(subject.tenant_id) as session:
+                await record_key_use(session, subject)
+        scope.setdefault("state", {})["auth_subject"] = subject
+        structlog.contextvars.bind_contextvars(tenant_id=str(subject.tenant_id), subject=subject.log_label)
+        await self.app(scope, receive, send)

@@ -1,0 +1,45 @@
+"""The typed GraphQL context: who is asking, for which tenant, and the operation's unit of work."""
+
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from churnsaver.backend.config import Settings
+from churnsaver.backend.db import Database
+from churnsaver.backend.errors import PermissionDenied
+from churnsaver.graphql.dataloaders import Loaders
+from churnsaver.tenants.auth import AuthSubject
+
+# Set by the UnitOfWork extension for the length of one operation. A context variable rather
+# than a context attribute, because one WebSocket context serves concurrent operations.
+operation_session: ContextVar[AsyncSession] = ContextVar("operation_session")
+
+
+@dataclass
+class Context:
+    db: Database
+    settings: Settings
+    subject: AuthSubject | None
+    request: Any = None
+    response: Any = None
+    connection_params: dict[str, object] | None = None
+    _loaders: Loaders | None = field(default=None, repr=False)
+
+    @property
+    def session(self) -> AsyncSession:
+        return operation_session.get()
+
+    @property
+    def auth(self) -> AuthSubject:
+        """The subject; resolvers behind a permission class can rely on it being there."""
+        if self.subject is None:
+            raise PermissionDenied("authentication required")
+        return self.subject
+
+    @property
+    def loaders(self) -> Loaders:
+        if self._loaders is None:
+            self._loaders = Loaders(self.db, self.auth.tenant_id)
+        return self._loaders

@@ -1,0 +1,63 @@
+"""Schema extensions: the operation's unit of work, and the limits every request is held to."""
+
+from collections.abc import AsyncIterator
+
+import structlog
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+
+from churnsaver.backend.config import Environment, Settings
+from churnsaver.graphql.context import operation_session
+from churnsaver.graphql.errors import MASKED_MESSAGE, is_client_visible, should_mask
+
+logger = structlog.get_logger(__name__)
+
+
+class UnitOfWork(SchemaExtension):
+    """One tenant session per operation, committed when it succeeds and rolled back otherwise."""
+
+    async def on_operation(self) -> AsyncIterator[None]:
+        context = self.execution_context.context
+        tenant_id = context.subject.tenant_id if context.subject else None
+        async with context.db.tenant_session(tenant_id) as session:
+            token = operation_session.set(session)
+            try:
+                yield
+                result = self.execution_context.result
+                if result is not None and not getattr(result, "errors", None):
+                    await session.commit()
+                else:
+                    await session.rollback()
+            finally:
+                operation_session.reset(token)
+
+
+class LogUnexpectedErrors(SchemaExtension):
+    """Masked errors are logged here, with their traceback, before clients see a plain message."""
+
+    def on_operation(self):  # type: ignore[no-untyped-def]
+        yield
+        result = self.execution_context.result
+        for error in getattr(result, "errors", None) or []:
+            if not is_client_visible(error):
+                logger.error("graphql.unexpected_error", path=error.path, exc_info=error.original_error)
+
+
+def build_extensions(settings: Settings) -> list[SchemaExtension | type[SchemaExtension]]:
+    extensions: list[SchemaExtension | type[SchemaExtension]] = [
+        QueryDepthLimiter(max_depth=settings.graphql_max_depth),
+        MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+        MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+        UnitOfWork,
+        MaskErrors(should_mask_error=should_mask, error_message=MASKED_MESSAGE),
+        LogUnexpectedErrors,
+    ]
+    if settings.env is Environment.production:
+        extensions.append(DisableIntrospection())
+    return extensions

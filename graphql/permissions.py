@@ -1,0 +1,28 @@
+"""Permission classes: a field states the scope it needs; the subject's key or role grants it."""
+
+from typing import Any
+
+from strawberry.permission import BasePermission
+from strawberry.types import Info
+
+from churnsaver.tenants.auth import Scope
+
+
+class _HasScope(BasePermission):
+    scope: Scope
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        subject = info.context.subject
+        if subject is None:
+            self.message = "authentication required"
+            return False
+        self.message = f"this requires the '{self.scope}' scope"
+        return subject.can(self.scope)
+
+
+class CanRead(_HasScope):
+    scope = Scope.read
+
+
+class CanWrite(_HasScope):
+    scope = Scope.write

@@ -1,0 +1,49 @@
+"""The root schema, assembled from per-domain query and mutation types."""
+
+import strawberry
+from strawberry import relay
+from strawberry.tools import merge_types
+
+from churnsaver.backend.config import Settings
+from churnsaver.backend.errors import NotFound
+from churnsaver.graphql.customers import CustomerQueries
+from churnsaver.graphql.extensions import build_extensions
+from churnsaver.graphql.permissions import CanRead
+from churnsaver.graphql.tenants import TenantMutations, TenantQueries
+from churnsaver.graphql.types.api_key import ApiKeyType
+from churnsaver.graphql.types.customer import CustomerType
+from churnsaver.graphql.types.tenant import TenantType
+
+NODE_TYPES: dict[str, type[relay.Node]] = {
+    node_type.__strawberry_definition__.name: node_type for node_type in (TenantType, CustomerType, ApiKeyType)
+}
+
+
+@strawberry.type
+class NodeQueries:
+    @strawberry.field(permission_classes=[CanRead], description="Any object by its global id.")
+    async def node(self, info: strawberry.Info, id: strawberry.ID) -> relay.Node:
+        try:
+            global_id = relay.GlobalID.from_id(id)
+        except (ValueError, TypeError):
+            raise NotFound("node") from None
+        node_type = NODE_TYPES.get(global_id.type_name)
+        if node_type is None:
+            raise NotFound("node")
+        [found] = await node_type.resolve_nodes(info=info, node_ids=[global_id.node_id])
+        if found is None:
+            raise NotFound("node")
+        return found
+
+
+Query = merge_types("Query", (NodeQueries, TenantQueries, CustomerQueries))
+Mutation = merge_types("Mutation", (TenantMutations,))
+
+
+def create_schema(settings: Settings) -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        types=list(NODE_TYPES.values()),
+        extensions=build_extensions(settings),
+    )

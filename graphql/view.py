@@ -1,0 +1,47 @@
+"""The GraphQL endpoint: POST, GET and WebSocket (graphql-transport-ws), and the GraphiQL console.
+
+HTTP requests arrive already authenticated by the app's middleware. A WebSocket authenticates
+in `connection_init`, with `{"authorization": "Bearer <api key>"}` in its payload.
+"""
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
+from churnsaver.backend.config import Environment, Settings
+from churnsaver.backend.db import Database
+from churnsaver.graphql.context import Context
+from churnsaver.graphql.schema import create_schema
+from churnsaver.tenants.api_keys import InvalidApiKey, authenticate_api_key, bearer_token
+
+
+class GraphQLView(GraphQL[Context, None]):
+    def __init__(self, db: Database, settings: Settings) -> None:
+        super().__init__(
+            create_schema(settings),
+            graphql_ide="graphiql" if settings.env is not Environment.production else None,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        )
+        self.db = db
+        self.settings = settings
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        subject = request.scope.get("state", {}).get("auth_subject")
+        return Context(db=self.db, settings=self.settings, subject=subject, request=request, response=response)
+
+    async def on_ws_connect(self, context: Context) -> None:
+        params = context.connection_params or {}
+        header = params.get("authorization") or params.get("Authorization")
+        if not isinstance(header, str):
+            raise ConnectionRejectionError({"reason": "authentication required"})
+        try:
+            token = bearer_token(header)
+            async with self.db.system_session() as session:
+                authentication = await authenticate_api_key(session, token)
+        except InvalidApiKey as error:
+            raise ConnectionRejectionError({"reason": error.reason}) from None
+        context.subject = authentication.subject

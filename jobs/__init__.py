@@ -1,0 +1,1 @@
+"""Background jobs: the transactional outbox, the Dramatiq broker and actors, and the scheduler."""

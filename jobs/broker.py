@@ -1,0 +1,110 @@
+"""The Dramatiq broker: Redis when CHURNSAVER_REDIS_URL is set, otherwise in-process.
+
+Middleware, in order: time limits, retries with exponential backoff, async actors, and our
+`JobCompletion`, which sees a job's final outcome (after Retries has decided) and settles its
+outbox row: deleted when done, recorded in `failed_jobs` when it has run out of retries.
+"""
+
+import traceback
+import uuid
+from typing import Any
+
+import dramatiq
+from dramatiq.asyncio import get_event_loop_thread
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import (
+    AgeLimit,
+    AsyncIO,
+    Callbacks,
+    Middleware,
+    Pipelines,
+    Retries,
+    ShutdownNotifications,
+    TimeLimit,
+)
+from prometheus_client import Counter
+from sqlalchemy import delete
+
+from churnsaver.backend.config import Settings
+from churnsaver.backend.db import insert_for
+from churnsaver.jobs.models import FailedJob, OutboxJob
+from churnsaver.jobs.registry import JOBS
+from churnsaver.jobs.runtime import runtime
+
+MIN_BACKOFF_MS = 1_000
+MAX_BACKOFF_MS = 5 * 60_000
+TIME_LIMIT_MS = 10 * 60_000
+
+JOBS_FINISHED = Counter("churnsaver_jobs_total", "Jobs finished, by job and outcome", ["job", "outcome"])
+
+
+async def _settle(outbox_id: str | None, failure: FailedJob | None) -> None:
+    db = runtime().db
+    async with db.system_unit_of_work() as session:
+        if failure is not None:
+            values = {
+                c.name: getattr(failure, c.name)
+                for c in FailedJob.__table__.columns
+                if getattr(failure, c.name) is not None
+            }
+            insert = insert_for(session)
+            await session.execute(
+                insert(FailedJob).values(**values).on_conflict_do_nothing(index_elements=["message_id"])
+            )
+        if outbox_id is not None:
+            await session.execute(delete(OutboxJob).where(OutboxJob.id == uuid.UUID(outbox_id)))
+
+
+class JobCompletion(Middleware):
+    def after_process_message(
+        self, broker: dramatiq.Broker, message: Any, *, result: Any = None, exception: BaseException | None = None
+    ) -> None:
+        if exception is not None and not message.failed:
+            JOBS_FINISHED.labels(message.actor_name, "retried").inc()
+            return  # Retries will deliver it again; the outbox row stays.
+        failure = None
+        if exception is not None:
+            JOBS_FINISHED.labels(message.actor_name, "dead").inc()
+            failure = FailedJob(
+                id=uuid.uuid4(),
+                message_id=message.message_id,
+                actor_name=message.actor_name,
+                kwargs=message.kwargs,
+                retries=message.options.get("retries", 0),
+                error="".join(traceback.format_exception_only(type(exception), exception)).strip()[:4000],
+            )
+        else:
+            JOBS_FINISHED.labels(message.actor_name, "done").inc()
+        get_event_loop_thread().run_coroutine(_settle(message.options.get("outbox_id"), failure))
+
+
+def _middleware() -> list[Middleware]:
+    return [
+        AgeLimit(),
+        TimeLimit(time_limit=TIME_LIMIT_MS),
+        ShutdownNotifications(),
+        Callbacks(),
+        Pipelines(),
+        Retries(min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS),
+        AsyncIO(),
+        JobCompletion(),
+    ]
+
+
+def create_broker(settings: Settings) -> dramatiq.Broker:
+    """A broker with every registered job declared on it as an actor."""
+    if settings.redis_url:
+        broker: dramatiq.Broker = RedisBroker(url=settings.redis_url, middleware=_middleware())
+    else:
+        broker = StubBroker(middleware=_middleware())
+    for spec in JOBS.values():
+        dramatiq.Actor(
+            spec.function,
+            broker=broker,
+            actor_name=spec.name,
+            queue_name=spec.queue,
+            priority=0,
+            options={"max_retries": spec.max_retries},
+        )
+    return broker

@@ -1,0 +1,45 @@
+"""The transactional outbox: the only way domain code enqueues a job.
+
+`enqueue` writes a row in the caller's transaction. Nothing is sent until that transaction
+commits; a rollback drops the job with everything else. After a commit that enqueued
+something, the relay in this process is woken to send it at once.
+"""
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from churnsaver.jobs.models import OutboxJob
+from churnsaver.jobs.registry import get_job
+
+_PENDING = "outbox_pending"
+_relay_wakers: list[Callable[[], None]] = []
+
+
+def enqueue(session: AsyncSession, job_name: str, *, tenant_id: uuid.UUID | None = None, **kwargs: Any) -> None:
+    """Enqueue job `job_name` with JSON-serialisable `kwargs`, in `session`'s transaction."""
+    get_job(job_name)
+    session.add(OutboxJob(actor_name=job_name, kwargs=kwargs, tenant_id=tenant_id))
+    session.sync_session.info[_PENDING] = True
+
+
+def on_commit_wake(waker: Callable[[], None]) -> Callable[[], None]:
+    """Call `waker` after any commit that enqueued jobs; returns a function that unregisters it."""
+    _relay_wakers.append(waker)
+    return lambda: _relay_wakers.remove(waker)
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_relays(session: Session) -> None:
+    if session.info.pop(_PENDING, False):
+        for waker in list(_relay_wakers):
+            waker()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)

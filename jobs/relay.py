@@ -1,0 +1,95 @@
+"""The outbox relay: sends committed jobs to the broker.
+
+It runs in every web and worker process. It is woken right after a commit that enqueued jobs
+and also polls, so jobs left behind by a crash or a broker outage go out once it is back. A row
+already sent is sent again if no worker has finished it within REDELIVER_AFTER (a flushed
+Redis, a killed in-process worker): jobs are idempotent, so a duplicate changes nothing.
+"""
+
+import asyncio
+import contextlib
+from datetime import timedelta
+
+import dramatiq
+import structlog
+from dramatiq import Message
+from prometheus_client import Counter, Gauge
+from sqlalchemy import or_, select
+
+from churnsaver.backend.db import Database, utcnow
+from churnsaver.jobs.models import OutboxJob
+from churnsaver.jobs.outbox import on_commit_wake
+from churnsaver.jobs.registry import JOBS
+
+REDELIVER_AFTER = timedelta(minutes=30)
+BATCH_SIZE = 500
+POLL_SECONDS = 1.0
+
+logger = structlog.get_logger(__name__)
+OUTBOX_SENT = Counter("churnsaver_outbox_sent_total", "Outbox jobs handed to the broker")
+OUTBOX_LAG = Gauge("churnsaver_outbox_lag_seconds", "Age of the oldest outbox job not yet sent")
+
+
+class OutboxRelay:
+    def __init__(self, db: Database, broker: dramatiq.Broker) -> None:
+        self.db = db
+        self.broker = broker
+        self._wake = asyncio.Event()
+
+    async def relay_once(self) -> int:
+        """Send one batch of due jobs; returns how many were sent."""
+        now = utcnow()
+        due = or_(OutboxJob.dispatched_at.is_(None), OutboxJob.dispatched_at < now - REDELIVER_AFTER)
+        statement = select(OutboxJob).where(due).order_by(OutboxJob.created_at).limit(BATCH_SIZE)
+        async with self.db.system_unit_of_work() as session:
+            if session.bind.dialect.name == "postgresql":
+                # Several relays may run at once; each takes rows the others have not locked.
+                statement = statement.with_for_update(skip_locked=True)
+            rows = list((await session.execute(statement)).scalars())
+            OUTBOX_LAG.set((now - rows[0].created_at).total_seconds() if rows else 0)
+            if not rows:
+                return 0
+            messages = [self._message(row) for row in rows]
+            # A broker failure raises here, the transaction rolls back, and the rows wait.
+            await asyncio.to_thread(self._send, messages)
+            for row in rows:
+                row.dispatched_at = now
+                row.dispatch_count += 1
+        OUTBOX_SENT.inc(len(rows))
+        return len(rows)
+
+    def _message(self, row: OutboxJob) -> Message:
+        spec = JOBS[row.actor_name]
+        return Message(
+            queue_name=spec.queue,
+            actor_name=row.actor_name,
+            args=(),
+            kwargs=row.kwargs,
+            options={"outbox_id": str(row.id)},
+        )
+
+    def _send(self, messages: list[Message]) -> None:
+        for message in messages:
+            self.broker.enqueue(message)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Relay until cancelled."""
+        loop = asyncio.get_running_loop()
+        unregister = on_commit_wake(lambda: loop.call_soon_threadsafe(self._wake.set))
+        try:
+            while True:
+                try:
+                    sent = await self.relay_once()
+                except Exception:
+                    logger.exception("outbox.relay_failed")
+                    sent = 0
+                if sent == BATCH_SIZE:
+                    continue
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+        finally:
+            unregister()

@@ -1,0 +1,69 @@
+"""Fixtures for the whole suite. Database-backed tests run once per backend (SQLite, PostgreSQL)."""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from churnsaver.backend.app import create_app
+from churnsaver.backend.config import Settings
+from churnsaver.backend.db import Database
+from tests.fixtures.databases import BACKENDS, POSTGRES_URL, drop_postgres_database, migrated_settings
+from tests.fixtures.factories import TenantWithKey, create_tenant_with_key
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    from tests.fixtures.databases import REDIS_URL
+
+    return [
+        f"PostgreSQL: {'on (' + POSTGRES_URL.split('@')[-1] + ')' if POSTGRES_URL else 'off, PostgreSQL tests skipped (set CHURNSAVER_TEST_DATABASE_URL)'}",
+        f"Redis: {'on' if REDIS_URL else 'off, Redis tests skipped (set CHURNSAVER_TEST_REDIS_URL)'}",
+    ]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def settings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Settings]:
+    """Settings for a migrated database, once per backend for the session."""
+    data_dir = tmp_path_factory.mktemp(f"data-{request.param}")
+    settings, postgres_url = await migrated_settings(request.param, data_dir)
+    yield settings
+    if postgres_url and POSTGRES_URL:
+        await drop_postgres_database(POSTGRES_URL, postgres_url)
+
+
+@pytest.fixture(scope="session")
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    database = Database(settings)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings):  # noqa: ANN201
+    """The real app without its background jobs (the jobs tests start those themselves)."""
+    application = create_app(settings, run_jobs=False)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # noqa: ANN001
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+@pytest.fixture
+async def tenant(db: Database) -> TenantWithKey:
+    return await create_tenant_with_key(db)
+
+
+@pytest.fixture
+async def other_tenant(db: Database) -> TenantWithKey:
+    return await create_tenant_with_key(db)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
