@@ -1,14 +1,13 @@
 # Churn Saver. `make run` serves the embedded default; `make test` runs the whole suite.
 .PHONY: install run test test-sqlite bench lint format schema clean
 
-UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+# uv comes from PyPI (installed on first use); everything else is pinned in uv.lock.
+UV := $(or $(shell command -v uv 2>/dev/null),python3 -m uv)
 export UV_LINK_MODE ?= copy
 
-# uv comes from PyPI; everything else is pinned in uv.lock.
-$(UV):
-	python3 -m pip install --user --quiet uv || python3 -m pip install --quiet --break-system-packages uv
-
-.venv/.installed: pyproject.toml uv.lock | $(UV)
+.venv/.installed: pyproject.toml uv.lock
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet --user uv \
+		|| python3 -m pip install --quiet --break-system-packages uv
 	$(UV) sync --frozen
 	@touch $@
 
@@ -36,4 +35,4 @@ schema: install
 	$(UV) run python -m churnsaver.graphql.sdl > graphql/schema.graphql
 
 clean:
-	rm -rf .venv var .pytest_cache build dist *.egg-info
+	rm -rf .venv var .pytest_cache .ruff_cache build dist *.egg-info

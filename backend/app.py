@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> St
     in-process worker) for the app's lifetime."""
     settings = settings or Settings()
     configure_logging(settings.log_level)
+    settings.resolved_secret_key  # noqa: B018 - outside production, generated on first start and kept
     db = Database(settings)
     graphql = GraphQLView(db, settings)
 

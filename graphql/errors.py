@@ -9,8 +9,9 @@ MASKED_MESSAGE = "Internal server error."
 
 def is_client_visible(error: GraphQLError) -> bool:
     original = error.original_error
-    # No original error: a syntax, validation or permission error raised by GraphQL itself.
-    return original is None or isinstance(original, DomainError)
+    # No original error: a syntax or validation error. A GraphQLError raised on purpose (a
+    # permission class refusing) is written for the client too.
+    return original is None or isinstance(original, DomainError | GraphQLError)
 
 
 def should_mask(error: GraphQLError) -> bool:

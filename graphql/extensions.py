@@ -1,6 +1,6 @@
 """Schema extensions: the operation's unit of work, and the limits every request is held to."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import structlog
 from strawberry.extensions import (
@@ -49,15 +49,16 @@ class LogUnexpectedErrors(SchemaExtension):
                 logger.error("graphql.unexpected_error", path=error.path, exc_info=error.original_error)
 
 
-def build_extensions(settings: Settings) -> list[SchemaExtension | type[SchemaExtension]]:
-    extensions: list[SchemaExtension | type[SchemaExtension]] = [
-        QueryDepthLimiter(max_depth=settings.graphql_max_depth),
-        MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
-        MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+def build_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
+    """Factories, so every operation gets fresh extension instances."""
+    extensions: list[Callable[[], SchemaExtension]] = [
+        lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
         UnitOfWork,
-        MaskErrors(should_mask_error=should_mask, error_message=MASKED_MESSAGE),
+        lambda: MaskErrors(should_mask_error=should_mask, error_message=MASKED_MESSAGE),
         LogUnexpectedErrors,
     ]
     if settings.env is Environment.production:
-        extensions.append(DisableIntrospection())
+        extensions.append(DisableIntrospection)
     return extensions

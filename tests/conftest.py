@@ -9,16 +9,16 @@ import pytest
 from churnsaver.backend.app import create_app
 from churnsaver.backend.config import Settings
 from churnsaver.backend.db import Database
-from tests.fixtures.databases import BACKENDS, POSTGRES_URL, drop_postgres_database, migrated_settings
+from tests.fixtures.databases import BACKENDS, POSTGRES_URL, REDIS_URL, drop_postgres_database, migrated_settings
 from tests.fixtures.factories import TenantWithKey, create_tenant_with_key
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    from tests.fixtures.databases import REDIS_URL
-
+    postgres = f"on ({POSTGRES_URL.split('@')[-1]})" if POSTGRES_URL else "off: PostgreSQL tests skipped"
+    redis = "on" if REDIS_URL else "off: Redis tests skipped"
     return [
-        f"PostgreSQL: {'on (' + POSTGRES_URL.split('@')[-1] + ')' if POSTGRES_URL else 'off, PostgreSQL tests skipped (set CHURNSAVER_TEST_DATABASE_URL)'}",
-        f"Redis: {'on' if REDIS_URL else 'off, Redis tests skipped (set CHURNSAVER_TEST_REDIS_URL)'}",
+        f"PostgreSQL (CHURNSAVER_TEST_DATABASE_URL): {postgres}",
+        f"Redis (CHURNSAVER_TEST_REDIS_URL): {redis}",
     ]
 
 
@@ -40,7 +40,7 @@ async def db(settings: Settings) -> AsyncIterator[Database]:
 
 
 @pytest.fixture(scope="session")
-async def app(settings: Settings):  # noqa: ANN201
+async def app(settings: Settings):
     """The real app without its background jobs (the jobs tests start those themselves)."""
     application = create_app(settings, run_jobs=False)
     async with application.router.lifespan_context(application):
@@ -48,7 +48,7 @@ async def app(settings: Settings):  # noqa: ANN201
 
 
 @pytest.fixture
-async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # noqa: ANN001
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http

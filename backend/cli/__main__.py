@@ -1,0 +1,5 @@
+"""`python -m churnsaver.backend.cli`, the same as the `churnsaver` script."""
+
+from churnsaver.backend.cli.main import main
+
+main()
