@@ -1,12 +1,14 @@
 """The Dramatiq broker: Redis when CHURNSAVER_REDIS_URL is set, otherwise in-process.
 
-Middleware, in order: time limits, retries with exponential backoff, async actors, and our
-`JobCompletion`, which sees a job's final outcome (after Retries has decided) and settles its
-outbox row: deleted when done, recorded in `failed_jobs` when it has run out of retries.
+Middleware: time limits, retries with exponential backoff, async actors, and two of ours.
+`JobCompletion` sees a job's final outcome (after Retries has decided) and settles its outbox
+row: deleted when done, recorded in `failed_jobs` when it has run out of retries.
+`ActorRuntime` gives the actors their database for as long as the worker runs.
 """
 
 import traceback
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import dramatiq
@@ -27,13 +29,11 @@ from prometheus_client import Counter
 from sqlalchemy import delete
 
 from churnsaver.backend.config import Settings
-from churnsaver.backend.db import insert_for
+from churnsaver.backend.db import Database, insert_for
 from churnsaver.jobs.models import FailedJob, OutboxJob
-from churnsaver.jobs.registry import JOBS
-from churnsaver.jobs.runtime import runtime
+from churnsaver.jobs.registry import JOBS, MAX_BACKOFF, MIN_BACKOFF
+from churnsaver.jobs.runtime import JobRuntime, runtime, set_runtime
 
-MIN_BACKOFF_MS = 1_000
-MAX_BACKOFF_MS = 5 * 60_000
 TIME_LIMIT_MS = 10 * 60_000
 
 JOBS_FINISHED = Counter("churnsaver_jobs_total", "Jobs finished, by job and outcome", ["job", "outcome"])
@@ -71,7 +71,8 @@ class JobCompletion(Middleware):
                 message_id=message.message_id,
                 actor_name=message.actor_name,
                 kwargs=message.kwargs,
-                retries=message.options.get("retries", 0),
+                # Retries counts every failed attempt, the first one too: one more than the retries.
+                retries=max(message.options.get("retries", 0) - 1, 0),
                 error="".join(traceback.format_exception_only(type(exception), exception)).strip()[:4000],
             )
         else:
@@ -79,25 +80,48 @@ class JobCompletion(Middleware):
         get_event_loop_thread().run_coroutine(_settle(message.options.get("outbox_id"), failure))
 
 
-def _middleware() -> list[Middleware]:
+class ActorRuntime(Middleware):
+    """Opens the actors' database when the worker boots and closes it after the last job, on the
+    actors' own event loop (its connections belong to that loop), before AsyncIO stops it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        set_runtime(JobRuntime(settings=self.settings, db=Database(self.settings)))
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        get_event_loop_thread().run_coroutine(runtime().db.dispose())
+        set_runtime(None)
+
+
+def _middleware(settings: Settings) -> list[Middleware]:
+    # Dramatiq calls the `after_*` hooks in reverse order. So JobCompletion comes before Retries,
+    # to see whether Retries has failed the message for good, and ActorRuntime comes after
+    # AsyncIO, to close its connections while the actors' loop still runs.
     return [
         AgeLimit(),
         TimeLimit(time_limit=TIME_LIMIT_MS),
         ShutdownNotifications(),
         Callbacks(),
         Pipelines(),
-        Retries(min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS),
-        AsyncIO(),
         JobCompletion(),
+        Retries(min_backoff=_ms(MIN_BACKOFF), max_backoff=_ms(MAX_BACKOFF)),
+        AsyncIO(),
+        ActorRuntime(settings),
     ]
+
+
+def _ms(duration: timedelta) -> int:
+    return int(duration.total_seconds() * 1000)
 
 
 def create_broker(settings: Settings) -> dramatiq.Broker:
     """A broker with every registered job declared on it as an actor."""
     if settings.redis_url:
-        broker: dramatiq.Broker = RedisBroker(url=settings.redis_url, middleware=_middleware())
+        broker: dramatiq.Broker = RedisBroker(url=settings.redis_url, middleware=_middleware(settings))
     else:
-        broker = StubBroker(middleware=_middleware())
+        broker = StubBroker(middleware=_middleware(settings))
     for spec in JOBS.values():
         dramatiq.Actor(
             spec.function,
@@ -105,6 +129,10 @@ def create_broker(settings: Settings) -> dramatiq.Broker:
             actor_name=spec.name,
             queue_name=spec.queue,
             priority=0,
-            options={"max_retries": spec.max_retries},
+            options={
+                "max_retries": spec.max_retries,
+                "min_backoff": _ms(spec.min_backoff),
+                "max_backoff": _ms(spec.max_backoff),
+            },
         )
     return broker

@@ -21,8 +21,13 @@ _relay_wakers: list[Callable[[], None]] = []
 
 
 def enqueue(session: AsyncSession, job_name: str, *, tenant_id: uuid.UUID | None = None, **kwargs: Any) -> None:
-    """Enqueue job `job_name` with JSON-serialisable `kwargs`, in `session`'s transaction."""
+    """Enqueue job `job_name` with JSON-serialisable `kwargs`, in `session`'s transaction.
+
+    A job enqueued for a tenant is called with `tenant_id` too (as a string), to re-check it.
+    """
     get_job(job_name)
+    if tenant_id is not None:
+        kwargs["tenant_id"] = str(tenant_id)
     session.add(OutboxJob(actor_name=job_name, kwargs=kwargs, tenant_id=tenant_id))
     session.sync_session.info[_PENDING] = True
 

@@ -3,9 +3,16 @@ declared as Dramatiq actors on whichever broker this process uses, once it has c
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 JobFunction = Callable[..., Awaitable[None]]
+
+# Retry n waits min_backoff * 2**n, up to twice that with jitter, and never more than
+# max_backoff: with these, ten retries are over in under twenty minutes, before the relay's
+# REDELIVER_AFTER (thirty) would send a second copy of a job still being retried.
+MIN_BACKOFF = timedelta(seconds=1)
+MAX_BACKOFF = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,18 +21,40 @@ class JobSpec:
     function: JobFunction
     queue: str
     max_retries: int
+    min_backoff: timedelta
+    max_backoff: timedelta
 
 
 JOBS: dict[str, JobSpec] = {}
 
 
-def job(name: str, *, queue: str = "default", max_retries: int = 10) -> Callable[[JobFunction], JobFunction]:
-    """Register `function` as the job `name`. It must be idempotent: it may run more than once."""
+def job(
+    name: str,
+    *,
+    queue: str = "default",
+    max_retries: int = 10,
+    min_backoff: timedelta = MIN_BACKOFF,
+    max_backoff: timedelta = MAX_BACKOFF,
+) -> Callable[[JobFunction], JobFunction]:
+    """Register `function` as the job `name`. It must be idempotent: it may run more than once.
+
+    A job given more retries or longer backoff should still finish retrying within the relay's
+    REDELIVER_AFTER, or a second copy runs alongside the first.
+    """
+    if not timedelta(0) < min_backoff <= max_backoff:
+        raise ValueError(f"job {name!r}: backoff must satisfy 0 < min_backoff <= max_backoff")
 
     def register(function: JobFunction) -> JobFunction:
         if name in JOBS:
             raise ValueError(f"job {name!r} is registered twice")
-        JOBS[name] = JobSpec(name=name, function=function, queue=queue, max_retries=max_retries)
+        JOBS[name] = JobSpec(
+            name=name,
+            function=function,
+            queue=queue,
+            max_retries=max_retries,
+            min_backoff=min_backoff,
+            max_backoff=max_backoff,
+        )
         return function
 
     return register

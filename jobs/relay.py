@@ -40,7 +40,11 @@ class OutboxRelay:
         """Send one batch of due jobs; returns how many were sent."""
         now = utcnow()
         due = or_(OutboxJob.dispatched_at.is_(None), OutboxJob.dispatched_at < now - REDELIVER_AFTER)
-        statement = select(OutboxJob).where(due).order_by(OutboxJob.created_at).limit(BATCH_SIZE)
+        # Only jobs this process knows: during a rolling deploy a row for a job added (or
+        # removed) by another version waits for a process that has it, instead of failing
+        # every batch it is in.
+        known = OutboxJob.actor_name.in_(list(JOBS))
+        statement = select(OutboxJob).where(due, known).order_by(OutboxJob.created_at).limit(BATCH_SIZE)
         async with self.db.system_unit_of_work() as session:
             if session.bind.dialect.name == "postgresql":
                 # Several relays may run at once; each takes rows the others have not locked.
@@ -81,6 +85,9 @@ class OutboxRelay:
         unregister = on_commit_wake(lambda: loop.call_soon_threadsafe(self._wake.set))
         try:
             while True:
+                # Cleared before reading the outbox, not after: a commit that lands while we
+                # read must still wake the wait below, or its job waits a whole poll.
+                self._wake.clear()
                 try:
                     sent = await self.relay_once()
                 except Exception:
@@ -88,7 +95,6 @@ class OutboxRelay:
                     sent = 0
                 if sent == BATCH_SIZE:
                     continue
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
         finally:

@@ -15,7 +15,6 @@ from churnsaver.backend.config import Settings
 from churnsaver.backend.db import Database
 from churnsaver.jobs.broker import create_broker
 from churnsaver.jobs.relay import OutboxRelay
-from churnsaver.jobs.runtime import JobRuntime, set_runtime
 from churnsaver.jobs.scheduler import run_scheduler
 
 # Every module that registers jobs; importing them fills the registry before actors are declared.
@@ -36,7 +35,6 @@ async def running_jobs(
     broker = create_broker(settings)
     worker = None
     if consume:
-        set_runtime(JobRuntime(settings=settings, db=Database(settings)))
         worker = Worker(broker, worker_threads=worker_threads, worker_timeout=100)
         worker.start()
     relay = OutboxRelay(db, broker)
@@ -49,5 +47,4 @@ async def running_jobs(
         await asyncio.gather(*tasks, return_exceptions=True)
         if worker is not None:
             await asyncio.to_thread(worker.stop)
-            set_runtime(None)
         broker.close()

@@ -1,30 +1,17 @@
 """The ApiKey type. The secret is never part of it: it is returned once, by createApiKey."""
 
-from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 import strawberry
-from strawberry import relay
 
-from churnsaver.graphql.types.node import load_nodes
+from churnsaver.graphql.types.node import RowNode
 from churnsaver.tenants.models import ApiKey as ApiKeyRow
 
 
 @strawberry.type(name="ApiKey")
-class ApiKeyType(relay.Node):
+class ApiKeyType(RowNode):
     row: strawberry.Private[ApiKeyRow]
-
-    @classmethod
-    def resolve_id(cls, root: "ApiKeyType", *, info: strawberry.Info) -> str:
-        return str(root.row.id)
-
-    @classmethod
-    async def resolve_nodes(
-        cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False
-    ) -> list[Any]:
-        rows = await load_nodes(info.context.loaders.api_key, node_ids)
-        return [cls(row=row) if row else None for row in rows]
+    loader = "api_key"
 
     @strawberry.field
     def name(self) -> str:

@@ -1,31 +1,19 @@
 """The Customer type and its connection."""
 
-from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
 from churnsaver.backend.customers.models import Customer as CustomerRow
-from churnsaver.graphql.types.node import load_nodes
+from churnsaver.graphql.types.node import RowNode
 
 
 @strawberry.type(name="Customer")
-class CustomerType(relay.Node):
+class CustomerType(RowNode):
     row: strawberry.Private[CustomerRow]
-
-    @classmethod
-    def resolve_id(cls, root: "CustomerType", *, info: strawberry.Info) -> str:
-        return str(root.row.id)
-
-    @classmethod
-    async def resolve_nodes(
-        cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False
-    ) -> list[Any]:
-        rows = await load_nodes(info.context.loaders.customer, node_ids)
-        return [cls(row=row) if row else None for row in rows]
+    loader = "customer"
 
     @strawberry.field(description="The tenant's own id for this customer.")
     def external_id(self) -> str:

@@ -2,8 +2,9 @@
 
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
+import strawberry
 from strawberry import relay
 
 from churnsaver.backend.errors import NotFound
@@ -20,18 +21,28 @@ def parse_node_uuid(global_id: relay.GlobalID | str, expected_type: str) -> uuid
         raise NotFound(expected_type) from None
 
 
-def uuids(node_ids: Iterable[str]) -> list[uuid.UUID | None]:
-    parsed: list[uuid.UUID | None] = []
-    for node_id in node_ids:
-        try:
-            parsed.append(uuid.UUID(node_id))
-        except ValueError:
-            parsed.append(None)
-    return parsed
+def _uuid_or_none(node_id: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(node_id)
+    except ValueError:
+        return None
 
 
-async def load_nodes(loader: Any, node_ids: Iterable[str]) -> list[Any]:
-    ids = uuids(node_ids)
-    found = await loader.load_many([i for i in ids if i is not None])
-    by_id = {i: row for i, row in zip([i for i in ids if i is not None], found, strict=True)}
-    return [by_id.get(i) if i is not None else None for i in ids]
+class RowNode(relay.Node):
+    """A node type wrapping one database row; `loader` names its dataloader on the context."""
+
+    row: strawberry.Private[Any]
+    loader: ClassVar[str]
+
+    @classmethod
+    def resolve_id(cls, root: "RowNode", *, info: strawberry.Info) -> str:
+        return str(root.row.id)
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Any]:
+        ids = [_uuid_or_none(node_id) for node_id in node_ids]
+        valid = [i for i in ids if i is not None]
+        rows = dict(zip(valid, await getattr(info.context.loaders, cls.loader).load_many(valid), strict=True))
+        return [cls(row=rows[i]) if i is not None and rows[i] is not None else None for i in ids]
