@@ -1,5 +1,5 @@
 # Churn Saver. `make run` serves the embedded default; `make test` runs the whole suite.
-.PHONY: install run test test-sqlite bench lint format schema clean
+.PHONY: install browser run test test-sqlite bench lint format schema clean
 
 # uv comes from PyPI (installed on first use); everything else is pinned in uv.lock.
 UV := $(or $(shell command -v uv 2>/dev/null),python3 -m uv)
@@ -13,10 +13,20 @@ export UV_LINK_MODE ?= copy
 
 install: .venv/.installed
 
+# The browser tests drive Debian's chromium through Playwright; no browser build is ever downloaded.
+browser:
+	@test -x /usr/bin/chromium || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+		else \
+			echo "/usr/bin/chromium is missing and installing it needs root: browser tests will be skipped" \
+				"(install it with: sudo apt-get install chromium)"; \
+		fi; }
+
 run: install
 	CHURNSAVER_DEMO=$${CHURNSAVER_DEMO:-1} $(UV) run churnsaver serve
 
-test: install
+test: install browser
 	$(UV) run pytest $(PYTEST_ARGS)
 
 bench: install

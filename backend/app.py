@@ -17,6 +17,7 @@ from churnsaver.backend.config import Settings
 from churnsaver.backend.db import Database
 from churnsaver.backend.logging import configure_logging
 from churnsaver.backend.middleware import AuthenticationMiddleware, BodySizeLimitMiddleware, RequestContextMiddleware
+from churnsaver.graphql.console import STATIC_PATH, console_assets
 from churnsaver.graphql.view import GraphQLView
 from churnsaver.jobs.worker import running_jobs
 
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> St
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+            console_assets(),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
         ],
@@ -105,7 +107,9 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> St
                 limits={"/graphql": settings.graphql_max_body_bytes},
                 default_limit=settings.graphql_max_body_bytes,
             ),
-            Middleware(AuthenticationMiddleware, db=db, protected_prefixes=("/graphql",)),
+            Middleware(
+                AuthenticationMiddleware, db=db, protected_prefixes=("/graphql",), public_prefixes=(f"{STATIC_PATH}/",)
+            ),
         ],
         exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,

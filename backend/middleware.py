@@ -153,20 +153,31 @@ class AuthenticationMiddleware:
     """Resolve `Authorization: Bearer <api key>` to an auth subject on protected paths.
 
     A missing key on a protected path, or a bad key anywhere, is a 401 with a JSON reason. The
-    GraphiQL page (a GET asking for HTML) loads without a key: it holds no data.
+    GraphiQL page (a GET asking for HTML) loads without a key: it holds no data. Neither do paths
+    under `public_prefixes` (static assets), which are exempt from their protected prefix.
     """
 
-    def __init__(self, app: ASGIApp, db: Database, protected_prefixes: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        db: Database,
+        protected_prefixes: tuple[str, ...],
+        public_prefixes: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.db = db
         self.protected_prefixes = protected_prefixes
+        self.public_prefixes = public_prefixes
+
+    def _is_protected(self, path: str) -> bool:
+        return path.startswith(self.protected_prefixes) and not path.startswith(self.public_prefixes)
 
     def _is_console_page(self, scope: Scope) -> bool:
         accept = dict(scope["headers"]).get(b"accept", b"")
         return scope["method"] == "GET" and b"text/html" in accept and not scope.get("query_string")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(self.protected_prefixes):
+        if scope["type"] != "http" or not self._is_protected(scope["path"]):
             await self.app(scope, receive, send)
             return
         authorization = dict(scope["headers"]).get(b"authorization")

@@ -1,12 +1,15 @@
 """The GraphQL endpoint: POST, GET and WebSocket (graphql-transport-ws), and the GraphiQL console.
 
 HTTP requests arrive already authenticated by the app's middleware. A WebSocket authenticates
-in `connection_init`, with `{"authorization": "Bearer <api key>"}` in its payload.
+in `connection_init`, with `{"authorization": "Bearer <api key>"}` in its payload. The console (a GET
+asking for HTML, outside production) is our own page over vendored assets (`console.py`), where
+Strawberry's would load them from a CDN.
 """
 
 from typing import Any
 
 from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -14,6 +17,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from churnsaver.backend.config import Environment, Settings
 from churnsaver.backend.db import Database
+from churnsaver.graphql.console import CONSOLE_CSP, CONSOLE_HTML
 from churnsaver.graphql.context import Context
 from churnsaver.graphql.schema import create_schema
 from churnsaver.tenants.api_keys import InvalidApiKey, authenticate_api_key, bearer_token
@@ -28,6 +32,9 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.db = db
         self.settings = settings
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse(CONSOLE_HTML, headers={"content-security-policy": CONSOLE_CSP})
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         subject = request.scope.get("state", {}).get("auth_subject")

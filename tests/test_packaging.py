@@ -57,5 +57,9 @@ def test_built_wheel_holds_every_module(repo_root, tmp_path):
     }
     assert expected <= in_wheel, sorted(expected - in_wheel)
     assert "churnsaver/graphql/schema.graphql" in in_wheel
+    console = repo_root / "graphql" / "static" / "graphiql"
+    console_assets = {f"churnsaver/graphql/static/graphiql/{asset.name}" for asset in console.iterdir()}
+    assert "churnsaver/graphql/static/graphiql/graphiql.min.js" in console_assets
+    assert console_assets <= in_wheel, sorted(console_assets - in_wheel)
     assert "churnsaver/migrations/script.py.mako" in in_wheel
     assert not any(name.startswith("graphql/") for name in in_wheel)

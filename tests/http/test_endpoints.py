@@ -1,5 +1,12 @@
-"""The HTTP surface: health, readiness, metrics, headers, JSON errors, and authentication."""
+"""The HTTP surface: health, readiness, metrics, headers, JSON errors, authentication, the console."""
 
+import re
+
+import httpx
+import pytest
+
+from churnsaver.backend.app import create_app
+from churnsaver.backend.config import Settings
 from churnsaver.backend.db import Database
 from tests.fixtures.factories import create_api_key_for
 
@@ -92,6 +99,56 @@ async def test_graphiql_console_loads_without_a_key(client):
 
     assert response.status_code == 200
     assert "graphiql" in response.text.lower()
+
+
+async def test_graphiql_console_loads_only_its_own_assets(client):
+    response = await client.get("/graphql", headers={"Accept": "text/html"})
+
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'none'" in policy
+    assert "script-src 'self';" in policy
+    assert "connect-src 'self';" in policy
+    assert "frame-ancestors 'none'" in policy
+    assert "<script>" not in response.text
+    sources = re.findall(r'(?:src|href)="([^"]*)"', response.text)
+    assert sources
+    assert all(source.startswith("/graphql/static/graphiql/") or source.startswith("data:") for source in sources)
+
+
+@pytest.mark.parametrize(
+    ("asset", "media_type"),
+    [
+        ("react.production.min.js", "text/javascript"),
+        ("react-dom.production.min.js", "text/javascript"),
+        ("graphiql.min.js", "text/javascript"),
+        ("console.js", "text/javascript"),
+        ("graphiql.min.css", "text/css"),
+        ("console.css", "text/css"),
+    ],
+)
+async def test_console_assets_load_without_a_key(client, asset, media_type):
+    response = await client.get(f"/graphql/static/graphiql/{asset}")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith(media_type)
+
+
+async def test_a_missing_console_asset_is_a_json_404_not_a_401(client):
+    response = await client.get("/graphql/static/graphiql/missing.js")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "HTTP_404"
+
+
+async def test_graphiql_console_is_off_in_production(tmp_path):
+    settings = Settings(env="production", secret_key="k" * 48, database_url=f"sqlite+aiosqlite:///{tmp_path}/unused.db")
+    transport = httpx.ASGITransport(app=create_app(settings, run_jobs=False))
+
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as production:
+        response = await production.get("/graphql", headers={"Accept": "text/html"})
+
+    assert response.status_code == 404
+    assert "graphiql" not in response.text.lower()
 
 
 async def test_body_over_the_limit_is_413(client, tenant):
