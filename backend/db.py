@@ -81,7 +81,8 @@ def create_engine(settings: Settings, *, app_role: bool) -> AsyncEngine:
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # As many pooled connections as PostgreSQL gets: opening a SQLite connection starts a thread.
+        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=10, max_overflow=20)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -1,7 +1,8 @@
 """Keyset pagination over (created_at, id), with opaque cursors.
 
-A page and the total count come back from one SQL statement: the count is a one-row derived
-table, left-joined to the page, so even an empty page still reports the total.
+When the caller wants the total count, the page and the count come back from one SQL statement:
+the count is a one-row derived table, left-joined to the page, so even an empty page reports the
+total. Counting costs a scan of the tenant's rows, so it is done only when asked for.
 """
 
 import base64
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, and_, func, or_, select, true
+from sqlalchemy import Select, func, select, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -29,7 +30,7 @@ class Page(Generic[RowT]):
     cursors: list[str]
     has_next_page: bool
     has_previous_page: bool
-    total_count: int
+    total_count: int | None
 
 
 def encode_cursor(created_at: datetime, record_id: uuid.UUID) -> str:
@@ -55,25 +56,27 @@ def clamp_page_size(first: int | None) -> int:
 
 
 async def keyset_page(
-    session: AsyncSession, statement: Select[Any], model: type[Any], *, first: int | None, after: str | None
+    session: AsyncSession,
+    statement: Select[Any],
+    model: type[Any],
+    *,
+    first: int | None,
+    after: str | None,
+    with_total: bool = True,
 ) -> Page[Any]:
     """Page through `statement` (a select of `model`, already filtered) in (created_at, id) order."""
     size = clamp_page_size(first)
     page_statement = statement
     if after is not None:
         created_at, record_id = decode_cursor(after)
-        page_statement = page_statement.where(
-            or_(model.created_at > created_at, and_(model.created_at == created_at, model.id > record_id))
-        )
-    page = page_statement.order_by(model.created_at, model.id).limit(size + 1).subquery("page")
-    total = select(func.count().label("total")).select_from(statement.order_by(None).subquery()).subquery("total")
-    row = aliased(model, page)
-    combined = (
-        select(total.c.total, row).select_from(total).outerjoin(page, true()).order_by(page.c.created_at, page.c.id)
-    )
-    results = (await session.execute(combined)).all()
-    total_count = results[0].total if results else 0
-    rows = [result[1] for result in results if result[1] is not None]
+        # A row-value comparison: both backends turn it into an index range on (created_at, id);
+        # the equivalent OR of two conditions makes them read every row before the cursor.
+        page_statement = page_statement.where(tuple_(model.created_at, model.id) > (created_at, record_id))
+    page_statement = page_statement.order_by(model.created_at, model.id).limit(size + 1)
+    if with_total:
+        rows, total_count = await _page_with_total(session, statement, page_statement, model)
+    else:
+        rows, total_count = list((await session.execute(page_statement)).scalars()), None
     return Page(
         rows=rows[:size],
         cursors=[encode_cursor(r.created_at, r.id) for r in rows[:size]],
@@ -81,3 +84,16 @@ async def keyset_page(
         has_previous_page=after is not None,
         total_count=total_count,
     )
+
+
+async def _page_with_total(
+    session: AsyncSession, statement: Select[Any], page_statement: Select[Any], model: type[Any]
+) -> tuple[list[Any], int]:
+    page = page_statement.subquery("page")
+    total = select(func.count().label("total")).select_from(statement.order_by(None).subquery()).subquery("total")
+    row = aliased(model, page)
+    combined = (
+        select(total.c.total, row).select_from(total).outerjoin(page, true()).order_by(page.c.created_at, page.c.id)
+    )
+    results = (await session.execute(combined)).all()
+    return [result[1] for result in results if result[1] is not None], results[0].total

@@ -4,12 +4,15 @@ from collections.abc import AsyncIterator, Callable
 
 import structlog
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
+    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
+    ValidationCache,
 )
 
 from churnsaver.backend.config import Environment, Settings
@@ -49,12 +52,24 @@ class LogUnexpectedErrors(SchemaExtension):
                 logger.error("graphql.unexpected_error", path=error.path, exc_info=error.original_error)
 
 
+# Parsing and validating the same document on every request costs more than executing a page of
+# it. Clients send few distinct documents; the caches are bounded LRUs shared by the process.
+DOCUMENT_CACHE_SIZE = 512
+
+
 def build_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """Factories, so every operation gets fresh extension instances."""
+    # The limiters' validation rules are classes, built once here: a limiter built per operation
+    # makes new rule classes each time, and the validation cache (keyed by the rules) never hits.
+    limit_rules = [
+        *QueryDepthLimiter(max_depth=settings.graphql_max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules,
+    ]
     extensions: list[Callable[[], SchemaExtension]] = [
-        lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: AddValidationRules(limit_rules),
+        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
         UnitOfWork,
         lambda: MaskErrors(should_mask_error=should_mask, error_message=MASKED_MESSAGE),
         LogUnexpectedErrors,

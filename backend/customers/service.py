@@ -10,7 +10,8 @@ from churnsaver.backend.pagination import Page, keyset_page
 
 
 async def list_customers(
-    session: AsyncSession, tenant_id: uuid.UUID, *, first: int | None, after: str | None
+    session: AsyncSession, tenant_id: uuid.UUID, *, first: int | None, after: str | None, with_total: bool = True
 ) -> Page[Customer]:
     repository = CustomerRepository(session, tenant_id)
-    return await keyset_page(session, repository.select_readable(), Customer, first=first, after=after)
+    statement = repository.select_readable()
+    return await keyset_page(session, statement, Customer, first=first, after=after, with_total=with_total)

@@ -12,28 +12,27 @@ from churnsaver.graphql.types.node import RowNode
 
 @strawberry.type(name="Customer")
 class CustomerType(RowNode):
+    """Plain data fields, copied from the row: a page of 100 customers resolves 500 of them, and a
+    data field skips the resolver machinery (Info, arguments, extensions) a method field pays."""
+
     row: strawberry.Private[CustomerRow]
     loader = "customer"
+    external_id: str = strawberry.field(description="The tenant's own id for this customer.")
+    email: str | None
+    name: str | None
+    traits: JSON
+    created_at: datetime
 
-    @strawberry.field(description="The tenant's own id for this customer.")
-    def external_id(self) -> str:
-        return self.row.external_id
-
-    @strawberry.field
-    def email(self) -> str | None:
-        return self.row.email
-
-    @strawberry.field
-    def name(self) -> str | None:
-        return self.row.name
-
-    @strawberry.field
-    def traits(self) -> JSON:
-        return self.row.traits
-
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.row.created_at
+    @classmethod
+    def from_row(cls, row: CustomerRow) -> "CustomerType":
+        return cls(
+            row=row,
+            external_id=row.external_id,
+            email=row.email,
+            name=row.name,
+            traits=row.traits,
+            created_at=row.created_at,
+        )
 
 
 @strawberry.type

@@ -35,6 +35,10 @@ class RowNode(relay.Node):
     loader: ClassVar[str]
 
     @classmethod
+    def from_row(cls, row: Any) -> "RowNode":
+        return cls(row=row)
+
+    @classmethod
     def resolve_id(cls, root: "RowNode", *, info: strawberry.Info) -> str:
         return str(root.row.id)
 
@@ -45,4 +49,4 @@ class RowNode(relay.Node):
         ids = [_uuid_or_none(node_id) for node_id in node_ids]
         valid = [i for i in ids if i is not None]
         rows = dict(zip(valid, await getattr(info.context.loaders, cls.loader).load_many(valid), strict=True))
-        return [cls(row=rows[i]) if i is not None and rows[i] is not None else None for i in ids]
+        return [cls.from_row(rows[i]) if i is not None and rows[i] is not None else None for i in ids]

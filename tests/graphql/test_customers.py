@@ -88,3 +88,23 @@ async def test_statements_per_request_do_not_grow_with_page_size(client, app, db
     assert len(body["data"]["customers"]["edges"]) == page_size
     # authenticate the key, set the tenant (PostgreSQL only), the page with its total count
     assert len(statements) <= 3, statements
+
+
+async def test_the_total_is_counted_only_when_asked_for(client, app, db, tenant):
+    await create_customers(db, tenant.id, 5)
+    query = "{ customers(first: 2) { edges { node { externalId } } } }"
+
+    with counting_statements(app.state.db) as statements:
+        body = await graphql(client, query, headers=tenant.headers)
+
+    assert len(body["data"]["customers"]["edges"]) == 2
+    assert not any("count(" in statement.lower() for statement in statements)
+
+
+async def test_total_count_inside_a_fragment_is_counted(client, db, tenant):
+    await create_customers(db, tenant.id, 5)
+    query = "{ customers(first: 2) { ...Totals } } fragment Totals on CustomerConnection { totalCount }"
+
+    body = await graphql(client, query, headers=tenant.headers)
+
+    assert body["data"]["customers"]["totalCount"] == 5

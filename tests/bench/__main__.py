@@ -1,0 +1,102 @@
+"""`make bench`: the GraphQL `customers` page against a plain Starlette endpoint running the same SQL.
+
+For each backend (the embedded SQLite always; PostgreSQL when CHURNSAVER_TEST_DATABASE_URL is
+set) it seeds a fresh database, counts SQL statements per request in-process, then serves both
+endpoints from one uvicorn process and loads them from here, over 127.0.0.1. It prints a table
+and writes var/bench/foundation.json. Targets are reported, never asserted on timings; the run
+fails only if an endpoint answers wrongly.
+"""
+
+import argparse
+import asyncio
+import os
+import platform
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tests.bench.dataset import BACKENDS, SeededDatabase, available_backends, seeded_database
+from tests.bench.load import PAGE_SIZE, compare_under_load, graphql_fetch, plain_fetch
+from tests.bench.report import format_backend, ratio_of, write_json
+from tests.bench.server import REPO_ROOT, running_server
+from tests.bench.statements import count_statements
+
+RUN_TIMEOUT_SECONDS = 900
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument("--requests", type=int, default=2_000, help="measured requests per endpoint")
+    parser.add_argument("--warmup", type=int, default=200, help="unmeasured requests per endpoint first")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds the requests are split into")
+    parser.add_argument("--backend", choices=sorted(BACKENDS), action="append", help="default: every available one")
+    parser.add_argument("--output", type=Path, default=REPO_ROOT / "var" / "bench" / "foundation.json")
+    return parser.parse_args()
+
+
+async def bench_backend(seeded: SeededDatabase, arguments: argparse.Namespace) -> dict[str, Any]:
+    statements = await count_statements(seeded)
+    endpoints = {
+        "graphql": graphql_fetch(seeded.headers, arguments.customers),
+        "plain": plain_fetch(seeded.headers, arguments.customers),
+    }
+    async with running_server(seeded.settings) as server:
+        load = await compare_under_load(
+            server.base_url,
+            server.pid,
+            endpoints,
+            requests=arguments.requests,
+            warmup=arguments.warmup,
+            concurrency=arguments.concurrency,
+            rounds=arguments.rounds,
+        )
+    return {
+        "config": {
+            "customers": arguments.customers,
+            "page_size": PAGE_SIZE,
+            "requests": arguments.requests,
+            "warmup": arguments.warmup,
+            "concurrency": arguments.concurrency,
+            "rounds": arguments.rounds,
+        },
+        "load": load,
+        "ratio": ratio_of(load),
+        "sql_statements": statements,
+    }
+
+
+async def run(arguments: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, Any] = {
+        "benchmark": "foundation: GraphQL customers(first: 100) against a plain Starlette endpoint, same SQL",
+        "started_at": datetime.now(UTC).isoformat(),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "backends": {},
+    }
+    backends = arguments.backend or available_backends()
+    if "postgres" in backends and "postgres" not in available_backends():
+        raise SystemExit("--backend postgres needs CHURNSAVER_TEST_DATABASE_URL")
+    for backend in backends:
+        with tempfile.TemporaryDirectory(prefix=f"churnsaver-bench-{backend}-") as data_dir:
+            async with seeded_database(backend, Path(data_dir), arguments.customers) as seeded:
+                result = await bench_backend(seeded, arguments)
+        results["backends"][backend] = result
+        print(format_backend(BACKENDS[backend], result), end="\n\n", flush=True)
+    return results
+
+
+async def main() -> None:
+    arguments = parse_arguments()
+    async with asyncio.timeout(RUN_TIMEOUT_SECONDS):
+        results = await run(arguments)
+    write_json(arguments.output, results)
+    print(f"results written to {arguments.output}")
+    if "postgres" not in results["backends"]:
+        print("PostgreSQL skipped: set CHURNSAVER_TEST_DATABASE_URL to bench it too", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
