@@ -18,4 +18,4 @@ class CustomerQueries:
         page = await service.list_customers(
             context.session, context.auth.tenant_id, first=first, after=after, with_total=selects_total_count(info)
         )
-        return connection_from_page(CustomerConnection, page, CustomerType.from_row)
+        return connection_from_page(page, CustomerType.from_row)

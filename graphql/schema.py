@@ -1,7 +1,6 @@
 """The root schema, assembled from per-domain query and mutation types."""
 
 import strawberry
-from strawberry import relay
 from strawberry.tools import merge_types
 
 from churnsaver.backend.config import Settings
@@ -12,9 +11,10 @@ from churnsaver.graphql.permissions import CanRead
 from churnsaver.graphql.tenants import TenantMutations, TenantQueries
 from churnsaver.graphql.types.api_key import ApiKeyType
 from churnsaver.graphql.types.customer import CustomerType
+from churnsaver.graphql.types.node import Node, RowNode, parse_global_id
 from churnsaver.graphql.types.tenant import TenantType
 
-NODE_TYPES: dict[str, type[relay.Node]] = {
+NODE_TYPES: dict[str, type[RowNode]] = {
     node_type.__strawberry_definition__.name: node_type for node_type in (TenantType, CustomerType, ApiKeyType)
 }
 
@@ -22,15 +22,12 @@ NODE_TYPES: dict[str, type[relay.Node]] = {
 @strawberry.type
 class NodeQueries:
     @strawberry.field(permission_classes=[CanRead], description="Any object by its global id.")
-    async def node(self, info: strawberry.Info, id: strawberry.ID) -> relay.Node:
-        try:
-            global_id = relay.GlobalID.from_id(id)
-        except (ValueError, TypeError):
-            raise NotFound("node") from None
-        node_type = NODE_TYPES.get(global_id.type_name)
+    async def node(self, info: strawberry.Info, id: strawberry.ID) -> Node:
+        type_name, node_uuid = parse_global_id(id)
+        node_type = NODE_TYPES.get(type_name)
         if node_type is None:
             raise NotFound("node")
-        [found] = await node_type.resolve_nodes(info=info, node_ids=[global_id.node_id])
+        [found] = await node_type.resolve_nodes(info, [node_uuid])
         if found is None:
             raise NotFound("node")
         return found

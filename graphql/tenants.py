@@ -3,7 +3,6 @@
 from typing import Annotated
 
 import strawberry
-from strawberry import relay
 
 from churnsaver.backend.errors import DomainError, NotFound
 from churnsaver.graphql.permissions import CanRead, CanWrite
@@ -21,7 +20,7 @@ class Viewer:
         row = await info.context.loaders.tenant.load(info.context.auth.tenant_id)
         if row is None:
             raise NotFound("tenant")
-        return TenantType(row=row)
+        return TenantType.from_row(row)
 
     @strawberry.field(description="How the caller is authenticated: 'api_key' or 'member'.")
     def kind(self, info: strawberry.Info) -> str:
@@ -42,7 +41,7 @@ class TenantQueries:
     async def api_keys(self, info: strawberry.Info) -> list[ApiKeyType]:
         context = info.context
         rows = await api_keys.list_api_keys(context.session, context.auth.tenant_id)
-        return [ApiKeyType(row=row) for row in rows]
+        return [ApiKeyType.from_row(row) for row in rows]
 
 
 @strawberry.input
@@ -77,14 +76,14 @@ class TenantMutations:
             )
         except DomainError as error:
             return UserError.from_error(error)
-        return ApiKeyCreated(api_key=ApiKeyType(row=created.record), secret=created.plaintext)
+        return ApiKeyCreated(api_key=ApiKeyType.from_row(created.record), secret=created.plaintext)
 
     @strawberry.mutation(permission_classes=[CanWrite])
-    async def revoke_api_key(self, info: strawberry.Info, id: relay.GlobalID) -> RevokeApiKeyResult:
+    async def revoke_api_key(self, info: strawberry.Info, id: strawberry.ID) -> RevokeApiKeyResult:
         context = info.context
         try:
             key_id = parse_node_uuid(id, "ApiKey")
             row = await api_keys.revoke_api_key(context.session, context.auth.tenant_id, key_id)
         except DomainError as error:
             return UserError.from_error(error)
-        return ApiKeyRevoked(api_key=ApiKeyType(row=row))
+        return ApiKeyRevoked(api_key=ApiKeyType.from_row(row))

@@ -1,10 +1,10 @@
 """Job declarations. Jobs are plain async functions registered by name (`domain.action`) and
 declared as Dramatiq actors on whichever broker this process uses, once it has chosen one."""
 
+import importlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 JobFunction = Callable[..., Awaitable[None]]
 
@@ -60,12 +60,20 @@ def job(
     return register
 
 
+# Every module that registers jobs. Importing them fills the registry; it happens once, before a
+# broker declares its actors or a job is first looked up, so no caller has to remember it.
+JOB_MODULES = ("churnsaver.jobs.maintenance",)
+
+
+def load_jobs() -> None:
+    for module in JOB_MODULES:
+        importlib.import_module(module)
+
+
 def get_job(name: str) -> JobSpec:
+    if name not in JOBS:
+        load_jobs()
     try:
         return JOBS[name]
     except KeyError:
         raise LookupError(f"no job named {name!r}") from None
-
-
-def registered_jobs() -> dict[str, Any]:
-    return dict(JOBS)

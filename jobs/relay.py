@@ -7,7 +7,7 @@ Redis, a killed in-process worker): jobs are idempotent, so a duplicate changes 
 """
 
 import asyncio
-import contextlib
+from asyncio import FIRST_COMPLETED
 from datetime import timedelta
 
 import dramatiq
@@ -79,12 +79,13 @@ class OutboxRelay:
     def wake(self) -> None:
         self._wake.set()
 
-    async def run(self) -> None:
-        """Relay until cancelled."""
+    async def run(self, stop: asyncio.Event) -> None:
+        """Relay until `stop` is set; a pass under way finishes first."""
         loop = asyncio.get_running_loop()
         unregister = on_commit_wake(lambda: loop.call_soon_threadsafe(self._wake.set))
+        stop_waiter = asyncio.ensure_future(stop.wait())
         try:
-            while True:
+            while not stop.is_set():
                 # Cleared before reading the outbox, not after: a commit that lands while we
                 # read must still wake the wait below, or its job waits a whole poll.
                 self._wake.clear()
@@ -95,7 +96,9 @@ class OutboxRelay:
                     sent = 0
                 if sent == BATCH_SIZE:
                     continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+                wake_waiter = asyncio.ensure_future(self._wake.wait())
+                await asyncio.wait({wake_waiter, stop_waiter}, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+                wake_waiter.cancel()
         finally:
+            stop_waiter.cancel()
             unregister()

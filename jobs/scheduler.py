@@ -7,6 +7,7 @@ through the outbox in the same transaction: a claimed run is never lost.
 """
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -61,11 +62,12 @@ async def claim_due_runs(db: Database, now: datetime | None = None) -> list[str]
     return claimed
 
 
-async def run_scheduler(db: Database) -> None:
-    """Claim due runs until cancelled."""
-    while True:
+async def run_scheduler(db: Database, stop: asyncio.Event) -> None:
+    """Claim due runs until `stop` is set; a tick under way finishes first."""
+    while not stop.is_set():
         try:
             await claim_due_runs(db)
         except Exception:
             logger.exception("scheduler.tick_failed")
-        await asyncio.sleep(TICK_SECONDS)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), TICK_SECONDS)

@@ -5,7 +5,6 @@ Either way a process runs the Dramatiq worker threads, the outbox relay and the 
 
 import asyncio
 import contextlib
-import importlib
 from collections.abc import AsyncIterator
 
 import dramatiq
@@ -14,16 +13,11 @@ from dramatiq import Worker
 from churnsaver.backend.config import Settings
 from churnsaver.backend.db import Database
 from churnsaver.jobs.broker import create_broker
+from churnsaver.jobs.registry import load_jobs
 from churnsaver.jobs.relay import OutboxRelay
 from churnsaver.jobs.scheduler import run_scheduler
 
-# Every module that registers jobs; importing them fills the registry before actors are declared.
-JOB_MODULES = ("churnsaver.jobs.maintenance",)
-
-
-def load_jobs() -> None:
-    for module in JOB_MODULES:
-        importlib.import_module(module)
+STOP_TIMEOUT_SECONDS = 10
 
 
 @contextlib.asynccontextmanager
@@ -38,11 +32,15 @@ async def running_jobs(
         worker = Worker(broker, worker_threads=worker_threads, worker_timeout=100)
         worker.start()
     relay = OutboxRelay(db, broker)
-    tasks = [asyncio.create_task(relay.run()), asyncio.create_task(run_scheduler(db))]
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(relay.run(stop)), asyncio.create_task(run_scheduler(db, stop))]
     try:
         yield broker
     finally:
-        for task in tasks:
+        # Let a pass under way finish rather than cancel it mid-query; cancel only if it hangs.
+        stop.set()
+        _done, hanging = await asyncio.wait(tasks, timeout=STOP_TIMEOUT_SECONDS)
+        for task in hanging:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if worker is not None:

@@ -3,10 +3,10 @@
 from datetime import datetime
 
 import strawberry
-from strawberry import relay
 from strawberry.scalars import JSON
 
 from churnsaver.backend.customers.models import Customer as CustomerRow
+from churnsaver.graphql.pagination import Connection
 from churnsaver.graphql.types.node import RowNode
 
 
@@ -27,6 +27,7 @@ class CustomerType(RowNode):
     def from_row(cls, row: CustomerRow) -> "CustomerType":
         return cls(
             row=row,
+            id=cls.global_id(row),
             external_id=row.external_id,
             email=row.email,
             name=row.name,
@@ -35,6 +36,4 @@ class CustomerType(RowNode):
         )
 
 
-@strawberry.type
-class CustomerConnection(relay.Connection[CustomerType]):
-    total_count: int
+CustomerConnection = Connection[CustomerType]

@@ -1,52 +1,60 @@
-"""Relay plumbing shared by node types: opaque global ids that decode to our UUIDs."""
+"""The Node interface: every object with an opaque global id (base64 of "Type:uuid", as Relay has it).
+
+Ids are plain data, set when a node is built from its row: a page of 100 nodes would otherwise
+run 100 id resolvers.
+"""
 
 import uuid
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import strawberry
-from strawberry import relay
+from strawberry.relay import from_base64, to_base64
 
 from churnsaver.backend.errors import NotFound
 
 
-def parse_node_uuid(global_id: relay.GlobalID | str, expected_type: str) -> uuid.UUID:
-    """The UUID behind a global id of `expected_type`; anything else is simply "not found"."""
+@strawberry.interface(name="Node", description="An object with a globally unique, opaque id.")
+class Node:
+    id: strawberry.ID = strawberry.field(description="Opaque; pass it to `node(id:)` to fetch the object again.")
+
+
+def parse_global_id(global_id: str) -> tuple[str, uuid.UUID]:
+    """The type name and UUID behind a global id; anything malformed is "not found"."""
     try:
-        parsed = global_id if isinstance(global_id, relay.GlobalID) else relay.GlobalID.from_id(global_id)
-        if parsed.type_name != expected_type:
-            raise ValueError(parsed.type_name)
-        return uuid.UUID(parsed.node_id)
+        type_name, node_id = from_base64(global_id)
+        return type_name, uuid.UUID(node_id)
     except (ValueError, TypeError):
-        raise NotFound(expected_type) from None
+        raise NotFound("node") from None
 
 
-def _uuid_or_none(node_id: str) -> uuid.UUID | None:
+def parse_node_uuid(global_id: str, expected_type: str) -> uuid.UUID:
+    """The UUID behind a global id of `expected_type`; any other id is "<type> not found"."""
     try:
-        return uuid.UUID(node_id)
-    except ValueError:
-        return None
+        type_name, node_uuid = parse_global_id(global_id)
+    except NotFound:
+        raise NotFound(expected_type) from None
+    if type_name != expected_type:
+        raise NotFound(expected_type)
+    return node_uuid
 
 
-class RowNode(relay.Node):
+class RowNode(Node):
     """A node type wrapping one database row; `loader` names its dataloader on the context."""
 
     row: strawberry.Private[Any]
     loader: ClassVar[str]
 
     @classmethod
-    def from_row(cls, row: Any) -> "RowNode":
-        return cls(row=row)
+    def global_id(cls, row: Any) -> strawberry.ID:
+        return strawberry.ID(to_base64(cls.__strawberry_definition__.name, row.id))
 
     @classmethod
-    def resolve_id(cls, root: "RowNode", *, info: strawberry.Info) -> str:
-        return str(root.row.id)
+    def from_row(cls, row: Any) -> Self:
+        return cls(row=row, id=cls.global_id(row))
 
     @classmethod
-    async def resolve_nodes(
-        cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False
-    ) -> list[Any]:
-        ids = [_uuid_or_none(node_id) for node_id in node_ids]
-        valid = [i for i in ids if i is not None]
-        rows = dict(zip(valid, await getattr(info.context.loaders, cls.loader).load_many(valid), strict=True))
-        return [cls.from_row(rows[i]) if i is not None and rows[i] is not None else None for i in ids]
+    async def resolve_nodes(cls, info: strawberry.Info, node_ids: Iterable[uuid.UUID]) -> list[Self | None]:
+        ids = list(node_ids)
+        rows = await getattr(info.context.loaders, cls.loader).load_many(ids)
+        return [cls.from_row(row) if row is not None else None for row in rows]
