@@ -65,22 +65,23 @@ async def test_a_commit_during_a_relay_pass_is_relayed_at_once(settings: Setting
     await enqueue_committed(db, "tests.record", token="first")
     broker = create_broker(settings)
     relay: asyncio.Task[None] | None = None
+    stop = asyncio.Event()
     try:
         async with db.system_unit_of_work() as session:
             enqueue(session, "tests.record", token="second")
             # On SQLite this holds the write lock: the relay's pass, sending "first", waits for
             # our commit, so the commit's wake-up arrives while the pass is still running.
             await session.flush()
-            relay = asyncio.create_task(OutboxRelay(db, broker).run())
+            relay = asyncio.create_task(OutboxRelay(db, broker).run(stop))
             await asyncio.sleep(0.2)
         committed_at = time.monotonic()
 
         await eventually(lambda: _dispatched(db, 2))
         assert time.monotonic() - committed_at < POLL_SECONDS / 2
     finally:
+        stop.set()
         if relay is not None:
-            relay.cancel()
-            await asyncio.gather(relay, return_exceptions=True)
+            await relay
         broker.close()
 
 
@@ -103,3 +104,19 @@ async def _outbox_is_empty(db: Database) -> bool:
 async def _dispatched(db: Database, count: int) -> bool:
     rows = await outbox_rows(db)
     return len(rows) == count and all(row.dispatched_at is not None for row in rows)
+
+
+async def test_stopping_the_relay_lets_its_pass_finish(settings: Settings, db: Database) -> None:
+    broker = create_broker(settings)
+    stop = asyncio.Event()
+    relay = asyncio.create_task(OutboxRelay(db, broker).run(stop))
+    try:
+        await enqueue_committed(db, "tests.record", token="before-stop")
+        await eventually(lambda: _dispatched(db, 1))
+
+        stop.set()
+        await asyncio.wait_for(relay, timeout=5)
+    finally:
+        broker.close()
+
+    assert relay.done() and not relay.cancelled() and relay.exception() is None
