@@ -50,3 +50,11 @@ def enable_tenant_rls(table: str) -> None:
         f"CREATE POLICY tenant_isolation ON {table} "
         f"USING (tenant_id = {CURRENT_TENANT}) WITH CHECK (tenant_id = {CURRENT_TENANT})"
     )
+
+
+def allow_system_lookup(table: str) -> None:
+    """Let the system (owner) connection read `table` across tenants, for look-ups that happen
+    before a tenant is known (an API key by prefix, a webhook endpoint by its id). SELECT only."""
+    if not is_postgres():
+        return
+    op.execute(f"CREATE POLICY system_lookup ON {table} FOR SELECT TO CURRENT_USER USING (true)")

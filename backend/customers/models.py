@@ -1,9 +1,14 @@
-"""The customer row. Ingestion fills it; `external_id` is the tenant's own id for the customer."""
+"""Customers, the provider ids that identify them, their subscriptions and their timeline.
+
+Ingestion writes all of it. `external_id` is the first provider id a customer was seen with (a
+Whop user id, a Stripe customer id, an events-API customerId); `CustomerIdentity` holds every
+provider id that leads to the customer.
+"""
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from churnsaver.backend.db import Base, TenantOwned, utcnow
@@ -22,6 +27,73 @@ class Customer(TenantOwned, Base):
     external_id: Mapped[str] = mapped_column(String(255))
     email: Mapped[str | None] = mapped_column(String(320))
     name: Mapped[str | None] = mapped_column(String(255))
+    phone: Mapped[str | None] = mapped_column(String(32))
     traits: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    # A known churn outcome, from an import's label column: training data for the risk model.
+    churn_label: Mapped[bool | None]
+    churned_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class CustomerIdentity(TenantOwned, Base):
+    """One provider id of a customer: (whop, user_…), (stripe, cus_…), (api, the tenant's id)."""
+
+    __tablename__ = "customer_identities"
+    __table_args__ = (UniqueConstraint("tenant_id", "provider", "provider_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    provider_id: Mapped[str] = mapped_column(String(255))
+
+
+class Subscription(TenantOwned, Base):
+    """A customer's subscription as its provider reports it, kept by event time.
+
+    `state_at` and `state_key` are the high-water mark: the (event time, event key) of the newest
+    event applied. An older event never overwrites newer state, whatever order they arrive in.
+    """
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (UniqueConstraint("tenant_id", "provider", "external_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32))
+    plan: Mapped[str | None] = mapped_column(String(255))
+    mrr: Mapped[int | None] = mapped_column(BigInteger)  # minor units of `currency`, per month
+    currency: Mapped[str | None] = mapped_column(String(3))
+    current_period_end: Mapped[datetime | None]
+    cancel_at_period_end: Mapped[bool] = mapped_column(default=False)
+    state_at: Mapped[datetime]
+    state_key: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class CustomerEvent(TenantOwned, Base):
+    """One entry of a customer's timeline: a canonical billing event, a usage event, an identify.
+
+    `dedupe_key` is unique per tenant and source, so replaying a delivery adds nothing.
+    """
+
+    __tablename__ = "customer_events"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "source", "dedupe_key"),
+        Index("ix_customer_events_timeline", "tenant_id", "customer_id", "occurred_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(100))
+    occurred_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(16))
+    dedupe_key: Mapped[str] = mapped_column(String(255))
+    properties: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,102 @@
+"""The inbox: raw deliveries stored before they are acknowledged, and the daily counters.
+
+`store_deliveries` inserts with ON CONFLICT DO NOTHING on (tenant, source, external id) and
+tells which rows are new: only those are processed, so a duplicate delivery changes nothing.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from churnsaver.backend.db import insert_for, utcnow
+from churnsaver.backend.ingest.models import InboxEvent, InboxStatus, IngestDailyStat
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    external_id: str
+    event_type: str
+    payload: str  # raw JSON text
+    status: InboxStatus = InboxStatus.pending
+
+
+async def store_deliveries(
+    session: AsyncSession, tenant_id: uuid.UUID, source: str, deliveries: list[Delivery]
+) -> list[uuid.UUID]:
+    """Store `deliveries`; returns the ids of the rows that were new (in input order)."""
+    if not deliveries:
+        return []
+    now = utcnow()
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "tenant_id": tenant_id,
+            "source": source,
+            "external_id": delivery.external_id,
+            "event_type": delivery.event_type,
+            "payload": delivery.payload,
+            "received_at": now,
+            "status": delivery.status,
+        }
+        for delivery in deliveries
+    ]
+    insert = insert_for(session)
+    statement = insert(InboxEvent).values(rows).on_conflict_do_nothing().returning(InboxEvent.id)
+    created = set((await session.execute(statement)).scalars())
+    new_ids = [row["id"] for row in rows if row["id"] in created]
+    await count(session, tenant_id, source, accepted=len(new_ids), duplicate=len(rows) - len(new_ids))
+    return new_ids
+
+
+async def count(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    source: str,
+    *,
+    accepted: int = 0,
+    duplicate: int = 0,
+    rejected: int = 0,
+) -> None:
+    """Add to today's counters for (tenant, source)."""
+    if not (accepted or duplicate or rejected):
+        return
+    today: date = utcnow().date()
+    insert = insert_for(session)
+    statement = insert(IngestDailyStat).values(
+        id=uuid.uuid4(),
+        tenant_id=tenant_id,
+        source=source,
+        day=today,
+        accepted=accepted,
+        duplicate=duplicate,
+        rejected=rejected,
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["tenant_id", "source", "day"],
+        set_={
+            "accepted": IngestDailyStat.accepted + accepted,
+            "duplicate": IngestDailyStat.duplicate + duplicate,
+            "rejected": IngestDailyStat.rejected + rejected,
+        },
+    )
+    await session.execute(statement)
+
+
+async def pending_deliveries(session: AsyncSession, tenant_id: uuid.UUID, ids: list[uuid.UUID]) -> list[InboxEvent]:
+    statement = select(InboxEvent).where(
+        InboxEvent.tenant_id == tenant_id, InboxEvent.id.in_(ids), InboxEvent.status == InboxStatus.pending
+    )
+    return list((await session.execute(statement)).scalars())
+
+
+async def mark(
+    session: AsyncSession, tenant_id: uuid.UUID, ids: list[uuid.UUID], status: InboxStatus, error: str | None = None
+) -> None:
+    await session.execute(
+        update(InboxEvent)
+        .where(InboxEvent.tenant_id == tenant_id, InboxEvent.id.in_(ids))
+        .values(status=status, processed_at=utcnow(), error=error)
+    )
