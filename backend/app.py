@@ -15,6 +15,9 @@ from starlette.routing import Route, WebSocketRoute
 
 from churnsaver.backend.config import Settings
 from churnsaver.backend.db import Database
+from churnsaver.backend.ingest.events_api import MAX_BODY_BYTES as EVENTS_MAX_BODY_BYTES
+from churnsaver.backend.ingest.events_api import receive_events
+from churnsaver.backend.ingest.webhook_receivers import WEBHOOK_MAX_BODY_BYTES, webhook_routes
 from churnsaver.backend.logging import configure_logging
 from churnsaver.backend.middleware import AuthenticationMiddleware, BodySizeLimitMiddleware, RequestContextMiddleware
 from churnsaver.graphql.console import STATIC_PATH, console_assets
@@ -99,16 +102,25 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> St
             console_assets(),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            Route("/v1/events", receive_events, methods=["POST"]),
+            *webhook_routes(),
         ],
         middleware=[
             Middleware(RequestContextMiddleware),
             Middleware(
                 BodySizeLimitMiddleware,
-                limits={"/graphql": settings.graphql_max_body_bytes},
+                limits={
+                    "/graphql": settings.graphql_max_body_bytes,
+                    "/webhooks": WEBHOOK_MAX_BODY_BYTES,
+                    "/v1/events": EVENTS_MAX_BODY_BYTES,
+                },
                 default_limit=settings.graphql_max_body_bytes,
             ),
             Middleware(
-                AuthenticationMiddleware, db=db, protected_prefixes=("/graphql",), public_prefixes=(f"{STATIC_PATH}/",)
+                AuthenticationMiddleware,
+                db=db,
+                protected_prefixes=("/graphql", "/v1"),
+                public_prefixes=(f"{STATIC_PATH}/",),
             ),
         ],
         exception_handlers={HTTPException: http_error, Exception: server_error},

@@ -1,21 +1,64 @@
-"""Customer fields."""
+"""Customer fields: the filtered list, and one customer by id or external id."""
 
 import strawberry
 
 from churnsaver.backend.customers import service
+from churnsaver.backend.errors import InvalidInput, NotFound
 from churnsaver.graphql.pagination import connection_from_page, selects_total_count
 from churnsaver.graphql.permissions import CanRead
 from churnsaver.graphql.types.customer import CustomerConnection, CustomerType
+from churnsaver.graphql.types.node import parse_node_uuid
+
+
+@strawberry.input(description="Every condition given must hold.")
+class CustomerFilter:
+    status: str | None = strawberry.field(default=None, description="The current subscription's status.")
+    plan: str | None = strawberry.field(default=None, description="The current subscription's plan.")
+    search: str | None = strawberry.field(
+        default=None, description="Part of the email, name or external id; case-insensitive."
+    )
+
+    def to_service(self) -> service.CustomerFilter:
+        return service.CustomerFilter(status=self.status, plan=self.plan, search=self.search)
 
 
 @strawberry.type
 class CustomerQueries:
     @strawberry.field(permission_classes=[CanRead], description="Customers, oldest first; `first` is at most 100.")
     async def customers(
-        self, info: strawberry.Info, first: int | None = 20, after: str | None = None
+        self,
+        info: strawberry.Info,
+        first: int | None = 20,
+        after: str | None = None,
+        filter: CustomerFilter | None = None,
     ) -> CustomerConnection:
         context = info.context
         page = await service.list_customers(
-            context.session, context.auth.tenant_id, first=first, after=after, with_total=selects_total_count(info)
+            context.session,
+            context.auth.tenant_id,
+            first=first,
+            after=after,
+            with_total=selects_total_count(info),
+            filter=filter.to_service() if filter is not None else None,
         )
         return connection_from_page(page, CustomerType.from_row)
+
+    @strawberry.field(
+        permission_classes=[CanRead],
+        description="One customer, by `id` or by `externalId` (any of its provider ids); null when not found.",
+    )
+    async def customer(
+        self, info: strawberry.Info, id: strawberry.ID | None = None, external_id: str | None = None
+    ) -> CustomerType | None:
+        if (id is None) == (external_id is None):
+            raise InvalidInput("pass exactly one of `id` and `externalId`")
+        context = info.context
+        if external_id is not None:
+            row = await service.get_customer_by_external_id(context.session, context.auth.tenant_id, external_id)
+        else:
+            try:
+                customer_id = parse_node_uuid(id, "Customer")
+            except NotFound:
+                return None  # a malformed id names no customer, like a missing one
+            row = await service.get_customer(context.session, context.auth.tenant_id, customer_id)
+        return CustomerType.from_row(row) if row is not None else None

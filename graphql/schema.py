@@ -7,15 +7,19 @@ from churnsaver.backend.config import Settings
 from churnsaver.backend.errors import NotFound
 from churnsaver.graphql.customers import CustomerQueries
 from churnsaver.graphql.extensions import build_extensions
+from churnsaver.graphql.ingest_stats import IngestStatsQueries
 from churnsaver.graphql.permissions import CanRead
 from churnsaver.graphql.tenants import TenantMutations, TenantQueries
 from churnsaver.graphql.types.api_key import ApiKeyType
 from churnsaver.graphql.types.customer import CustomerType
 from churnsaver.graphql.types.node import Node, RowNode, parse_global_id
 from churnsaver.graphql.types.tenant import TenantType
+from churnsaver.graphql.types.webhook_endpoint import WebhookEndpointType
+from churnsaver.graphql.webhooks import WebhookMutations, WebhookQueries
 
 NODE_TYPES: dict[str, type[RowNode]] = {
-    node_type.__strawberry_definition__.name: node_type for node_type in (TenantType, CustomerType, ApiKeyType)
+    node_type.__strawberry_definition__.name: node_type
+    for node_type in (TenantType, CustomerType, ApiKeyType, WebhookEndpointType)
 }
 
 
@@ -33,8 +37,8 @@ class NodeQueries:
         return found
 
 
-Query = merge_types("Query", (NodeQueries, TenantQueries, CustomerQueries))
-Mutation = merge_types("Mutation", (TenantMutations,))
+Query = merge_types("Query", (NodeQueries, TenantQueries, CustomerQueries, IngestStatsQueries, WebhookQueries))
+Mutation = merge_types("Mutation", (TenantMutations, WebhookMutations))
 
 
 def create_schema(settings: Settings) -> strawberry.Schema:

@@ -15,7 +15,10 @@ def test_contract_names_are_present():
     for fragment in (
         "viewer: Viewer!",
         "node(id: ID!): Node!",
-        "customers(first: Int = 20, after: String = null): CustomerConnection!",
+        "customers(first: Int = 20, after: String = null, filter: CustomerFilter = null): CustomerConnection!",
+        "customer(id: ID = null, externalId: String = null): Customer",
+        "events(first: Int = 20, after: String = null): CustomerEventConnection!",
+        "ingestStats(from: Date = null, to: Date = null): [IngestDailyStat!]!",
         "totalCount: Int!",
         "createApiKey(input: CreateApiKeyInput!): CreateApiKeyResult!",
         "revokeApiKey(id: ID!): RevokeApiKeyResult!",

@@ -1,4 +1,4 @@
-"""Commands: serve, worker, migrate, tenant, apikey, jobs."""
+"""Commands: serve, worker, migrate, tenant, apikey, jobs, import."""
 
 import asyncio
 import signal
@@ -9,7 +9,8 @@ import uvicorn
 from rich.table import Table
 from sqlalchemy import select
 
-from churnsaver.backend.cli.output import console, fail, print_json, run_async
+from churnsaver.backend.cli.imports import import_app
+from churnsaver.backend.cli.output import JsonOption, console, fail, print_json, run_async
 from churnsaver.backend.config import ConfigurationError, Settings
 from churnsaver.backend.db import Database
 from churnsaver.backend.demo import seed_demo_tenant
@@ -27,8 +28,7 @@ jobs_app = typer.Typer(help="Inspect background jobs.", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(jobs_app, name="jobs")
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+app.add_typer(import_app, name="import")
 
 
 def load_settings() -> Settings:

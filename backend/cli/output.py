@@ -4,7 +4,7 @@ import json
 import sys
 from collections.abc import Callable, Coroutine
 from functools import wraps
-from typing import Any, NoReturn, ParamSpec, TypeVar
+from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import anyio
 import typer
@@ -19,10 +19,11 @@ P = ParamSpec("P")
 R = TypeVar("R")
 console = Console()
 errors = Console(stderr=True)
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
 def fail(message: str) -> NoReturn:
-    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)  # one line, however long
     raise typer.Exit(1)
 
 

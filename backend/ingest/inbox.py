@@ -6,7 +6,8 @@ tells which rows are new: only those are processed, so a duplicate delivery chan
 
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +24,32 @@ class Delivery:
     status: InboxStatus = InboxStatus.pending
 
 
+def inbox_row(tenant_id: uuid.UUID, source: str, delivery: Delivery, received_at: datetime) -> dict[str, Any]:
+    """The inbox_events row of `delivery`, with its id chosen here: it tells which rows were new."""
+    return {
+        "id": uuid.uuid4(),
+        "tenant_id": tenant_id,
+        "source": source,
+        "external_id": delivery.external_id,
+        "event_type": delivery.event_type,
+        "payload": delivery.payload,
+        "received_at": received_at,
+        "status": delivery.status,
+    }
+
+
+async def insert_new(session: AsyncSession, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+    """Insert `rows` (from `inbox_row`) in one statement; the ids of those that were not stored yet.
+
+    A row whose (tenant, source, external id) is already stored, or repeated earlier in `rows`,
+    inserts nothing."""
+    if not rows:
+        return set()
+    insert = insert_for(session)
+    statement = insert(InboxEvent).values(rows).on_conflict_do_nothing().returning(InboxEvent.id)
+    return set((await session.execute(statement)).scalars())
+
+
 async def store_deliveries(
     session: AsyncSession, tenant_id: uuid.UUID, source: str, deliveries: list[Delivery]
 ) -> list[uuid.UUID]:
@@ -30,22 +57,8 @@ async def store_deliveries(
     if not deliveries:
         return []
     now = utcnow()
-    rows = [
-        {
-            "id": uuid.uuid4(),
-            "tenant_id": tenant_id,
-            "source": source,
-            "external_id": delivery.external_id,
-            "event_type": delivery.event_type,
-            "payload": delivery.payload,
-            "received_at": now,
-            "status": delivery.status,
-        }
-        for delivery in deliveries
-    ]
-    insert = insert_for(session)
-    statement = insert(InboxEvent).values(rows).on_conflict_do_nothing().returning(InboxEvent.id)
-    created = set((await session.execute(statement)).scalars())
+    rows = [inbox_row(tenant_id, source, delivery, now) for delivery in deliveries]
+    created = await insert_new(session, rows)
     new_ids = [row["id"] for row in rows if row["id"] in created]
     await count(session, tenant_id, source, accepted=len(new_ids), duplicate=len(rows) - len(new_ids))
     return new_ids

@@ -1,4 +1,4 @@
-"""The Customer type and its connection."""
+"""The Customer type, its provider ids, and its connection."""
 
 from datetime import datetime
 
@@ -6,21 +6,39 @@ import strawberry
 from strawberry.scalars import JSON
 
 from churnsaver.backend.customers.models import Customer as CustomerRow
-from churnsaver.graphql.pagination import Connection
+from churnsaver.backend.customers.models import CustomerIdentity as CustomerIdentityRow
+from churnsaver.graphql.dataloaders import TimelinePage
+from churnsaver.graphql.pagination import Connection, connection_from_page, selects_total_count
+from churnsaver.graphql.types.customer_event import CustomerEventConnection, CustomerEventType
 from churnsaver.graphql.types.node import RowNode
+from churnsaver.graphql.types.subscription import CustomerSubscriptionType
+
+
+@strawberry.type(name="CustomerIdentity", description="One provider id that leads to the customer.")
+class CustomerIdentityType:
+    provider: str = strawberry.field(description="whop, stripe or api.")
+    provider_id: str
+
+    @classmethod
+    def from_row(cls, row: CustomerIdentityRow) -> "CustomerIdentityType":
+        return cls(provider=row.provider, provider_id=row.provider_id)
 
 
 @strawberry.type(name="Customer")
 class CustomerType(RowNode):
     """Plain data fields, copied from the row: a page of 100 customers resolves 500 of them, and a
-    data field skips the resolver machinery (Info, arguments, extensions) a method field pays."""
+    data field skips the resolver machinery (Info, arguments, extensions) a method field pays.
+    Relations are method fields that go through the request's dataloaders."""
 
     row: strawberry.Private[CustomerRow]
     loader = "customer"
     external_id: str = strawberry.field(description="The tenant's own id for this customer.")
     email: str | None
     name: str | None
+    phone: str | None
     traits: JSON
+    churn_label: bool | None = strawberry.field(description="A known churn outcome, imported to train on.")
+    churned_at: datetime | None
     created_at: datetime
 
     @classmethod
@@ -31,9 +49,30 @@ class CustomerType(RowNode):
             external_id=row.external_id,
             email=row.email,
             name=row.name,
+            phone=row.phone,
             traits=row.traits,
+            churn_label=row.churn_label,
+            churned_at=row.churned_at,
             created_at=row.created_at,
         )
+
+    @strawberry.field(description="Every provider id that leads to this customer.")
+    async def identities(self, info: strawberry.Info) -> list[CustomerIdentityType]:
+        rows = await info.context.loaders.identities.load(self.row.id)
+        return [CustomerIdentityType.from_row(row) for row in rows]
+
+    @strawberry.field(description="The current subscription: the most recent active one, or else the most recent one.")
+    async def subscription(self, info: strawberry.Info) -> CustomerSubscriptionType | None:
+        row = await info.context.loaders.subscription.load(self.row.id)
+        return CustomerSubscriptionType.from_row(row) if row is not None else None
+
+    @strawberry.field(description="The timeline, newest first; `first` is at most 100.")
+    async def events(
+        self, info: strawberry.Info, first: int | None = 20, after: str | None = None
+    ) -> CustomerEventConnection:
+        key = TimelinePage(self.row.id, first, after, with_total=selects_total_count(info))
+        page = await info.context.loaders.timeline.load(key)
+        return connection_from_page(page, CustomerEventType.from_row)
 
 
 CustomerConnection = Connection[CustomerType]

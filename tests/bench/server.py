@@ -1,11 +1,14 @@
-"""One uvicorn process serving the bench app on 127.0.0.1, as `churnsaver serve` would.
+"""One uvicorn process serving a bench app on 127.0.0.1, as `churnsaver serve` would.
 
-`python -m tests.bench.server PORT` serves the settings found in the `CHURNSAVER_*` environment;
-`running_server` starts that process from the bench, waits until it answers, and stops it.
+`python -m tests.bench.server PORT [APP]` serves the settings found in the `CHURNSAVER_*`
+environment; `running_server` starts that process from the bench, waits until it answers, and
+stops it. APP names one of `APPS`: the foundation bench app (the default), the real app with
+its jobs running (the ingest bench), or a bare Starlette endpoint (the ingest bench's baseline).
 """
 
 import asyncio
 import contextlib
+import importlib
 import os
 import subprocess
 import sys
@@ -17,13 +20,19 @@ import httpx
 import uvicorn
 
 from churnsaver.backend.config import Settings
-from tests.bench.app import create_bench_app
 from tests.fixtures.server import free_port
 
 HOST = "127.0.0.1"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 15
+# App name -> "module:factory"; a factory takes the Settings and returns the ASGI app.
+APPS = {
+    "foundation": "tests.bench.app:create_bench_app",
+    "ingest": "tests.bench.ingest.apps:create_app_with_jobs",
+    "ingest-without-jobs": "tests.bench.ingest.apps:create_app_without_jobs",
+    "bare": "tests.bench.ingest.apps:create_bare_app",
+}
 
 
 @dataclass(frozen=True)
@@ -78,12 +87,12 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running_server(settings: Settings) -> AsyncIterator[RunningServer]:
+async def running_server(settings: Settings, app: str = "foundation") -> AsyncIterator[RunningServer]:
     port = free_port()
-    log_path = settings.data_dir / "server.log"
+    log_path = settings.data_dir / f"server-{app}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tests.bench.server", str(port)],
+            [sys.executable, "-m", "tests.bench.server", str(port), app],
             cwd=REPO_ROOT,
             env=server_environment(settings),
             stdin=subprocess.DEVNULL,
@@ -100,7 +109,8 @@ async def running_server(settings: Settings) -> AsyncIterator[RunningServer]:
 
 def main() -> None:
     port = int(sys.argv[1])
-    app = create_bench_app(Settings())
+    module, _, factory = APPS[sys.argv[2] if len(sys.argv) > 2 else "foundation"].partition(":")
+    app = getattr(importlib.import_module(module), factory)(Settings())
     uvicorn.run(app, host=HOST, port=port, log_config=None, ws="websockets-sansio")
 
 

@@ -1,0 +1,131 @@
+"""`churnsaver import customers|events`: bulk imports from files, with a progress bar."""
+
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+from churnsaver.backend.cli.output import JsonOption, console, errors, fail, print_json, run_async
+from churnsaver.backend.config import Settings
+from churnsaver.backend.db import Database
+from churnsaver.backend.ingest import imports
+from churnsaver.backend.ingest.imports import MAX_REPORTED_REJECTIONS, CustomerColumns, ImportReport, OnProgress
+from churnsaver.tenants import service as tenants
+
+import_app = typer.Typer(help="Import customers (CSV) and events (JSON Lines) from files.", no_args_is_help=True)
+
+TenantOption = Annotated[str, typer.Option("--tenant", help="The tenant's slug.")]
+PRINTED_REJECTIONS = 20
+
+
+@import_app.command("customers")
+def import_customers(
+    file: Annotated[Path, typer.Argument(help="A CSV export with a header row, UTF-8.", show_default=False)],
+    tenant: TenantOption,
+    id_column: Annotated[
+        str | None, typer.Option(help="The customer id column; default: id, customer_id, customerID or external_id.")
+    ] = None,
+    label_column: Annotated[
+        str | None, typer.Option(help="A known churn outcome: yes/no, true/false, 1/0 or churned/active.")
+    ] = None,
+    churn_date_column: Annotated[str | None, typer.Option(help="When the customer churned (ISO 8601).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create or update a customer per row; the other columns become traits with inferred types.
+
+    Re-running the same file duplicates nothing.
+    """
+    columns = CustomerColumns(id=id_column, label=label_column, churn_date=churn_date_column)
+    report = _run_import(file, tenant, partial(imports.import_customers, path=file, columns=columns), as_json)
+    if as_json:
+        print_json(
+            {
+                "imported": report.imported,
+                "updated": report.updated,
+                **_rejections_json(report),
+                "columns": report.columns,
+            }
+        )
+        return
+    console.print(
+        f"{report.imported + report.updated:,} customers: {report.imported:,} new, {report.updated:,} updated; "
+        f"{report.rejected:,} rows rejected"
+    )
+    console.print("traits: " + ", ".join(f"{name} ({kind})" for name, kind in report.columns.items()), soft_wrap=True)
+    _print_rejections(report, "rows")
+
+
+@import_app.command("events")
+def import_events(
+    file: Annotated[Path, typer.Argument(help="Events-API items, one JSON object per line.", show_default=False)],
+    tenant: TenantOption,
+    as_json: JsonOption = False,
+) -> None:
+    """Store and process events-API items; items already imported (same messageId) are skipped."""
+    report = _run_import(file, tenant, partial(imports.import_events, path=file), as_json)
+    if as_json:
+        print_json({"imported": report.imported, "duplicates": report.duplicates, **_rejections_json(report)})
+        return
+    console.print(
+        f"{report.imported + report.duplicates:,} events: {report.imported:,} new, "
+        f"{report.duplicates:,} already imported; {report.rejected:,} lines rejected"
+    )
+    _print_rejections(report, "lines")
+
+
+# An import bound to its file and options, still to be given the database, tenant and progress.
+ImportRun = Callable[..., Awaitable[ImportReport]]
+
+
+def _run_import(file: Path, slug: str, run: ImportRun, as_json: bool) -> ImportReport:
+    if not file.is_file():
+        fail(f"{file}: no such file")
+    with _file_progress(file, enabled=not as_json) as on_progress:
+        return run_async(_import)(slug, run, on_progress)
+
+
+async def _import(slug: str, run: ImportRun, on_progress: OnProgress) -> ImportReport:
+    db = Database(Settings())
+    try:
+        async with db.system_session() as session:
+            tenant = await tenants.get_tenant_by_slug(session, slug)
+        return await run(db, tenant.id, on_progress=on_progress)
+    finally:
+        await db.dispose()
+
+
+@contextmanager
+def _file_progress(file: Path, *, enabled: bool) -> Iterator[OnProgress]:
+    """A progress bar of the bytes read (on stderr, so stdout holds only the result)."""
+    if not enabled:
+        yield lambda _done: None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=errors) as progress:
+        task = progress.add_task(file.name, total=file.stat().st_size)
+        yield lambda done: progress.update(task, completed=done)
+
+
+def _rejections_json(report: ImportReport) -> dict[str, Any]:
+    return {
+        "rejected": [{"line": r.line, "reason": r.reason} for r in report.rejections],
+        "rejected_count": report.rejected,
+    }
+
+
+def _print_rejections(report: ImportReport, what: str) -> None:
+    for rejection in report.rejections[:PRINTED_REJECTIONS]:
+        console.print(f"  line {rejection.line}: {rejection.reason}", highlight=False, soft_wrap=True)
+    if report.rejected > PRINTED_REJECTIONS:
+        more = report.rejected - PRINTED_REJECTIONS
+        console.print(f"  … and {more:,} more rejected {what} (--json lists the first {MAX_REPORTED_REJECTIONS:,})")

@@ -1,0 +1,24 @@
+"""The CustomerEvent type: one entry of a customer's timeline, and its connection."""
+
+from datetime import datetime
+
+import strawberry
+from strawberry.scalars import JSON
+
+from churnsaver.backend.customers.models import CustomerEvent as CustomerEventRow
+from churnsaver.graphql.pagination import Connection
+
+
+@strawberry.type(name="CustomerEvent")
+class CustomerEventType:
+    type: str = strawberry.field(description="A canonical event (payment_failed, plan_changed, …) or a usage event.")
+    occurred_at: datetime = strawberry.field(description="When it happened at the source, not when it arrived.")
+    source: str = strawberry.field(description="whop, stripe, api or import.")
+    properties: JSON
+
+    @classmethod
+    def from_row(cls, row: CustomerEventRow) -> "CustomerEventType":
+        return cls(type=row.type, occurred_at=row.occurred_at, source=row.source, properties=row.properties)
+
+
+CustomerEventConnection = Connection[CustomerEventType]

@@ -1,0 +1,125 @@
+"""Webhook endpoint fields: list, create, rotate the secret, delete."""
+
+from typing import Annotated
+
+import strawberry
+
+from churnsaver.backend.errors import DomainError
+from churnsaver.backend.ingest import endpoints
+from churnsaver.backend.ingest.models import Source
+from churnsaver.graphql.permissions import CanRead, CanWrite
+from churnsaver.graphql.results import UserError
+from churnsaver.graphql.types.node import parse_node_uuid
+from churnsaver.graphql.types.webhook_endpoint import WebhookEndpointType, WebhookSource
+
+CREATE_SECRET_HELP = (
+    "The secret your provider issued for this endpoint. When omitted, a whsec_ secret is generated and "
+    "returned once. Stripe issues its own once the URL is registered there: pass it to rotateWebhookSecret."
+)
+ROTATE_SECRET_HELP = (
+    "The provider's new secret (Stripe's, after registering or rolling the endpoint). When omitted, a "
+    "whsec_ secret is generated and returned once."
+)
+
+
+@strawberry.input
+class CreateWebhookEndpointInput:
+    source: WebhookSource
+    signing_secret: str | None = strawberry.field(default=None, description=CREATE_SECRET_HELP)
+
+
+@strawberry.type
+class WebhookEndpointCreated:
+    endpoint: WebhookEndpointType
+    signing_secret: str = strawberry.field(description="Shown this once; only an encrypted copy is kept.")
+
+
+@strawberry.type
+class WebhookSecretRotated:
+    endpoint: WebhookEndpointType
+    signing_secret: str = strawberry.field(
+        description="Shown this once. The previous secret keeps verifying until previousSecretExpiresAt."
+    )
+
+
+@strawberry.type
+class WebhookEndpointDeleted:
+    deleted_id: strawberry.ID
+
+
+CreateWebhookEndpointResult = Annotated[
+    WebhookEndpointCreated | UserError, strawberry.union("CreateWebhookEndpointResult")
+]
+RotateWebhookSecretResult = Annotated[WebhookSecretRotated | UserError, strawberry.union("RotateWebhookSecretResult")]
+DeleteWebhookEndpointResult = Annotated[
+    WebhookEndpointDeleted | UserError, strawberry.union("DeleteWebhookEndpointResult")
+]
+
+
+@strawberry.type
+class WebhookQueries:
+    @strawberry.field(permission_classes=[CanRead], description="The tenant's webhook endpoints, oldest first.")
+    async def webhook_endpoints(self, info: strawberry.Info) -> list[WebhookEndpointType]:
+        context = info.context
+        rows = await endpoints.list_endpoints(context.session, context.auth.tenant_id)
+        return [WebhookEndpointType.from_row(row) for row in rows]
+
+
+@strawberry.type
+class WebhookMutations:
+    @strawberry.mutation(permission_classes=[CanWrite])
+    async def create_webhook_endpoint(
+        self, info: strawberry.Info, input: CreateWebhookEndpointInput
+    ) -> CreateWebhookEndpointResult:
+        context = info.context
+        try:
+            created = await endpoints.create_endpoint(
+                context.session,
+                context.auth.tenant_id,
+                source=Source(input.source.value),
+                signing_secret=input.signing_secret,
+                secret_key=context.settings.resolved_secret_key,
+            )
+        except DomainError as error:
+            return UserError.from_error(error)
+        return WebhookEndpointCreated(
+            endpoint=WebhookEndpointType.from_row(created.endpoint), signing_secret=created.signing_secret
+        )
+
+    @strawberry.mutation(
+        permission_classes=[CanWrite],
+        description="A new signing secret; the previous one keeps verifying deliveries for 24 hours.",
+    )
+    async def rotate_webhook_secret(
+        self,
+        info: strawberry.Info,
+        id: strawberry.ID,
+        signing_secret: Annotated[str | None, strawberry.argument(description=ROTATE_SECRET_HELP)] = None,
+    ) -> RotateWebhookSecretResult:
+        context = info.context
+        try:
+            rotated = await endpoints.rotate_secret(
+                context.session,
+                context.auth.tenant_id,
+                parse_node_uuid(id, "WebhookEndpoint"),
+                signing_secret=signing_secret,
+                secret_key=context.settings.resolved_secret_key,
+            )
+        except DomainError as error:
+            return UserError.from_error(error)
+        return WebhookSecretRotated(
+            endpoint=WebhookEndpointType.from_row(rotated.endpoint), signing_secret=rotated.signing_secret
+        )
+
+    @strawberry.mutation(
+        permission_classes=[CanWrite], description="Deliveries to a deleted endpoint are refused (404)."
+    )
+    async def delete_webhook_endpoint(self, info: strawberry.Info, id: strawberry.ID) -> DeleteWebhookEndpointResult:
+        context = info.context
+        try:
+            await endpoints.delete_endpoint(
+                context.session, context.auth.tenant_id, parse_node_uuid(id, "WebhookEndpoint")
+            )
+        except DomainError as error:
+            return UserError.from_error(error)
+        return WebhookEndpointDeleted(deleted_id=id)

@@ -1,0 +1,120 @@
+"""Reading back what a benchmark stored: inbox rows by status, timeline rows, counters.
+
+`ProcessingMonitor` samples how many of a tenant's inbox rows are settled (processed, ignored
+or failed) while the load runs, which gives the processing rate and how long processing lags
+behind the acknowledgements. Reads go through tenant sessions, as row-level security requires.
+"""
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+
+from churnsaver.backend.customers.models import CustomerEvent
+from churnsaver.backend.db import Database
+from churnsaver.backend.ingest.models import InboxEvent, IngestDailyStat
+
+SAMPLE_SECONDS = 0.25
+
+
+async def inbox_by_status(db: Database, tenant_id: uuid.UUID, source: str) -> dict[str, int]:
+    statement = (
+        select(InboxEvent.status, func.count())
+        .where(InboxEvent.tenant_id == tenant_id, InboxEvent.source == source)
+        .group_by(InboxEvent.status)
+    )
+    async with db.tenant_session(tenant_id) as session:
+        return {status: n for status, n in await session.execute(statement)}
+
+
+async def distinct_external_ids(db: Database, tenant_id: uuid.UUID, source: str) -> int:
+    statement = select(func.count(func.distinct(InboxEvent.external_id))).where(
+        InboxEvent.tenant_id == tenant_id, InboxEvent.source == source
+    )
+    async with db.tenant_session(tenant_id) as session:
+        return (await session.execute(statement)).scalar_one()
+
+
+async def timeline_rows(db: Database, tenant_id: uuid.UUID, source: str) -> int:
+    statement = select(func.count()).where(CustomerEvent.tenant_id == tenant_id, CustomerEvent.source == source)
+    async with db.tenant_session(tenant_id) as session:
+        return (await session.execute(statement)).scalar_one()
+
+
+async def counters(db: Database, tenant_id: uuid.UUID, source: str) -> dict[str, int]:
+    statement = select(
+        func.coalesce(func.sum(IngestDailyStat.accepted), 0),
+        func.coalesce(func.sum(IngestDailyStat.duplicate), 0),
+        func.coalesce(func.sum(IngestDailyStat.rejected), 0),
+    ).where(IngestDailyStat.tenant_id == tenant_id, IngestDailyStat.source == source)
+    async with db.tenant_session(tenant_id) as session:
+        accepted, duplicate, rejected = (await session.execute(statement)).one()
+    return {"accepted": accepted, "duplicate": duplicate, "rejected": rejected}
+
+
+@dataclass
+class ProcessingMonitor:
+    """Samples the settled inbox rows of one tenant and source until told to stop."""
+
+    db: Database
+    tenant_id: uuid.UUID
+    source: str
+    samples: list[tuple[float, int, int]] = field(default_factory=list)  # (monotonic, rows, settled)
+    _task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await self.sample()
+            await asyncio.sleep(SAMPLE_SECONDS)
+
+    async def sample(self) -> tuple[int, int]:
+        by_status = await inbox_by_status(self.db, self.tenant_id, self.source)
+        rows = sum(by_status.values())
+        settled = rows - by_status.get("pending", 0)
+        self.samples.append((time.monotonic(), rows, settled))
+        return rows, settled
+
+    async def wait_settled(self, expected: int, timeout: float) -> float | None:
+        """When all `expected` rows were settled (monotonic), or None if not within `timeout`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            rows, settled = await self.sample()
+            if rows >= expected and settled >= rows:
+                return self.samples[-1][0]
+            await asyncio.sleep(SAMPLE_SECONDS / 5)
+        return None
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def settled_at(self, moment: float) -> int:
+        """Rows settled by `moment`, from the last sample taken at or before it."""
+        earlier = [settled for at, _rows, settled in self.samples if at <= moment]
+        return earlier[-1] if earlier else 0
+
+
+def processing_summary(
+    monitor: ProcessingMonitor, *, expected: int, load_started: float, load_finished: float, settled_at: float | None
+) -> dict[str, Any]:
+    """How fast the rows acknowledged from `load_started` on were processed (`expected` in all)."""
+    before = monitor.settled_at(load_started)
+    if settled_at is None:
+        settled = monitor.samples[-1][2] - before if monitor.samples else 0
+        return {"completed": False, "expected": expected, "settled": settled}
+    settled_during_load = monitor.settled_at(load_finished) - before
+    return {
+        "completed": True,
+        "expected": expected,
+        "settled_during_load": settled_during_load,
+        "rate_during_load_per_second": round(settled_during_load / (load_finished - load_started), 1),
+        "lag_after_last_ack_seconds": round(max(settled_at - load_finished, 0.0), 2),
+        "end_to_end_per_second": round(expected / (settled_at - load_started), 1),
+    }

@@ -1,0 +1,188 @@
+"""Signed Whop webhooks/s against a bare Starlette endpoint, with processing running meanwhile.
+
+One tenant with one Whop endpoint (made by the real service). The same signed deliveries go
+first to the bare endpoint, then to the real app (its own uvicorn process, jobs running in it).
+Every delivery must be answered 200 as new; afterwards each must be in the inbox exactly once,
+counted once, processed, and on the timeline once.
+"""
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from churnsaver.backend.config import Settings
+from churnsaver.backend.db import Database
+from churnsaver.backend.ingest.models import Source
+from churnsaver.backend.ingest.tasks import normalize_delivery
+from tests.bench.ingest.deliveries import signed, whop_envelopes
+from tests.bench.ingest.load import LoadResult, Prepared, post_all
+from tests.bench.ingest.verify import (
+    ProcessingMonitor,
+    counters,
+    distinct_external_ids,
+    inbox_by_status,
+    processing_summary,
+    timeline_rows,
+)
+from tests.bench.server import running_server
+from tests.fixtures.factories import create_tenant_with_key
+from tests.fixtures.senders import create_webhook_target
+
+TARGET_PER_SECOND = 1500
+TARGET_RATIO = 0.35
+SETTLE_TIMEOUT_SECONDS = 180
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    deliveries: int
+    warmup: int
+    concurrency: int
+    members: int
+    processing: bool = True  # False: a diagnostic run of the acknowledgements alone
+
+
+class BenchFailed(Exception):
+    """The benchmark's deliveries were not all answered, stored or processed as they must be."""
+
+
+def _duplicate_flag(response: httpx.Response) -> bool | None:
+    return response.json().get("duplicate") if response.status_code == 200 else None
+
+
+def _requests(path: str, secret: str, envelopes: list[dict[str, Any]]) -> list[Prepared]:
+    return [Prepared(path, delivery.body, delivery.headers) for delivery in signed(secret, envelopes)]
+
+
+async def bench_webhooks(settings: Settings, config: WebhookConfig) -> dict[str, Any]:
+    db = Database(settings)
+    try:
+        tenant = await create_tenant_with_key(db, name="Webhook bench")
+        target = await create_webhook_target(db, settings, tenant.id, Source.whop)
+        envelopes = whop_envelopes(config.warmup + config.deliveries, members=config.members)
+        warmup, measured = envelopes[: config.warmup], envelopes[config.warmup :]
+        bare = await _load_bare(settings, target.endpoint_id, target.secret, warmup, measured, config.concurrency)
+        real, processing = await _load_app(db, settings, target, tenant.id, warmup, measured, config)
+        checks = await _verify(db, tenant.id, envelopes, real, processed=config.processing)
+    finally:
+        await db.dispose()
+    sizes = sorted(len(request.body) for request in _requests("/", target.secret, envelopes[:200]))
+    ratio = real.summary()["requests_per_second"] / bare.summary()["requests_per_second"]
+    return {
+        "config": {**config.__dict__, "payload_bytes_median": sizes[len(sizes) // 2]},
+        "bare": bare.summary(),
+        "app": real.summary(),
+        "ratio": round(ratio, 3),
+        "processing": processing,
+        "checks": checks,
+        "targets": {
+            f"app >= {TARGET_PER_SECOND} webhooks/s": real.summary()["requests_per_second"] >= TARGET_PER_SECOND,
+            f"app >= {TARGET_RATIO}x bare": ratio >= TARGET_RATIO,
+        },
+    }
+
+
+async def _load_bare(
+    settings: Settings,
+    endpoint_id: uuid.UUID,
+    secret: str,
+    warmup: list[dict[str, Any]],
+    measured: list[dict[str, Any]],
+    concurrency: int,
+) -> LoadResult:
+    path = f"/bare/{endpoint_id}"
+    async with running_server(settings, "bare") as server:
+        await post_all(server.base_url, _requests(path, secret, warmup), concurrency=concurrency, server_pid=server.pid)
+        result = await post_all(
+            server.base_url, _requests(path, secret, measured), concurrency=concurrency, server_pid=server.pid
+        )
+    if result.statuses.keys() != {200}:
+        raise BenchFailed(f"the bare endpoint answered {dict(result.statuses)}")
+    return result
+
+
+async def _load_app(
+    db: Database,
+    settings: Settings,
+    target: Any,
+    tenant_id: uuid.UUID,
+    warmup: list[dict[str, Any]],
+    measured: list[dict[str, Any]],
+    config: WebhookConfig,
+) -> tuple[LoadResult, dict[str, Any]]:
+    monitor = ProcessingMonitor(db, tenant_id, Source.whop)
+    concurrency = config.concurrency
+    async with running_server(settings, "ingest" if config.processing else "ingest-without-jobs") as server:
+        warm = await post_all(
+            server.base_url,
+            _requests(target.path, target.secret, warmup),
+            concurrency=concurrency,
+            server_pid=server.pid,
+            read=_duplicate_flag,
+        )
+        if warm.statuses.keys() != {200}:
+            raise BenchFailed(f"warm-up deliveries were answered {dict(warm.statuses)}")
+        # Measured from a settled inbox, so the processing figures are the measured deliveries'.
+        if config.processing and await monitor.wait_settled(len(warmup), SETTLE_TIMEOUT_SECONDS) is None:
+            raise BenchFailed("the warm-up deliveries were not processed in time")
+        requests = _requests(target.path, target.secret, measured)
+        await monitor.sample()
+        monitor.start()
+        try:
+            result = await post_all(
+                server.base_url, requests, concurrency=concurrency, server_pid=server.pid, read=_duplicate_flag
+            )
+            settled_at = None
+            if config.processing:
+                settled_at = await monitor.wait_settled(len(warmup) + len(measured), SETTLE_TIMEOUT_SECONDS)
+        finally:
+            await monitor.stop()
+    result.bodies = warm.bodies + result.bodies
+    if not config.processing:
+        return result, {"completed": None, "note": "diagnostic run: jobs not running"}
+    processing = processing_summary(
+        monitor,
+        expected=len(measured),
+        load_started=result.started_at,
+        load_finished=result.finished_at,
+        settled_at=settled_at,
+    )
+    return result, processing
+
+
+def expected_timeline_rows(envelopes: list[dict[str, Any]]) -> int:
+    """How many timeline entries the deliveries make, by the same normalizer processing runs."""
+    return sum(len(normalize_delivery(Source.whop, json.dumps(envelope))) for envelope in envelopes)
+
+
+async def _verify(
+    db: Database, tenant_id: uuid.UUID, envelopes: list[dict[str, Any]], result: LoadResult, *, processed: bool
+) -> dict[str, Any]:
+    sent = len(envelopes)
+    answered_new = sum(1 for duplicate in result.bodies if duplicate is False)
+    by_status = await inbox_by_status(db, tenant_id, Source.whop)
+    checks = {
+        "sent": sent,
+        "answered_200_new": answered_new,
+        "inbox_rows": sum(by_status.values()),
+        "inbox_distinct_ids": await distinct_external_ids(db, tenant_id, Source.whop),
+        "inbox_by_status": by_status,
+        "timeline_rows": await timeline_rows(db, tenant_id, Source.whop),
+        "timeline_rows_expected": expected_timeline_rows(envelopes),
+        "counters": await counters(db, tenant_id, Source.whop),
+    }
+    stored_once = checks["inbox_rows"] == checks["inbox_distinct_ids"] == sent == answered_new
+    if processed:
+        processed = by_status == {"processed": sent} and checks["timeline_rows"] == checks["timeline_rows_expected"]
+    else:
+        processed = by_status == {"pending": sent}  # nothing ran: every row waits for processing
+    counted = checks["counters"] == {"accepted": sent, "duplicate": 0, "rejected": 0}
+    checks["every_delivery_stored_exactly_once"] = stored_once
+    checks["every_delivery_processed_once"] = processed
+    checks["counted_once"] = counted
+    if not (stored_once and processed and counted):
+        raise BenchFailed(f"webhook deliveries were not all stored, processed and counted once: {checks}")
+    return checks
