@@ -7,6 +7,8 @@ every other tenant's rows. A *system session* is for work that is not one tenant
 look-ups, the outbox relay, the scheduler, the CLI's admin commands.
 """
 
+import os
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,6 +37,18 @@ NAMING_CONVENTION = {
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def ordered_uuid() -> uuid.UUID:
+    """A UUIDv7 (RFC 9562): the millisecond first, then random bits (uuid.uuid7 arrives in 3.14).
+
+    Rows written in bulk with time-ordered keys are appended to their indexes instead of landing
+    on random pages; with random UUIDs a large import into SQLite runs several times slower.
+    """
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10))
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 9562 variant
+    return uuid.UUID(int=value)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -14,7 +14,7 @@ import dramatiq
 import structlog
 from dramatiq import Message
 from prometheus_client import Counter, Gauge
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 
 from churnsaver.backend.db import Database, utcnow
 from churnsaver.jobs.models import OutboxJob
@@ -56,9 +56,14 @@ class OutboxRelay:
             messages = [self._message(row) for row in rows]
             # A broker failure raises here, the transaction rolls back, and the rows wait.
             await asyncio.to_thread(self._send, messages)
-            for row in rows:
-                row.dispatched_at = now
-                row.dispatch_count += 1
+            # By now a worker may have finished a job and deleted its row (the in-process worker
+            # often has): a statement, not the ORM's per-row UPDATE that expects every row.
+            await session.execute(
+                update(OutboxJob)
+                .where(OutboxJob.id.in_([row.id for row in rows]))
+                .values(dispatched_at=now, dispatch_count=OutboxJob.dispatch_count + 1)
+                .execution_options(synchronize_session=False)
+            )
         OUTBOX_SENT.inc(len(rows))
         return len(rows)
 

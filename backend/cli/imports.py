@@ -52,10 +52,11 @@ def import_customers(
         )
         return
     console.print(
-        f"{report.imported + report.updated:,} customers: {report.imported:,} new, {report.updated:,} updated; "
-        f"{report.rejected:,} rows rejected"
+        f"customers: {report.imported:,} new, {report.updated:,} updated, {report.rejected:,} rows rejected",
+        highlight=False,
     )
-    console.print("traits: " + ", ".join(f"{name} ({kind})" for name, kind in report.columns.items()), soft_wrap=True)
+    traits = ", ".join(f"{name} ({kind})" for name, kind in report.columns.items())
+    console.print(f"traits: {traits}", markup=False, highlight=False, soft_wrap=True)
     _print_rejections(report, "rows")
 
 
@@ -71,8 +72,8 @@ def import_events(
         print_json({"imported": report.imported, "duplicates": report.duplicates, **_rejections_json(report)})
         return
     console.print(
-        f"{report.imported + report.duplicates:,} events: {report.imported:,} new, "
-        f"{report.duplicates:,} already imported; {report.rejected:,} lines rejected"
+        f"events: {report.imported:,} new, {report.duplicates:,} already imported, {report.rejected:,} lines rejected",
+        highlight=False,
     )
     _print_rejections(report, "lines")
 
@@ -84,23 +85,24 @@ ImportRun = Callable[..., Awaitable[ImportReport]]
 def _run_import(file: Path, slug: str, run: ImportRun, as_json: bool) -> ImportReport:
     if not file.is_file():
         fail(f"{file}: no such file")
-    with _file_progress(file, enabled=not as_json) as on_progress:
-        return run_async(_import)(slug, run, on_progress)
+    # A bar drawn into a pipe or a log is noise: only for a person at a terminal.
+    return run_async(_import)(file, slug, run, show_progress=not as_json and errors.is_terminal)
 
 
-async def _import(slug: str, run: ImportRun, on_progress: OnProgress) -> ImportReport:
+async def _import(file: Path, slug: str, run: ImportRun, *, show_progress: bool) -> ImportReport:
     db = Database(Settings())
     try:
         async with db.system_session() as session:
             tenant = await tenants.get_tenant_by_slug(session, slug)
-        return await run(db, tenant.id, on_progress=on_progress)
+        with _file_progress(file, enabled=show_progress) as on_progress:
+            return await run(db, tenant.id, on_progress=on_progress)
     finally:
         await db.dispose()
 
 
 @contextmanager
 def _file_progress(file: Path, *, enabled: bool) -> Iterator[OnProgress]:
-    """A progress bar of the bytes read (on stderr, so stdout holds only the result)."""
+    """A progress bar of the bytes read, on stderr: stdout holds only the result."""
     if not enabled:
         yield lambda _done: None
         return
@@ -125,7 +127,8 @@ def _rejections_json(report: ImportReport) -> dict[str, Any]:
 
 def _print_rejections(report: ImportReport, what: str) -> None:
     for rejection in report.rejections[:PRINTED_REJECTIONS]:
-        console.print(f"  line {rejection.line}: {rejection.reason}", highlight=False, soft_wrap=True)
+        # Reasons quote the file's own text: printed as is, never read as rich markup.
+        console.print(f"  line {rejection.line}: {rejection.reason}", markup=False, highlight=False, soft_wrap=True)
     if report.rejected > PRINTED_REJECTIONS:
         more = report.rejected - PRINTED_REJECTIONS
         console.print(f"  … and {more:,} more rejected {what} (--json lists the first {MAX_REPORTED_REJECTIONS:,})")

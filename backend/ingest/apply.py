@@ -5,6 +5,10 @@ timeline row (unique per tenant, source and dedupe key) is inserted; a replayed 
 nothing and changes nothing else. State is folded by event time (see `subscription_state` and
 `profiles`), so any order of the same events, duplicates included, ends in the same state.
 
+Concurrent batches may touch the same customers and subscriptions. Every insert goes in the
+order of its unique key and every lock in id order, so on PostgreSQL they wait for each other
+instead of deadlocking; SQLite runs one writer at a time anyway.
+
 A batch costs a fixed number of statements, whatever its size: one look-up of its provider ids
 (and a few more when some are new), one bulk insert into the timeline, and, when its events
 carry them, one locking read of the customers and one of the subscriptions, with bulk writes.

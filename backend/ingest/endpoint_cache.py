@@ -1,21 +1,25 @@
 """The receivers' cache of webhook endpoints: endpoint id -> tenant, source and verifying secrets.
 
-Looking an endpoint up and decrypting its secrets costs more than the rest of a delivery, so a
-process keeps what it read for TTL. The decrypted secrets live only in this process's memory.
-A cached entry never outlives a change for long:
+Looking an endpoint up and decrypting its secrets cost more than the rest of a delivery, so a
+process keeps what it read for TTL_SECONDS; concurrent misses share one read. The decrypted
+secrets live only in this process's memory. A cached entry never outlives a change for long:
 - in this process, committing any change to an endpoint (rotate, delete, or any other UPDATE
   or DELETE of webhook_endpoints through a session) drops it at once;
 - in other processes, a rotation takes effect at the first delivery signed with the new secret
-  (the receiver re-reads an endpoint whose cached secrets fail before answering 401), and a
-  deletion within TTL, during which the deleted endpoint still stores what its own secret signs.
+  (the receiver re-reads an endpoint when no cached secret matches, before answering 401); a
+  deletion takes effect within TTL_SECONDS, until which the deleted endpoint still stores what
+  its own secret signs. Deleting a tenant (its endpoints go with it) is the same, except that
+  its deliveries are answered 503 meanwhile: the inbox refuses rows of a tenant that is gone.
 The previous secret's expiry is kept with the entry and checked at every delivery.
 """
 
+import asyncio
 import time
 import uuid
 import weakref
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
@@ -75,20 +79,38 @@ class EndpointCache:
         self.ttl_seconds = ttl_seconds
         self.max_entries = max_entries
         self._entries: dict[uuid.UUID, ReceivingEndpoint] = {}
+        self._reading: dict[tuple[uuid.UUID, Source], asyncio.Future[ReceivingEndpoint | None]] = {}
         # Bumped by every invalidation: a read that started before one is not cached.
         self._generation = 0
         _caches.add(self)
 
     async def get(self, endpoint_id: uuid.UUID, source: Source, *, fresh: bool = False) -> ReceivingEndpoint | None:
-        """The live endpoint `endpoint_id` of `source`, from the cache unless `fresh`; None if unknown."""
-        entry = None if fresh else self._entries.get(endpoint_id)
+        """The live endpoint `endpoint_id` of `source`, from the cache unless `fresh`; None if unknown.
+
+        Concurrent misses for one endpoint share one read (a cold cache under load would
+        otherwise read it once per delivery in flight)."""
+        if fresh:
+            return await self._read(endpoint_id, source)
+        entry = self._entries.get(endpoint_id)
         if entry is not None and time.monotonic() - entry.read_at < self.ttl_seconds:
             return entry if entry.source is source else None
+        key = (endpoint_id, source)
+        reading = self._reading.get(key)
+        if reading is None:
+            reading = self._reading[key] = asyncio.ensure_future(self._read(endpoint_id, source))
+            reading.add_done_callback(partial(self._read_done, key))
+        return await asyncio.shield(reading)
+
+    def _read_done(self, key: tuple[uuid.UUID, Source], reading: asyncio.Future[ReceivingEndpoint | None]) -> None:
+        self._reading.pop(key, None)
+        if not reading.cancelled():
+            reading.exception()  # retrieved here too: every caller may have gone away
+
+    async def _read(self, endpoint_id: uuid.UUID, source: Source) -> ReceivingEndpoint | None:
         generation = self._generation
         async with self.db.system_session() as session:
             row = await find_receiving_endpoint(session, endpoint_id, source)
-            # Decrypted before the session ends: nothing else reads these columns.
-            entry = _receiving(row, self.db.settings.resolved_secret_key) if row is not None else None
+        entry = _receiving(row, self.db.settings.resolved_secret_key) if row is not None else None
         if entry is None:
             self._entries.pop(endpoint_id, None)
             return None

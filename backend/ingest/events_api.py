@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from churnsaver.backend.db import Database, utcnow
+from churnsaver.backend.ingest.apply import check_event
 from churnsaver.backend.ingest.canonical import CanonicalEvent, CustomerRef, EventType, SubscriptionState
 from churnsaver.backend.ingest.declines import classify_decline
 from churnsaver.backend.ingest.inbox import Delivery, count, store_deliveries
@@ -225,11 +226,13 @@ def parse_batch(body: bytes) -> list[Any]:
 
 
 def check_item(item: Any, received_at: str) -> Delivery:
-    """Stamp `item` with its receive time and check it; the delivery to store, or ValueError."""
+    """Stamp `item` with its receive time and check it as processing will: the delivery to store,
+    or ValueError. What is acknowledged is never failed later."""
     if not isinstance(item, dict):
         raise ValueError("an item must be a JSON object")
     item[RECEIVED_AT] = received_at
-    normalize_item(item)
+    for event in normalize_item(item):
+        check_event(event)
     event_type = item["event"] if item["type"] == "track" else EventType.identify
     return Delivery(
         external_id=item["messageId"], event_type=event_type, payload=json.dumps(item, separators=(",", ":"))

@@ -15,12 +15,15 @@ tenant is set per transaction for row-level security), so one tenant's failure i
 """
 
 import asyncio
+import time
 import uuid
 import weakref
-from collections import defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 
+import prometheus_client
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.db import Database, utcnow
 from churnsaver.backend.ingest.inbox import Delivery, count, inbox_row, insert_new
@@ -33,6 +36,18 @@ PROCESS_JOB = "ingest.process_inbox"
 # A flush is one statement per tenant; this bounds its size (and its bind parameters) under a
 # burst. What is left waits for the next flush, which starts as soon as this one commits.
 MAX_BATCH = 500
+
+BATCH_DELIVERIES = prometheus_client.Histogram(
+    "churnsaver_ingest_group_commit_deliveries",
+    "Deliveries committed together, per tenant transaction",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 500),
+)
+COMMIT_SECONDS = prometheus_client.Histogram(
+    "churnsaver_ingest_group_commit_seconds", "Time to commit one tenant's share of a flush"
+)
+FAILED_DELIVERIES = prometheus_client.Counter(
+    "churnsaver_ingest_group_commit_failed_deliveries_total", "Deliveries answered 503: their transaction failed"
+)
 
 
 class DeliveryNotStored(Exception):
@@ -121,23 +136,14 @@ class InboxWriter:
 
     async def _commit(self, batch: _TenantBatch) -> None:
         """One tenant's transaction; its callers learn the outcome only after the commit."""
-        rows, row_of_caller = batch.rows()
+        started = time.perf_counter()
         try:
+            rows, row_of_caller = batch.rows()
             async with self.db.tenant_unit_of_work(batch.tenant_id) as session:
                 created = await insert_new(session, rows)
-                new_per_source: dict[str, int] = defaultdict(int)
-                callers_per_source: dict[str, int] = defaultdict(int)
-                for waiting in batch.waiting:
-                    callers_per_source[waiting.source] += 1
-                for row in rows:
-                    if row["id"] in created:
-                        new_per_source[row["source"]] += 1
-                for source, callers in callers_per_source.items():
-                    accepted = new_per_source[source]
-                    await count(session, batch.tenant_id, source, accepted=accepted, duplicate=callers - accepted)
-                to_process = [
-                    str(row["id"]) for row in rows if row["id"] in created and row["status"] is InboxStatus.pending
-                ]
+                new_rows = [row for row in rows if row["id"] in created]
+                await _count(session, batch, new_rows)
+                to_process = [str(row["id"]) for row in new_rows if row["status"] == InboxStatus.pending]
                 if to_process:
                     enqueue(session, PROCESS_JOB, tenant_id=batch.tenant_id, inbox_ids=to_process)
         except Exception as error:
@@ -147,8 +153,11 @@ class InboxWriter:
                 deliveries=len(batch.waiting),
                 error=type(error).__name__,
             )
+            FAILED_DELIVERIES.inc(len(batch.waiting))
             _fail(batch.waiting, DeliveryNotStored("the delivery could not be stored"))
             return
+        COMMIT_SECONDS.observe(time.perf_counter() - started)
+        BATCH_DELIVERIES.observe(len(batch.waiting))
         # Committed. Of callers sharing a row, the first is told it was new, the others duplicate.
         told_new: set[int] = set()
         for waiting, index in zip(batch.waiting, row_of_caller, strict=True):
@@ -156,6 +165,14 @@ class InboxWriter:
             told_new.add(index)
             if not waiting.outcome.done():  # a caller that went away (cancelled) needs no answer
                 waiting.outcome.set_result(new)
+
+
+async def _count(session: AsyncSession, batch: _TenantBatch, new_rows: list[dict]) -> None:
+    """One counter upsert per source: its new rows accepted, every other caller a duplicate."""
+    callers = Counter(waiting.source for waiting in batch.waiting)
+    accepted = Counter(row["source"] for row in new_rows)
+    for source, calls in callers.items():
+        await count(session, batch.tenant_id, source, accepted=accepted[source], duplicate=calls - accepted[source])
 
 
 def _fail(waiting: list[_Waiting], error: DeliveryNotStored) -> None:

@@ -33,6 +33,7 @@ class Resolution:
 
 
 async def resolve_customers(session: AsyncSession, tenant_id: uuid.UUID, events: list[CanonicalEvent]) -> Resolution:
+    """The customer of every provider id in `events`, creating and attaching what is new."""
     known = await _identities(session, tenant_id, {ref_key(event.customer) for event in events})
     # The newest profile of each id seen the first time: what a customer created now starts with.
     profiles: dict[RefKey, dict[str, str]] = {}
@@ -61,7 +62,7 @@ async def resolve_customers(session: AsyncSession, tenant_id: uuid.UUID, events:
     created = await _insert_customers(session, tenant_id, new_customers, attach)
     identities = [
         {"id": uuid.uuid4(), "tenant_id": tenant_id, "customer_id": customer_id, "provider": p, "provider_id": pid}
-        for (p, pid), customer_id in attach.items()
+        for (p, pid), customer_id in sorted(attach.items())
     ]
     connection = await session.connection()
     await connection.execute(insert_for(session)(CustomerIdentity.__table__).on_conflict_do_nothing(), identities)
@@ -81,7 +82,8 @@ async def _insert_customers(
         return 0
     table = Customer.__table__
     statement = insert_for(session)(table).on_conflict_do_nothing().returning(table.c.id)
-    created = set((await (await session.connection()).execute(statement, list(new_customers.values()))).scalars())
+    rows = sorted(new_customers.values(), key=lambda row: row["external_id"])
+    created = set((await (await session.connection()).execute(statement, rows)).scalars())
     raced = {
         customer_id: row["external_id"] for customer_id, row in new_customers.items() if customer_id not in created
     }

@@ -11,22 +11,18 @@ import itertools
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
-from sqlalchemy import JSON, cast, func, literal, select, true
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from churnsaver.backend.customers.models import Customer, CustomerIdentity
-from churnsaver.backend.db import Database, insert_for, utcnow
+from churnsaver.backend.db import Database, utcnow
 from churnsaver.backend.errors import InvalidInput
 from churnsaver.backend.ingest.column_types import Converter, TraitType, converter_for, infer_type, is_missing
+from churnsaver.backend.ingest.customer_upsert import upsert_customers
 from churnsaver.backend.ingest.events_api import check_item, loads_strict
 from churnsaver.backend.ingest.inbox import Delivery, count, store_deliveries
 from churnsaver.backend.ingest.models import Source
-from churnsaver.backend.ingest.row_batches import RowBatch, is_one_of, ordered_uuid, plan_each_execution
+from churnsaver.backend.ingest.tasks import process_inbox
 
 CUSTOMER_BATCH_ROWS = 5000
 EVENT_BATCH_LINES = 500
@@ -36,9 +32,6 @@ MAX_EVENT_LINE_BYTES = 1024 * 1024
 ID_COLUMN_CANDIDATES = ("id", "customer_id", "customerID", "external_id")
 # Columns that fill the customer's profile rather than its traits, with the profile's limits.
 PROFILE_COLUMNS = {"email": 320, "name": 255, "phone": 32}
-# What a row gives a customer; the last four keep their stored value where a row leaves them blank.
-CUSTOMER_ROW_COLUMNS = ("id", "external_id", "traits", "churn_label", "churned_at", "email", "name", "phone")
-KEPT_UNLESS_GIVEN = ("churn_label", "churned_at", "email", "name", "phone")
 LABEL_WORDS = {
     "yes": True,
     "no": False,
@@ -72,7 +65,6 @@ class ImportReport:
     rejected: int = 0
     rejections: list[Rejection] = field(default_factory=list)  # the first MAX_REPORTED_REJECTIONS
     columns: dict[str, TraitType] = field(default_factory=dict)  # customers: trait column -> type
-    processed: bool = False  # events: processed inline (else left to the job queue)
 
     def reject(self, line: int, reason: str) -> None:
         self.rejected += 1
@@ -158,8 +150,7 @@ def parse_churn_date(cell: str) -> datetime | None:
     if is_missing(cell):
         return None
     try:
-        parsed = datetime.combine(date.fromisoformat(cell), datetime.min.time()) if len(cell) == 10 else None
-        parsed = parsed or datetime.fromisoformat(cell)
+        parsed = datetime.combine(date.fromisoformat(cell), time()) if len(cell) == 10 else datetime.fromisoformat(cell)
     except ValueError:
         raise ValueError(f"churn date {cell!r} is not an ISO 8601 date") from None
     # Exports rarely say their zone; a date without one is taken as UTC, like everything stored.
@@ -204,13 +195,6 @@ def _numbered_rows(reader: Any, path: Path) -> Iterator[tuple[int, list[str]]]:
         raise UnreadableFile(f"{path}: line {line}: not readable as CSV ({error})") from None
 
 
-def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    """Lists of `size` items (the last one shorter); itertools.batched needs Python 3.12."""
-    iterator = iter(items)
-    while batch := list(itertools.islice(iterator, size)):
-        yield batch
-
-
 def _decoded_lines(raw: BinaryIO, path: Path) -> Iterator[str]:
     """The file's lines as text, decoded one by one so that an encoding error has a line number."""
     for number, line in enumerate(raw, 1):
@@ -223,6 +207,22 @@ def _decoded_lines(raw: BinaryIO, path: Path) -> Iterator[str]:
             yield line.decode("utf-8-sig" if number == 1 else "utf-8")
         except UnicodeDecodeError:
             raise UnreadableFile(f"{path}: line {number}: not UTF-8 text (save the export as UTF-8)") from None
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Lists of `size` items (the last one shorter); itertools.batched needs Python 3.12."""
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+def _open_file(path: Path) -> BinaryIO:
+    try:
+        return path.open("rb")
+    except FileNotFoundError:
+        raise UnreadableFile(f"{path}: no such file") from None
+    except OSError as error:
+        raise UnreadableFile(f"{path}: {error.strerror}") from None
 
 
 async def import_customers(
@@ -257,119 +257,13 @@ async def import_customers(
     return report
 
 
-def _open_file(path: Path) -> BinaryIO:
-    try:
-        return path.open("rb")
-    except FileNotFoundError:
-        raise UnreadableFile(f"{path}: no such file") from None
-    except OSError as error:
-        raise UnreadableFile(f"{path}: {error.strerror}") from None
-
-
-async def upsert_customers(session: AsyncSession, tenant_id: uuid.UUID, rows: list[dict[str, Any]]) -> tuple[int, int]:
-    """Create or update one customer per row, found by its events-API id; (created, updated).
-
-    A customer is found through its ("api", id) identity first, since a customer merged from
-    several providers may carry another external id; otherwise by external id. Customers without
-    that identity get it. Traits merge into the ones already known; a blank label, churn date or
-    profile field keeps what is there.
-    """
-    await plan_each_execution(session)
-    by_api_id = {row["external_id"]: row for row in rows}  # a later row for the same id wins
-    via_identity = await _external_ids_by_api_identity(session, tenant_id, list(by_api_id))
-    targets = {via_identity.get(api_id, api_id): row for api_id, row in by_api_id.items()}
-    batch_time = utcnow()
-    await _upsert(
-        session, tenant_id, batch_time, [{**row, "id": ordered_uuid(), "external_id": t} for t, row in targets.items()]
-    )
-    unlinked = [{"id": ordered_uuid(), "provider_id": api_id} for api_id in by_api_id if api_id not in via_identity]
-    await _link_api_identities(session, tenant_id, unlinked)
-    created = await _count_created_at(session, tenant_id, batch_time)
-    return created, len(rows) - created
-
-
-async def _external_ids_by_api_identity(
-    session: AsyncSession, tenant_id: uuid.UUID, api_ids: list[str]
-) -> dict[str, str]:
-    statement = (
-        select(CustomerIdentity.provider_id, Customer.external_id)
-        .join(Customer, Customer.id == CustomerIdentity.customer_id)
-        .where(
-            CustomerIdentity.tenant_id == tenant_id,
-            CustomerIdentity.provider == Source.api,
-            is_one_of(session, CustomerIdentity.provider_id, api_ids),
-        )
-    )
-    return dict((await session.execute(statement)).all())
-
-
-async def _count_created_at(session: AsyncSession, tenant_id: uuid.UUID, batch_time: datetime) -> int:
-    """The customers this batch created: an update keeps `created_at`, an insert has the batch's
-    time, so the page index (tenant, created_at, id) counts them without a look-up per id."""
-    statement = select(func.count()).where(Customer.tenant_id == tenant_id, Customer.created_at == batch_time)
-    return (await session.execute(statement)).scalar_one()
-
-
-async def _upsert(session: AsyncSession, tenant_id: uuid.UUID, now: datetime, customers: list[dict[str, Any]]) -> None:
-    table = Customer.__table__
-    row_batch = RowBatch(session, {name: table.c[name].type for name in CUSTOMER_ROW_COLUMNS})
-    batch = row_batch.rows()
-    rows = select(
-        *(batch.c[name] for name in CUSTOMER_ROW_COLUMNS),
-        literal(tenant_id, table.c.tenant_id.type),
-        literal(now, table.c.created_at.type),
-        literal(now, table.c.updated_at.type),
-    ).where(true())
-    columns = [*CUSTOMER_ROW_COLUMNS, "tenant_id", "created_at", "updated_at"]
-    insert = insert_for(session)(table).from_select(columns, rows)
-    statement = insert.on_conflict_do_update(
-        index_elements=["tenant_id", "external_id"],
-        set_={
-            "traits": _merged_traits(session, table.c.traits, insert.excluded.traits),
-            **{name: func.coalesce(insert.excluded[name], table.c[name]) for name in KEPT_UNLESS_GIVEN},
-            "updated_at": insert.excluded.updated_at,
-        },
-    )
-    await row_batch.execute(session, statement, customers)
-
-
-async def _link_api_identities(session: AsyncSession, tenant_id: uuid.UUID, identities: list[dict[str, Any]]) -> None:
-    """Give each customer whose external id is `provider_id` the ("api", provider_id) identity."""
-    table = CustomerIdentity.__table__
-    customers = Customer.__table__
-    row_batch = RowBatch(session, {"id": table.c.id.type, "provider_id": table.c.provider_id.type})
-    batch = row_batch.rows()
-    rows = (
-        select(
-            batch.c.id,
-            literal(tenant_id, table.c.tenant_id.type),
-            customers.c.id,
-            literal(Source.api.value, table.c.provider.type),
-            batch.c.provider_id,
-        )
-        .join_from(batch, customers, customers.c.external_id == batch.c.provider_id)
-        .where(customers.c.tenant_id == tenant_id)
-    )
-    columns = ["id", "tenant_id", "customer_id", "provider", "provider_id"]
-    statement = insert_for(session)(table).from_select(columns, rows).on_conflict_do_nothing()
-    await row_batch.execute(session, statement, identities)
-
-
-def _merged_traits(session: AsyncSession, current: Any, incoming: Any) -> Any:
-    if session.bind.dialect.name == "postgresql":
-        return cast(cast(current, JSONB).op("||")(cast(incoming, JSONB)), JSON)
-    return func.json_patch(current, incoming)
-
-
 async def import_events(db: Database, tenant_id: uuid.UUID, path: Path, on_progress: OnProgress) -> ImportReport:
     """Store each line of the JSON Lines file at `path` as an events-API item and process it.
 
     Items are processed inline, in the transaction that stores them, so an import that returns
     has applied everything; items already stored by an earlier run are duplicates and skipped.
     """
-    from churnsaver.backend.ingest.tasks import process_inbox  # the CLI only: keeps the API import light
-
-    report = ImportReport(processed=True)
+    report = ImportReport()
     received_at = utcnow().isoformat()
     with _open_file(path) as file:
         for batch in batched(_event_lines(file), EVENT_BATCH_LINES):

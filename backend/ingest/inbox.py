@@ -7,12 +7,14 @@ tells which rows are new: only those are processed, so a duplicate delivery chan
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from churnsaver.backend.db import insert_for, utcnow
+from churnsaver.backend.db import insert_for, ordered_uuid, utcnow
 from churnsaver.backend.ingest.models import InboxEvent, InboxStatus, IngestDailyStat
 
 
@@ -27,7 +29,7 @@ class Delivery:
 def inbox_row(tenant_id: uuid.UUID, source: str, delivery: Delivery, received_at: datetime) -> dict[str, Any]:
     """The inbox_events row of `delivery`, with its id chosen here: it tells which rows were new."""
     return {
-        "id": uuid.uuid4(),
+        "id": ordered_uuid(),
         "tenant_id": tenant_id,
         "source": source,
         "external_id": delivery.external_id,
@@ -45,9 +47,13 @@ async def insert_new(session: AsyncSession, rows: list[dict[str, Any]]) -> set[u
     inserts nothing."""
     if not rows:
         return set()
-    insert = insert_for(session)
-    statement = insert(InboxEvent).values(rows).on_conflict_do_nothing().returning(InboxEvent.id)
-    return set((await session.execute(statement)).scalars())
+    # The table rather than the mapped class, and the rows as executemany parameters: the
+    # statement is compiled once and cached, and SQLAlchemy sends the rows as multi-row VALUES
+    # pages. A `.values(rows)` statement is compiled anew on every call, a bind parameter per
+    # cell: at 500 rows that cost ten times the database's own work.
+    table = InboxEvent.__table__
+    statement = insert_for(session)(table).on_conflict_do_nothing().returning(table.c.id)
+    return set((await session.execute(statement, rows)).scalars())
 
 
 async def store_deliveries(
@@ -64,6 +70,21 @@ async def store_deliveries(
     return new_ids
 
 
+COUNT_COLUMNS = ("id", "tenant_id", "source", "day", "accepted", "duplicate", "rejected")
+
+
+@lru_cache(maxsize=2)
+def _count_statement(dialect: str) -> Any:
+    """The counters' upsert, built once per dialect: building it per call costs more than running it."""
+    table = IngestDailyStat.__table__
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    statement = insert.values({column: bindparam(column) for column in COUNT_COLUMNS})
+    return statement.on_conflict_do_update(
+        index_elements=["tenant_id", "source", "day"],
+        set_={name: table.c[name] + statement.excluded[name] for name in ("accepted", "duplicate", "rejected")},
+    )
+
+
 async def count(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -77,25 +98,16 @@ async def count(
     if not (accepted or duplicate or rejected):
         return
     today: date = utcnow().date()
-    insert = insert_for(session)
-    statement = insert(IngestDailyStat).values(
-        id=uuid.uuid4(),
-        tenant_id=tenant_id,
-        source=source,
-        day=today,
-        accepted=accepted,
-        duplicate=duplicate,
-        rejected=rejected,
-    )
-    statement = statement.on_conflict_do_update(
-        index_elements=["tenant_id", "source", "day"],
-        set_={
-            "accepted": IngestDailyStat.accepted + accepted,
-            "duplicate": IngestDailyStat.duplicate + duplicate,
-            "rejected": IngestDailyStat.rejected + rejected,
-        },
-    )
-    await session.execute(statement)
+    parameters = {
+        "id": uuid.uuid4(),
+        "tenant_id": tenant_id,
+        "source": source,
+        "day": today,
+        "accepted": accepted,
+        "duplicate": duplicate,
+        "rejected": rejected,
+    }
+    await session.execute(_count_statement(session.bind.dialect.name), parameters)
 
 
 async def pending_deliveries(session: AsyncSession, tenant_id: uuid.UUID, ids: list[uuid.UUID]) -> list[InboxEvent]:

@@ -38,11 +38,11 @@ async def apply_profiles(
     if not giving:
         return
     customers = await _lock(session, tenant_id, {customer_ids[ref_key(event.customer)] for event in giving})
-    disagreeing = {
-        customer.id
-        for event in giving
-        if _disagrees(customer := customers[customer_ids[ref_key(event.customer)]], event)
-    }
+    disagreeing = set()
+    for event in giving:
+        customer_id = customer_ids[ref_key(event.customer)]
+        if _disagrees(customers[customer_id], event):
+            disagreeing.add(customer_id)
     if not disagreeing:
         return
     histories: dict[uuid.UUID, list[HistoryRow]] = defaultdict(list)
@@ -57,7 +57,7 @@ async def apply_profiles(
         updates.append(
             {"id": customer_id, **current, **profile, "traits": {**customer.traits, **traits}, "updated_at": utcnow()}
         )
-    await update_by_id(session, Customer, updates)
+    await update_by_id(session, Customer, tenant_id, updates)
 
 
 def _disagrees(customer: Row[Any], event: CanonicalEvent) -> bool:
@@ -83,6 +83,8 @@ async def _lock(session: AsyncSession, tenant_id: uuid.UUID, ids: set[uuid.UUID]
         select(Customer.id, Customer.email, Customer.name, Customer.phone, Customer.traits)
         .where(Customer.tenant_id == tenant_id, Customer.id.in_(list(ids)))
         .order_by(Customer.id)
-        .with_for_update()
+        # NO KEY UPDATE: the timeline rows this batch inserted hold KEY SHARE locks on their
+        # customers (the foreign key), and a plain FOR UPDATE would deadlock against another batch's.
+        .with_for_update(key_share=True)
     )
     return {customer.id: customer for customer in await session.execute(statement)}

@@ -8,41 +8,46 @@ is compiled once and run by the driver's executemany, each value encoded by its 
 processor, and the values every row shares (the tenant, the batch time) encoded once.
 """
 
-import os
-import time
-import uuid
-from collections.abc import Mapping, Sequence
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Executable, Subquery, any_, bindparam, column, func, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    Row,
+    Subquery,
+    Table,
+    any_,
+    bindparam,
+    column,
+    false,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.type_api import TypeEngine
 
 
-def ordered_uuid() -> uuid.UUID:
-    """A UUIDv7 (RFC 9562): the millisecond first, then random bits.
+async def start_bulk_transaction(session: AsyncSession, table: Table) -> None:
+    """Begin a batch's transaction the way each database needs for reads followed by bulk writes.
 
-    Rows with time-ordered keys are appended to their indexes instead of landing on random pages;
-    with random UUIDs, a large import into SQLite runs several times slower. (uuid.uuid7 arrives
-    with Python 3.14.)
-    """
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10))
-    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 9562 variant
-    return uuid.UUID(int=value)
+    SQLite: take the write lock first, with a write that changes nothing. A transaction that
+    reads, then writes after another connection has committed, fails at once in WAL mode
+    (SQLITE_BUSY_SNAPSHOT: no busy timeout applies); one that starts by writing waits its turn.
 
-
-async def plan_each_execution(session: AsyncSession) -> None:
-    """For the rest of this transaction, let PostgreSQL plan every execution for its parameters.
-
-    After five runs of a prepared statement PostgreSQL may switch to a generic plan. For a
-    look-up by an array of thousands of keys (`is_one_of`), the generic plan cannot hash the
-    array, so it compares each row with every key, and a batch that took milliseconds takes
-    seconds. SQLite plans per statement: nothing to do there.
+    PostgreSQL: plan every execution for its parameters. After five runs of a prepared
+    statement it may switch to a generic plan, which cannot hash an `is_one_of` array: it
+    compares each row with every key, and a batch that took milliseconds takes seconds.
     """
     if session.bind.dialect.name == "postgresql":
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    else:
+        key = next(iter(table.primary_key))
+        await session.execute(update(table).where(false()).values({key: key}))
 
 
 def is_one_of(session: AsyncSession, column: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[bool]:
@@ -72,30 +77,31 @@ class RowBatch:
         parameters = (bindparam(name, type_=kind).label(name) for name, kind in self.columns.items())
         return select(*parameters).subquery("batch")
 
-    async def execute(self, session: AsyncSession, statement: Executable, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Run `statement`, built on `self.rows()`, for `rows` (mappings holding every column)."""
+    async def execute(
+        self, session: AsyncSession, statement: Executable, rows: Sequence[Mapping[str, Any]]
+    ) -> Sequence[Row[Any]]:
+        """Run `statement`, built on `self.rows()`, for `rows` (mappings holding every column).
+
+        What it returns is returned on PostgreSQL only: SQLite's executemany returns no rows.
+        """
         if not rows:
-            return
+            return []
         if self.is_postgres:
-            await session.execute(statement, {name: [row[name] for row in rows] for name in self.columns})
-            return
+            result = await session.execute(statement, {name: [row[name] for row in rows] for name in self.columns})
+            return result.all() if result.returns_rows else []
         compiled = statement.compile(dialect=self.dialect)
-        template: list[Any] = []  # the statement's own values, encoded once; row values fill the gaps
-        row_slots: list[tuple[int, str, Any]] = []  # (position, column, bind processor or None)
-        for position, name in enumerate(compiled.positiontup or ()):
+        # One sequence per parameter position, zipped into rows at C speed: a row value encoded
+        # by its column's bind processor, or the statement's own value, encoded once and repeated.
+        positions: list[Iterable[Any]] = []
+        for name in compiled.positiontup or ():
             parameter = compiled.binds[name]
             process = parameter.type.dialect_impl(self.dialect).bind_processor(self.dialect)
             if name in self.columns:
-                template.append(None)
-                row_slots.append((position, name, process))
+                values = [row[name] for row in rows]
+                positions.append(list(map(process, values)) if process else values)
             else:
                 value = parameter.effective_value
-                template.append(process(value) if process else value)
-        parameters = []
-        for row in rows:
-            values = template.copy()
-            for position, name, process in row_slots:
-                values[position] = process(row[name]) if process else row[name]
-            parameters.append(tuple(values))
+                positions.append(itertools.repeat(process(value) if process else value, len(rows)))
         connection = await session.connection()
-        await connection.exec_driver_sql(compiled.string, parameters)
+        await connection.exec_driver_sql(compiled.string, list(zip(*positions, strict=True)))
+        return []

@@ -162,7 +162,7 @@ async def apply_subscription_events(
     for subscription in raced:
         # Created meanwhile by another transaction: refolded below, derived rows included.
         del derived[(subscription.provider, subscription.external_id)]
-    await update_by_id(session, Subscription, updates)
+    await update_by_id(session, Subscription, tenant_id, updates)
     await insert_rows(session, [row for rows in derived.values() for row in rows])
     await _refold(session, tenant_id, refold + raced, by_subscription, customer_ids, history)
     return len(by_subscription)
@@ -176,7 +176,7 @@ async def _lock(
         select(Subscription.__table__)
         .where(Subscription.tenant_id == tenant_id, Subscription.external_id.in_([external for _, external in keys]))
         .order_by(Subscription.id)
-        .with_for_update()
+        .with_for_update(key_share=True)
     )
     wanted = set(keys)
     return {key: row for row in await session.execute(statement) if (key := (row.provider, row.external_id)) in wanted}
@@ -190,7 +190,8 @@ async def _create(
         return []
     table = Subscription.__table__
     statement = insert_for(session)(table).on_conflict_do_nothing().returning(table.c.provider, table.c.external_id)
-    created = {tuple(row) for row in await (await session.connection()).execute(statement, list(fresh.values()))}
+    rows = [fresh[key] for key in sorted(fresh)]
+    created = {tuple(row) for row in await (await session.connection()).execute(statement, rows)}
     raced = [key for key in fresh if key not in created]
     return list((await _lock(session, tenant_id, raced)).values()) if raced else []
 
@@ -228,22 +229,26 @@ async def _refold(
                 new = _derived(tenant_id, row.customer_id, row, found, key)
                 wanted[new["dedupe_key"]] = new
         updates.append({"id": subscription.id, **replay.fold.columns(replay.last), "updated_at": utcnow()})
-    await update_by_id(session, Subscription, updates)
-    await _reconcile(session, have, wanted)
+    await update_by_id(session, Subscription, tenant_id, updates)
+    await _reconcile(session, tenant_id, have, wanted)
 
 
-async def _reconcile(session: AsyncSession, have: dict[str, HistoryRow], wanted: dict[str, dict[str, Any]]) -> None:
+async def _reconcile(
+    session: AsyncSession, tenant_id: uuid.UUID, have: dict[str, HistoryRow], wanted: dict[str, dict[str, Any]]
+) -> None:
     """Make the stored derived rows those `wanted`: drop the stale, add the missing, fix the changed."""
     stale = [row.id for key, row in have.items() if key not in wanted]
     if stale:
-        await session.execute(delete(CustomerEvent).where(CustomerEvent.id.in_(stale)))
+        await session.execute(
+            delete(CustomerEvent).where(CustomerEvent.tenant_id == tenant_id, CustomerEvent.id.in_(stale))
+        )
     await insert_rows(session, [row for key, row in wanted.items() if key not in have])
     changed = [
         {"id": have[key].id, "properties": row["properties"]}
         for key, row in wanted.items()
         if key in have and have[key].properties != row["properties"]
     ]
-    await update_by_id(session, CustomerEvent, changed)
+    await update_by_id(session, CustomerEvent, tenant_id, changed)
 
 
 def _derived(

@@ -36,7 +36,10 @@ class Ignored(Exception):
     """A delivery stored and acknowledged but not processed; the message says why."""
 
 
-def _provider(ignore_reason: Callable[[dict[str, Any]], str | None], normalize: Callable) -> Callable:
+Normalizer = Callable[[dict[str, Any]], list[CanonicalEvent]]
+
+
+def _unless_ignored(ignore_reason: Callable[[dict[str, Any]], str | None], normalize: Normalizer) -> Normalizer:
     def normalize_delivery(payload: dict[str, Any]) -> list[CanonicalEvent]:
         if reason := ignore_reason(payload):
             raise Ignored(reason)
@@ -45,9 +48,9 @@ def _provider(ignore_reason: Callable[[dict[str, Any]], str | None], normalize: 
     return normalize_delivery
 
 
-NORMALIZERS: dict[str, Callable[[dict[str, Any]], list[CanonicalEvent]]] = {
-    Source.whop: _provider(whop.ignore_reason, whop.normalize),
-    Source.stripe: _provider(stripe.ignore_reason, stripe.normalize),
+NORMALIZERS: dict[str, Normalizer] = {
+    Source.whop: _unless_ignored(whop.ignore_reason, whop.normalize),
+    Source.stripe: _unless_ignored(stripe.ignore_reason, stripe.normalize),
     Source.api: events_api.normalize_item,
 }
 

@@ -20,22 +20,25 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from churnsaver.backend.db import Database
 from churnsaver.backend.ingest import stripe, whop
-from churnsaver.backend.ingest.endpoint_cache import ReceivingEndpoint, endpoint_cache
-from churnsaver.backend.ingest.group_commit import DeliveryNotStored, inbox_writer
+from churnsaver.backend.ingest.endpoint_cache import EndpointCache, ReceivingEndpoint, endpoint_cache
+from churnsaver.backend.ingest.group_commit import DeliveryNotStored, InboxWriter, inbox_writer
 from churnsaver.backend.ingest.inbox import Delivery, count
 from churnsaver.backend.ingest.models import InboxStatus, Source
 from churnsaver.backend.ingest.signatures import (
     MissingSignature,
     SignatureError,
+    SignatureMismatch,
     verify_standard_webhook,
     verify_stripe,
     verify_whop_legacy,
@@ -46,6 +49,9 @@ logger = structlog.get_logger(__name__)
 
 WEBHOOK_MAX_BODY_BYTES = 256 * 1024
 RETRY_AFTER_SECONDS = 5
+# The two answers to a stored delivery, encoded once.
+RECEIVED_NEW = json.dumps({"received": True, "duplicate": False}).encode()
+RECEIVED_DUPLICATE = json.dumps({"received": True, "duplicate": True}).encode()
 MAX_EXTERNAL_ID = 255  # inbox_events.external_id
 MAX_EVENT_TYPE = 100  # inbox_events.event_type
 
@@ -78,6 +84,11 @@ class UnsupportedMediaType(Rejection):
 
 def _error(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+def _unavailable(reason: str) -> JSONResponse:
+    """503: nothing was stored; the provider retries, as it does for any answer but a 2xx."""
+    return _error(503, "UNAVAILABLE", f"{reason}; try again", headers={"retry-after": str(RETRY_AFTER_SECONDS)})
 
 
 def _require_json(content_type: str) -> None:
@@ -179,12 +190,31 @@ def read_stripe(body: bytes, headers: Mapping[str, str], secrets: Sequence[str])
     )
 
 
-async def _find_endpoint(db: Database, raw_id: str, source: Source) -> ReceivingEndpoint | None:
+@dataclass(frozen=True, slots=True)
+class Intake:
+    """What the receivers of one app use: its database, endpoint cache and inbox writer."""
+
+    db: Database
+    endpoints: EndpointCache
+    writer: InboxWriter
+
+
+def _intake(request: Request) -> Intake:
+    state = request.app.state
+    try:
+        return state.webhook_intake
+    except AttributeError:
+        db: Database = state.db
+        state.webhook_intake = Intake(db, endpoint_cache(db), inbox_writer(db))
+        return state.webhook_intake
+
+
+async def _find_endpoint(intake: Intake, raw_id: str, source: Source) -> ReceivingEndpoint | None:
     try:
         endpoint_id = uuid.UUID(raw_id)
     except ValueError:
         return None
-    return await endpoint_cache(db).get(endpoint_id, source)
+    return await intake.endpoints.get(endpoint_id, source)
 
 
 async def _count_rejection(db: Database, endpoint: ReceivingEndpoint) -> None:
@@ -201,31 +231,36 @@ async def _reject(db: Database, endpoint: ReceivingEndpoint, status: int, code: 
 
 
 async def _read_verified(
-    db: Database, endpoint: ReceivingEndpoint, body: bytes, headers: Mapping[str, str], read: DeliveryReader
+    intake: Intake, endpoint: ReceivingEndpoint, body: bytes, headers: Mapping[str, str], read: DeliveryReader
 ) -> tuple[ReceivingEndpoint, Delivery]:
-    """The delivery, verified against `endpoint`'s secrets, and the endpoint as last read: when
-    cached secrets fail, the endpoint is read again (rotated elsewhere?) and tried once more."""
+    """The delivery, verified against `endpoint`'s secrets, and the endpoint as last read: when no
+    cached secret matches, the endpoint is read again (rotated elsewhere?) and tried once more."""
     try:
         return endpoint, read(body, headers, endpoint.verifying_secrets())
-    except SignatureError:
+    except SignatureMismatch:
         if not endpoint.cached:
             raise
-    fresh = await endpoint_cache(db).get(endpoint.id, endpoint.source, fresh=True)
+    fresh = await intake.endpoints.get(endpoint.id, endpoint.source, fresh=True)
     if fresh is None:
         raise EndpointGone
     return fresh, read(body, headers, fresh.verifying_secrets())
 
 
 async def _receive(request: Request, source: Source, read: DeliveryReader) -> Response:
-    db: Database = request.app.state.db
-    endpoint = await _find_endpoint(db, request.path_params["endpoint_id"], source)
+    intake = _intake(request)
+    db = intake.db
+    try:
+        endpoint = await _find_endpoint(intake, request.path_params["endpoint_id"], source)
+    except (SQLAlchemyError, OSError) as error:
+        logger.error("webhook.endpoint_lookup_failed", error=type(error).__name__)
+        return _unavailable("the endpoint could not be looked up")
     if endpoint is None:
         return _error(404, "NOT_FOUND", "unknown endpoint")
     structlog.contextvars.bind_contextvars(tenant_id=str(endpoint.tenant_id))
     try:
         _require_json(request.headers.get("content-type", ""))
         body = await request.body()
-        verified_by, delivery = await _read_verified(db, endpoint, body, request.headers, read)
+        verified_by, delivery = await _read_verified(intake, endpoint, body, request.headers, read)
     except BodyTooLarge:
         await _count_rejection(db, endpoint)
         raise  # the body-size middleware answers 413
@@ -236,11 +271,11 @@ async def _receive(request: Request, source: Source, read: DeliveryReader) -> Re
     except EndpointGone:
         return _error(404, "NOT_FOUND", "unknown endpoint")
     try:
-        new = await inbox_writer(db).store(verified_by.tenant_id, verified_by.source, delivery)
+        new = await intake.writer.store(verified_by.tenant_id, verified_by.source, delivery)
     except DeliveryNotStored as error:
-        return _error(503, "NOT_STORED", f"{error}; try again", headers={"retry-after": str(RETRY_AFTER_SECONDS)})
+        return _unavailable(str(error))
     # Only now, after the commit: a 2xx promises the delivery is stored.
-    return JSONResponse({"received": True, "duplicate": not new})
+    return Response(RECEIVED_NEW if new else RECEIVED_DUPLICATE, media_type="application/json")
 
 
 async def receive_whop(request: Request) -> Response:

@@ -93,9 +93,10 @@ def _payment(kind: str, payment: dict[str, Any]) -> Facts:
         "product": _ref_id(payment.get("product")),
     }
     if kind == "payment.failed":
-        decline_code = code_from_message(payment.get("failure_message"))
+        message = _text(payment.get("failure_message"))
+        decline_code = code_from_message(message)
         properties |= {
-            "failure_message": payment.get("failure_message"),
+            "failure_message": message,
             "decline_code": decline_code,
             "decline_class": classify_decline(decline_code),
         }

@@ -1,6 +1,9 @@
-"""`make bench`: the GraphQL `customers` page against a plain Starlette endpoint running the same SQL.
+"""`make bench`: the foundation benchmark, then the ingest benchmark (tests/bench/ingest/run.py).
 
-For each backend (the embedded SQLite always; PostgreSQL when CHURNSAVER_TEST_DATABASE_URL is
+`python -m tests.bench [all|foundation|ingest] [options]`; `all` is the default.
+
+The foundation benchmark: the GraphQL `customers` page against a plain Starlette endpoint
+running the same SQL. For each backend (the embedded SQLite always; PostgreSQL when CHURNSAVER_TEST_DATABASE_URL is
 set) it seeds a fresh database, counts SQL statements per request in-process, then serves both
 endpoints from one uvicorn process and loads them from here, over 127.0.0.1. It prints a table
 and writes var/bench/foundation.json. Targets are reported, never asserted on timings; the run
@@ -18,16 +21,19 @@ from pathlib import Path
 from typing import Any
 
 from tests.bench.dataset import BACKENDS, SeededDatabase, available_backends, seeded_database
+from tests.bench.ingest import run as ingest_run
 from tests.bench.load import PAGE_SIZE, compare_under_load, graphql_fetch, plain_fetch
 from tests.bench.report import format_backend, ratio_of, write_json
 from tests.bench.server import REPO_ROOT, running_server
 from tests.bench.statements import count_statements
 
-RUN_TIMEOUT_SECONDS = 900
+RUN_TIMEOUT_SECONDS = 900 + ingest_run.RUN_TIMEOUT_SECONDS
+SUITES = ("all", "foundation", "ingest")
 
 
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("suite", nargs="?", choices=SUITES, default="all", help="which benchmark (default: both)")
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=2_000, help="measured requests per endpoint")
     parser.add_argument("--warmup", type=int, default=200, help="unmeasured requests per endpoint first")
@@ -35,6 +41,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=4, help="alternating rounds the requests are split into")
     parser.add_argument("--backend", choices=sorted(BACKENDS), action="append", help="default: every available one")
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "var" / "bench" / "foundation.json")
+    ingest_run.add_arguments(parser)
     return parser.parse_args()
 
 
@@ -69,7 +76,7 @@ async def bench_backend(seeded: SeededDatabase, arguments: argparse.Namespace) -
     }
 
 
-async def run(arguments: argparse.Namespace) -> dict[str, Any]:
+async def run_foundation(arguments: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {
         "benchmark": "foundation: GraphQL customers(first: 100) against a plain Starlette endpoint, same SQL",
         "started_at": datetime.now(UTC).isoformat(),
@@ -90,12 +97,19 @@ async def run(arguments: argparse.Namespace) -> dict[str, Any]:
 
 async def main() -> None:
     arguments = parse_arguments()
+    ingest_failed = False
     async with asyncio.timeout(RUN_TIMEOUT_SECONDS):
-        results = await run(arguments)
-    write_json(arguments.output, results)
-    print(f"results written to {arguments.output}")
+        if arguments.suite in ("all", "foundation"):
+            results = await run_foundation(arguments)
+            write_json(arguments.output, results)
+            print(f"results written to {arguments.output}", end="\n\n", flush=True)
+        if arguments.suite in ("all", "ingest"):
+            results = await ingest_run.run(arguments)
+            ingest_failed = ingest_run.failed(results)
     if "postgres" not in results["backends"]:
         print("PostgreSQL skipped: set CHURNSAVER_TEST_DATABASE_URL to bench it too", file=sys.stderr)
+    if ingest_failed:
+        raise SystemExit("the ingest benchmark failed: see FAILED above")
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ def test_rejected_rows_are_listed_with_line_numbers(settings, slug, tmp_path):
         {"line": 4, "reason": "2 fields where the header has 3"},
     ]
     assert text.returncode == 0, text.stderr
-    assert "1 customers: 0 new, 1 updated; 2 rows rejected" in text.stdout
+    assert "customers: 0 new, 1 updated, 2 rows rejected" in text.stdout
     assert "line 3: churn label 'perhaps'" in text.stdout
     assert "plan (text)" in text.stdout
 

@@ -1,5 +1,6 @@
 """Applying canonical events: customers by provider id, the timeline, and state by event time."""
 
+import asyncio
 import itertools
 import json
 import random
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy.exc import DBAPIError
 
 from churnsaver.backend.db import Database
 from churnsaver.backend.ingest import stripe, whop
@@ -365,3 +367,31 @@ async def test_replays_in_any_order_with_duplicates_end_in_the_same_state(db, st
         result = await apply_in_batches(db, tenant.id, events_of(replay), random_sizes(rng))
         assert (result.applied, result.duplicates) == (STREAM_EVENTS, STREAM_EVENTS // 10)
         assert_same_state(await ingest_state(db, tenant.id), expected)
+
+
+@pytest.mark.slow
+async def test_concurrent_batches_end_in_the_same_state_as_one_at_a_time(db) -> None:
+    deliveries = billing_stream(2_000, seed=3)
+    in_order = await create_tenant_with_key(db)
+    await apply_in_batches(db, in_order.id, events_of(deliveries), itertools.repeat(500))
+    rng = random.Random(5)
+    replay = with_duplicates(deliveries, 0.2, rng)
+    rng.shuffle(replay)
+    events = events_of(replay)
+    pending = [events[start : start + 37] for start in range(0, len(events), 37)]
+    tenant = await create_tenant_with_key(db)
+
+    async def worker() -> None:
+        while pending:
+            batch = pending.pop()
+            # As a job would be retried: a deadlock PostgreSQL broke, or SQLite's writer lock timing out.
+            for attempt in itertools.count():
+                try:
+                    async with db.tenant_unit_of_work(tenant.id) as session:
+                        await apply_events(session, tenant.id, batch)
+                    break
+                except DBAPIError:
+                    assert attempt < 5
+
+    await asyncio.gather(*(worker() for _ in range(6)))
+    assert_same_state(await ingest_state(db, tenant.id), await ingest_state(db, in_order.id))

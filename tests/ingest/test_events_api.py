@@ -9,9 +9,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
+from churnsaver.backend.customers.models import Customer, CustomerEvent
 from churnsaver.backend.ingest.canonical import DeclineClass, EventType
 from churnsaver.backend.ingest.events_api import MAX_BODY_BYTES, RECEIVED_AT, normalize_item
 from churnsaver.backend.ingest.models import InboxEvent, IngestDailyStat, Source
+from churnsaver.backend.ingest.tasks import process_inbox
 from churnsaver.jobs.models import OutboxJob
 from tests.fixtures.factories import create_api_key_for
 
@@ -265,6 +267,55 @@ async def test_a_key_only_ever_writes_its_own_tenant(client, db, tenant, other_t
 
     assert await inbox(db, tenant.id) == []
     assert {row.tenant_id for row in await inbox(db, other_tenant.id)} == {other_tenant.id}
+
+
+async def process_queued(db, tenant_id: uuid.UUID) -> None:
+    """Run the processing the endpoint queued, as the job would."""
+    inbox_ids = [uuid.UUID(inbox_id) for inbox_id in await queued_inbox_ids(db, tenant_id)]
+    async with db.tenant_unit_of_work(tenant_id) as session:
+        await process_inbox(session, tenant_id, inbox_ids)
+
+
+async def customer_of(db, tenant_id: uuid.UUID, external_id: str) -> Customer:
+    async with db.tenant_session(tenant_id) as session:
+        statement = select(Customer).where(Customer.tenant_id == tenant_id, Customer.external_id == external_id)
+        return (await session.execute(statement)).scalar_one()
+
+
+async def test_queued_items_are_processed_into_the_customer_and_the_timeline(client, db, tenant):
+    await post_batch(
+        client,
+        tenant,
+        [
+            identify("m1", customer_id="cus_9", email="ada@example.com", plan="pro"),
+            track("m2", customer_id="cus_9", event="report.exported", timestamp="2025-02-01T10:00:00Z"),
+        ],
+    )
+
+    await process_queued(db, tenant.id)
+
+    customer = await customer_of(db, tenant.id, "cus_9")
+    assert customer.email == "ada@example.com"
+    assert customer.traits["plan"] == "pro"
+    async with db.tenant_session(tenant.id) as session:
+        statement = select(CustomerEvent).where(CustomerEvent.tenant_id == tenant.id)
+        timeline = {event.dedupe_key: event for event in (await session.execute(statement)).scalars()}
+    assert timeline["m2"].type == "report.exported"
+    assert timeline["m2"].customer_id == customer.id
+
+
+async def test_one_tenants_customer_id_never_touches_another_tenants_customer(client, db, tenant, other_tenant):
+    await post_batch(client, tenant, [identify("a1", customer_id="cus_shared", plan="pro")])
+    await process_queued(db, tenant.id)
+
+    await post_batch(client, other_tenant, [identify("b1", customer_id="cus_shared", plan="free", seats=1)])
+    await process_queued(db, other_tenant.id)
+
+    mine = await customer_of(db, tenant.id, "cus_shared")
+    theirs = await customer_of(db, other_tenant.id, "cus_shared")
+    assert mine.id != theirs.id
+    assert mine.traits == {"plan": "pro"}
+    assert theirs.traits == {"plan": "free", "seats": 1}
 
 
 # --- normalize_item ----------------------------------------------------------------------------

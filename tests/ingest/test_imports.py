@@ -71,7 +71,10 @@ def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
     return path
 
 
-async def run_customers(db, tenant_id, path: Path, columns: CustomerColumns = CustomerColumns()):
+DEFAULT_COLUMNS = CustomerColumns()
+
+
+async def run_customers(db, tenant_id, path: Path, columns: CustomerColumns = DEFAULT_COLUMNS):
     return await import_customers(db, tenant_id, path, columns, on_progress=lambda _done: None)
 
 
@@ -148,8 +151,17 @@ async def test_the_label_and_id_columns_are_not_traits(db, tenant, tmp_path):
 
 @pytest.mark.parametrize(
     ("cell", "label"),
-    [("Yes", True), ("no", False), ("TRUE", True), ("false", False), ("1", True), ("0", False)]
-    + [("churned", True), ("Active", False), ("", None)],
+    [
+        ("Yes", True),
+        ("no", False),
+        ("TRUE", True),
+        ("false", False),
+        ("1", True),
+        ("0", False),
+        ("churned", True),
+        ("Active", False),
+        ("", None),
+    ],
 )
 async def test_churn_labels_in_the_usual_spellings(db, tenant, tmp_path, cell, label):
     path = write_csv(tmp_path / "labels.csv", ["id", "plan", "churned"], [["c1", "pro", cell]])

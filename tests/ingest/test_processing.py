@@ -20,9 +20,10 @@ from churnsaver.backend.ingest.apply import apply_events
 from churnsaver.backend.ingest.inbox import Delivery, store_deliveries
 from churnsaver.backend.ingest.models import InboxEvent, InboxStatus
 from churnsaver.backend.ingest.tasks import normalize_delivery, process_inbox
+from churnsaver.jobs.broker import create_broker
 from churnsaver.jobs.models import OutboxJob
 from churnsaver.jobs.outbox import enqueue
-from churnsaver.jobs.relay import REDELIVER_AFTER
+from churnsaver.jobs.relay import REDELIVER_AFTER, OutboxRelay
 from churnsaver.jobs.worker import running_jobs
 from tests.fixtures import billing_payloads as payloads
 from tests.fixtures.billing_stream import StreamDelivery, billing_stream
@@ -213,6 +214,38 @@ async def test_a_worker_killed_mid_stream_and_restarted_loses_nothing(settings: 
         worker.terminate()
         assert worker.wait(20) == 0
     assert_same_state(await ingest_state(db, tenant.id), await applied_directly(db, deliveries))
+
+
+async def test_work_lost_with_an_in_process_worker_is_redone(settings: Settings, db: Database) -> None:
+    """The same without Redis: jobs handed to a worker that died, and a batch cut off before commit."""
+    tenant = await create_tenant_with_key(db)
+    deliveries = billing_stream(400, seed=7)
+    ids = [inbox_id for group in as_received(deliveries) for inbox_id in await receive(db, tenant.id, group)]
+    dead_worker = create_broker(settings)  # takes the jobs, never runs them
+    try:
+        while await OutboxRelay(db, dead_worker).relay_once():
+            pass
+    finally:
+        dead_worker.close()
+    with pytest.raises(ProcessKilled):
+        async with db.tenant_unit_of_work(tenant.id) as session:
+            await process_inbox(session, tenant.id, ids)
+            raise ProcessKilled  # after applying everything, before the commit
+    assert await inbox_statuses(db, tenant.id) == {InboxStatus.pending: len(deliveries)}
+
+    await _age_dispatched_jobs(db)
+    async with running_jobs(settings, db, consume=True):
+
+        async def all_processed() -> bool:
+            return await inbox_statuses(db, tenant.id) == {InboxStatus.processed: len(deliveries)}
+
+        await eventually(all_processed, timeout=120)
+        await eventually(lambda: _no_jobs_left(db), timeout=60)
+    assert_same_state(await ingest_state(db, tenant.id), await applied_directly(db, deliveries))
+
+
+class ProcessKilled(Exception):
+    pass
 
 
 def start_worker(settings: Settings) -> subprocess.Popen:

@@ -38,7 +38,9 @@ def _failed(rng: random.Random, user: str, membership: str, at: datetime, event_
 
 def _activated(rng: random.Random, user: str, membership: str, at: datetime, event_id: str) -> dict[str, Any]:
     plan = rng.choice(list(PLANS))
-    return payloads.whop_membership_activated(user_id=user, membership_id=membership, at=at, plan_id=plan, event_id=event_id)
+    return payloads.whop_membership_activated(
+        user_id=user, membership_id=membership, at=at, plan_id=plan, event_id=event_id
+    )
 
 
 def _cancel_scheduled(rng: random.Random, user: str, membership: str, at: datetime, event_id: str) -> dict[str, Any]:

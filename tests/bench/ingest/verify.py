@@ -38,10 +38,13 @@ async def distinct_external_ids(db: Database, tenant_id: uuid.UUID, source: str)
         return (await session.execute(statement)).scalar_one()
 
 
-async def timeline_rows(db: Database, tenant_id: uuid.UUID, source: str) -> int:
-    statement = select(func.count()).where(CustomerEvent.tenant_id == tenant_id, CustomerEvent.source == source)
+async def timeline_keys(db: Database, tenant_id: uuid.UUID, source: str) -> list[str]:
+    """The dedupe keys of the tenant's timeline rows from `source` (derived rows included)."""
+    statement = select(CustomerEvent.dedupe_key).where(
+        CustomerEvent.tenant_id == tenant_id, CustomerEvent.source == source
+    )
     async with db.tenant_session(tenant_id) as session:
-        return (await session.execute(statement)).scalar_one()
+        return list((await session.execute(statement)).scalars())
 
 
 async def counters(db: Database, tenant_id: uuid.UUID, source: str) -> dict[str, int]:

@@ -1,0 +1,113 @@
+"""`python -m tests.bench ingest`: durable webhooks/s, events API events/s and CSV rows/s.
+
+For each backend (the embedded SQLite always; PostgreSQL when CHURNSAVER_TEST_DATABASE_URL is
+set) it migrates a fresh database, then runs the webhook, events API and CSV benchmarks against
+real uvicorn processes on 127.0.0.1 (see each module). It prints a table per backend and writes
+var/bench/ingest.json. Targets are reported, never asserted on timings; the run fails (exit 1)
+only if something was not stored or processed exactly once, or a section could not run.
+"""
+
+import argparse
+import os
+import platform
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tests.bench.dataset import BACKENDS, available_backends
+from tests.bench.ingest.csv_import import CsvConfig, bench_csv
+from tests.bench.ingest.events import EventsConfig, bench_events
+from tests.bench.ingest.report import format_backend
+from tests.bench.ingest.webhooks import WebhookConfig, bench_webhooks
+from tests.bench.report import write_json
+from tests.bench.server import REPO_ROOT
+from tests.fixtures.databases import POSTGRES_URL, drop_postgres_database, migrated_settings
+
+RUN_TIMEOUT_SECONDS = 900
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ingest options; `--backend` is the foundation's, shared by both benchmarks."""
+    parser.add_argument("--webhooks", type=int, default=15_000, help="measured webhook deliveries")
+    parser.add_argument("--webhook-warmup", type=int, default=1_000)
+    parser.add_argument("--webhook-concurrency", type=int, default=64)
+    parser.add_argument("--members", type=int, default=2_000, help="Whop members the deliveries are about")
+    parser.add_argument(
+        "--without-diagnostic", action="store_true", help="skip the webhook run with jobs stopped (diagnostic)"
+    )
+    parser.add_argument("--event-batches", type=int, default=60, help="measured events API batches")
+    parser.add_argument("--event-batch-size", type=int, default=500)
+    parser.add_argument("--event-concurrency", type=int, default=4)
+    parser.add_argument("--csv-rows", type=int, default=200_000)
+    parser.add_argument("--ingest-output", type=Path, default=REPO_ROOT / "var" / "bench" / "ingest.json")
+
+
+async def _section(name: str, run: Any) -> dict[str, Any]:
+    try:
+        return await run
+    except Exception as error:  # reported in the table and the JSON; the run exits 1
+        return {"error": f"{type(error).__name__}: {error}"[:2000], "section": name}
+
+
+async def bench_backend(backend: str, arguments: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix=f"churnsaver-bench-ingest-{backend}-") as data_dir:
+        settings, postgres_url = await migrated_settings(backend, Path(data_dir))
+        try:
+            webhook_config = WebhookConfig(
+                deliveries=arguments.webhooks,
+                warmup=arguments.webhook_warmup,
+                concurrency=arguments.webhook_concurrency,
+                members=arguments.members,
+            )
+            webhooks = await _section("webhooks", bench_webhooks(settings, webhook_config))
+            events_config = EventsConfig(
+                batches=arguments.event_batches,
+                batch_size=arguments.event_batch_size,
+                warmup_batches=4,
+                concurrency=arguments.event_concurrency,
+                customers=5_000,
+            )
+            events = await _section("events", bench_events(settings, events_config))
+            csv = await _section("csv", bench_csv(settings, CsvConfig(rows=arguments.csv_rows)))
+            # Last: it leaves its deliveries unprocessed, which a later server would then process.
+            if not arguments.without_diagnostic and "error" not in webhooks:
+                diagnostic = WebhookConfig(**{**webhook_config.__dict__, "processing": False})
+                without_jobs = await _section("webhooks without jobs", bench_webhooks(settings, diagnostic))
+                webhooks["app_without_jobs"] = without_jobs.get("app", without_jobs)
+        finally:
+            if postgres_url and POSTGRES_URL:
+                await drop_postgres_database(POSTGRES_URL, postgres_url)
+    return {"webhooks": webhooks, "events": events, "csv": csv}
+
+
+def failed(results: dict[str, Any]) -> bool:
+    return any(
+        "error" in section or "error" in section.get("app_without_jobs", {})
+        for backend in results["backends"].values()
+        for section in backend.values()
+    )
+
+
+async def run(arguments: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, Any] = {
+        "benchmark": "ingest: durable Whop webhooks against a bare endpoint, events API batches, CSV import",
+        "started_at": datetime.now(UTC).isoformat(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_average_before": os.getloadavg(),
+        },
+        "backends": {},
+    }
+    backends = arguments.backend or available_backends()
+    if "postgres" in backends and "postgres" not in available_backends():
+        raise SystemExit("--backend postgres needs CHURNSAVER_TEST_DATABASE_URL")
+    for backend in backends:
+        result = await bench_backend(backend, arguments)
+        results["backends"][backend] = result
+        print(format_backend(BACKENDS[backend], result), end="\n\n", flush=True)
+    write_json(arguments.ingest_output, results)
+    print(f"results written to {arguments.ingest_output}")
+    return results
