@@ -6,6 +6,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from churnsaver.backend.customers.models import CustomerEvent as CustomerEventRow
+from churnsaver.backend.ingest.timeline import STATE_KEY
 from churnsaver.graphql.pagination import Connection
 
 
@@ -18,7 +19,9 @@ class CustomerEventType:
 
     @classmethod
     def from_row(cls, row: CustomerEventRow) -> "CustomerEventType":
-        return cls(type=row.type, occurred_at=row.occurred_at, source=row.source, properties=row.properties)
+        # STATE_KEY is ingestion's own bookkeeping (what the event said about the subscription).
+        properties = {key: value for key, value in row.properties.items() if key != STATE_KEY}
+        return cls(type=row.type, occurred_at=row.occurred_at, source=row.source, properties=properties)
 
 
 CustomerEventConnection = Connection[CustomerEventType]

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from churnsaver.backend.ingest.apply import apply_events
+from churnsaver.backend.ingest.canonical import CanonicalEvent, CustomerRef, EventType, SubscriptionState
 from tests.fixtures.factories import (
     add_identities,
     create_api_key_for,
@@ -323,3 +325,23 @@ async def test_relations_cost_the_same_statements_at_any_page_size(client, app, 
 
     # authenticate, the page, one batch per relation (each also sets the tenant on PostgreSQL)
     assert counts[1] == counts[10] == counts[100] <= 9, counts
+
+
+async def test_the_timeline_hides_ingestions_own_bookkeeping(client, db, tenant):
+    event = CanonicalEvent(
+        type=EventType.subscription_started,
+        occurred_at=START,
+        source="api",
+        dedupe_key="msg-1",
+        customer=CustomerRef(provider="api", provider_id="cus-bookkeeping"),
+        subscription=SubscriptionState(external_id="sub-1", status="active", plan="pro", mrr=4900, currency="USD"),
+        properties={"plan": "pro"},
+    )
+    async with db.tenant_unit_of_work(tenant.id) as session:
+        await apply_events(session, tenant.id, [event])
+
+    query = '{ customer(externalId: "cus-bookkeeping") { events(first: 5) { edges { node { type properties } } } } }'
+    body = await graphql(client, query, headers=tenant.headers)
+
+    [edge] = body["data"]["customer"]["events"]["edges"]
+    assert edge["node"] == {"type": "subscription_started", "properties": {"plan": "pro"}}

@@ -15,7 +15,7 @@ from churnsaver.jobs.models import OutboxJob
 from churnsaver.tenants.models import Tenant
 from tests.fixtures.billing_payloads import whop_payment_failed, whop_test_delivery
 from tests.fixtures.factories import create_tenant_with_key
-from tests.fixtures.senders import whop_body
+from tests.fixtures.senders import create_webhook_target, deliver, whop_body, whop_v1_delivery
 
 PROCESS_JOB = "ingest.process_inbox"
 
@@ -209,3 +209,20 @@ async def test_a_caller_that_goes_away_does_not_hold_up_the_others(db, tenant):
     # Stored all the same: unacknowledged, so its provider retries and is told "duplicate".
     assert "evt_leaving" in {row.external_id for row in await inbox(db, tenant.id)}
     assert await writer.store(tenant.id, Source.whop, delivery("evt_leaving")) is False
+
+
+async def test_concurrent_http_deliveries_share_commits_and_a_redelivery_is_answered_duplicate(
+    client, db, settings, tenant
+):
+    target = await create_webhook_target(db, settings, tenant.id, Source.whop)
+    envelopes = [whop_payment_failed() for _ in range(30)]
+    # A provider retrying before its first attempt was answered: the same event twice, in flight together.
+    sends = [whop_v1_delivery(target.secret, envelope) for envelope in [*envelopes, envelopes[0]]]
+
+    responses = await asyncio.gather(*(deliver(client, target.path, send) for send in sends))
+
+    assert {response.status_code for response in responses} == {200}
+    duplicates = [response.json()["duplicate"] for response in responses]
+    assert duplicates.count(False) == 30 and duplicates.count(True) == 1
+    assert len(await inbox(db, tenant.id)) == 30
+    assert sum(len(job) for job in await process_jobs(db, tenant.id)) == 30

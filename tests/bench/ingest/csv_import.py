@@ -2,8 +2,8 @@
 
 The file looks like a CRM or billing export: an id, profile columns, text and numeric traits
 with blanks in the numeric ones, dates, a Yes/No churn label, quoted text with commas. It is
-imported twice, into two tenants: in this process by the code `churnsaver import customers`
-runs (the figure the target is about), and by the command itself, whose wall time includes
+imported in this process by the code `churnsaver import customers` runs (the figure the target
+is about); a tenth of it is also imported by the command itself, whose wall time includes
 starting Python. Every row must become one customer.
 """
 
@@ -30,6 +30,7 @@ from tests.fixtures.factories import create_tenant_with_key
 
 TARGET_ROWS_PER_SECOND = 50_000
 CLI_TIMEOUT_SECONDS = 300
+CLI_SHARE = 10  # the command imports this fraction of the rows: it shows the command works, start-up included
 PLANS = ["Basic", "Pro", "Elite", "Team"]
 COUNTRIES = ["US", "DE", "FR", "GB", "BR", "IN", "JP", "CA"]
 COLUMNS = [
@@ -111,6 +112,8 @@ def _run_cli(settings: Settings, path: Path, slug: str) -> tuple[float, dict[str
 async def bench_csv(settings: Settings, config: CsvConfig) -> dict[str, Any]:
     path = settings.data_dir / "customers.csv"
     size = await asyncio.to_thread(write_export, path, config.rows)
+    cli_path, cli_rows = settings.data_dir / "customers-cli.csv", max(config.rows // CLI_SHARE, 1)
+    await asyncio.to_thread(write_export, cli_path, cli_rows, seed=6)
     db = Database(settings)
     try:
         in_process = await create_tenant_with_key(db, name="CSV bench")
@@ -121,7 +124,7 @@ async def bench_csv(settings: Settings, config: CsvConfig) -> dict[str, Any]:
         report = await import_customers(db, in_process.id, path, columns, lambda _done: None)
         elapsed = time.perf_counter() - started
         cpu = time.process_time() - cpu_before
-        cli_seconds, cli_report = await asyncio.to_thread(_run_cli, settings, path, by_cli.tenant.slug)
+        cli_seconds, cli_report = await asyncio.to_thread(_run_cli, settings, cli_path, by_cli.tenant.slug)
         stored = await _customers(db, in_process.id)
         stored_by_cli = await _customers(db, by_cli.id)
     finally:
@@ -134,7 +137,7 @@ async def bench_csv(settings: Settings, config: CsvConfig) -> dict[str, Any]:
         "cli_imported": cli_report["imported"],
         "cli_customers_stored": stored_by_cli,
     }
-    if not (report.imported == stored == cli_report["imported"] == stored_by_cli == config.rows):
+    if not (report.imported == stored == config.rows and cli_report["imported"] == stored_by_cli == cli_rows):
         raise BenchFailed(f"the CSV import did not store one customer per row: {checks}")
     rows_per_second = config.rows / elapsed
     return {
@@ -145,7 +148,11 @@ async def bench_csv(settings: Settings, config: CsvConfig) -> dict[str, Any]:
             "cpu_share": round(cpu / elapsed, 2),
             "trait_types": {name: str(kind) for name, kind in report.columns.items()},
         },
-        "cli": {"seconds": round(cli_seconds, 2), "rows_per_second": round(config.rows / cli_seconds, 1)},
+        "cli": {
+            "rows": cli_rows,
+            "seconds": round(cli_seconds, 2),
+            "rows_per_second": round(cli_rows / cli_seconds, 1),
+        },
         "checks": checks,
         "targets": {f"import >= {TARGET_ROWS_PER_SECOND:,} rows/s": rows_per_second >= TARGET_ROWS_PER_SECOND},
     }

@@ -72,9 +72,9 @@ def machine_cpu_seconds() -> float:
     return (int(fields[0]) + int(fields[1]) + int(fields[2])) / os.sysconf("SC_CLK_TCK")
 
 
-def postgres_cpu_seconds() -> float:
-    """CPU time of this machine's PostgreSQL processes (0 when none runs here)."""
-    total = 0.0
+def postgres_cpu_seconds() -> dict[int, float]:
+    """CPU time of each of this machine's PostgreSQL processes, by pid (none when it runs elsewhere)."""
+    used = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             head, _, rest = stat.read_text().rpartition(")")
@@ -82,8 +82,13 @@ def postgres_cpu_seconds() -> float:
             continue
         if head.endswith("(postgres"):
             fields = rest.split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+            used[int(stat.parent.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return used
+
+
+def postgres_cpu_between(before: dict[int, float], after: dict[int, float]) -> float:
+    """What PostgreSQL's processes used in between; one that ended meanwhile is not counted."""
+    return sum(used - before.get(pid, 0.0) for pid, used in after.items())
 
 
 @dataclass
@@ -168,7 +173,7 @@ async def post_all(
         result.finished_at = time.monotonic()
         result.client_cpu_seconds = time.process_time() - client_cpu_before
         result.machine_cpu_seconds = machine_cpu_seconds() - machine_cpu_before
-        result.postgres_cpu_seconds = postgres_cpu_seconds() - postgres_cpu_before
+        result.postgres_cpu_seconds = postgres_cpu_between(postgres_cpu_before, postgres_cpu_seconds())
         server_cpu_after = process_cpu_seconds(server_pid)
         for _reader, writer in connections:
             writer.close()
