@@ -29,7 +29,7 @@ RUN_TIMEOUT_SECONDS = 900
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ingest options; `--backend` is the foundation's, shared by both benchmarks."""
-    parser.add_argument("--webhooks", type=int, default=15_000, help="measured webhook deliveries")
+    parser.add_argument("--webhooks", type=int, default=10_000, help="measured webhook deliveries")
     parser.add_argument("--webhook-warmup", type=int, default=1_000)
     parser.add_argument("--webhook-concurrency", type=int, default=64)
     parser.add_argument("--members", type=int, default=2_000, help="Whop members the deliveries are about")
