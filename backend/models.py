@@ -2,7 +2,16 @@
 
 from churnsaver.backend.customers.models import Customer, CustomerEvent, CustomerIdentity, Subscription
 from churnsaver.backend.db import Base
+from churnsaver.backend.domain_events import DomainEvent
 from churnsaver.backend.ingest.models import InboxEvent, IngestDailyStat, WebhookEndpoint
+from churnsaver.backend.risk.models import (
+    CustomerDailyActivity,
+    CustomerDailyState,
+    RiskModel,
+    RiskScore,
+    RiskScoreHistory,
+    RiskSettings,
+)
 from churnsaver.jobs.models import FailedJob, OutboxJob, ScheduleSlot
 from churnsaver.tenants.models import ApiKey, Tenant
 
@@ -12,11 +21,18 @@ __all__ = [
     "ApiKey",
     "Customer",
     "CustomerEvent",
+    "CustomerDailyActivity",
+    "CustomerDailyState",
     "CustomerIdentity",
+    "DomainEvent",
     "FailedJob",
     "InboxEvent",
     "IngestDailyStat",
     "OutboxJob",
+    "RiskModel",
+    "RiskScore",
+    "RiskScoreHistory",
+    "RiskSettings",
     "ScheduleSlot",
     "Subscription",
     "Tenant",

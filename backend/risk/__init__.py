@@ -1,0 +1,1 @@
+"""The churn risk engine: features kept at ingest, a CatBoost model per tenant, scores and reasons."""

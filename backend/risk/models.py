@@ -1,0 +1,119 @@
+"""What the risk engine stores: daily aggregates for features, model versions, scores, settings.
+
+The two daily tables are kept by ingestion as events are applied (`risk/aggregates.py`), so
+features as of any day come from them without rescanning the timeline:
+- `customer_daily_activity`: how many events of each name a customer had on each UTC day
+  (usage events by their own name, billing events by their canonical type, declines by class);
+- `customer_daily_state`: what subscription events said about the customer on each day
+  (status, plan, MRR, cancel at period end), newest event time winning within the day.
+"""
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from churnsaver.backend.db import Base, TenantOwned, utcnow
+
+
+class CustomerDailyActivity(TenantOwned, Base):
+    __tablename__ = "customer_daily_activity"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)
+
+
+class CustomerDailyState(TenantOwned, Base):
+    __tablename__ = "customer_daily_state"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    status: Mapped[str | None] = mapped_column(String(32))
+    plan: Mapped[str | None] = mapped_column(String(255))
+    mrr: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    cancel_at_period_end: Mapped[bool | None]
+    state_at: Mapped[datetime]  # event time of the newest event merged into this day
+
+
+class RiskModel(TenantOwned, Base):
+    """One model version of a tenant: `version` is "v1", "v2", ... or "rules" (cold start).
+
+    A training run creates its row first (status queued), so its progress is visible while it
+    runs; `active` marks the version that scores (at most one per tenant)."""
+
+    __tablename__ = "risk_models"
+    __table_args__ = (UniqueConstraint("tenant_id", "version"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    version: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))  # "catboost" or "rules"
+    status: Mapped[str] = mapped_column(String(16))  # queued, training, ready, rejected, failed
+    progress: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    active: Mapped[bool] = mapped_column(default=False)
+    as_of: Mapped[datetime]
+    horizon_days: Mapped[int]
+    metrics: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    baseline_metrics: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    training_summary: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    feature_importances: Mapped[list[dict[str, object]] | None] = mapped_column(JSON)
+    feature_spec: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    model_blob: Mapped[bytes | None] = mapped_column(LargeBinary)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    activated_at: Mapped[datetime | None]
+
+
+class RiskScore(TenantOwned, Base):
+    """A customer's current score; every score is also appended to `risk_score_history`."""
+
+    __tablename__ = "risk_scores"
+    __table_args__ = (
+        Index("ix_risk_scores_tenant_score", "tenant_id", "score", "customer_id"),
+        Index("ix_risk_scores_tenant_tier", "tenant_id", "tier"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
+    score: Mapped[float] = mapped_column(Float)
+    tier: Mapped[str] = mapped_column(String(16))
+    reasons: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    model_version: Mapped[str] = mapped_column(String(32))
+    as_of: Mapped[datetime]
+    scored_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RiskScoreHistory(TenantOwned, Base):
+    __tablename__ = "risk_score_history"
+    __table_args__ = (Index("ix_risk_score_history_customer", "tenant_id", "customer_id", "scored_at", "id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    score: Mapped[float] = mapped_column(Float)
+    tier: Mapped[str] = mapped_column(String(16))
+    reasons: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    model_version: Mapped[str] = mapped_column(String(32))
+    as_of: Mapped[datetime]
+    scored_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RiskSettings(TenantOwned, Base):
+    """Per-tenant risk configuration; a tenant without a row uses the defaults in `risk/settings.py`."""
+
+    __tablename__ = "risk_settings"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    critical_threshold: Mapped[float] = mapped_column(Float)
+    high_threshold: Mapped[float] = mapped_column(Float)
+    medium_threshold: Mapped[float] = mapped_column(Float)
+    min_churners: Mapped[int]
+    horizon_days: Mapped[int]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
