@@ -22,6 +22,7 @@ from churnsaver.backend.logging import configure_logging
 from churnsaver.backend.middleware import AuthenticationMiddleware, BodySizeLimitMiddleware, RequestContextMiddleware
 from churnsaver.graphql.console import STATIC_PATH, console_assets
 from churnsaver.graphql.view import GraphQLView
+from churnsaver.jobs.embedded import jobs_in_child_process
 from churnsaver.jobs.worker import running_jobs
 
 logger = structlog.get_logger(__name__)
@@ -75,8 +76,9 @@ async def server_error(request: Request, error: Exception) -> Response:
 
 
 def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> Starlette:
-    """The ASGI app. `run_jobs` starts the outbox relay and scheduler (and, without Redis, the
-    in-process worker) for the app's lifetime."""
+    """The ASGI app. `run_jobs` runs the jobs for the app's lifetime: with Redis, the outbox relay
+    and scheduler here (workers are separate processes); without, relay, scheduler and worker in
+    a child process of this one (jobs/embedded.py)."""
     settings = settings or Settings()
     configure_logging(settings.log_level)
     settings.resolved_secret_key  # noqa: B018 - outside production, generated on first start and kept
@@ -86,8 +88,11 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> St
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
-            if run_jobs:
-                async with running_jobs(settings, db, consume=settings.embedded_jobs):
+            if run_jobs and settings.embedded_jobs:
+                async with jobs_in_child_process(settings):
+                    yield
+            elif run_jobs:
+                async with running_jobs(settings, db, consume=False):
                     yield
             else:
                 yield
@@ -96,14 +101,15 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> St
 
     app = Starlette(
         routes=[
+            # Matched in order: the busiest routes first.
+            *webhook_routes(),
+            Route("/v1/events", receive_events, methods=["POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             console_assets(),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
-            Route("/v1/events", receive_events, methods=["POST"]),
-            *webhook_routes(),
         ],
         middleware=[
             Middleware(RequestContextMiddleware),

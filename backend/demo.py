@@ -1,6 +1,11 @@
-"""The demo tenant that `make run` seeds into an empty database, so a newcomer sees data at once."""
+"""The demo tenant that `make run` seeds into an empty database, so a newcomer sees data at once.
 
-import random
+Its customers are synthetic (backend/risk/synthetic): six months of subscriptions, payments,
+declines and usage, loaded through the real ingest code, with churners among them, so that
+the risk engine has something true to find. The jobs that `serve` runs score them by the rules
+at once and train the tenant's first model.
+"""
+
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -8,16 +13,21 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from churnsaver.backend.config import Settings
-from churnsaver.backend.customers.models import Customer
 from churnsaver.backend.db import Database, utcnow
+from churnsaver.backend.risk.scoring_jobs import enqueue_score_tenant
+from churnsaver.backend.risk.synthetic import generate
+from churnsaver.backend.risk.synthetic.loading import apply_items
 from churnsaver.tenants.api_keys import create_api_key
 from churnsaver.tenants.models import Tenant
 from churnsaver.tenants.service import create_tenant, new_tenant_id
 
 DEMO_SLUG = "demo"
-DEMO_CUSTOMERS = 200
-PLANS = [("starter", 1900), ("pro", 4900), ("business", 14900)]
-COUNTRIES = ["US", "GB", "DE", "FR", "BR", "IN", "CA", "AU"]
+DEMO_CUSTOMERS = 300
+DEMO_HISTORY = timedelta(days=180)
+DEMO_SEED = 7
+# Fewer usage events than a real tenant's keep `make run` quick; billing and churn stay whole,
+# so the demo still has the churners a first model needs (RiskSettings.min_churners).
+DEMO_USAGE_SCALE = 0.6
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +35,7 @@ class DemoTenant:
     slug: str
     api_key: str
     created: bool
+    tenant_id: uuid.UUID
 
 
 def _key_file(settings: Settings):
@@ -36,37 +47,29 @@ async def seed_demo_tenant(db: Database, settings: Settings) -> DemoTenant | Non
     runs can print it again), or None when the database already has other tenants."""
     async with db.system_session() as session:
         tenant_count = (await session.execute(select(func.count()).select_from(Tenant))).scalar_one()
-        has_demo = (await session.execute(select(Tenant.id).where(Tenant.slug == DEMO_SLUG))).first() is not None
+        demo_id = (await session.execute(select(Tenant.id).where(Tenant.slug == DEMO_SLUG))).scalar_one_or_none()
     key_file = _key_file(settings)
-    if has_demo and key_file.exists():
-        return DemoTenant(slug=DEMO_SLUG, api_key=key_file.read_text().strip(), created=False)
+    if demo_id and key_file.exists():
+        return DemoTenant(slug=DEMO_SLUG, api_key=key_file.read_text().strip(), created=False, tenant_id=demo_id)
     if tenant_count:
         return None
     tenant_id = new_tenant_id()
+    end = utcnow()
+    dataset = generate(
+        DEMO_SEED, DEMO_CUSTOMERS, end - DEMO_HISTORY, end, usage_scale=DEMO_USAGE_SCALE, prefix="cus_demo"
+    )
+    from churnsaver.backend.risk.training_jobs import queue_training  # CatBoost: only when seeding
+
+    # One transaction: a start interrupted while loading leaves no half-seeded demo behind.
     async with db.tenant_unit_of_work(tenant_id) as session:
         await create_tenant(session, tenant_id, name="Demo Store", slug=DEMO_SLUG)
         key = await create_api_key(session, tenant_id, name="demo")
-        session.add_all(_demo_customers(tenant_id))
+        await apply_items(session, tenant_id, dataset.items)
+        # Scored by the rules at once; the first model trains in the background and, once
+        # active, scores the tenant again (the demo has the churners a first model needs).
+        enqueue_score_tenant(session, tenant_id)
+        await queue_training(session, tenant_id)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     key_file.write_text(key.plaintext)
     key_file.chmod(0o600)
-    return DemoTenant(slug=DEMO_SLUG, api_key=key.plaintext, created=True)
-
-
-def _demo_customers(tenant_id: uuid.UUID) -> list[Customer]:
-    rng = random.Random(7)
-    start = utcnow() - timedelta(days=400)
-    customers = []
-    for number in range(1, DEMO_CUSTOMERS + 1):
-        plan, price = rng.choice(PLANS)
-        customers.append(
-            Customer(
-                tenant_id=tenant_id,
-                external_id=f"cus_demo_{number:04d}",
-                email=f"customer{number}@example.com",
-                name=f"Demo Customer {number}",
-                traits={"plan": plan, "mrr": price, "country": rng.choice(COUNTRIES), "seats": rng.randint(1, 25)},
-                created_at=start + timedelta(days=number * 2, minutes=rng.randint(0, 1440)),
-            )
-        )
-    return customers
+    return DemoTenant(slug=DEMO_SLUG, api_key=key.plaintext, created=True, tenant_id=tenant_id)

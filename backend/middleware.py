@@ -4,6 +4,7 @@ import json
 import re
 import time
 import uuid
+from functools import lru_cache
 
 import structlog
 from prometheus_client import Counter, Histogram
@@ -43,6 +44,23 @@ async def send_json(send: Send, status: int, body: bytes, headers: list[tuple[by
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+# Accepted webhook deliveries are logged at debug level: a provider's burst would write a line
+# per delivery, and each is kept in the inbox with its time and counted in the ingest counters
+# (and in the metrics). Refused ones are logged as every other request is, with their reason.
+QUIET_WHEN_ACCEPTED = frozenset({"/webhooks"})
+
+
+@lru_cache(maxsize=256)
+def _request_counter(method: str, route: str, status: int) -> Counter:
+    """The labelled counter, looked up once: `labels()` takes a lock and builds a key per call."""
+    return REQUESTS.labels(method, route, str(status))
+
+
+@lru_cache(maxsize=32)
+def _latency(route: str) -> Histogram:
+    return LATENCY.labels(route)
 
 
 def route_label(path: str) -> str:
@@ -87,9 +105,10 @@ class RequestContextMiddleware:
             if scope["type"] == "http":
                 elapsed = time.perf_counter() - started
                 route = route_label(scope["path"])
-                REQUESTS.labels(scope["method"], route, str(status)).inc()
-                LATENCY.labels(route).observe(elapsed)
-                logger.info(
+                _request_counter(scope["method"], route, status).inc()
+                _latency(route).observe(elapsed)
+                log = logger.debug if status < 400 and route in QUIET_WHEN_ACCEPTED else logger.info
+                log(
                     "http.request",
                     method=scope["method"],
                     path=scope["path"],

@@ -20,9 +20,9 @@ metadata = Base.metadata
 __all__ = [
     "ApiKey",
     "Customer",
-    "CustomerEvent",
     "CustomerDailyActivity",
     "CustomerDailyState",
+    "CustomerEvent",
     "CustomerIdentity",
     "DomainEvent",
     "FailedJob",

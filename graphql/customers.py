@@ -1,13 +1,19 @@
 """Customer fields: the filtered list, and one customer by id or external id."""
 
+from enum import Enum
+
 import strawberry
 
 from churnsaver.backend.customers import service
+from churnsaver.backend.customers.models import Customer
 from churnsaver.backend.errors import InvalidInput, NotFound
+from churnsaver.backend.pagination import keyset_page
+from churnsaver.backend.risk import queries as risk
 from churnsaver.graphql.pagination import connection_from_page, selects_total_count
 from churnsaver.graphql.permissions import CanRead
 from churnsaver.graphql.types.customer import CustomerConnection, CustomerType
 from churnsaver.graphql.types.node import parse_node_uuid
+from churnsaver.graphql.types.risk import RiskTier
 
 
 @strawberry.input(description="Every condition given must hold.")
@@ -17,30 +23,48 @@ class CustomerFilter:
     search: str | None = strawberry.field(
         default=None, description="Part of the email, name or external id; case-insensitive."
     )
+    tier: RiskTier | None = strawberry.field(default=None, description="The tier of the current risk score.")
 
     def to_service(self) -> service.CustomerFilter:
         return service.CustomerFilter(status=self.status, plan=self.plan, search=self.search)
 
 
+@strawberry.enum(name="CustomerOrder")
+class CustomerOrder(Enum):
+    CREATED_ASC = "created_asc"
+    RISK_DESC = "risk_desc"
+
+
 @strawberry.type
 class CustomerQueries:
-    @strawberry.field(permission_classes=[CanRead], description="Customers, oldest first; `first` is at most 100.")
+    @strawberry.field(
+        permission_classes=[CanRead],
+        description="Customers, oldest first or (RISK_DESC) highest risk first, unscored last; `first` is at most 100.",
+    )
     async def customers(
         self,
         info: strawberry.Info,
         first: int | None = 20,
         after: str | None = None,
         filter: CustomerFilter | None = None,
+        order_by: CustomerOrder = CustomerOrder.CREATED_ASC,
     ) -> CustomerConnection:
         context = info.context
-        page = await service.list_customers(
-            context.session,
-            context.auth.tenant_id,
-            first=first,
-            after=after,
-            with_total=selects_total_count(info),
-            filter=filter.to_service() if filter is not None else None,
+        tenant_id = context.auth.tenant_id
+        statement = service.customers_statement(
+            context.session, tenant_id, filter.to_service() if filter is not None else None
         )
+        if filter is not None and filter.tier is not None:
+            statement = risk.in_tier(statement, tenant_id, filter.tier.value)
+        with_total = selects_total_count(info)
+        if order_by is CustomerOrder.RISK_DESC:
+            page = await risk.riskiest_first(
+                context.session, tenant_id, statement, first=first, after=after, with_total=with_total
+            )
+        else:
+            page = await keyset_page(
+                context.session, statement, Customer, first=first, after=after, with_total=with_total
+            )
         return connection_from_page(page, CustomerType.from_row)
 
     @strawberry.field(

@@ -25,6 +25,8 @@ from churnsaver.backend.ingest.endpoints import WebhookEndpointRepository
 from churnsaver.backend.ingest.models import WebhookEndpoint
 from churnsaver.backend.pagination import MAX_PAGE_SIZE, Page
 from churnsaver.backend.repository import TenantRepository
+from churnsaver.backend.risk import queries as risk
+from churnsaver.backend.risk.models import RiskScore, RiskScoreHistory
 from churnsaver.tenants.api_keys import ApiKeyRepository
 from churnsaver.tenants.models import ApiKey, Tenant
 from churnsaver.tenants.service import get_tenants_by_id
@@ -35,6 +37,16 @@ BatchLoad = Callable[[Sequence[uuid.UUID]], Awaitable[Sequence[Any]]]
 @dataclass(frozen=True, slots=True)
 class TimelinePage:
     """Which page of which customer's timeline; keys with the same page arguments share a statement."""
+
+    customer_id: uuid.UUID
+    first: int | None
+    after: str | None
+    with_total: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RiskHistoryPage:
+    """Which page of which customer's score history; keys with the same arguments share a statement."""
 
     customer_id: uuid.UUID
     first: int | None
@@ -57,6 +69,10 @@ class Loaders:
         # One UNION ALL branch per customer: a batch stays well inside SQLite's 500-branch limit.
         self.timeline: DataLoader[TimelinePage, Page[CustomerEvent]] = DataLoader(
             self._load_timelines, max_batch_size=MAX_PAGE_SIZE
+        )
+        self.risk_score: DataLoader[uuid.UUID, RiskScore | None] = DataLoader(self._load_risk_scores)
+        self.risk_history: DataLoader[RiskHistoryPage, Page[RiskScoreHistory]] = DataLoader(
+            self._load_risk_histories, max_batch_size=MAX_PAGE_SIZE
         )
 
     def _by_id(self, repository: type[TenantRepository[Any]]) -> BatchLoad:
@@ -84,19 +100,35 @@ class Loaders:
         return [found.get(customer_id, []) for customer_id in customer_ids]
 
     async def _load_timelines(self, keys: Sequence[TimelinePage]) -> list[Page[CustomerEvent] | InvalidInput]:
+        return await self._load_pages(keys, customers.customer_timelines)
+
+    async def _load_risk_scores(self, customer_ids: Sequence[uuid.UUID]) -> list[RiskScore | None]:
+        async with self._db.tenant_session(self._tenant_id) as session:
+            found = await risk.RiskScoreRepository(session, self._tenant_id).by_customer(list(customer_ids))
+        return [found.get(customer_id) for customer_id in customer_ids]
+
+    async def _load_risk_histories(
+        self, keys: Sequence[RiskHistoryPage]
+    ) -> list[Page[RiskScoreHistory] | InvalidInput]:
+        return await self._load_pages(keys, risk.score_histories)
+
+    async def _load_pages(
+        self, keys: Sequence[Any], fetch: Callable[..., Awaitable[dict[uuid.UUID, Page[Any]]]]
+    ) -> list[Any]:
+        """Pages of per-customer lists (`fetch`), one statement per distinct (first, after, with_total)."""
         by_arguments: defaultdict[tuple[int | None, str | None, bool], list[uuid.UUID]] = defaultdict(list)
         for key in keys:
             by_arguments[key.first, key.after, key.with_total].append(key.customer_id)
-        found: dict[TimelinePage, Page[CustomerEvent] | InvalidInput] = {}
+        found: dict[tuple[uuid.UUID, int | None, str | None, bool], Page[Any] | InvalidInput] = {}
         async with self._db.tenant_session(self._tenant_id) as session:
             for (first, after, with_total), customer_ids in by_arguments.items():
                 try:
-                    pages = await customers.customer_timelines(
+                    pages = await fetch(
                         session, self._tenant_id, customer_ids, first=first, after=after, with_total=with_total
                     )
                 except InvalidInput as error:
                     # A bad cursor or page size fails the fields that passed it, not the whole batch.
                     pages = dict.fromkeys(customer_ids, error)
                 for customer_id, page in pages.items():
-                    found[TimelinePage(customer_id, first, after, with_total)] = page
-        return [found[key] for key in keys]
+                    found[customer_id, first, after, with_total] = page
+        return [found[key.customer_id, key.first, key.after, key.with_total] for key in keys]

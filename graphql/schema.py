@@ -9,6 +9,8 @@ from churnsaver.graphql.customers import CustomerQueries
 from churnsaver.graphql.extensions import build_extensions
 from churnsaver.graphql.ingest_stats import IngestStatsQueries
 from churnsaver.graphql.permissions import CanRead
+from churnsaver.graphql.risk import RiskMutations, RiskQueries
+from churnsaver.graphql.risk_models import RiskModelMutations, RiskModelQueries
 from churnsaver.graphql.tenants import TenantMutations, TenantQueries
 from churnsaver.graphql.types.api_key import ApiKeyType
 from churnsaver.graphql.types.customer import CustomerType
@@ -37,8 +39,11 @@ class NodeQueries:
         return found
 
 
-Query = merge_types("Query", (NodeQueries, TenantQueries, CustomerQueries, IngestStatsQueries, WebhookQueries))
-Mutation = merge_types("Mutation", (TenantMutations, WebhookMutations))
+Query = merge_types(
+    "Query",
+    (NodeQueries, TenantQueries, CustomerQueries, IngestStatsQueries, WebhookQueries, RiskQueries, RiskModelQueries),
+)
+Mutation = merge_types("Mutation", (TenantMutations, WebhookMutations, RiskMutations, RiskModelMutations))
 
 
 def create_schema(settings: Settings) -> strawberry.Schema:

@@ -38,11 +38,16 @@ def on_commit_wake(waker: Callable[[], None]) -> Callable[[], None]:
     return lambda: _relay_wakers.remove(waker)
 
 
+def wake_relays() -> None:
+    """Call every registered waker: jobs were committed (here, or by the process that says so)."""
+    for waker in list(_relay_wakers):
+        waker()
+
+
 @event.listens_for(Session, "after_commit")
 def _wake_relays(session: Session) -> None:
     if session.info.pop(_PENDING, False):
-        for waker in list(_relay_wakers):
-            waker()
+        wake_relays()
 
 
 @event.listens_for(Session, "after_rollback")

@@ -62,7 +62,12 @@ def job(
 
 # Every module that registers jobs. Importing them fills the registry; it happens once, before a
 # broker declares its actors or a job is first looked up, so no caller has to remember it.
-JOB_MODULES = ("churnsaver.jobs.maintenance", "churnsaver.backend.ingest.tasks")
+JOB_MODULES = (
+    "churnsaver.jobs.maintenance",
+    "churnsaver.backend.ingest.tasks",
+    "churnsaver.backend.risk.scoring_jobs",
+    "churnsaver.backend.risk.training_jobs",
+)
 
 
 def load_jobs() -> None:

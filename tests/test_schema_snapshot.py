@@ -15,7 +15,11 @@ def test_contract_names_are_present():
     for fragment in (
         "viewer: Viewer!",
         "node(id: ID!): Node!",
-        "customers(first: Int = 20, after: String = null, filter: CustomerFilter = null): CustomerConnection!",
+        "customers(first: Int = 20, after: String = null, filter: CustomerFilter = null, "
+        "orderBy: CustomerOrder! = CREATED_ASC): CustomerConnection!",
+        "riskHistory(first: Int = 20, after: String = null): RiskScoreConnection!",
+        "riskDistribution: RiskDistribution!",
+        "setRiskThresholds(input: RiskThresholdsInput!): SetRiskThresholdsResult!",
         "customer(id: ID = null, externalId: String = null): Customer",
         "events(first: Int = 20, after: String = null): CustomerEventConnection!",
         "ingestStats(from: Date = null, to: Date = null): [IngestDailyStat!]!",

@@ -1,4 +1,4 @@
-"""Commands: serve, worker, migrate, tenant, apikey, jobs, import."""
+"""Commands: serve, worker, migrate, tenant, apikey, jobs, import, synthetic, model, score, scores."""
 
 import asyncio
 import signal
@@ -11,6 +11,9 @@ from sqlalchemy import select
 
 from churnsaver.backend.cli.imports import import_app
 from churnsaver.backend.cli.output import JsonOption, console, fail, print_json, run_async
+from churnsaver.backend.cli.risk_models import model_app
+from churnsaver.backend.cli.scores import score, scores_app
+from churnsaver.backend.cli.synthetic import synthetic_app
 from churnsaver.backend.config import ConfigurationError, Settings
 from churnsaver.backend.db import Database
 from churnsaver.backend.demo import seed_demo_tenant
@@ -29,6 +32,10 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(import_app, name="import")
+app.add_typer(synthetic_app, name="synthetic")
+app.add_typer(model_app, name="model")
+app.command("score")(score)
+app.add_typer(scores_app, name="scores")
 
 
 def load_settings() -> Settings:

@@ -33,10 +33,16 @@ async def list_customers(
     with_total: bool = True,
     filter: CustomerFilter | None = None,
 ) -> Page[Customer]:
-    statement = CustomerRepository(session, tenant_id).select_readable()
-    if filter is not None:
-        statement = _filtered(session, tenant_id, statement, filter)
+    statement = customers_statement(session, tenant_id, filter)
     return await keyset_page(session, statement, Customer, first=first, after=after, with_total=with_total)
+
+
+def customers_statement(
+    session: AsyncSession, tenant_id: uuid.UUID, filter: CustomerFilter | None = None
+) -> Select[tuple[Customer]]:
+    """The tenant's customers matching `filter`, unordered: other orders and filters build on it."""
+    statement = CustomerRepository(session, tenant_id).select_readable()
+    return _filtered(session, tenant_id, statement, filter) if filter is not None else statement
 
 
 def _filtered(

@@ -11,9 +11,10 @@ instead of deadlocking; SQLite runs one writer at a time anyway.
 
 A batch costs a fixed number of statements, whatever its size: one look-up of its provider ids
 (and a few more when some are new), one bulk insert into the timeline, and, when its events
-carry them, one locking read of the customers and one of the subscriptions, with bulk writes.
-Only late events cost more: their state is refolded from the timeline. It never commits: the
-caller's unit of work does.
+carry them, one locking read of the customers and one of the subscriptions, with bulk writes,
+then the new events' daily aggregates for the risk engine (`risk/aggregates.py`). Only late
+events cost more: their state is refolded from the timeline. It never commits: the caller's
+unit of work does.
 """
 
 import uuid
@@ -28,6 +29,7 @@ from churnsaver.backend.ingest.identities import ref_key, resolve_customers
 from churnsaver.backend.ingest.profiles import apply_profiles
 from churnsaver.backend.ingest.subscription_state import apply_subscription_events
 from churnsaver.backend.ingest.timeline import History, event_row, insert_rows, order_key, stored_key
+from churnsaver.backend.risk.aggregates import record_aggregates
 
 MAX_BIGINT = 2**63 - 1
 # Column widths: an event that does not fit is refused alone instead of failing its whole batch.
@@ -41,6 +43,8 @@ class ApplyResult:
     duplicates: int  # already applied, or repeated within the batch
     customers_created: int
     subscriptions_touched: int
+    # Customers with new events: their risk scores are now stale (risk/scoring_jobs.py).
+    changed_customers: frozenset[uuid.UUID] = frozenset()
 
 
 def check_event(event: CanonicalEvent) -> None:
@@ -91,10 +95,13 @@ async def apply_events(session: AsyncSession, tenant_id: uuid.UUID, events: list
     history = History(session, tenant_id)
     await apply_profiles(session, tenant_id, new, resolution.customer_ids, history)
     touched = await apply_subscription_events(session, tenant_id, new, resolution.customer_ids, history)
+    # After the subscriptions: their locks keep concurrent batches off the same days' state.
+    await record_aggregates(session, tenant_id, new, resolution.customer_ids)
     return ApplyResult(
         received=len(events),
         applied=len(new),
         duplicates=len(events) - len(new),
         customers_created=resolution.created,
         subscriptions_touched=touched,
+        changed_customers=frozenset(resolution.customer_ids[ref_key(event.customer)] for event in new),
     )

@@ -10,6 +10,7 @@ import math
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from enum import StrEnum
+from functools import lru_cache
 
 TraitValue = bool | int | float | str
 Converter = Callable[[str], TraitValue]
@@ -17,6 +18,7 @@ Converter = Callable[[str], TraitValue]
 # Exact spellings, so the hot loop does one set look-up per cell instead of lower-casing it.
 MISSING = frozenset({"", "NA", "N/A", "na", "n/a", "NULL", "null", "Null", "NaN", "nan", "NAN", "None"})
 BOOLEAN_WORDS = {"true": True, "false": False, "yes": True, "no": False}
+CONVERTED_CELLS_KEPT = 16_384  # per column
 
 
 class TraitType(StrEnum):
@@ -103,11 +105,16 @@ def _fits(parse: Converter, cell: str) -> bool:
 
 
 def converter_for(kind: TraitType) -> Converter:
-    """Convert a non-missing cell to `kind`, keeping it as text when it does not fit."""
+    """Convert a non-missing cell to `kind`, keeping it as text when it does not fit.
+
+    Each converter remembers its recent cells: export columns repeat their values (plans, counts,
+    dates), and a look-up costs a fraction of parsing. The cache is bounded, so memory stays flat.
+    """
     parse = PARSERS[kind]
     if kind is TraitType.text:
         return parse
 
+    @lru_cache(maxsize=CONVERTED_CELLS_KEPT)
     def convert(cell: str) -> TraitValue:
         try:
             return parse(cell)

@@ -15,7 +15,6 @@ valid (nothing is stored then); otherwise 200 with `{"accepted", "duplicates", "
 import json
 import uuid
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 import structlog
@@ -60,6 +59,8 @@ PAYMENT_EVENTS: dict[str, EventType] = {
 RESERVED_PREFIXES = ("subscription.", "payment.")
 # A usage event named like a canonical one would pass for a billing event on the timeline.
 CANONICAL_TYPES = frozenset(EventType)
+# One encoder for every stored item: json.dumps with options builds a new one per call.
+COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 def normalize_item(item: dict[str, Any]) -> list[CanonicalEvent]:
@@ -72,37 +73,54 @@ def normalize_item(item: dict[str, Any]) -> list[CanonicalEvent]:
     properties = _object(item, "properties")
     traits = _object(item, "traits")
     occurred_at = _occurred_at(item)
-    customer = CustomerRef(
+    customer = _customer(customer_id, traits)
+    if kind == "identify":
+        event_type, subscription, properties = EventType.identify, None, {}
+    else:
+        event_type, subscription, properties = _track(item, customer_id, properties)
+    return [
+        CanonicalEvent(
+            type=event_type,
+            occurred_at=occurred_at,
+            source=Source.api,
+            dedupe_key=message_id,
+            customer=customer,
+            subscription=subscription,
+            properties=properties,
+            traits=traits,
+        )
+    ]
+
+
+def _customer(customer_id: str, traits: dict[str, Any]) -> CustomerRef:
+    if not traits:  # most items: nothing to look for (and this runs for every item of a batch)
+        return CustomerRef(provider=Source.api, provider_id=customer_id)
+    return CustomerRef(
         provider=Source.api,
         provider_id=customer_id,
         email=_text(traits, "email", 320, prefix="traits."),
         name=_customer_name(traits),
         phone=_text(traits, "phone", 32, prefix="traits."),
     )
-    event = partial(
-        CanonicalEvent,
-        occurred_at=occurred_at,
-        source=Source.api,
-        dedupe_key=message_id,
-        customer=customer,
-        traits=traits,
-    )
-    if kind == "identify":
-        return [event(type=EventType.identify)]
+
+
+def _track(
+    item: dict[str, Any], customer_id: str, properties: dict[str, Any]
+) -> tuple[str, SubscriptionState | None, dict[str, Any]]:
+    """A track item's event type, subscription state and properties."""
     name = _text(item, "event", MAX_EVENT_NAME_LENGTH, required=True)
     if name in SUBSCRIPTION_EVENTS:
         event_type, status = SUBSCRIPTION_EVENTS[name]
-        subscription = _subscription_state(properties, customer_id, status)
-        return [event(type=event_type, subscription=subscription, properties=properties)]
+        return event_type, _subscription_state(properties, customer_id, status), properties
     if name in PAYMENT_EVENTS:
         event_type = PAYMENT_EVENTS[name]
-        return [event(type=event_type, properties=_payment_properties(properties, event_type))]
+        return event_type, None, _payment_properties(properties, event_type)
     if name.startswith(RESERVED_PREFIXES):
         reserved = ", ".join([*SUBSCRIPTION_EVENTS, *PAYMENT_EVENTS])
         raise ValueError(f"event {name!r} is not a reserved event; reserved names are: {reserved}")
     if name in CANONICAL_TYPES:
         raise ValueError(f"event name {name!r} is reserved for billing events")
-    return [event(type=name, properties=properties)]
+    return name, None, properties
 
 
 def _text(values: dict[str, Any], key: str, max_length: int, *, required: bool = False, prefix: str = "") -> str | None:
@@ -234,9 +252,7 @@ def check_item(item: Any, received_at: str) -> Delivery:
     for event in normalize_item(item):
         check_event(event)
     event_type = item["event"] if item["type"] == "track" else EventType.identify
-    return Delivery(
-        external_id=item["messageId"], event_type=event_type, payload=json.dumps(item, separators=(",", ":"))
-    )
+    return Delivery(external_id=item["messageId"], event_type=event_type, payload=COMPACT_JSON.encode(item))
 
 
 def is_json(content_type: str | None) -> bool:

@@ -6,18 +6,21 @@ one transaction each. Both are idempotent: customers upsert on their id and even
 reported with its line number and skipped; a file that cannot be read at all stops the import.
 """
 
+import asyncio
 import csv
+import io
 import itertools
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from churnsaver.backend.db import Database, utcnow
 from churnsaver.backend.errors import InvalidInput
-from churnsaver.backend.ingest.column_types import Converter, TraitType, converter_for, infer_type, is_missing
+from churnsaver.backend.ingest.column_types import MISSING, Converter, TraitType, converter_for, infer_type, is_missing
 from churnsaver.backend.ingest.customer_upsert import upsert_customers
 from churnsaver.backend.ingest.events_api import check_item, loads_strict
 from churnsaver.backend.ingest.inbox import Delivery, count, store_deliveries
@@ -25,10 +28,12 @@ from churnsaver.backend.ingest.models import Source
 from churnsaver.backend.ingest.tasks import process_inbox
 
 CUSTOMER_BATCH_ROWS = 5000
+PARSE_STEP_ROWS = 100  # rows parsed between two steps of the write in flight
 EVENT_BATCH_LINES = 500
 TYPE_SAMPLE_ROWS = 1000  # rows read ahead to infer column types, before anything is written
 MAX_REPORTED_REJECTIONS = 1000  # all are counted; only these are kept, to keep memory flat
 MAX_EVENT_LINE_BYTES = 1024 * 1024
+READ_BLOCK_BYTES = 256 * 1024  # CSV text decoded at a time
 ID_COLUMN_CANDIDATES = ("id", "customer_id", "customerID", "external_id")
 # Columns that fill the customer's profile rather than its traits, with the profile's limits.
 PROFILE_COLUMNS = {"email": 320, "name": 255, "phone": 32}
@@ -167,7 +172,7 @@ def customer_row(row: list[str], layout: CustomerLayout, converters: list[Conver
     traits: dict[str, Any] = {}
     for (index, name), convert in zip(layout.traits, converters, strict=True):
         cell = row[index].strip()
-        if not is_missing(cell):
+        if cell not in MISSING:  # is_missing, inlined: this loop runs once per cell of the file
             traits[name] = convert(cell)
     values: dict[str, Any] = {"external_id": external_id, "traits": traits, "email": None, "name": None, "phone": None}
     for index, name, max_length in layout.profile:
@@ -196,17 +201,36 @@ def _numbered_rows(reader: Any, path: Path) -> Iterator[tuple[int, list[str]]]:
 
 
 def _decoded_lines(raw: BinaryIO, path: Path) -> Iterator[str]:
-    """The file's lines as text, decoded one by one so that an encoding error has a line number."""
-    for number, line in enumerate(raw, 1):
+    """The file's lines as text, decoded a block of whole lines at a time: decoding, and finding
+    the lines, run in C rather than once per line. A NUL byte or a bad encoding is reported with
+    the number of the line it is on."""
+    first_line = 1
+    while block := raw.read(READ_BLOCK_BYTES):
+        if not block.endswith(b"\n"):
+            block += raw.readline()  # to the end of the block's last line
         # Text never holds NUL (PostgreSQL refuses it); a file that does is UTF-16 or not text.
-        if b"\x00" in line:
-            raise UnreadableFile(f"{path}: line {number}: a NUL byte (is the file UTF-16, or not text?)")
+        if (nul := block.find(b"\x00")) >= 0:
+            line = first_line + block.count(b"\n", 0, nul)
+            raise UnreadableFile(f"{path}: line {line}: a NUL byte (is the file UTF-16, or not text?)")
         try:
-            # utf-8-sig on the first line: spreadsheet exports often start with a byte-order
+            # utf-8-sig on the first block: spreadsheet exports often start with a byte-order
             # mark, which would otherwise stick to the first column's name.
-            yield line.decode("utf-8-sig" if number == 1 else "utf-8")
+            text = block.decode("utf-8-sig" if first_line == 1 else "utf-8")
         except UnicodeDecodeError:
-            raise UnreadableFile(f"{path}: line {number}: not UTF-8 text (save the export as UTF-8)") from None
+            line = first_line + next(n for n, data in enumerate(block.split(b"\n")) if not _is_utf8(data))
+            raise UnreadableFile(f"{path}: line {line}: not UTF-8 text (save the export as UTF-8)") from None
+        first_line += block.count(b"\n")
+        # Split at "\n" only, as the file's own lines are: a stray "\r" or form feed in a cell
+        # is the cell's, not a line break.
+        yield from io.StringIO(text, newline="\n")
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -242,19 +266,47 @@ async def import_customers(
         types = [infer_type(row[index].strip() for _, row in sample if index < len(row)) for index, _ in layout.traits]
         report.columns = {name: kind for (_, name), kind in zip(layout.traits, types, strict=True)}
         converters = [converter_for(kind) for kind in types]
-        for batch in batched(itertools.chain(sample, rows), CUSTOMER_BATCH_ROWS):
-            values = []
-            for line, row in batch:
-                try:
-                    values.append(customer_row(row, layout, converters))
-                except ValueError as error:
-                    report.reject(line, str(error))
-            async with db.tenant_unit_of_work(tenant_id) as session:
-                created, updated = await upsert_customers(session, tenant_id, values)
-            report.imported += created
-            report.updated += updated
-            on_progress(raw.tell())
+        # Each batch is written while the next one is parsed: the database works in another
+        # thread (SQLite) or process (PostgreSQL). Writes stay one at a time, in file order.
+        writing: asyncio.Task[None] | None = None
+        try:
+            for batch in batched(itertools.chain(sample, rows), CUSTOMER_BATCH_ROWS):
+                values = []
+                for part in batched(batch, PARSE_STEP_ROWS):
+                    values += _customer_values(part, layout, converters, report)
+                    await asyncio.sleep(0)  # lets the write in flight take its next step
+                if writing is not None:
+                    await writing
+                done = partial(on_progress, raw.tell())
+                writing = asyncio.create_task(_write_customers(db, tenant_id, values, report, done))
+            if writing is not None:
+                await writing
+        finally:
+            if writing is not None and not writing.done():
+                await asyncio.wait([writing])  # a file found unreadable midway: finish what was parsed
     return report
+
+
+def _customer_values(
+    rows: list[tuple[int, list[str]]], layout: CustomerLayout, converters: list[Converter], report: ImportReport
+) -> list[dict[str, Any]]:
+    values = []
+    for line, row in rows:
+        try:
+            values.append(customer_row(row, layout, converters))
+        except ValueError as error:
+            report.reject(line, str(error))
+    return values
+
+
+async def _write_customers(
+    db: Database, tenant_id: uuid.UUID, values: list[dict[str, Any]], report: ImportReport, done: Callable[[], None]
+) -> None:
+    async with db.tenant_unit_of_work(tenant_id) as session:
+        created, updated = await upsert_customers(session, tenant_id, values)
+    report.imported += created
+    report.updated += updated
+    done()
 
 
 async def import_events(db: Database, tenant_id: uuid.UUID, path: Path, on_progress: OnProgress) -> ImportReport:

@@ -1,35 +1,44 @@
-"""Bulk writes for imports: one statement per batch of rows, reading them from a `RowBatch`.
+"""Bulk writes for imports: one INSERT per batch of rows, built and run by a `RowBatch`.
 
 SQLAlchemy's executemany runs every parameter of every row through its general machinery, which
-for a large import costs more than the database's own work. A bulk statement here selects its
-rows from `RowBatch.rows()` instead. On PostgreSQL each column is bound once, as an array,
-and unnested by the server: a batch is one statement and one round trip. On SQLite the statement
-is compiled once and run by the driver's executemany, each value encoded by its column's bind
-processor, and the values every row shares (the tenant, the batch time) encoded once.
+for a large import costs more than the database's own work. Here a batch is one statement and
+one round trip: on PostgreSQL each column is bound once, as an array, unnested by the server; on
+SQLite the rows are bound as one JSON array, read by `json_each`. The values every row shares
+(the tenant, the batch time) are bound once.
 """
 
-import itertools
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     Executable,
     Row,
-    Subquery,
+    String,
     Table,
     any_,
     bindparam,
     column,
     false,
     func,
+    literal,
     select,
     text,
+    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql.dml import Insert as PostgresInsert
+from sqlalchemy.dialects.sqlite.dml import Insert as SQLiteInsert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.type_api import TypeEngine
+
+from churnsaver.backend.db import insert_for
+
+BATCH_PARAMETER = "batch_rows"
+
+Insert = PostgresInsert | SQLiteInsert
 
 
 async def start_bulk_transaction(session: AsyncSession, table: Table) -> None:
@@ -50,58 +59,68 @@ async def start_bulk_transaction(session: AsyncSession, table: Table) -> None:
         await session.execute(update(table).where(false()).values({key: key}))
 
 
-def is_one_of(session: AsyncSession, column: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[bool]:
-    """`column IN values` for a large batch of values: on PostgreSQL one array parameter rather
-    than thousands of parameters, which cost more to send and plan than the look-up itself."""
+def is_one_of(session: AsyncSession, column: ColumnElement[Any], values: Sequence[str]) -> ColumnElement[bool]:
+    """`column IN values` for a large batch of text values, as one parameter rather than thousands,
+    which cost more to render, send and plan than the look-up itself: an array on PostgreSQL,
+    a JSON array read by `json_each` on SQLite."""
     if session.bind.dialect.name == "postgresql":
         return column == any_(bindparam(None, value=list(values), type_=ARRAY(column.type)))
-    return column.in_(values)
+    listed = func.json_each(bindparam(None, value=json.dumps(list(values)), type_=String())).table_valued("value")
+    return column.in_(select(listed.c.value))
 
 
 class RowBatch:
-    """A batch of rows with the given columns, as a subquery a bulk statement can select from."""
+    """A batch of rows for some of a table's columns, written by one bulk INSERT of one parameter
+    (SQLite) or one parameter per column (PostgreSQL), whatever the number of rows."""
 
-    def __init__(self, session: AsyncSession, columns: Mapping[str, TypeEngine[Any]]) -> None:
-        self.columns = dict(columns)
+    def __init__(self, session: AsyncSession, table: Table, columns: Sequence[str]) -> None:
+        self.session = session
+        self.table = table
+        self.columns = {name: table.c[name].type for name in columns}
         self.dialect = session.bind.dialect
         self.is_postgres = self.dialect.name == "postgresql"
 
-    def rows(self) -> Subquery:
-        """The batch as a subquery. A statement selecting from it must have a WHERE clause (if
-        only `WHERE true`): without one, SQLite's parser cannot tell an upsert's ON CONFLICT
-        from a join's ON."""
+    def insert(self, constants: Mapping[str, Any]) -> Insert:
+        """The INSERT of the batch's rows, with `constants` (column -> value) the same in every
+        row; the dialect's insert, so the caller can add ON CONFLICT and RETURNING."""
+        fixed = [literal(value, self.table.c[name].type) for name, value in constants.items()]
+        # WHERE true: without a WHERE clause, SQLite's parser cannot tell an upsert's ON CONFLICT
+        # from a join's ON.
+        rows = select(*self._columns(), *fixed).where(true())
+        return insert_for(self.session)(self.table).from_select([*self.columns, *constants], rows)
+
+    def _columns(self) -> list[ColumnElement[Any]]:
         if self.is_postgres:
             arrays = [bindparam(name, type_=ARRAY(kind)) for name, kind in self.columns.items()]
             unnested = func.unnest(*arrays).table_valued(*(column(name, kind) for name, kind in self.columns.items()))
-            return select(*unnested.render_derived().c).subquery("batch")
-        parameters = (bindparam(name, type_=kind).label(name) for name, kind in self.columns.items())
-        return select(*parameters).subquery("batch")
+            return list(unnested.render_derived().c)
+        rows = func.json_each(bindparam(BATCH_PARAMETER, type_=String())).table_valued("value")
+        return [func.json_extract(rows.c.value, f"$[{i}]").label(name) for i, name in enumerate(self.columns)]
 
     async def execute(
         self, session: AsyncSession, statement: Executable, rows: Sequence[Mapping[str, Any]]
     ) -> Sequence[Row[Any]]:
-        """Run `statement`, built on `self.rows()`, for `rows` (mappings holding every column).
-
-        What it returns is returned on PostgreSQL only: SQLite's executemany returns no rows.
-        """
+        """Run `statement`, built on `self.insert()`, for `rows` (mappings holding every column);
+        the rows it returns."""
         if not rows:
             return []
         if self.is_postgres:
-            result = await session.execute(statement, {name: [row[name] for row in rows] for name in self.columns})
-            return result.all() if result.returns_rows else []
-        compiled = statement.compile(dialect=self.dialect)
-        # One sequence per parameter position, zipped into rows at C speed: a row value encoded
-        # by its column's bind processor, or the statement's own value, encoded once and repeated.
-        positions: list[Iterable[Any]] = []
-        for name in compiled.positiontup or ():
-            parameter = compiled.binds[name]
-            process = parameter.type.dialect_impl(self.dialect).bind_processor(self.dialect)
-            if name in self.columns:
+            parameters = {name: [row[name] for row in rows] for name in self.columns}
+        else:
+            # Each value encoded by its column's bind processor, as a row of a JSON array: one
+            # statement, run by SQLite in one call that releases the GIL (a Python thread parsing
+            # the next batch runs meanwhile), where an executemany takes it back after every row.
+            columns: list[Iterable[Any]] = []
+            for name, kind in self.columns.items():
                 values = [row[name] for row in rows]
-                positions.append(list(map(process, values)) if process else values)
-            else:
-                value = parameter.effective_value
-                positions.append(itertools.repeat(process(value) if process else value, len(rows)))
-        connection = await session.connection()
-        await connection.exec_driver_sql(compiled.string, list(zip(*positions, strict=True)))
-        return []
+                # A JSON document (an object or array) stays one inside the batch's JSON, which
+                # `json_extract` hands back as its text: no encoding per row.
+                process = (
+                    None if isinstance(kind, JSON) else kind.dialect_impl(self.dialect).bind_processor(self.dialect)
+                )
+                columns.append(map(process, values) if process else values)
+            parameters = {
+                BATCH_PARAMETER: json.dumps(list(zip(*columns, strict=True)), ensure_ascii=False, separators=(",", ":"))
+            }
+        result = await session.execute(statement, parameters)
+        return result.all() if result.returns_rows else []

@@ -1,26 +1,93 @@
 """Features of customers as of a time t, from the daily aggregates only (never the raw timeline).
 
-CONTRACT (shared by training, scoring, explanations; implementation in progress):
+CONTRACT (shared by training, scoring, explanations):
 
 - Feature names: `usage.<event>.7d|30d|90d` (counts in the window ending at t), `usage.<event>.trend`
-  (last 7 days against the 28-day rate), `days_since_last_activity`, `active_days_30d`,
-  `active_days_90d`, `payment_failures_30d`, `payment_failures_90d`, `last_decline_class` (cat),
-  `tenure_days`, `plan` (cat), `mrr`, `discounts_received`, `cancel_scheduled` (0/1),
-  `subscription_status` (cat), and `trait.<name>` for every trait (cat or number by its type).
+  (last 7 days against the 28-day rate: 4 * count7 / count28, NaN without events in 28 days),
+  `days_since_last_activity` (last usage event), `active_days_30d`, `active_days_90d` (days with
+  usage), `payment_failures_30d`, `payment_failures_90d`, `last_decline_class` (cat: hard/soft,
+  of the newest failure in 90 days), `tenure_days` (since the first event), `plan` (cat), `mrr`,
+  `discounts_received` (ever), `cancel_scheduled` (0/1), `subscription_status` (cat), and
+  `trait.<name>` for every trait (cat or number by its type, see `traits.py`).
 - `FeatureMatrix.frame`: one row per customer, in `customer_ids` order; numeric columns float64
-  with NaN for missing; categorical columns str with MISSING_CATEGORY for missing.
+  with NaN for missing; categorical columns str with MISSING_CATEGORY for missing. Every spec
+  from `discover_spec` holds the base features, so `subscription_status` tells churned customers
+  (ENDED_STATUSES) apart.
 - `FeatureSpec` fixes the columns a model was trained on; scoring builds exactly those columns
   (a usage event or trait unknown at training is left out; one that vanished is missing).
+
+Time: t resolves to whole UTC days: the days up to the one holding the instant just before t.
+Weekly snapshots are taken at midnight, so nothing of their own day (after t) reaches them.
+Traits are the customer's current ones (no daily history is kept for them); training snapshots
+put back what identify events had set by t (`trait_history.py`).
+
+Cost: four SQL statements whatever the number of customers (activity in the 90-day window,
+activity over the customer's life, the latest subscription state, the customers), each an
+aggregation in the database; numpy pivots the results. Both activity statements read the
+tenant's rows in primary-key order (customer, name, day), already grouped: an index on (tenant,
+day) would spare the window statement the older rows, but measured on SQLite at 100,000
+customers it ran twice as long (a sort of every row it reads, and a table lookup each). Lists of up to IN_LIST_LIMIT
+customers filter in SQL, longer ones (and the whole tenant) read the tenant and select in pandas.
 """
 
+import asyncio
 import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from sqlalchemy import String, and_, case, cast, distinct, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-MISSING_CATEGORY = "(missing)"
+from churnsaver.backend.customers.models import Customer
+from churnsaver.backend.db import utcnow
+from churnsaver.backend.ingest.canonical import DeclineClass, EventType
+from churnsaver.backend.risk.aggregates import (
+    ACTIVITY,
+    DECLINE_NAMES,
+    DECLINE_PREFIX,
+    DISCOUNT_NAMES,
+    NON_USAGE_NAMES,
+    STATE,
+    decline_name,
+)
+from churnsaver.backend.risk.traits import (
+    MISSING_CATEGORY,
+    is_identifier,
+    is_numeric_trait,
+    trait_category,
+    trait_number,
+)
+
+__all__ = ["MISSING_CATEGORY", "FeatureMatrix", "FeatureSpec", "discover_spec", "feature_matrix", "feature_rows"]
+
+WINDOW_DAYS = 90
+USAGE_WINDOWS = (7, 30, 90)
+TREND_DAYS = (7, 28)
+USAGE_PREFIX = "usage."
+TRAIT_PREFIX = "trait."
+BASE_NUMERIC = (
+    "days_since_last_activity",
+    "active_days_30d",
+    "active_days_90d",
+    "payment_failures_30d",
+    "payment_failures_90d",
+    "tenure_days",
+    "mrr",
+    "discounts_received",
+    "cancel_scheduled",
+)
+BASE_CATEGORICAL = ("last_decline_class", "plan", "subscription_status")
+# The widest a spec gets: the most frequent usage events, the traits most customers have.
+MAX_USAGE_EVENTS = 50
+MAX_TRAITS = 100
+IN_LIST_LIMIT = 5_000  # bound parameters: SQLite and asyncpg take up to 32,766
+TRAIT_SAMPLE = 20_000  # customers whose traits decide which traits exist and their types
+STATE_FEATURE_FIELDS = ("status", "plan", "mrr", "cancel_at_period_end")
 
 
 @dataclass(frozen=True)
@@ -31,6 +98,17 @@ class FeatureSpec:
     @property
     def columns(self) -> tuple[str, ...]:
         return self.numeric + self.categorical
+
+    @property
+    def usage_events(self) -> tuple[str, ...]:
+        """The usage event names the spec has columns for, in column order."""
+        names = (column[len(USAGE_PREFIX) :].rsplit(".", 1)[0] for column in self.numeric)
+        starts = (column.startswith(USAGE_PREFIX) for column in self.numeric)
+        return tuple(dict.fromkeys(name for name, usage in zip(names, starts, strict=True) if usage))
+
+    @property
+    def traits(self) -> tuple[str, ...]:
+        return tuple(column[len(TRAIT_PREFIX) :] for column in self.columns if column.startswith(TRAIT_PREFIX))
 
     def to_json(self) -> dict[str, Any]:
         return {"numeric": list(self.numeric), "categorical": list(self.categorical)}
@@ -46,3 +124,420 @@ class FeatureMatrix:
     as_of: list[datetime]  # per row: snapshots of one customer at several dates share its id
     frame: pd.DataFrame
     spec: FeatureSpec
+
+
+def usage_columns(event: str) -> tuple[str, ...]:
+    return (*(f"{USAGE_PREFIX}{event}.{days}d" for days in USAGE_WINDOWS), f"{USAGE_PREFIX}{event}.trend")
+
+
+def trait_column(name: str) -> str:
+    return TRAIT_PREFIX + name
+
+
+def last_day(as_of: datetime) -> date:
+    """The last whole-or-partial UTC day before `as_of`: midnight belongs to the day before."""
+    if as_of.tzinfo is None:
+        raise ValueError("as of must be a timezone-aware time")
+    return (as_of.astimezone(UTC) - timedelta(microseconds=1)).date()
+
+
+async def discover_spec(session: AsyncSession, tenant_id: uuid.UUID, as_of: datetime | None = None) -> FeatureSpec:
+    """The features a tenant's data supports: the base ones, its usage events, its traits."""
+    usage = select(ACTIVITY.c.name).where(ACTIVITY.c.tenant_id == tenant_id, ACTIVITY.c.name.not_in(NON_USAGE_NAMES))
+    if as_of is not None:
+        usage = usage.where(ACTIVITY.c.day <= last_day(as_of))
+    total = func.sum(ACTIVITY.c["count"])
+    usage = usage.group_by(ACTIVITY.c.name).order_by(total.desc(), ACTIVITY.c.name).limit(MAX_USAGE_EVENTS)
+    events = sorted(name for (name,) in await session.execute(usage))
+    values: dict[str, list[Any]] = defaultdict(list)
+    sample = select(Customer.traits).where(Customer.tenant_id == tenant_id).order_by(Customer.id).limit(TRAIT_SAMPLE)
+    for (traits,) in await session.execute(sample):
+        for name, value in (traits if isinstance(traits, dict) else {}).items():
+            values[name].append(value)
+    numeric_traits, categorical_traits = [], []
+    for name in sorted(values, key=lambda name: (-len(values[name]), name))[:MAX_TRAITS]:
+        kind = is_numeric_trait(values[name])
+        if kind:
+            numeric_traits.append(trait_column(name))
+        elif kind is not None and not is_identifier(values[name]):
+            categorical_traits.append(trait_column(name))
+    return FeatureSpec(
+        numeric=(
+            *BASE_NUMERIC,
+            *(column for event in events for column in usage_columns(event)),
+            *sorted(numeric_traits),
+        ),
+        categorical=(*BASE_CATEGORICAL, *sorted(categorical_traits)),
+    )
+
+
+async def feature_matrix(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    as_of: datetime | None,
+    spec: FeatureSpec,
+    customer_ids: Sequence[uuid.UUID] | None = None,
+    *,
+    readers: "Readers | None" = None,
+) -> FeatureMatrix:
+    """The spec's features as of `as_of` (default now) for `customer_ids` (default: every customer
+    of the tenant; ids of no customer of the tenant are left out). With `readers`, the queries
+    run at the same time, each in a session of its own (see `customer_facts`)."""
+    moment = as_of or utcnow()
+    facts = await customer_facts(session, tenant_id, moment, spec, customer_ids, readers=readers)
+    return _matrix(facts, [moment] * len(facts), spec)
+
+
+async def feature_rows(
+    session: AsyncSession, tenant_id: uuid.UUID, rows: Sequence[tuple[uuid.UUID, datetime]], spec: FeatureSpec
+) -> FeatureMatrix:
+    """Features per (customer, as of) row, in `rows` order (rows of no customer of the tenant are
+    left out): one pass per distinct date."""
+    by_date: dict[datetime, list[uuid.UUID]] = defaultdict(list)
+    for customer_id, moment in rows:
+        by_date[moment].append(customer_id)
+    parts = {moment: await customer_facts(session, tenant_id, moment, spec, ids) for moment, ids in by_date.items()}
+    offsets, start = {}, 0
+    for moment, facts in parts.items():
+        offsets[moment] = (start, {key: index for index, key in enumerate(facts.index)})
+        start += len(facts)
+    found = [(row, offsets[row[1]]) for row in rows if row[0].hex in offsets[row[1]][1]]
+    positions = [offset + index[customer_id.hex] for (customer_id, _), (offset, index) in found]
+    columns = list(spec.columns)
+    everything = pd.concat([facts[columns] for facts in parts.values()]) if parts else pd.DataFrame(columns=columns)
+    frame = everything.iloc[positions].reset_index(drop=True)
+    return FeatureMatrix([row[0] for row, _ in found], [row[1] for row, _ in found], frame, spec)
+
+
+def _matrix(facts: pd.DataFrame, as_of: list[datetime], spec: FeatureSpec) -> FeatureMatrix:
+    frame = facts[list(spec.columns)].reset_index(drop=True)
+    return FeatureMatrix(facts["customer_id"].tolist(), as_of, frame, spec)
+
+
+# Columns `customer_facts` adds to the features: the id, and what snapshots and labels need.
+FACT_COLUMNS = ("customer_id", "first_day", "churned_at", "churn_label")
+
+
+async def customer_facts(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    as_of: datetime,
+    spec: FeatureSpec,
+    customer_ids: Sequence[uuid.UUID] | None = None,
+    *,
+    readers: "Readers | None" = None,
+) -> pd.DataFrame:
+    """The spec's features as of `as_of` plus FACT_COLUMNS, indexed by `customer_key`.
+
+    Customers are keyed by the hex text of their id: pandas hashes text in C, while every
+    uuid.UUID hash is a Python call, which at 100,000 customers costs more than the queries.
+    Query results stay numpy columns (`Columns`) until the one frame at the end: a real-time
+    re-score of one customer would otherwise spend most of its time building small frames.
+
+    `readers` (a factory of sessions of the tenant) runs the four queries concurrently, each in
+    its own session: the database works on two of them at once, and on the others while this
+    process converts rows (SQLite runs each connection in its own thread, outside the GIL). For
+    whole-tenant scoring, where the reads are most of the time. The reads are then not one
+    snapshot: an event ingested meanwhile may reach some of them and not others, as it may reach
+    a score or miss it anyway; it re-scores its customer next."""
+    day = last_day(as_of)
+    few = list(customer_ids) if customer_ids is not None and len(customer_ids) <= IN_LIST_LIMIT else None
+    customers, window, life, state = await _read(
+        session,
+        readers,
+        lambda reader: _customers(reader, tenant_id, few, with_traits=bool(spec.traits)),
+        lambda reader: _window_activity(reader, tenant_id, day, spec.usage_events, few),
+        lambda reader: _life_activity(reader, tenant_id, day, few),
+        lambda reader: _latest_state(reader, tenant_id, day, few),
+    )
+    keys = pd.Index(customers["key"])
+    if customer_ids is not None:
+        wanted = pd.Index([customer_key(customer_id) for customer_id in customer_ids]).drop_duplicates()
+        wanted = wanted[wanted.isin(keys)]
+        customers = {name: values[keys.get_indexer(wanted)] for name, values in customers.items()}
+        keys = wanted
+    rows = keys.get_indexer(window["customer_id"])
+    columns: dict[str, Any] = {}
+    columns |= _usage_features(window, rows, spec.usage_events, len(keys))
+    columns |= _payment_features(window, rows, len(keys))
+    columns |= _life_features(life, keys.get_indexer(life["customer_id"]), len(keys), day)
+    columns |= _state_features(state, keys.get_indexer(state["customer_id"]), len(keys))
+    columns |= _trait_features(customers, spec)
+    columns["customer_id"] = customers["id"]
+    columns["churned_at"] = customers["churned_at"]
+    columns["churn_label"] = customers["churn_label"]
+    return pd.DataFrame(columns, index=keys)
+
+
+Readers = Callable[[], AsyncSession]  # a new session of the tenant, closed by `async with`
+Read = Callable[[AsyncSession], Awaitable["Columns"]]
+
+
+async def _read(session: AsyncSession, readers: Readers | None, *reads: Read) -> list["Columns"]:
+    if readers is None:
+        return [await read(session) for read in reads]
+
+    async def on_its_own(read: Read) -> "Columns":
+        async with readers() as reader:
+            return await read(reader)
+
+    return list(await asyncio.gather(*(on_its_own(read) for read in reads)))
+
+
+def customer_key(customer_id: uuid.UUID) -> str:
+    return customer_id.hex
+
+
+def key_column(column: Any) -> Any:
+    """A customer id column as `customer_key` text, computed by the database (PostgreSQL's text
+    form has dashes, SQLite stores the bare hex)."""
+    return func.replace(cast(column, String), "-", "")
+
+
+def _scoped(statement: Any, column: Any, customer_ids: list[uuid.UUID] | None) -> Any:
+    return statement if customer_ids is None else statement.where(column.in_(customer_ids))
+
+
+async def _customers(
+    session: AsyncSession, tenant_id: uuid.UUID, customer_ids: list[uuid.UUID] | None, *, with_traits: bool
+) -> "Columns":
+    columns = [key_column(Customer.id), Customer.id, Customer.churned_at, Customer.churn_label]
+    if with_traits:
+        columns.append(Customer.traits)
+    statement = _scoped(select(*columns).where(Customer.tenant_id == tenant_id), Customer.id, customer_ids)
+    names = ["key", "id", "churned_at", "churn_label", *(["traits"] if with_traits else [])]
+    return await query_columns(session, statement.order_by(Customer.id), names)
+
+
+async def _window_activity(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    day: date,
+    usage_events: Sequence[str],
+    customer_ids: list[uuid.UUID] | None,
+) -> "Columns":
+    """Per customer and name (usage events of the spec, payment failures, declines): counts in
+    the last 7/28/30/90 days and the newest day."""
+    count = ACTIVITY.c["count"]
+
+    def within(days: int) -> Any:
+        return func.sum(case((ACTIVITY.c.day > day - timedelta(days=days), count), else_=0))
+
+    names = [*usage_events, EventType.payment_failed.value, *sorted(DECLINE_NAMES)]
+    statement = select(
+        key_column(ACTIVITY.c.customer_id),
+        ACTIVITY.c.name,
+        within(7),
+        within(28),
+        within(30),
+        func.sum(count),
+        func.max(ACTIVITY.c.day),
+    ).where(
+        ACTIVITY.c.tenant_id == tenant_id,
+        ACTIVITY.c.day > day - timedelta(days=WINDOW_DAYS),
+        ACTIVITY.c.day <= day,
+        ACTIVITY.c.name.in_(names),
+    )
+    statement = _scoped(statement, ACTIVITY.c.customer_id, customer_ids)
+    statement = statement.group_by(ACTIVITY.c.customer_id, ACTIVITY.c.name)
+    return await query_columns(session, statement, ["customer_id", "name", "c7", "c28", "c30", "c90", "newest"])
+
+
+async def _life_activity(
+    session: AsyncSession, tenant_id: uuid.UUID, day: date, customer_ids: list[uuid.UUID] | None
+) -> "Columns":
+    """Per customer over its whole history up to `day`: first day, last usage day, days with
+    usage in 30 and 90 days, discounts received."""
+    usage = ACTIVITY.c.name.not_in(NON_USAGE_NAMES)
+
+    def usage_days(days: int) -> Any:
+        return func.count(distinct(case((and_(usage, ACTIVITY.c.day > day - timedelta(days=days)), ACTIVITY.c.day))))
+
+    statement = select(
+        key_column(ACTIVITY.c.customer_id),
+        func.min(ACTIVITY.c.day),
+        func.max(case((usage, ACTIVITY.c.day))),
+        usage_days(30),
+        usage_days(90),
+        func.sum(case((ACTIVITY.c.name.in_(DISCOUNT_NAMES), ACTIVITY.c["count"]), else_=0)),
+    ).where(ACTIVITY.c.tenant_id == tenant_id, ACTIVITY.c.day <= day)
+    statement = _scoped(statement, ACTIVITY.c.customer_id, customer_ids)
+    names = ["customer_id", "first_day", "last_usage_day", "active_30", "active_90", "discounts"]
+    return await query_columns(session, statement.group_by(ACTIVITY.c.customer_id), names)
+
+
+async def _latest_state(
+    session: AsyncSession, tenant_id: uuid.UUID, day: date, customer_ids: list[uuid.UUID] | None
+) -> "Columns":
+    """Per customer, each subscription field as the newest day up to `day` that says it.
+
+    One grouped pass: the max of "<day as text><value>" is the newest day's value (a day without
+    the field concatenates to NULL, which max skips). Window functions, one sort per field, took
+    ten times as long at 100,000 customers."""
+    day_text = cast(STATE.c.day, String)
+
+    def newest(name: str) -> Any:
+        return func.max(day_text.concat(cast(STATE.c[name], String)))
+
+    statement = select(key_column(STATE.c.customer_id), *(newest(name) for name in STATE_FEATURE_FIELDS)).where(
+        STATE.c.tenant_id == tenant_id, STATE.c.day <= day
+    )
+    statement = _scoped(statement, STATE.c.customer_id, customer_ids).group_by(STATE.c.customer_id)
+    state = await query_columns(session, statement, ["customer_id", *STATE_FEATURE_FIELDS])
+    for name in STATE_FEATURE_FIELDS:
+        state[name] = _object_array([None if value is None else value[len("YYYY-MM-DD") :] for value in state[name]])
+    return state
+
+
+async def query_frame(
+    session: AsyncSession, statement: Any, columns: list[str], index: str | None = None
+) -> pd.DataFrame:
+    """The statement's rows as a frame of object columns. On the connection, plain tuples: the
+    ORM's result handling and pandas' per-record checks cost more than the database at 100,000
+    customers."""
+    rows = list(map(tuple, (await (await session.connection()).execute(statement)).all()))
+    if rows:
+        frame = pd.DataFrame(rows, columns=columns, dtype=object)
+    else:
+        frame = pd.DataFrame({name: pd.Series(dtype=object) for name in columns})
+    return frame.set_index(index) if index else frame
+
+
+Columns = dict[str, np.ndarray]  # a query's result: one object array per column
+
+
+async def query_columns(session: AsyncSession, statement: Any, names: list[str]) -> Columns:
+    """The statement's rows as one object array per column (plain tuples on the connection, as
+    in `query_frame`)."""
+    rows = (await (await session.connection()).execute(statement)).all()
+    values = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    return {name: _object_array(column) for name, column in zip(names, values, strict=True)}
+
+
+def _object_array(values: Sequence[Any]) -> np.ndarray:
+    # Filled element by element: np.array would turn a column of lists into a 2-d array.
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
+def _usage_features(window: Columns, rows: np.ndarray, usage_events: Sequence[str], size: int) -> dict[str, Any]:
+    """Counts and trend per usage event: the window's rows scattered into (customer, event) grids."""
+    events = pd.Index(usage_events).get_indexer(window["name"])
+    hit = (rows >= 0) & (events >= 0)
+    grids = {}
+    for metric in ("c7", "c28", "c30", "c90"):
+        grid = np.zeros((size, len(usage_events)))
+        grid[rows[hit], events[hit]] = window[metric][hit].astype(float)
+        grids[metric] = grid
+    with np.errstate(divide="ignore", invalid="ignore"):
+        trend = np.where(grids["c28"] > 0, (grids["c7"] / TREND_DAYS[0]) / (grids["c28"] / TREND_DAYS[1]), np.nan)
+    columns: dict[str, np.ndarray] = {}
+    for index, event in enumerate(usage_events):
+        seven, thirty, ninety, trend_column = usage_columns(event)
+        columns[seven], columns[thirty] = grids["c7"][:, index], grids["c30"][:, index]
+        columns[ninety], columns[trend_column] = grids["c90"][:, index], trend[:, index]
+    return columns
+
+
+def _payment_features(window: Columns, rows: np.ndarray, size: int) -> dict[str, Any]:
+    names = window["name"]
+    failures = (names == EventType.payment_failed.value) & (rows >= 0)
+    thirty, ninety = np.zeros(size), np.zeros(size)
+    thirty[rows[failures]] = window["c30"][failures].astype(float)
+    ninety[rows[failures]] = window["c90"][failures].astype(float)
+    # The newest failure's class; a day with both counts as hard (the worse one): sorted by
+    # customer, newest day, hard last, the last row of each customer is its class.
+    declines = np.flatnonzero(np.isin(names, list(DECLINE_NAMES)) & (rows >= 0))
+    classes = np.full(size, MISSING_CATEGORY, dtype=object)
+    if len(declines):
+        hard = names[declines] == decline_name(DeclineClass.hard)
+        newest = _day_numbers(window["newest"][declines])
+        order = declines[np.lexsort((hard, newest, rows[declines]))]
+        owners = rows[order]
+        last = np.append(owners[1:] != owners[:-1], True)
+        classes[owners[last]] = [name.removeprefix(DECLINE_PREFIX) for name in names[order[last]]]
+    return {"payment_failures_30d": thirty, "payment_failures_90d": ninety, "last_decline_class": classes}
+
+
+def _life_features(life: Columns, rows: np.ndarray, size: int, day: date) -> dict[str, np.ndarray]:
+    found = rows >= 0
+    rows = rows[found]
+    today = float(day.toordinal())
+
+    def spread(values: np.ndarray, missing: float) -> np.ndarray:
+        column = np.full(size, missing)
+        column[rows] = values[found]
+        return column
+
+    first_day = np.full(size, None, dtype=object)
+    first_day[rows] = life["first_day"][found]
+    return {
+        "days_since_last_activity": today - spread(_day_numbers(life["last_usage_day"]), np.nan),
+        "active_days_30d": spread(life["active_30"].astype(float), 0.0),
+        "active_days_90d": spread(life["active_90"].astype(float), 0.0),
+        "tenure_days": today - spread(_day_numbers(life["first_day"]), np.nan),
+        "discounts_received": spread(life["discounts"].astype(float), 0.0),
+        "first_day": first_day,
+    }
+
+
+def _day_numbers(days: np.ndarray) -> np.ndarray:
+    """Days as ordinals (NaN for none), to subtract and sort as numbers."""
+    return np.fromiter((np.nan if day is None else day.toordinal() for day in days), dtype=float, count=len(days))
+
+
+def _state_features(state: Columns, rows: np.ndarray, size: int) -> dict[str, np.ndarray]:
+    """The state's fields, read back from their text (booleans: "true"/"false" on PostgreSQL,
+    "1"/"0" on SQLite). A subscription whose events never mentioned a cancellation has none
+    scheduled (as `subscriptions.cancel_at_period_end` says); without any state it is unknown."""
+    found = rows >= 0
+    rows = rows[found]
+
+    def spread(values: Sequence[Any], missing: Any, dtype: Any) -> np.ndarray:
+        column = np.full(size, missing, dtype=dtype)
+        column[rows] = np.asarray(values, dtype=dtype)[found] if len(values) else []
+        return column
+
+    fields = [state[name] for name in STATE_FEATURE_FIELDS]
+    known = [any(value is not None for value in values) for values in zip(*fields, strict=True)]
+    flags = [
+        _FLAGS.get(flag, 0.0 if any_state else np.nan)
+        for flag, any_state in zip(state["cancel_at_period_end"], known, strict=True)
+    ]
+    return {
+        "plan": _categories(spread(state["plan"], None, object)),
+        "mrr": spread([_number(value) for value in state["mrr"]], np.nan, float),
+        "cancel_scheduled": spread(flags, np.nan, float),
+        "subscription_status": _categories(spread(state["status"], None, object)),
+    }
+
+
+_FLAGS = {"true": 1.0, "1": 1.0, "false": 0.0, "0": 0.0}
+
+
+def _number(value: str | None) -> float:
+    try:
+        return float(value) if value is not None else np.nan
+    except ValueError:
+        return np.nan
+
+
+def _categories(values: np.ndarray) -> np.ndarray:
+    return np.where(pd.isna(values), MISSING_CATEGORY, values).astype(object)
+
+
+def _trait_features(customers: Columns, spec: FeatureSpec) -> dict[str, np.ndarray]:
+    if not spec.traits:
+        return {}
+    traits = [value if isinstance(value, dict) else {} for value in customers["traits"]]
+    numeric = set(spec.numeric)
+    columns: dict[str, np.ndarray] = {}
+    for name in spec.traits:
+        column = trait_column(name)
+        values = [trait.get(name) for trait in traits]
+        if column in numeric:
+            columns[column] = np.fromiter((trait_number(value) for value in values), dtype=float, count=len(values))
+        else:
+            columns[column] = np.array([trait_category(value) for value in values], dtype=object)
+    return columns

@@ -7,10 +7,11 @@ from strawberry.scalars import JSON
 
 from churnsaver.backend.customers.models import Customer as CustomerRow
 from churnsaver.backend.customers.models import CustomerIdentity as CustomerIdentityRow
-from churnsaver.graphql.dataloaders import TimelinePage
+from churnsaver.graphql.dataloaders import RiskHistoryPage, TimelinePage
 from churnsaver.graphql.pagination import Connection, connection_from_page, selects_total_count
 from churnsaver.graphql.types.customer_event import CustomerEventConnection, CustomerEventType
 from churnsaver.graphql.types.node import RowNode
+from churnsaver.graphql.types.risk import RiskScoreConnection, RiskScoreType
 from churnsaver.graphql.types.subscription import CustomerSubscriptionType
 
 
@@ -73,6 +74,19 @@ class CustomerType(RowNode):
         key = TimelinePage(self.row.id, first, after, with_total=selects_total_count(info))
         page = await info.context.loaders.timeline.load(key)
         return connection_from_page(page, CustomerEventType.from_row)
+
+    @strawberry.field(description="The current churn risk score, with its top reasons; null until first scored.")
+    async def risk(self, info: strawberry.Info) -> RiskScoreType | None:
+        row = await info.context.loaders.risk_score.load(self.row.id)
+        return RiskScoreType.from_row(row) if row is not None else None
+
+    @strawberry.field(description="Every score the customer was given, newest first; `first` is at most 100.")
+    async def risk_history(
+        self, info: strawberry.Info, first: int | None = 20, after: str | None = None
+    ) -> RiskScoreConnection:
+        key = RiskHistoryPage(self.row.id, first, after, with_total=selects_total_count(info))
+        page = await info.context.loaders.risk_history.load(key)
+        return connection_from_page(page, RiskScoreType.from_row)
 
 
 CustomerConnection = Connection[CustomerType]

@@ -1,6 +1,7 @@
-"""`make bench`: the foundation benchmark, then the ingest benchmark (tests/bench/ingest/run.py).
+"""`make bench`: the foundation benchmark, then the ingest benchmark (tests/bench/ingest/run.py), then the
+risk benchmark (tests/bench/risk/run.py).
 
-`python -m tests.bench [all|foundation|ingest] [options]`; `all` is the default.
+`python -m tests.bench [all|foundation|ingest|risk] [options]`; `all` is the default.
 
 The foundation benchmark: the GraphQL `customers` page against a plain Starlette endpoint
 running the same SQL. For each backend (the embedded SQLite always; PostgreSQL when CHURNSAVER_TEST_DATABASE_URL is
@@ -24,11 +25,12 @@ from tests.bench.dataset import BACKENDS, SeededDatabase, available_backends, se
 from tests.bench.ingest import run as ingest_run
 from tests.bench.load import PAGE_SIZE, compare_under_load, graphql_fetch, plain_fetch
 from tests.bench.report import format_backend, ratio_of, write_json
+from tests.bench.risk import run as risk_run
 from tests.bench.server import REPO_ROOT, running_server
 from tests.bench.statements import count_statements
 
-RUN_TIMEOUT_SECONDS = 900 + ingest_run.RUN_TIMEOUT_SECONDS
-SUITES = ("all", "foundation", "ingest")
+RUN_TIMEOUT_SECONDS = 900 + ingest_run.RUN_TIMEOUT_SECONDS + risk_run.RUN_TIMEOUT_SECONDS
+SUITES = ("all", "foundation", "ingest", "risk")
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -42,6 +44,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--backend", choices=sorted(BACKENDS), action="append", help="default: every available one")
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "var" / "bench" / "foundation.json")
     ingest_run.add_arguments(parser)
+    risk_run.add_arguments(parser)
     return parser.parse_args()
 
 
@@ -97,7 +100,7 @@ async def run_foundation(arguments: argparse.Namespace) -> dict[str, Any]:
 
 async def main() -> None:
     arguments = parse_arguments()
-    ingest_failed = False
+    ingest_failed = risk_failed = False
     async with asyncio.timeout(RUN_TIMEOUT_SECONDS):
         if arguments.suite in ("all", "foundation"):
             results = await run_foundation(arguments)
@@ -106,10 +109,15 @@ async def main() -> None:
         if arguments.suite in ("all", "ingest"):
             results = await ingest_run.run(arguments)
             ingest_failed = ingest_run.failed(results)
+        if arguments.suite in ("all", "risk"):
+            results = await risk_run.run(arguments)
+            risk_failed = risk_run.failed(results)
     if "postgres" not in results["backends"]:
         print("PostgreSQL skipped: set CHURNSAVER_TEST_DATABASE_URL to bench it too", file=sys.stderr)
     if ingest_failed:
         raise SystemExit("the ingest benchmark failed: see FAILED above")
+    if risk_failed:
+        raise SystemExit("the risk benchmark failed: a customer was left unscored")
 
 
 if __name__ == "__main__":

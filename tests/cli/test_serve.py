@@ -9,6 +9,7 @@ import time
 import httpx
 import pytest
 
+from churnsaver.backend.demo import DEMO_CUSTOMERS
 from tests.fixtures.server import free_port
 
 
@@ -63,6 +64,9 @@ def test_the_printed_key_queries_the_demo_data(served):
         headers={"Authorization": f"Bearer {key}"},
     )
 
-    assert response.json()["data"] == {"viewer": {"tenant": {"slug": "demo"}}, "customers": {"totalCount": 200}}
+    assert response.json()["data"] == {
+        "viewer": {"tenant": {"slug": "demo"}},
+        "customers": {"totalCount": DEMO_CUSTOMERS},
+    }
     assert (data_dir / "churnsaver.db").exists()
     assert (data_dir / "secret_key").exists()

@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
+from churnsaver.backend.customers.models import Customer
 from churnsaver.backend.db import Database
 from churnsaver.backend.ingest import stripe, whop
 from churnsaver.backend.ingest.apply import ApplyResult, apply_events, check_event
@@ -55,7 +57,13 @@ async def test_a_first_event_creates_the_customer_its_identity_subscription_and_
         user_id="user_New", membership_id="mem_New", at=T0, total=29.0, email="new@example.com", name="New Member"
     )
     result = await apply(db, tenant.id, delivery)
-    assert result == ApplyResult(received=1, applied=1, duplicates=0, customers_created=1, subscriptions_touched=1)
+    changed = result.changed_customers
+    assert result == ApplyResult(
+        received=1, applied=1, duplicates=0, customers_created=1, subscriptions_touched=1, changed_customers=changed
+    )
+    async with db.tenant_session(tenant.id) as session:
+        [customer_id] = (await session.execute(select(Customer.id).where(Customer.tenant_id == tenant.id))).scalars()
+    assert changed == {customer_id}  # the one customer whose risk must be scored again
 
     state = await ingest_state(db, tenant.id)
     [(external_id, email, name, _phone, traits)] = state.customers

@@ -197,16 +197,23 @@ async def test_rerunning_the_same_file_duplicates_nothing(db, tenant, tmp_path):
     assert {key: (c.id, c.traits, c.churn_label) for key, c in after.items()} == {
         key: (c.id, c.traits, c.churn_label) for key, c in before.items()
     }
-    assert len(await identities_of(db, tenant.id)) == 250
 
 
-async def test_each_new_customer_gets_its_api_identity(db, tenant, tmp_path):
-    path = write_csv(tmp_path / "few.csv", ["customer_id", "plan"], [["c1", "pro"], ["c2", "basic"]])
+async def test_events_for_an_imported_id_reach_the_imported_customer(db, tenant, tmp_path):
+    customers_csv = write_csv(tmp_path / "few.csv", ["customer_id", "plan"], [["c1", "pro"], ["c2", "basic"]])
+    await run_customers(db, tenant.id, customers_csv)
+    imported = {key: customer.id for key, customer in (await customers_of(db, tenant.id)).items()}
+    events = write_jsonl(tmp_path / "events.jsonl", [event_line("e1", "c1"), event_line("e2", "c2")])
 
-    await run_customers(db, tenant.id, path)
+    await run_events(db, tenant.id, events)
 
-    customers = await customers_of(db, tenant.id)
-    assert await identities_of(db, tenant.id) == {("api", key, customer.id) for key, customer in customers.items()}
+    assert {key: customer.id for key, customer in (await customers_of(db, tenant.id)).items()} == imported
+    async with db.tenant_session(tenant.id) as session:
+        statement = select(CustomerEvent.dedupe_key, CustomerEvent.customer_id).where(
+            CustomerEvent.tenant_id == tenant.id
+        )
+        timeline = dict((await session.execute(statement)).all())
+    assert timeline == {"e1": imported["c1"], "e2": imported["c2"]}
 
 
 async def test_an_existing_customers_traits_are_merged_not_replaced(db, tenant, tmp_path):
@@ -244,6 +251,24 @@ async def test_profile_columns_fill_the_profile(db, tenant, tmp_path):
 
     customer = (await customers_of(db, tenant.id))["c1"]
     assert (customer.email, customer.name, customer.traits) == ("ada@example.com", "Ada", {"plan": "pro"})
+
+
+async def test_any_text_is_stored_as_written(db, tenant, tmp_path):
+    name = 'Zoë "Z" O\'Brien \\ 日本 🙂'
+    note = "line one\nline two, with a comma\r\n\ttab \u2028 end"
+    path = write_csv(
+        tmp_path / "text.csv",
+        ["id", "name", "note", "big", "ratio"],
+        [["ü-1", name, note, "12345678901234567890", "0.1"], ["ü-2", "", "", "1", "2.5"]],
+    )
+
+    report = await run_customers(db, tenant.id, path)
+
+    assert (report.imported, report.rejected) == (2, 0)
+    customers = await customers_of(db, tenant.id)
+    assert customers["ü-1"].name == name
+    assert customers["ü-1"].traits == {"note": note.strip(), "big": 12345678901234567890, "ratio": 0.1}
+    assert (customers["ü-2"].name, customers["ü-2"].traits) == (None, {"big": 1, "ratio": 2.5})
 
 
 async def test_a_repeated_id_in_one_file_is_one_customer_with_the_last_values(db, tenant, tmp_path):

@@ -162,6 +162,35 @@ async def test_processing_again_does_nothing(db: Database, tenant: TenantWithKey
     assert await ingest_state(db, tenant.id) == state
 
 
+async def test_a_batch_takes_the_tenants_other_pending_rows_oldest_first_and_never_another_tenants(
+    db: Database, tenant: TenantWithKey, other_tenant: TenantWithKey
+) -> None:
+    def payment(user: str) -> StreamDelivery:
+        return whop_delivery(payloads.whop_payment_succeeded(user_id=user, membership_id=f"mem_{user}"))
+
+    enqueued_for = await receive(db, tenant.id, [payment("user_Own")])
+    older, newer = (
+        await receive(db, tenant.id, [payment("user_Older")]),
+        await receive(db, tenant.id, [payment("user_Newer")]),
+    )
+    theirs = await receive(db, other_tenant.id, [payment("user_Theirs")])
+
+    async with db.tenant_unit_of_work(tenant.id) as session:
+        first = await process_inbox(session, tenant.id, enqueued_for, also_pending=1)
+    rows = await inbox_rows(db, tenant.id)
+    assert first.processed == 2
+    assert [row.id for row in rows.values() if row.status == InboxStatus.pending] == newer
+    assert [row.id for row in rows.values() if row.status == InboxStatus.processed and row.id in older] == older
+
+    async with db.tenant_unit_of_work(tenant.id) as session:
+        second = await process_inbox(session, tenant.id, older, also_pending=10)
+    assert second.processed == 1  # its own row was taken by the first batch; the newer one is swept
+    assert await inbox_statuses(db, tenant.id) == {InboxStatus.processed: 3}
+    assert await inbox_statuses(db, other_tenant.id) == {InboxStatus.pending: 1}
+    async with db.tenant_unit_of_work(other_tenant.id) as session:
+        assert (await process_inbox(session, other_tenant.id, theirs)).processed == 1
+
+
 async def test_a_redelivered_delivery_is_stored_once_and_processed_once(
     settings: Settings, db: Database, tenant: TenantWithKey
 ) -> None:

@@ -3,7 +3,8 @@
 The baseline is the least a Python server can do for a webhook: a Starlette route that reads
 the body and answers 200 with the same small JSON, no middleware, served by the same uvicorn
 configuration. The real app is exactly what `churnsaver serve` runs on the embedded default:
-the outbox relay and the in-process Dramatiq worker process the inbox while deliveries arrive.
+its jobs process (outbox relay and Dramatiq worker, jobs/embedded.py) processes the inbox while
+deliveries arrive.
 """
 
 from starlette.applications import Starlette

@@ -146,6 +146,9 @@ async def bench_csv(settings: Settings, config: CsvConfig) -> dict[str, Any]:
             "seconds": round(elapsed, 2),
             "rows_per_second": round(rows_per_second, 1),
             "cpu_share": round(cpu / elapsed, 2),
+            # This process's CPU (SQLite's work included, PostgreSQL's not): comparable across
+            # runs on a busy machine, where rows_per_second is not.
+            "rows_per_cpu_second": round(config.rows / cpu, 1),
             "trait_types": {name: str(kind) for name, kind in report.columns.items()},
         },
         "cli": {

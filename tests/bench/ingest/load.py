@@ -7,7 +7,7 @@ delivering in parallel. The client is a few lines on asyncio streams rather than
 over ten times this client's CPU per request here (and still could not saturate a bare
 endpoint), which would take from the server the core it has in production. Requests are
 serialized before the clock starts. Over the same wall time the bench measures the server's
-CPU (from /proc), its own, PostgreSQL's (when it runs here) and everything else's on the
+CPU (from /proc, its child processes included), its own, PostgreSQL's (when it runs here) and everything else's on the
 machine, which says how quiet the machine was.
 """
 
@@ -70,6 +70,21 @@ def machine_cpu_seconds() -> float:
     """CPU time used by everything on the machine so far (user + nice + system), from /proc/stat."""
     fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
     return (int(fields[0]) + int(fields[1]) + int(fields[2])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_tree_cpu_seconds(pid: int) -> float | None:
+    """CPU time of the server `pid` and its children (the embedded jobs' process), from /proc."""
+    own = process_cpu_seconds(pid)
+    if own is None:
+        return None
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            own += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own
 
 
 def postgres_cpu_seconds() -> dict[int, float]:
@@ -160,7 +175,7 @@ async def post_all(
             result.statuses[answer.status] += 1
             result.kept[index] = keep(answer)
 
-    server_cpu_before = process_cpu_seconds(server_pid)
+    server_cpu_before = server_tree_cpu_seconds(server_pid)
     client_cpu_before = time.process_time()
     machine_cpu_before = machine_cpu_seconds()
     postgres_cpu_before = postgres_cpu_seconds()
@@ -174,7 +189,7 @@ async def post_all(
         result.client_cpu_seconds = time.process_time() - client_cpu_before
         result.machine_cpu_seconds = machine_cpu_seconds() - machine_cpu_before
         result.postgres_cpu_seconds = postgres_cpu_between(postgres_cpu_before, postgres_cpu_seconds())
-        server_cpu_after = process_cpu_seconds(server_pid)
+        server_cpu_after = server_tree_cpu_seconds(server_pid)
         for _reader, writer in connections:
             writer.close()
     if server_cpu_before is not None and server_cpu_after is not None:

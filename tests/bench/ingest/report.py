@@ -3,7 +3,7 @@
 from typing import Any
 
 LEGEND = (
-    "server CPU: the uvicorn process (jobs and SQLite threads included) per request and as a share of one "
+    "server CPU: the uvicorn process and its jobs process (SQLite threads included) per request and as a share of one "
     "core; client: this process; PG: PostgreSQL's processes; others: everything else on the machine"
 )
 

@@ -1,0 +1,139 @@
+"""`churnsaver score` (every customer of a tenant, with a progress bar) and `churnsaver scores export`.
+
+Scoring and explanations (pandas, CatBoost) are imported inside the commands: every other
+command starts without them.
+"""
+
+import csv
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from churnsaver.backend.cli.output import JsonOption, console, errors, fail, print_json, run_async
+from churnsaver.backend.config import Settings
+from churnsaver.backend.db import Database, utcnow
+from churnsaver.backend.errors import InvalidInput
+from churnsaver.backend.risk.queries import export_rows
+from churnsaver.backend.risk.settings import TIERS
+from churnsaver.tenants import service as tenants
+
+if TYPE_CHECKING:
+    from churnsaver.backend.risk.scoring import Progress as OnProgress
+    from churnsaver.backend.risk.scoring import ScoringReport
+
+scores_app = typer.Typer(help="Export customers' risk scores.", no_args_is_help=True)
+
+TenantOption = Annotated[str, typer.Option("--tenant", help="The tenant's slug.")]
+EXPORT_COLUMNS = ("customer_id", "score", "tier", "model_version", "reasons")
+
+
+def score(
+    tenant: TenantOption,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Score as of this ISO 8601 time or date (UTC if no zone); default now."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Score every customer of the tenant with its active model (the rules until one is trained)."""
+    moment = parse_as_of(as_of) if as_of is not None else None
+    report = run_async(_score)(tenant, moment, show_progress=not as_json and errors.is_terminal)
+    tiers = {tier: report.tiers.get(tier, 0) for tier in TIERS}
+    if as_json:
+        print_json(
+            {
+                "as_of": report.as_of.isoformat(),
+                "model_version": report.model_version,
+                "scored": report.scored,
+                "unchanged": report.unchanged,
+                "tier_changes": report.tier_changes,
+                "tiers": tiers,
+            }
+        )
+        return
+    console.print(
+        f"scored {report.scored:,} customers as of {report.as_of.isoformat()} with model {report.model_version} "
+        f"({report.unchanged:,} already scored, {report.tier_changes:,} tier changes)",
+        highlight=False,
+        markup=False,
+    )
+    console.print(", ".join(f"{tier} {count:,}" for tier, count in tiers.items()), highlight=False)
+
+
+def parse_as_of(value: str) -> datetime:
+    """An ISO 8601 time or date, UTC when it names no zone; not in the future, whose features no
+    one knows yet (and whose score would outrank every real-time one until that time came)."""
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        fail(f"--as-of: {value!r} is not an ISO 8601 time or date")
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if moment > utcnow():
+        fail(f"--as-of: {value!r} is in the future")
+    return moment
+
+
+async def _score(slug: str, as_of: datetime | None, *, show_progress: bool) -> "ScoringReport":
+    from churnsaver.backend.risk.scoring import score_tenant
+
+    db = Database(Settings())
+    try:
+        async with db.system_session() as session:
+            tenant = await tenants.get_tenant_by_slug(session, slug)
+        with _customer_progress(enabled=show_progress) as on_progress:
+            return await score_tenant(db, tenant.id, as_of, on_progress)
+    finally:
+        await db.dispose()
+
+
+@contextmanager
+def _customer_progress(*, enabled: bool) -> Iterator["OnProgress | None"]:
+    """A bar of customers scored, on stderr: stdout holds only the result."""
+    if not enabled:
+        yield None
+        return
+    columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=errors) as progress:
+        task = progress.add_task("scoring", total=None)
+        yield lambda done, total: progress.update(task, completed=done, total=total)
+
+
+@scores_app.command("export")
+def export(
+    tenant: TenantOption,
+    output: Annotated[Path, typer.Option("--output", help="The CSV file to write.", show_default=False)],
+) -> None:
+    """Write every scored customer, riskiest first: customer_id (the tenant's own id), score, tier,
+    model_version, reasons (human text joined with "; ")."""
+    written = run_async(_export)(tenant, output)
+    console.print(f"exported {written:,} scores to {output}", highlight=False, markup=False)
+
+
+async def _export(slug: str, output: Path) -> int:
+    from churnsaver.backend.risk.explain import reason_text
+
+    db = Database(Settings())
+    try:
+        async with db.system_session() as session:
+            tenant = await tenants.get_tenant_by_slug(session, slug)
+        try:
+            file = output.open("w", newline="", encoding="utf-8")
+        except OSError as error:
+            raise InvalidInput(f"{output}: cannot write ({error.strerror})") from None
+        written = 0
+        with file:
+            writer = csv.writer(file)
+            writer.writerow(EXPORT_COLUMNS)
+            async with db.tenant_session(tenant.id) as session:
+                async for external_id, score_value, tier, version, reasons in export_rows(session, tenant.id):
+                    reasons_text = "; ".join(reason_text(reason) for reason in reasons)
+                    writer.writerow((external_id, f"{score_value:.4f}", tier, version, reasons_text))
+                    written += 1
+        return written
+    finally:
+        await db.dispose()

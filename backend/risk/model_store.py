@@ -1,0 +1,152 @@
+"""The model that scores a tenant now: its stored CatBoost version, or the cold-start rules.
+
+A CatBoost version is kept as the model's own `cbm` bytes plus its feature spec; the spec's JSON
+also holds the mapping from the raw margin to a probability (`calibration`: Platt slope and
+intercept). Models trained by training.py need none (slope 1, intercept 0: no class weights), but
+the mapping is stored explicitly so a model trained otherwise still scores correctly.
+Deserialising is the slow part of loading, so models are cached in-process by row id: a row's
+blob never changes once written, and a newly activated version has a new id.
+"""
+
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from catboost import CatBoostClassifier, Pool
+from scipy.special import expit
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
+
+from churnsaver.backend.repository import TenantRepository
+from churnsaver.backend.risk.features import MISSING_CATEGORY, FeatureSpec
+from churnsaver.backend.risk.models import RiskModel
+
+RULES_VERSION = "rules"
+CACHED_MODELS = 64
+
+
+def model_input(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+    """Exactly `spec`'s columns in its order: numbers as float64 (NaN when missing or not a number),
+    categories as text (MISSING_CATEGORY when missing). A column the frame lacks is all missing,
+    so a model scores customers whose traits changed since it was trained."""
+    columns: dict[str, Any] = {}
+    for name in spec.numeric:
+        values = frame[name] if name in frame else pd.Series(np.nan, index=frame.index)
+        columns[name] = pd.to_numeric(values, errors="coerce").astype("float64")
+    for name in spec.categorical:
+        values = frame[name] if name in frame else pd.Series(None, index=frame.index, dtype=object)
+        blank = values.isna() | (values.astype(str).str.strip() == "")
+        columns[name] = values.astype(str).where(~blank, MISSING_CATEGORY)
+    return pd.DataFrame(columns, index=frame.index)
+
+
+def catboost_pool(frame: pd.DataFrame, spec: FeatureSpec, labels: np.ndarray | None = None) -> Pool:
+    return Pool(model_input(frame, spec), label=labels, cat_features=list(spec.categorical))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Platt scaling: calibrated probability = sigmoid(slope * raw margin + intercept)."""
+
+    slope: float = 1.0
+    intercept: float = 0.0
+
+    def apply(self, margin: np.ndarray) -> np.ndarray:
+        return expit(self.slope * margin + self.intercept)
+
+    def to_json(self) -> dict[str, float]:
+        return {"slope": self.slope, "intercept": self.intercept}
+
+
+@dataclass(frozen=True)
+class CalibratedCatBoost:
+    model: CatBoostClassifier
+    spec: FeatureSpec
+    calibration: Calibration
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """Calibrated churn probabilities, one per row of `frame` (any extra columns ignored)."""
+        if len(frame) == 0:
+            return np.zeros(0)
+        margin = self.model.predict(catboost_pool(frame, self.spec), prediction_type="RawFormulaVal")
+        return self.calibration.apply(np.asarray(margin, dtype=float))
+
+    def to_blob(self) -> bytes:
+        # CatBoost writes models to files only; the directory is removed with everything in it.
+        with tempfile.TemporaryDirectory(prefix="churnsaver-model-") as directory:
+            path = Path(directory) / "model.cbm"
+            self.model.save_model(str(path), format="cbm")
+            return path.read_bytes()
+
+    def spec_json(self) -> dict[str, Any]:
+        return {**self.spec.to_json(), "calibration": self.calibration.to_json()}
+
+    @classmethod
+    def from_stored(cls, blob: bytes, spec_json: dict[str, Any]) -> "CalibratedCatBoost":
+        model = CatBoostClassifier()
+        model.load_model(blob=blob)
+        calibration = Calibration(**spec_json.get("calibration", {}))
+        return cls(model, FeatureSpec.from_json(spec_json), calibration)
+
+
+@dataclass(frozen=True)
+class ActiveModel:
+    """What scores a tenant: `kind` "catboost" (with `model`) or "rules" (version "rules", no model)."""
+
+    version: str
+    kind: str
+    model_id: uuid.UUID | None
+    spec: FeatureSpec
+    model: CalibratedCatBoost | None = None
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        if self.model is None:
+            raise RuntimeError("the rule-based score has no model: score it with risk/rules.py")
+        return self.model.predict(frame)
+
+
+_cache: dict[uuid.UUID, CalibratedCatBoost] = {}
+
+
+def stored_model(row: RiskModel) -> CalibratedCatBoost:
+    """The row's model, deserialised once per process."""
+    cached = _cache.get(row.id)
+    if cached is None:
+        if row.model_blob is None or row.feature_spec is None:
+            raise ValueError(f"model {row.version} has no stored model")
+        cached = CalibratedCatBoost.from_stored(row.model_blob, row.feature_spec)
+        if len(_cache) >= CACHED_MODELS:
+            _cache.pop(next(iter(_cache)))
+        _cache[row.id] = cached
+    return cached
+
+
+class RiskModelRepository(TenantRepository[RiskModel]):
+    model = RiskModel
+
+    async def active(self) -> RiskModel | None:
+        statement = self.select_readable().where(RiskModel.active.is_(True), RiskModel.kind == "catboost")
+        return (await self.session.execute(statement)).scalars().first()
+
+    async def newest_first(self) -> list[RiskModel]:
+        """Every version without its model bytes: listing versions never needs them."""
+        statement = (
+            self.select_readable()
+            .options(defer(RiskModel.model_blob))
+            .order_by(RiskModel.created_at.desc(), RiskModel.id.desc())
+        )
+        return list((await self.session.execute(statement)).scalars())
+
+
+async def load_active_model(session: AsyncSession, tenant_id: uuid.UUID) -> ActiveModel:
+    row = await RiskModelRepository(session, tenant_id).active()
+    if row is None:
+        from churnsaver.backend.risk.features import discover_spec
+
+        return ActiveModel(RULES_VERSION, "rules", None, await discover_spec(session, tenant_id))
+    model = stored_model(row)
+    return ActiveModel(row.version, "catboost", row.id, model.spec, model)

@@ -1,0 +1,327 @@
+"""Scoring customers: features -> probabilities -> reasons -> tiers -> stored scores and history.
+
+One code path serves both modes: the real-time job re-scores the few customers an ingest batch
+touched, the batch run scores every customer of a tenant. Features come from one read (a few
+aggregate queries, `features.py`); then each chunk of `CHUNK_SIZE` customers is vectorised: one
+SHAP pass (which gives the probabilities too), tiers, and one INSERT ... SELECT per table
+(`score_store.py`). A re-score of one customer is about ten short statements and no pandas
+work beyond its one-row frame.
+
+A score is identified by (customer, as of, model version), which makes re-running idempotent:
+- newer than the customer's current score: it replaces it, is appended to the history, and a
+  tier different from the current one (for a first score: any tier above low) is recorded as a
+  `risk.tier_changed` domain event;
+- the same as of and model as the current score: nothing happens (a retried job);
+- the same as of, another model (a new version was activated): as newer, once per version;
+- older than the current score (a back-dated run): appended to the history only, once.
+"""
+
+import asyncio
+import functools
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+from catboost import Pool
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
+
+from churnsaver.backend.db import Database, utcnow
+from churnsaver.backend.domain_events import DomainEvent
+from churnsaver.backend.risk.explain import Reason, shap_scores, top_reasons
+from churnsaver.backend.risk.features import FeatureMatrix, FeatureSpec, feature_matrix
+from churnsaver.backend.risk.model_store import (
+    RULES_VERSION,
+    CalibratedCatBoost,
+    RiskModelRepository,
+    stored_model,
+)
+from churnsaver.backend.risk.models import RiskModel, RiskScore, RiskScoreHistory
+from churnsaver.backend.risk.rules import RULES_SPEC, score_by_rules
+from churnsaver.backend.risk.score_store import among, insert_rows, ordered_ids
+from churnsaver.backend.risk.settings import TIERS, Thresholds, load_config, tiers_for
+
+# CatBoost's SHAP pass has a fixed cost of about a second per call (its pre-calculation over the
+# trees), so a chunk is as large as SQLite's and asyncpg's bound-parameter limits (32,766) allow
+# for `customer_id IN (...)` with room to spare; its writes stay one short transaction.
+CHUNK_SIZE = 20_000
+TIER_CHANGED = "risk.tier_changed"
+LOWEST_TIER = TIERS[-1]
+SCORE_COLUMNS = ("customer_id", "score", "tier", "reasons")
+# The current score only moves forward: of two jobs racing for a customer, the older as of never
+# overwrites the newer, whichever commits last.
+_NEWER_WINS = (
+    "ON CONFLICT (tenant_id, customer_id) DO UPDATE SET score = excluded.score, tier = excluded.tier, "
+    "reasons = excluded.reasons, model_version = excluded.model_version, as_of = excluded.as_of, "
+    "scored_at = excluded.scored_at WHERE risk_scores.as_of <= excluded.as_of"
+)
+
+Progress = Callable[[int, int], None]  # (customers scored so far, customers to score)
+
+
+class ScoringModel(Protocol):
+    version: str
+    spec: FeatureSpec
+
+    def score(self, frame: pd.DataFrame) -> tuple[np.ndarray, list[list[Reason]]]: ...
+
+
+class RulesModel:
+    """The documented cold-start rules (`rules.py`)."""
+
+    version = RULES_VERSION
+    spec = RULES_SPEC
+
+    def score(self, frame: pd.DataFrame) -> tuple[np.ndarray, list[list[Reason]]]:
+        result = score_by_rules(frame)
+        return result.scores, result.reasons
+
+
+class CatBoostModel:
+    """A trained model version: calibrated probabilities and their reasons from one SHAP pass."""
+
+    def __init__(self, version: str, stored: CalibratedCatBoost) -> None:
+        self.version = version
+        self.spec = stored.spec
+        self.stored = stored
+
+    def score(self, frame: pd.DataFrame) -> tuple[np.ndarray, list[list[Reason]]]:
+        # The matrix already holds exactly the spec's columns, typed as the model wants them
+        # (features.py); re-normalising them (model_store.model_input) costs more than the SHAP
+        # pass of a single customer.
+        inputs = frame[list(self.spec.columns)]
+        pool = Pool(inputs, cat_features=list(self.spec.categorical))
+        explained = shap_scores(self.stored.model, pool, self.stored.calibration.apply)
+        return explained.probabilities, top_reasons(explained.impacts, inputs)
+
+
+@dataclass(slots=True)
+class ScoringReport:
+    as_of: datetime
+    model_version: str
+    scored: int = 0  # scores written (current or history)
+    unchanged: int = 0  # already scored with this as of and model
+    tier_changes: int = 0
+    tiers: dict[str, int] = field(default_factory=dict)  # tiers of the scores written
+
+
+async def load_scoring_model(session: AsyncSession, tenant_id: uuid.UUID) -> ScoringModel:
+    """The tenant's active CatBoost version, or the rules until one is active.
+
+    The model's bytes are read only when this process has not deserialised that version yet
+    (model_store caches it by id): a real-time re-score should not fetch megabytes each time.
+    """
+    statement = (
+        RiskModelRepository(session, tenant_id)
+        .select_readable()
+        .where(RiskModel.active.is_(True), RiskModel.kind == "catboost")
+        .options(defer(RiskModel.model_blob))
+    )
+    row = (await session.execute(statement)).scalars().first()
+    if row is None:
+        return RulesModel()
+    # In run_sync, reading the deferred bytes on a cache miss is an ordinary lazy load.
+    stored = await session.run_sync(lambda _session: stored_model(row))
+    return CatBoostModel(row.version, stored)
+
+
+async def score_customers(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    as_of: datetime | None = None,
+    customer_ids: list[uuid.UUID] | None = None,
+    progress: Progress | None = None,
+    *,
+    model: ScoringModel | None = None,
+) -> ScoringReport:
+    """Score `customer_ids` (default: every customer of the tenant) as of `as_of` (default: now),
+    in the caller's transaction. Ids of another tenant's customers are skipped."""
+    as_of = as_of or utcnow()
+    model = model or await load_scoring_model(session, tenant_id)
+    features = await feature_matrix(session, tenant_id, as_of, model.spec, customer_ids)
+    thresholds = (await load_config(session, tenant_id)).thresholds
+    report = ScoringReport(as_of=as_of, model_version=model.version)
+    for chunk in _chunks(features):
+        writes = await _score_chunk(session, tenant_id, as_of, *chunk, model, thresholds, report)
+        if writes is not None:
+            await _write(session, writes)
+        if progress is not None:
+            progress(report.scored + report.unchanged, len(features.customer_ids))
+    return report
+
+
+async def score_tenant(
+    db: Database, tenant_id: uuid.UUID, as_of: datetime | None = None, progress: Progress | None = None
+) -> ScoringReport:
+    """Every customer of the tenant: the features in one read (the aggregates of the whole tenant,
+    scanned once, its queries side by side), then one transaction per chunk, so a long run never
+    holds the write lock ingestion needs for more than a chunk, and a retry redoes only what is
+    missing.
+
+    A chunk's writes run while the next chunk is scored (its SHAP pass in a thread): the
+    database stores one chunk while this process computes the next. The chunk's reads and its
+    writes are then two transactions; the current score's `as of` guard and the history check
+    keep that as safe as one (under READ COMMITTED they never were one snapshot either)."""
+    as_of = as_of or utcnow()
+    async with db.tenant_session(tenant_id) as session:
+        model = await load_scoring_model(session, tenant_id)
+        readers = functools.partial(db.tenant_session, tenant_id)
+        features = await feature_matrix(session, tenant_id, as_of, model.spec, readers=readers)
+    report = ScoringReport(as_of=as_of, model_version=model.version)
+    writing: asyncio.Task[None] | None = None
+    try:
+        for chunk in _chunks(features):
+            async with db.tenant_session(tenant_id) as session:
+                thresholds = (await load_config(session, tenant_id)).thresholds
+                writes = await _score_chunk(session, tenant_id, as_of, *chunk, model, thresholds, report, threaded=True)
+            if writing is not None:
+                await writing
+                writing = None
+            if writes is not None:
+                writing = asyncio.create_task(_write_in_transaction(db, tenant_id, writes))
+            if progress is not None:
+                progress(report.scored + report.unchanged, len(features.customer_ids))
+        if writing is not None:
+            await writing
+            writing = None
+    finally:
+        if writing is not None:  # scoring a chunk failed while the previous one was written
+            await asyncio.gather(writing, return_exceptions=True)
+    return report
+
+
+async def _write_in_transaction(db: Database, tenant_id: uuid.UUID, writes: "_Writes") -> None:
+    async with db.tenant_unit_of_work(tenant_id) as session:
+        await _write(session, writes)
+
+
+def _chunks(features: FeatureMatrix) -> Iterator[tuple[list[uuid.UUID], pd.DataFrame]]:
+    for start in range(0, len(features.customer_ids), CHUNK_SIZE):
+        stop = start + CHUNK_SIZE
+        yield features.customer_ids[start:stop], features.frame.iloc[start:stop]
+
+
+@dataclass(frozen=True, slots=True)
+class _Current:
+    tier: str
+    as_of: datetime
+    model_version: str
+
+
+async def _score_chunk(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    as_of: datetime,
+    customer_ids: list[uuid.UUID],
+    frame: pd.DataFrame,
+    model: ScoringModel,
+    thresholds: Thresholds,
+    report: ScoringReport,
+    *,
+    threaded: bool = False,
+) -> "_Writes | None":
+    """What scoring the chunk writes (None when every customer in it is already scored so):
+    its current scores, history rows and tier events. `threaded` runs the model in a thread."""
+    current = await _current_scores(session, tenant_id, customer_ids)
+    replace, history_only = [], []
+    for index, customer_id in enumerate(customer_ids):
+        now = current.get(customer_id)
+        if now is None or as_of > now.as_of or (as_of == now.as_of and now.model_version != model.version):
+            replace.append(index)
+        elif as_of == now.as_of:
+            report.unchanged += 1
+        else:
+            history_only.append(index)
+    # Only a score not newer than the current one can already be in the history.
+    maybe_stored = [i for i in replace + history_only if (now := current.get(customer_ids[i])) and now.as_of >= as_of]
+    already = (
+        await _in_history(session, tenant_id, as_of, model.version, [customer_ids[i] for i in maybe_stored])
+        if maybe_stored
+        else set()
+    )
+    report.unchanged += sum(customer_ids[i] in already for i in history_only)
+    history_only = [i for i in history_only if customer_ids[i] not in already]
+    write = sorted(replace + history_only)
+    if not write:
+        return None
+    rows = frame.iloc[write]
+    scores, reasons = await asyncio.to_thread(model.score, rows) if threaded else model.score(rows)
+    tiers = tiers_for(scores, thresholds).tolist()
+    scores = scores.tolist()
+    replacing = set(replace)
+    current_rows, appended, changes = [], [], []
+    for position, index in enumerate(write):
+        customer_id = customer_ids[index]
+        row = (customer_id.hex, scores[position], tiers[position], reasons[position])
+        if index in replacing:
+            current_rows.append(row)
+            previous = current.get(customer_id)
+            if _tier_changed(previous, tiers[position]):
+                payload = {
+                    "from": previous.tier if previous else None,
+                    "to": tiers[position],
+                    "score": scores[position],
+                    "model_version": model.version,
+                    "as_of": as_of.isoformat(),
+                }
+                changes.append((customer_id.hex, payload))
+        if customer_id not in already:
+            appended.append(row)
+    # The appended rows' ids, made in one go.
+    history_rows = [(row_id, *row) for row_id, row in zip(ordered_ids(len(appended)), appended, strict=True)]
+    events = [(row_id, *change) for row_id, change in zip(ordered_ids(len(changes)), changes, strict=True)]
+    report.scored += len(write)
+    report.tier_changes += len(events)
+    for tier in tiers:
+        report.tiers[tier] = report.tiers.get(tier, 0) + 1
+    shared = {"tenant_id": tenant_id, "model_version": model.version, "as_of": as_of, "scored_at": utcnow()}
+    return _Writes(shared, current_rows, history_rows, events)
+
+
+@dataclass(frozen=True, slots=True)
+class _Writes:
+    shared: dict[str, Any]  # what every score row holds: tenant, model version, as of, scored at
+    current: list[tuple[Any, ...]]
+    history: list[tuple[Any, ...]]
+    events: list[tuple[Any, ...]]
+
+
+async def _write(session: AsyncSession, writes: _Writes) -> None:
+    shared = writes.shared
+    await insert_rows(session, RiskScore.__table__, shared, SCORE_COLUMNS, writes.current, conflict=_NEWER_WINS)
+    await insert_rows(session, RiskScoreHistory.__table__, shared, ("id", *SCORE_COLUMNS), writes.history)
+    event_shared = {"tenant_id": shared["tenant_id"], "type": TIER_CHANGED, "occurred_at": shared["scored_at"]}
+    await insert_rows(session, DomainEvent.__table__, event_shared, ("id", "subject_id", "payload"), writes.events)
+
+
+def _tier_changed(previous: "_Current | None", tier: str) -> bool:
+    """A tier event marks a customer moving between tiers. A first score is a change only when it
+    puts the customer in a tier above low: consumers (recovery cases, webhooks) react to customers
+    at risk, and an event per healthy customer on a tenant's first scoring would say nothing."""
+    return tier != LOWEST_TIER if previous is None else previous.tier != tier
+
+
+async def _current_scores(
+    session: AsyncSession, tenant_id: uuid.UUID, customer_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, _Current]:
+    statement = select(RiskScore.customer_id, RiskScore.tier, RiskScore.as_of, RiskScore.model_version).where(
+        RiskScore.tenant_id == tenant_id, among(session, RiskScore.customer_id, customer_ids)
+    )
+    return {row[0]: _Current(row[1], row[2], row[3]) for row in await session.execute(statement)}
+
+
+async def _in_history(
+    session: AsyncSession, tenant_id: uuid.UUID, as_of: datetime, version: str, customer_ids: list[uuid.UUID]
+) -> set[uuid.UUID]:
+    statement = select(RiskScoreHistory.customer_id).where(
+        RiskScoreHistory.tenant_id == tenant_id,
+        among(session, RiskScoreHistory.customer_id, customer_ids),
+        RiskScoreHistory.as_of == as_of,
+        RiskScoreHistory.model_version == version,
+    )
+    return set((await session.execute(statement)).scalars())

@@ -1,0 +1,188 @@
+"""Training rows: customers as they were at past weekly dates, labelled by what happened next.
+
+A snapshot at t (a UTC midnight) holds every customer active at t (seen before t, not churned),
+with features as of t and the label "churned within the horizon": a subscription_canceled event,
+a subscription state that ended (canceled, expired, ...) or the customer's `churned_at` in
+(t, t + horizon]. Only dates whose whole horizon has passed by `as_of` are taken. Features come
+from `customer_facts` as of t, which reads the aggregates of days before t only, with traits as
+identify events had set them by t (`trait_history.py`): nothing after t reaches a row.
+
+Customers imported with a known label (`churn_label`) add one row each: their traits are their
+features, everything that comes from events is missing (it would be read after their outcome).
+
+Validation is by time: the newest snapshot dates (HOLDOUT_SHARE of them) are held out; imported
+rows, having no date, are held out by a hash of their id, so the split is the same every run.
+"""
+
+import hashlib
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from churnsaver.backend.customers.models import Customer
+from churnsaver.backend.ingest.canonical import EventType
+from churnsaver.backend.ingest.subscription_state import ENDED_STATUSES
+from churnsaver.backend.risk.aggregates import ACTIVITY, STATE
+from churnsaver.backend.risk.features import (
+    MISSING_CATEGORY,
+    TRAIT_PREFIX,
+    FeatureMatrix,
+    FeatureSpec,
+    customer_facts,
+    discover_spec,
+    key_column,
+    last_day,
+    query_frame,
+)
+from churnsaver.backend.risk.trait_history import TraitHistory
+
+DEFAULT_HORIZON_DAYS = 30
+SNAPSHOT_EVERY = timedelta(days=7)
+MAX_SNAPSHOTS = 26
+HOLDOUT_SHARE = 0.2
+IMPORTED_HOLDOUT_BUCKETS = 5  # one bucket in five: 20% of the imported labelled rows
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    matrix: FeatureMatrix  # one row per (customer, snapshot date), then the imported labelled rows
+    labels: np.ndarray  # bool per row: churned within the horizon
+    holdout: np.ndarray  # bool per row: kept out of training, for validation
+    summary: dict[str, Any]
+
+
+def snapshot_dates(as_of: datetime, horizon_days: int, first_day: date | None, limit: int) -> list[datetime]:
+    """Weekly UTC midnights t, oldest first, with t + horizon <= as_of and some history before t."""
+    if first_day is None:
+        return []
+    newest = datetime.combine(as_of.astimezone(UTC).date(), time(), UTC) - timedelta(days=horizon_days)
+    dates = []
+    moment = newest
+    while len(dates) < limit and last_day(moment) >= first_day:
+        dates.append(moment)
+        moment -= SNAPSHOT_EVERY
+    return dates[::-1]
+
+
+async def training_rows(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    as_of: datetime,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
+    *,
+    spec: FeatureSpec | None = None,
+    max_snapshots: int = MAX_SNAPSHOTS,
+) -> TrainingSet:
+    """The tenant's training rows as of `as_of` (see the module docstring)."""
+    if horizon_days < 1:
+        raise ValueError("the horizon must be at least one day")
+    spec = spec or await discover_spec(session, tenant_id, as_of)
+    first_day = await session.scalar(select(func.min(ACTIVITY.c.day)).where(ACTIVITY.c.tenant_id == tenant_id))
+    dates = snapshot_dates(as_of, horizon_days, first_day, max_snapshots)
+    churns = await _churn_days(session, tenant_id, last_day(as_of))
+    holdout_dates = set(dates[len(dates) - _holdout_count(len(dates)) :])
+    frames, labels, holdout, ids, moments = [], [], [], [], []
+    traits = await TraitHistory.load(session, tenant_id) if dates and spec.traits else TraitHistory()
+    for moment in dates:
+        facts = await customer_facts(session, tenant_id, moment, spec)
+        facts = traits.as_of(facts[_active(facts, moment)], moment, spec)
+        frames.append(facts[list(spec.columns)])
+        labels.append(_churned(facts, moment, horizon_days, churns))
+        holdout.append(np.full(len(facts), moment in holdout_dates))
+        ids += facts["customer_id"].tolist()
+        moments += [moment] * len(facts)
+    snapshot_rows = len(ids)
+    imported = await _imported(session, tenant_id, as_of, spec)
+    if len(imported):
+        frames.append(imported[list(spec.columns)])
+        labels.append(imported["churn_label"].to_numpy(dtype=bool))
+        imported_ids = imported["customer_id"].tolist()
+        holdout.append(np.array([_imported_holdout(customer_id) for customer_id in imported_ids], dtype=bool))
+        ids += imported_ids
+        moments += [as_of] * len(imported)
+    columns = list(spec.columns)
+    frame = pd.concat(frames, ignore_index=True) if frames else _empty_frame(spec)
+    label_array = np.concatenate(labels) if labels else np.zeros(0, dtype=bool)
+    holdout_array = np.concatenate(holdout) if holdout else np.zeros(0, dtype=bool)
+    summary = {
+        "rows": len(ids),
+        "positives": int(label_array.sum()),
+        "dates": len(dates),
+        "first_date": dates[0].isoformat() if dates else None,
+        "last_date": dates[-1].isoformat() if dates else None,
+        "holdout_from": min(holdout_dates).isoformat() if holdout_dates else None,
+        "snapshot_rows": snapshot_rows,
+        "imported_labelled": len(imported),
+        "holdout_rows": int(holdout_array.sum()),
+        "holdout_positives": int(label_array[holdout_array].sum()),
+        "horizon_days": horizon_days,
+    }
+    return TrainingSet(FeatureMatrix(ids, moments, frame[columns], spec), label_array, holdout_array, summary)
+
+
+def _holdout_count(dates: int) -> int:
+    """The newest ~20% of the dates, at least one as soon as there are two to split."""
+    return 0 if dates < 2 else max(1, math.ceil(dates * HOLDOUT_SHARE))
+
+
+def _imported_holdout(customer_id: uuid.UUID) -> bool:
+    return hashlib.sha256(customer_id.bytes).digest()[0] % IMPORTED_HOLDOUT_BUCKETS == 0
+
+
+def _active(facts: pd.DataFrame, moment: datetime) -> pd.Series:
+    """Seen before `moment`, and neither ended nor marked churned by then."""
+    seen = facts["first_day"].notna()
+    ended = facts["subscription_status"].isin(ENDED_STATUSES)
+    churned_at = pd.to_datetime(facts["churned_at"], utc=True)
+    return seen & ~ended & ~(churned_at <= pd.Timestamp(moment))
+
+
+def _churned(facts: pd.DataFrame, moment: datetime, horizon_days: int, churns: pd.DataFrame) -> np.ndarray:
+    """Whether each customer churned in (moment, moment + horizon]."""
+    end = moment + timedelta(days=horizon_days)
+    days = churns["day"]
+    within = churns[(days >= moment.date()) & (days <= last_day(end))]
+    churned_at = pd.to_datetime(facts["churned_at"], utc=True)
+    marked = (churned_at > pd.Timestamp(moment)) & (churned_at <= pd.Timestamp(end))
+    return (facts.index.isin(within["customer_id"]) | marked.to_numpy()).astype(bool)
+
+
+async def _churn_days(session: AsyncSession, tenant_id: uuid.UUID, until: date) -> pd.DataFrame:
+    """(customer, day) of every cancellation event and every ended subscription state up to `until`."""
+    canceled = select(key_column(ACTIVITY.c.customer_id), ACTIVITY.c.day).where(
+        ACTIVITY.c.tenant_id == tenant_id,
+        ACTIVITY.c.name == EventType.subscription_canceled.value,
+        ACTIVITY.c.day <= until,
+    )
+    ended = select(key_column(STATE.c.customer_id), STATE.c.day).where(
+        STATE.c.tenant_id == tenant_id, STATE.c.status.in_(ENDED_STATUSES), STATE.c.day <= until
+    )
+    return await query_frame(session, canceled.union_all(ended), ["customer_id", "day"])
+
+
+async def _imported(session: AsyncSession, tenant_id: uuid.UUID, as_of: datetime, spec: FeatureSpec) -> pd.DataFrame:
+    """The imported labelled customers: their traits as of `as_of`, every other feature missing."""
+    statement = select(Customer.id).where(Customer.tenant_id == tenant_id, Customer.churn_label.is_not(None))
+    ids = list((await session.scalars(statement.order_by(Customer.id))).all())
+    if not ids:
+        return pd.DataFrame(columns=[*spec.columns, "customer_id", "churn_label"])
+    facts = (await customer_facts(session, tenant_id, as_of, spec, ids)).copy()
+    for column in spec.numeric:
+        if not column.startswith(TRAIT_PREFIX):
+            facts[column] = np.nan
+    for column in spec.categorical:
+        if not column.startswith(TRAIT_PREFIX):
+            facts[column] = MISSING_CATEGORY
+    return facts
+
+
+def _empty_frame(spec: FeatureSpec) -> pd.DataFrame:
+    numeric = {column: pd.Series(dtype=float) for column in spec.numeric}
+    return pd.DataFrame(numeric | {column: pd.Series(dtype=object) for column in spec.categorical})

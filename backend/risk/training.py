@@ -1,0 +1,426 @@
+"""Training a tenant's churn model: the pure fit on a TrainingSet, and the run that stores a version.
+
+Rows are weekly snapshots (risk/snapshots.py): the newest snapshot dates are the holdout, scored
+once at the end and never seen by the fit. The number of trees is chosen by early stopping on a
+validation slice taken from the newest *training* dates (so it is tested on the future too); the
+final model then grows that many trees on every training row, since churn drifts over time and
+the newest training dates are the most telling ones.
+
+Class imbalance (churners are a few percent of snapshots) is handled without re-weighting:
+boosting on log loss estimates the churn probability itself, which tiers and expected losses
+need calibrated, and on our synthetic tenants class weights (with Platt scaling to undo them)
+ranked no better. What imbalance does need: a validation slice holding enough churners
+(`validation_mask`), early stopping on log loss rather than accuracy, and PR-AUC and top-decile
+lift reported beside ROC-AUC. The stored calibration is therefore the identity.
+"""
+
+import asyncio
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import structlog
+from catboost import CatBoostClassifier
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from churnsaver.backend.db import Database, ordered_uuid, utcnow
+from churnsaver.backend.errors import DomainError, InvalidInput
+from churnsaver.backend.risk import metrics
+from churnsaver.backend.risk.baseline import LogisticBaseline
+from churnsaver.backend.risk.features import FeatureMatrix, FeatureSpec
+from churnsaver.backend.risk.model_store import (
+    CalibratedCatBoost,
+    Calibration,
+    RiskModelRepository,
+    catboost_pool,
+    stored_model,
+)
+from churnsaver.backend.risk.models import RiskModel
+from churnsaver.backend.risk.scoring_jobs import enqueue_score_tenant
+from churnsaver.backend.risk.settings import load_config
+from churnsaver.backend.risk.snapshots import training_rows
+
+VALIDATION_SHARE = 0.2  # of the training rows, newest dates first
+MIN_VALIDATION_CHURNERS = 5
+IDENTIFYING_SHARE = 0.5  # a categorical feature with more levels than this share of customers is dropped
+MAX_TREES = 1000
+EARLY_STOPPING_ROUNDS = 50
+LEARNING_RATE = 0.05
+TREE_DEPTH = 6
+# CatBoost releases the GIL while it works: a serving process keeps its event loop responsive
+# with the fit in a worker thread, and a 2-core machine gives it both cores.
+TRAINING_THREADS = max(1, min(os.cpu_count() or 1, 4))
+RANDOM_SEED = 7
+BOOSTING_TYPE = "Plain"
+CTR_COMPLEXITY = 1
+
+
+class NotEnoughData(ValueError):
+    """The rows cannot train a model (the message says why): a final outcome, not a crash."""
+
+
+class TrainingSet(Protocol):
+    """What risk/snapshots.py builds: feature rows, their 0/1 labels and which rows are the holdout."""
+
+    matrix: FeatureMatrix
+    labels: np.ndarray
+    holdout: np.ndarray
+    summary: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    model: CalibratedCatBoost
+    metrics: dict[str, Any]  # CatBoost on the holdout
+    baseline_metrics: dict[str, Any]  # logistic regression, same rows, same holdout
+    importances: list[dict[str, Any]]
+    summary: dict[str, Any]
+
+
+def validation_mask(snapshot_dates: np.ndarray, labels: np.ndarray, training: np.ndarray) -> np.ndarray:
+    """The newest training dates holding VALIDATION_SHARE of the training rows, or more dates until
+    at least MIN_VALIDATION_CHURNERS churners are in it (never more than half the training rows).
+
+    A date holding more than half the training rows (imported labelled customers share one date,
+    and a tenant with only imported rows has nothing else) gives every fifth of its rows instead:
+    taking it whole would leave nothing to fit on.
+    """
+    total = training.sum()
+    chosen = np.zeros_like(training)
+    for date in np.unique(snapshot_dates[training])[::-1]:
+        rows_of_date = np.flatnonzero(training & (snapshot_dates == date))
+        if len(rows_of_date) > total / 2:
+            rows_of_date = rows_of_date[:: round(1 / VALIDATION_SHARE)]
+        chosen[rows_of_date] = True
+        rows, churners = chosen.sum(), labels[chosen].sum()
+        if rows >= VALIDATION_SHARE * total and churners >= MIN_VALIDATION_CHURNERS:
+            break
+        if rows >= total / 2:
+            break
+    return chosen
+
+
+def identifying_features(frame: pd.DataFrame, spec: FeatureSpec, customer_ids: np.ndarray) -> list[str]:
+    """Categorical features with a level for nearly every customer (email, name, an account number).
+
+    Snapshots repeat a customer at several dates with related labels, so such a column lets the
+    model recognise the customer and recall its outcome on other dates: it shines on training rows
+    and fails on new ones (CatBoost's target statistics on it turn into a label leak).
+    """
+    customers = len(pd.unique(customer_ids))
+    return [name for name in spec.categorical if frame[name].nunique() > IDENTIFYING_SHARE * customers]
+
+
+def fit(training_set: TrainingSet) -> TrainedModel:
+    """CatBoost and the baseline on the training rows, both measured on the holdout. CPU-heavy:
+    callers on an event loop run it in a thread."""
+    matrix = training_set.matrix
+    return fit_frame(
+        matrix.frame,
+        matrix.spec,
+        np.asarray(training_set.labels, dtype=float),
+        snapshot_dates=pd.to_datetime(pd.Series(matrix.as_of), utc=True).dt.tz_localize(None).to_numpy(),
+        holdout=np.asarray(training_set.holdout, dtype=bool),
+        customer_ids=np.asarray([str(customer_id) for customer_id in matrix.customer_ids]),
+        summary=training_set.summary,
+    )
+
+
+def fit_frame(
+    frame: pd.DataFrame,
+    spec: FeatureSpec,
+    labels: np.ndarray,
+    *,
+    snapshot_dates: np.ndarray,
+    holdout: np.ndarray,
+    customer_ids: np.ndarray | None = None,
+    summary: dict[str, Any] | None = None,
+) -> TrainedModel:
+    """`fit` on plain arrays; without `customer_ids` every row is its own customer."""
+    started = time.monotonic()
+    frame = frame.reset_index(drop=True)
+    training = ~holdout
+    customer_ids = customer_ids if customer_ids is not None else np.arange(len(frame))
+    dropped = identifying_features(frame[training], spec, customer_ids[training])
+    spec = FeatureSpec(spec.numeric, tuple(name for name in spec.categorical if name not in dropped))
+    validation = validation_mask(snapshot_dates, labels, training)
+    fitting = training & ~validation
+    if labels[fitting].sum() == 0 or labels[validation].sum() == 0:
+        raise NotEnoughData(
+            "the churners fall outside the training dates: too few to fit and validate a model. "
+            "The rule-based score stays in use."
+        )
+
+    # Stage 1: how many trees, by early stopping on the validation slice.
+    probe = _catboost(MAX_TREES)
+    probe.fit(
+        catboost_pool(frame[fitting], spec, labels[fitting]),
+        eval_set=catboost_pool(frame[validation], spec, labels[validation]),
+        early_stopping_rounds=EARLY_STOPPING_ROUNDS,
+    )
+    # Stage 2: that many trees (scaled to the larger set) on every training row. The validation
+    # dates are the newest before the holdout and churn drifts over time (a price change, a
+    # season): leaving them out of the final model costs more than a fixed tree count risks.
+    trees = min(MAX_TREES, max(1, round(probe.tree_count_ * training.sum() / fitting.sum())))
+    model = _catboost(trees)
+    model.fit(catboost_pool(frame[training], spec, labels[training]))
+    calibrated = CalibratedCatBoost(model, spec, Calibration())  # identity: no class weights to undo
+
+    baseline = LogisticBaseline.fit(frame[training], spec, labels[training])
+    holdout_frame, holdout_labels = frame[holdout], labels[holdout]
+    importances = sorted(
+        (
+            {"feature": name, "importance": float(value)}
+            for name, value in zip(spec.columns, model.get_feature_importance(), strict=True)
+        ),
+        key=lambda item: -item["importance"],
+    )
+    return TrainedModel(
+        model=calibrated,
+        metrics=metrics.evaluate(holdout_labels, calibrated.predict(holdout_frame)),
+        baseline_metrics=metrics.evaluate(holdout_labels, baseline.predict(holdout_frame)),
+        importances=importances,
+        summary={
+            **(summary or {}),
+            "split": {
+                "fit": _describe_rows(labels, snapshot_dates, fitting),
+                "validation": _describe_rows(labels, snapshot_dates, validation),
+                "holdout": _describe_rows(labels, snapshot_dates, holdout),
+            },
+            "features": {"numeric": len(spec.numeric), "categorical": len(spec.categorical), "dropped": dropped},
+            "trees": int(model.tree_count_),
+            "early_stopping_trees": int(probe.tree_count_),
+            "seconds": round(time.monotonic() - started, 2),
+        },
+    )
+
+
+def _catboost(trees: int) -> CatBoostClassifier:
+    return CatBoostClassifier(
+        iterations=trees,
+        learning_rate=LEARNING_RATE,
+        depth=TREE_DEPTH,
+        loss_function="Logloss",
+        boosting_type=BOOSTING_TYPE,
+        max_ctr_complexity=CTR_COMPLEXITY,
+        random_seed=RANDOM_SEED,
+        thread_count=TRAINING_THREADS,
+        allow_writing_files=False,
+        verbose=False,
+    )
+
+
+def _describe_rows(labels: np.ndarray, snapshot_dates: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
+    dates = snapshot_dates[mask]
+    return {
+        "rows": int(mask.sum()),
+        "churners": int(labels[mask].sum()),
+        "first_date": _iso(dates.min()) if len(dates) else None,
+        "last_date": _iso(dates.max()) if len(dates) else None,
+    }
+
+
+def _iso(value: np.datetime64) -> str:
+    return pd.Timestamp(value).date().isoformat()
+
+
+# --- A training run: a version row whose progress is visible, the fit, the activation rule ---
+
+STALE_RUN = timedelta(hours=1)  # a queued or running version older than this no longer blocks a new one
+logger = structlog.get_logger(__name__)
+
+
+class TrainingRefused(DomainError):
+    code = "CONFLICT"
+
+
+class NoActiveModel(DomainError):
+    code = "NOT_FOUND"
+
+
+async def create_version(session: AsyncSession, tenant_id: uuid.UUID, *, as_of: datetime | None = None) -> RiskModel:
+    """A queued CatBoost version "v<n+1>", in the caller's transaction; refused while another run
+    of the tenant is queued or training, or for a time in the future."""
+    as_of = as_of or utcnow()
+    if as_of.tzinfo is None:
+        raise InvalidInput("as of needs a timezone (UTC)")
+    if as_of > utcnow():
+        raise InvalidInput("as of must not be in the future")
+    repository = RiskModelRepository(session, tenant_id)
+    versions = await repository.newest_first()
+    running = [
+        row for row in versions if row.status in ("queued", "training") and row.created_at > utcnow() - STALE_RUN
+    ]
+    if running:
+        raise TrainingRefused(f"training of {running[0].version} is already {running[0].status}")
+    numbers = [int(row.version[1:]) for row in versions if row.kind == "catboost" and row.version[1:].isdigit()]
+    config = await load_config(session, tenant_id)
+    return await repository.add(
+        RiskModel(
+            id=ordered_uuid(),
+            tenant_id=tenant_id,
+            version=f"v{max(numbers, default=0) + 1}",
+            kind="catboost",
+            status="queued",
+            progress={"stage": "queued", "percent": 0},
+            as_of=as_of,
+            horizon_days=config.horizon_days,
+        )
+    )
+
+
+async def train_model(
+    db: Database,
+    tenant_id: uuid.UUID,
+    as_of: datetime | None = None,
+    force: bool = False,
+    model_id: uuid.UUID | None = None,
+) -> RiskModel:
+    """Run the training of version `model_id` (a new one when None) and return its final row.
+
+    A version that is not queued any more (a retried or duplicate job) is returned untouched.
+    Ends "ready" (active or not, see `_activation`), "rejected" (too few churners: the rules
+    keep scoring) or "failed".
+    """
+    if model_id is None:
+        async with db.tenant_unit_of_work(tenant_id) as session:
+            model_id = (await create_version(session, tenant_id, as_of=as_of)).id
+    if await _claim(db, tenant_id, model_id):
+        try:
+            await _run(db, tenant_id, model_id, force)
+        except Exception:
+            logger.exception("risk.training_failed", tenant_id=str(tenant_id), model_id=str(model_id))
+            await _update(db, tenant_id, model_id, status="failed", error="training failed unexpectedly")
+    async with db.tenant_session(tenant_id) as session:
+        return await RiskModelRepository(session, tenant_id).get_or_raise(model_id, what="risk model")
+
+
+async def _claim(db: Database, tenant_id: uuid.UUID, model_id: uuid.UUID) -> bool:
+    """Queued -> training in one statement: of two copies of a job, one claims the run."""
+    async with db.tenant_unit_of_work(tenant_id) as session:
+        statement = (
+            update(RiskModel)
+            .where(RiskModel.tenant_id == tenant_id, RiskModel.id == model_id, RiskModel.status == "queued")
+            .values(status="training", progress={"stage": "building training rows", "percent": 5})
+            .returning(RiskModel.id)
+            .execution_options(synchronize_session=False)
+        )
+        return (await session.execute(statement)).first() is not None
+
+
+async def _update(db: Database, tenant_id: uuid.UUID, model_id: uuid.UUID, **values: Any) -> None:
+    if values.get("status") in ("ready", "rejected", "failed"):
+        values = {"finished_at": utcnow(), "progress": {"stage": values["status"], "percent": 100}, **values}
+    async with db.tenant_unit_of_work(tenant_id) as session:
+        await session.execute(
+            update(RiskModel)
+            .where(RiskModel.tenant_id == tenant_id, RiskModel.id == model_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def labelled_churners(training_set: TrainingSet) -> int:
+    """Distinct customers with a churn outcome among the rows (snapshots repeat a customer)."""
+    ids = training_set.matrix.customer_ids
+    return len({ids[index] for index in np.flatnonzero(np.asarray(training_set.labels) == 1)})
+
+
+async def _run(db: Database, tenant_id: uuid.UUID, model_id: uuid.UUID, force: bool) -> None:
+    async with db.tenant_session(tenant_id) as session:
+        row = await RiskModelRepository(session, tenant_id).get_or_raise(model_id, what="risk model")
+        config = await load_config(session, tenant_id)
+        training_set = await training_rows(session, tenant_id, row.as_of, row.horizon_days)
+    churners = labelled_churners(training_set)
+    if churners < config.min_churners:
+        await _update(
+            db,
+            tenant_id,
+            model_id,
+            status="rejected",
+            training_summary=training_set.summary,
+            error=(
+                f"{churners} labelled churners; a model needs at least {config.min_churners}. "
+                "The rule-based score stays in use."
+            ),
+        )
+        return
+    await _update(db, tenant_id, model_id, progress={"stage": "training", "percent": 20})
+    try:
+        trained = await asyncio.to_thread(fit, training_set)
+    except NotEnoughData as reason:
+        await _update(
+            db, tenant_id, model_id, status="rejected", training_summary=training_set.summary, error=str(reason)
+        )
+        return
+    await _update(db, tenant_id, model_id, progress={"stage": "comparing with the active version", "percent": 90})
+    async with db.tenant_unit_of_work(tenant_id) as session:
+        repository = RiskModelRepository(session, tenant_id)
+        activation = await _activation(repository, trained, training_set, force)
+        row = await repository.get_or_raise(model_id, what="risk model")
+        row.status, row.finished_at = "ready", utcnow()
+        row.progress = {"stage": "ready", "percent": 100}
+        row.metrics, row.baseline_metrics = trained.metrics, trained.baseline_metrics
+        row.training_summary = {**trained.summary, "churners": churners, "activation": activation}
+        row.feature_importances = trained.importances
+        row.feature_spec, row.model_blob = trained.model.spec_json(), trained.model.to_blob()
+        if activation["activated"]:
+            await session.execute(
+                update(RiskModel)
+                .where(RiskModel.tenant_id == tenant_id, RiskModel.active.is_(True), RiskModel.id != model_id)
+                .values(active=False)
+                .execution_options(synchronize_session=False)
+            )
+            row.active, row.activated_at = True, utcnow()
+            enqueue_score_tenant(session, tenant_id)
+    logger.info("risk.trained", tenant_id=str(tenant_id), version=row.version, **activation)
+
+
+async def _activation(
+    repository: RiskModelRepository, trained: TrainedModel, training_set: TrainingSet, force: bool
+) -> dict[str, Any]:
+    """Whether the new version scores from now on: when forced, when no CatBoost version is active,
+    or when its holdout ROC-AUC is no worse than the active version's on the same holdout rows."""
+    active = await repository.active()
+    if active is None:
+        return {"activated": True, "reason": "no trained version was active"}
+    holdout = np.asarray(training_set.holdout, dtype=bool)
+    frame = training_set.matrix.frame[holdout]
+    labels = np.asarray(training_set.labels, dtype=float)[holdout]
+    active_probabilities = await asyncio.to_thread(stored_model(active).predict, frame)
+    active_auc = metrics.roc_auc(labels, active_probabilities)
+    new_auc = trained.metrics["roc_auc"]
+    no_worse = new_auc is not None and (active_auc is None or new_auc >= active_auc)
+    outcome = {
+        "compared_with": active.version,
+        "active_roc_auc": active_auc,
+        "new_roc_auc": new_auc,
+    }
+    if force:
+        return {**outcome, "activated": True, "reason": "forced"}
+    if no_worse:
+        return {**outcome, "activated": True, "reason": f"no worse than {active.version} on the same holdout"}
+    return {**outcome, "activated": False, "reason": f"worse than {active.version} on the same holdout"}
+
+
+async def evaluate_active(session: AsyncSession, tenant_id: uuid.UUID, as_of: datetime | None = None) -> dict[str, Any]:
+    """The active version's metrics recomputed on the holdout of the rows as of `as_of` (now)."""
+    row = await RiskModelRepository(session, tenant_id).active()
+    if row is None:
+        raise NoActiveModel("no trained model is active for this tenant: the rule-based score is in use")
+    training_set = await training_rows(session, tenant_id, as_of or utcnow(), row.horizon_days)
+    holdout = np.asarray(training_set.holdout, dtype=bool)
+    labels = np.asarray(training_set.labels, dtype=float)[holdout]
+    probabilities = await asyncio.to_thread(stored_model(row).predict, training_set.matrix.frame[holdout])
+    return {
+        "version": row.version,
+        "trained_as_of": row.as_of.isoformat(),
+        "metrics": metrics.evaluate(labels, probabilities),
+        "metrics_at_training": row.metrics,
+    }

@@ -1,0 +1,67 @@
+"""The embedded default's jobs process: it runs what the web process commits, comes back when it
+dies, and stops with the block that started it."""
+
+import json
+import os
+import signal
+import uuid
+
+from sqlalchemy import select
+
+from churnsaver.backend.config import Settings
+from churnsaver.backend.db import Database
+from churnsaver.backend.ingest.inbox import Delivery, store_deliveries
+from churnsaver.backend.ingest.models import InboxEvent, InboxStatus, Source
+from churnsaver.jobs.embedded import jobs_in_child_process
+from churnsaver.jobs.outbox import enqueue
+from tests.fixtures import billing_payloads as payloads
+from tests.fixtures.factories import TenantWithKey
+from tests.fixtures.jobs import eventually
+
+JOB = "ingest.process_inbox"
+WAIT_SECONDS = 60
+
+
+async def receive_whop_payment(db: Database, tenant_id: uuid.UUID, user_id: str) -> uuid.UUID:
+    """Store a Whop delivery and enqueue its processing in one transaction, as the receivers do."""
+    payload = payloads.whop_payment_succeeded(user_id=user_id, membership_id=f"mem_{user_id}")
+    delivery = Delivery(payload["id"], payload["type"], json.dumps(payload))
+    async with db.tenant_unit_of_work(tenant_id) as session:
+        [inbox_id] = await store_deliveries(session, tenant_id, Source.whop, [delivery])
+        enqueue(session, JOB, tenant_id=tenant_id, inbox_ids=[str(inbox_id)])
+    return inbox_id
+
+
+async def status_of(db: Database, tenant_id: uuid.UUID, inbox_id: uuid.UUID) -> str:
+    async with db.tenant_session(tenant_id) as session:
+        return (await session.execute(select(InboxEvent.status).where(InboxEvent.id == inbox_id))).scalar_one()
+
+
+def is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_the_jobs_process_runs_what_this_process_commits_and_survives_a_crash(
+    settings: Settings, db: Database, tenant: TenantWithKey
+) -> None:
+    async with jobs_in_child_process(settings) as jobs:
+        first_pid = jobs.pid
+        assert first_pid is not None and first_pid != os.getpid()
+        first = await receive_whop_payment(db, tenant.id, "user_Before")
+
+        async def processed(inbox_id: uuid.UUID) -> bool:
+            return await status_of(db, tenant.id, inbox_id) == InboxStatus.processed
+
+        await eventually(lambda: processed(first), timeout=WAIT_SECONDS)
+
+        os.kill(first_pid, signal.SIGKILL)
+        await eventually(lambda: jobs.pid != first_pid, timeout=WAIT_SECONDS)
+        # Stored while no jobs process runs: it waits in the outbox for the next one.
+        second = await receive_whop_payment(db, tenant.id, "user_After")
+        await eventually(lambda: processed(second), timeout=WAIT_SECONDS)
+        second_pid = jobs.pid
+    assert second_pid is not None and not is_running(second_pid)
