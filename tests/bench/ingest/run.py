@@ -8,20 +8,16 @@ only if something was not stored or processed exactly once, or a section could n
 """
 
 import argparse
-import os
-import platform
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.bench.dataset import BACKENDS, available_backends
 from tests.bench.ingest.csv_import import CsvConfig, bench_csv
 from tests.bench.ingest.events import EventsConfig, bench_events
 from tests.bench.ingest.report import format_backend
 from tests.bench.ingest.webhooks import WebhookConfig, bench_webhooks
-from tests.bench.report import write_json
 from tests.bench.server import REPO_ROOT
+from tests.bench.suite import run_on_backends
 from tests.fixtures.databases import POSTGRES_URL, drop_postgres_database, migrated_settings
 
 RUN_TIMEOUT_SECONDS = 900
@@ -90,24 +86,10 @@ def failed(results: dict[str, Any]) -> bool:
 
 
 async def run(arguments: argparse.Namespace) -> dict[str, Any]:
-    results: dict[str, Any] = {
-        "benchmark": "ingest: durable Whop webhooks against a bare endpoint, events API batches, CSV import",
-        "started_at": datetime.now(UTC).isoformat(),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "load_average_before": os.getloadavg(),
-        },
-        "backends": {},
-    }
-    backends = arguments.backend or available_backends()
-    if "postgres" in backends and "postgres" not in available_backends():
-        raise SystemExit("--backend postgres needs CHURNSAVER_TEST_DATABASE_URL")
-    for backend in backends:
-        result = await bench_backend(backend, arguments)
-        results["backends"][backend] = result
-        print(format_backend(BACKENDS[backend], result), end="\n\n", flush=True)
-    write_json(arguments.ingest_output, results)
-    print(f"results written to {arguments.ingest_output}")
-    return results
+    return await run_on_backends(
+        arguments,
+        benchmark="ingest: durable Whop webhooks against a bare endpoint, events API batches, CSV import",
+        output=arguments.ingest_output,
+        bench_backend=bench_backend,
+        format_backend=format_backend,
+    )

@@ -16,13 +16,11 @@ asserted on timings; the run fails only if a customer was left unscored.
 """
 
 import argparse
-import os
-import platform
 import statistics
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +35,11 @@ from churnsaver.backend.risk.model_store import model_input
 from churnsaver.backend.risk.models import RiskModel, RiskScore, RiskScoreHistory
 from churnsaver.backend.risk.scoring import load_scoring_model, score_customers, score_tenant
 from churnsaver.backend.risk.training import fit_frame
-from tests.bench.dataset import BACKENDS, available_backends, settle_statistics
-from tests.bench.report import write_json
+from tests.bench.dataset import settle_statistics
 from tests.bench.risk.population import write_population
 from tests.bench.risk.report import format_backend
 from tests.bench.server import REPO_ROOT
+from tests.bench.suite import run_on_backends
 from tests.fixtures.databases import POSTGRES_URL, drop_postgres_database, migrated_settings
 from tests.fixtures.factories import create_tenant_with_key
 
@@ -220,24 +218,10 @@ def failed(results: dict[str, Any]) -> bool:
 
 
 async def run(arguments: argparse.Namespace) -> dict[str, Any]:
-    results: dict[str, Any] = {
-        "benchmark": "risk: score every customer end to end against bare predict_proba, real-time re-score, training",
-        "started_at": datetime.now(UTC).isoformat(),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "load_average_before": os.getloadavg(),
-        },
-        "backends": {},
-    }
-    backends = arguments.backend or available_backends()
-    if "postgres" in backends and "postgres" not in available_backends():
-        raise SystemExit("--backend postgres needs CHURNSAVER_TEST_DATABASE_URL")
-    for backend in backends:
-        result = await bench_backend(backend, arguments)
-        results["backends"][backend] = result
-        print(format_backend(BACKENDS[backend], result), end="\n\n", flush=True)
-    write_json(arguments.risk_output, results)
-    print(f"results written to {arguments.risk_output}")
-    return results
+    return await run_on_backends(
+        arguments,
+        benchmark="risk: score every customer end to end against bare predict_proba, real-time re-score, training",
+        output=arguments.risk_output,
+        bench_backend=bench_backend,
+        format_backend=format_backend,
+    )
