@@ -71,7 +71,18 @@ class RiskModel(TenantOwned, Base):
     activated_at: Mapped[datetime | None]
 
 
-class RiskScore(TenantOwned, Base):
+class ScoreColumns:
+    """What a score says, the same in the current score and in its history."""
+
+    score: Mapped[float] = mapped_column(Float)
+    tier: Mapped[str] = mapped_column(String(16))
+    reasons: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    model_version: Mapped[str] = mapped_column(String(32))
+    as_of: Mapped[datetime]
+    scored_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RiskScore(ScoreColumns, TenantOwned, Base):
     """A customer's current score; every score is also appended to `risk_score_history`."""
 
     __tablename__ = "risk_scores"
@@ -82,27 +93,15 @@ class RiskScore(TenantOwned, Base):
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
     customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
-    score: Mapped[float] = mapped_column(Float)
-    tier: Mapped[str] = mapped_column(String(16))
-    reasons: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
-    model_version: Mapped[str] = mapped_column(String(32))
-    as_of: Mapped[datetime]
-    scored_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class RiskScoreHistory(TenantOwned, Base):
+class RiskScoreHistory(ScoreColumns, TenantOwned, Base):
     __tablename__ = "risk_score_history"
     __table_args__ = (Index("ix_risk_score_history_customer", "tenant_id", "customer_id", "scored_at", "id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
-    score: Mapped[float] = mapped_column(Float)
-    tier: Mapped[str] = mapped_column(String(16))
-    reasons: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
-    model_version: Mapped[str] = mapped_column(String(32))
-    as_of: Mapped[datetime]
-    scored_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class RiskSettings(TenantOwned, Base):
