@@ -111,6 +111,10 @@ async def training_rows(
     frame = pd.concat(frames, ignore_index=True) if frames else _empty_frame(spec)
     label_array = np.concatenate(labels) if labels else np.zeros(0, dtype=bool)
     holdout_array = np.concatenate(holdout) if holdout else np.zeros(0, dtype=bool)
+    order = await _stable_order(session, tenant_id, ids, moments)
+    frame = frame.iloc[order].reset_index(drop=True)
+    label_array, holdout_array = label_array[order], holdout_array[order]
+    ids, moments = [ids[i] for i in order], [moments[i] for i in order]
     summary = {
         "rows": len(ids),
         "positives": int(label_array.sum()),
@@ -125,6 +129,22 @@ async def training_rows(
         "horizon_days": horizon_days,
     }
     return TrainingSet(FeatureMatrix(ids, moments, frame[columns], spec), label_array, holdout_array, summary)
+
+
+async def _stable_order(
+    session: AsyncSession, tenant_id: uuid.UUID, ids: list[uuid.UUID], moments: list[datetime]
+) -> np.ndarray:
+    """Rows by date, then by the customer's external id. CatBoost's result depends on the order
+    of its rows, and internal ids are made at ingest (their order within a millisecond is
+    random): ordered by what the merchant's data says, the same history trains the same model,
+    on any database, however often it is loaded."""
+    if not ids:
+        return np.zeros(0, dtype=int)
+    statement = select(Customer.id, Customer.external_id).where(Customer.tenant_id == tenant_id)
+    external = dict((await session.execute(statement)).all())
+    dates = np.array([moment.timestamp() for moment in moments])
+    _, keys = np.unique(np.array([external.get(customer_id, "") for customer_id in ids]), return_inverse=True)
+    return np.lexsort((keys, dates))
 
 
 def _holdout_count(dates: int) -> int:

@@ -59,6 +59,11 @@ TRAINING_THREADS = max(1, min(os.cpu_count() or 1, 4))
 RANDOM_SEED = 7
 BOOSTING_TYPE = "Plain"
 CTR_COMPLEXITY = 1
+# Categoricals with at most this many levels (plan, status, decline class, a region) are one-hot
+# encoded rather than turned into target statistics: snapshots repeat each customer weekly, and
+# on them the statistics of a few broad levels were the less stable choice. Measured on four
+# synthetic tenants, holdout ROC-AUC rose by 0.01-0.03 on three and held on the fourth.
+ONE_HOT_MAX_LEVELS = 10
 
 
 class NotEnoughData(ValueError):
@@ -209,6 +214,7 @@ def _catboost(trees: int) -> CatBoostClassifier:
         loss_function="Logloss",
         boosting_type=BOOSTING_TYPE,
         max_ctr_complexity=CTR_COMPLEXITY,
+        one_hot_max_size=ONE_HOT_MAX_LEVELS,
         random_seed=RANDOM_SEED,
         thread_count=TRAINING_THREADS,
         allow_writing_files=False,

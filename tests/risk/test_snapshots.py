@@ -65,6 +65,29 @@ async def test_snapshots_label_churn_within_the_horizon_and_only_active_customer
     assert training.summary["rows"] == len(expected) and training.summary["dates"] == len(dates)
 
 
+async def test_the_same_history_gives_the_same_rows_in_the_same_order_whatever_the_arrival(
+    db, tenant, other_tenant
+) -> None:
+    """CatBoost's model depends on its rows' order: it must follow the data, not internal ids."""
+    events = history()
+    await apply(db, tenant.id, events)
+    for event in reversed(events):  # the customers are created in the opposite order
+        await apply(db, other_tenant.id, [event])
+    trained = []
+    for tenant_id in (tenant.id, other_tenant.id):
+        external = {customer_id: name for name, customer_id in (await customer_ids(db, tenant_id)).items()}
+        async with db.tenant_session(tenant_id) as session:
+            rows = await training_rows(session, tenant_id, AS_OF, HORIZON)
+        matrix = rows.matrix
+        keys = [(at, external[customer]) for customer, at in zip(matrix.customer_ids, matrix.as_of, strict=True)]
+        trained.append((keys, rows.labels.tolist(), matrix.frame))
+
+    (first_keys, first_labels, first_frame), (second_keys, second_labels, second_frame) = trained
+    assert first_keys == sorted(first_keys) and len(set(name for _, name in first_keys)) == 3
+    assert (first_keys, first_labels) == (second_keys, second_labels)
+    assert first_frame.equals(second_frame)
+
+
 async def test_the_newest_dates_are_held_out(db, tenant, tmp_path) -> None:
     await apply(db, tenant.id, history())
     await import_labelled(db, tenant.id, tmp_path)

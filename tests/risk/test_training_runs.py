@@ -36,9 +36,9 @@ END = datetime(2025, 10, 6, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 async def synthetic_tenant(db: Database):
-    """A tenant holding nine months of 400 synthetic customers (about 140 churn)."""
+    """A tenant holding nine months of 800 synthetic customers."""
     tenant = await create_tenant_with_key(db)
-    await load_dataset(db, tenant.id, generate(seed=21, customers=400, start=START, end=END, usage_scale=0.3))
+    await load_dataset(db, tenant.id, generate(seed=21, customers=800, start=START, end=END))
     return tenant
 
 
