@@ -11,11 +11,12 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy import DateTime, MetaData, event, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -23,6 +24,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from churnsaver.backend.config import Settings
+from churnsaver.backend.sqlite_writer import SQLiteWriterLock
 
 TENANT_SETTING = "churnsaver.tenant_id"
 
@@ -150,6 +152,9 @@ class Database:
             self.engine, expire_on_commit=False, sync_session_class=TenantScopedSession
         )
         self._system_sessions = async_sessionmaker(self.system_engine, expire_on_commit=False)
+        self._writer: SQLiteWriterLock | None = None
+        if not _is_postgres(self.engine):
+            self._writer = SQLiteWriterLock(Path(make_url(settings.resolved_database_url).database or "churnsaver.db"))
 
     def tenant_session(self, tenant_id: uuid.UUID | None) -> AsyncSession:
         session = self._tenant_sessions()
@@ -162,13 +167,17 @@ class Database:
     @asynccontextmanager
     async def tenant_unit_of_work(self, tenant_id: uuid.UUID) -> AsyncIterator[AsyncSession]:
         """A tenant session that commits when the block ends and rolls back if it raises."""
-        async with self.tenant_session(tenant_id) as session, session.begin():
+        async with self._writing(), self.tenant_session(tenant_id) as session, session.begin():
             yield session
 
     @asynccontextmanager
     async def system_unit_of_work(self) -> AsyncIterator[AsyncSession]:
-        async with self.system_session() as session, session.begin():
+        async with self._writing(), self.system_session() as session, session.begin():
             yield session
+
+    def _writing(self) -> AbstractAsyncContextManager[None]:
+        """On SQLite, the writer's turn (`sqlite_writer.py`); PostgreSQL has row locks."""
+        return self._writer.held() if self._writer is not None else nullcontext()
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
@@ -178,3 +187,5 @@ class Database:
         await self.engine.dispose()
         if self.system_engine is not self.engine:
             await self.system_engine.dispose()
+        if self._writer is not None:
+            self._writer.close()

@@ -126,6 +126,34 @@ class FeatureMatrix:
     spec: FeatureSpec
 
 
+@dataclass(frozen=True, slots=True)
+class IdRange:
+    """The tenant's customers whose id lies in [first, last]: a slice of the tenant in id order.
+    Every table the features read is keyed by (tenant, customer, ...), so a slice is a range of
+    each primary key: whole-tenant scoring reads the tenant slice by slice (`id_ranges`)."""
+
+    first: uuid.UUID
+    last: uuid.UUID
+
+
+# Which customers a read covers: the whole tenant (None), a few ids, or a slice in id order.
+Scope = list[uuid.UUID] | IdRange | None
+
+
+async def id_ranges(session: AsyncSession, tenant_id: uuid.UUID, size: int) -> list[tuple[IdRange, int]]:
+    """The tenant's customers cut into slices of `size` in id order, with each slice's count.
+    Only the ids are read (the primary key's index), as text: no UUID object per customer."""
+    statement = select(key_column(Customer.id)).where(Customer.tenant_id == tenant_id).order_by(Customer.id)
+    keys = list((await session.scalars(statement)).all())
+    return [
+        (
+            IdRange(uuid.UUID(hex=keys[start]), uuid.UUID(hex=keys[min(start + size, len(keys)) - 1])),
+            len(keys[start : start + size]),
+        )
+        for start in range(0, len(keys), size)
+    ]
+
+
 def usage_columns(event: str) -> tuple[str, ...]:
     return (*(f"{USAGE_PREFIX}{event}.{days}d" for days in USAGE_WINDOWS), f"{USAGE_PREFIX}{event}.trend")
 
@@ -179,12 +207,13 @@ async def feature_matrix(
     customer_ids: Sequence[uuid.UUID] | None = None,
     *,
     readers: "Readers | None" = None,
+    id_range: IdRange | None = None,
 ) -> FeatureMatrix:
     """The spec's features as of `as_of` (default now) for `customer_ids` (default: every customer
-    of the tenant; ids of no customer of the tenant are left out). With `readers`, the queries
-    run at the same time, each in a session of its own (see `customer_facts`)."""
+    of the tenant, or of `id_range`; ids of no customer of the tenant are left out). With
+    `readers`, the queries run at the same time, each in a session of its own (see `customer_facts`)."""
     moment = as_of or utcnow()
-    facts = await customer_facts(session, tenant_id, moment, spec, customer_ids, readers=readers)
+    facts = await customer_facts(session, tenant_id, moment, spec, customer_ids, readers=readers, id_range=id_range)
     return _matrix(facts, [moment] * len(facts), spec)
 
 
@@ -226,8 +255,10 @@ async def customer_facts(
     customer_ids: Sequence[uuid.UUID] | None = None,
     *,
     readers: "Readers | None" = None,
+    id_range: IdRange | None = None,
 ) -> pd.DataFrame:
-    """The spec's features as of `as_of` plus FACT_COLUMNS, indexed by `customer_key`.
+    """The spec's features as of `as_of` plus FACT_COLUMNS, indexed by `customer_key`, for
+    `customer_ids`, else the customers of `id_range`, else the whole tenant.
 
     Customers are keyed by the hex text of their id: pandas hashes text in C, while every
     uuid.UUID hash is a Python call, which at 100,000 customers costs more than the queries.
@@ -241,7 +272,9 @@ async def customer_facts(
     snapshot: an event ingested meanwhile may reach some of them and not others, as it may reach
     a score or miss it anyway; it re-scores its customer next."""
     day = last_day(as_of)
-    few = list(customer_ids) if customer_ids is not None and len(customer_ids) <= IN_LIST_LIMIT else None
+    few: Scope = id_range
+    if customer_ids is not None and len(customer_ids) <= IN_LIST_LIMIT:
+        few = list(customer_ids)
     customers, window, life, state = await _read(
         session,
         readers,
@@ -294,12 +327,16 @@ def key_column(column: Any) -> Any:
     return func.replace(cast(column, String), "-", "")
 
 
-def _scoped(statement: Any, column: Any, customer_ids: list[uuid.UUID] | None) -> Any:
-    return statement if customer_ids is None else statement.where(column.in_(customer_ids))
+def _scoped(statement: Any, column: Any, scope: Scope) -> Any:
+    if scope is None:
+        return statement
+    if isinstance(scope, IdRange):
+        return statement.where(column.between(scope.first, scope.last))
+    return statement.where(column.in_(scope))
 
 
 async def _customers(
-    session: AsyncSession, tenant_id: uuid.UUID, customer_ids: list[uuid.UUID] | None, *, with_traits: bool
+    session: AsyncSession, tenant_id: uuid.UUID, customer_ids: Scope, *, with_traits: bool
 ) -> "Columns":
     columns = [key_column(Customer.id), Customer.id, Customer.churned_at, Customer.churn_label]
     if with_traits:
@@ -314,7 +351,7 @@ async def _window_activity(
     tenant_id: uuid.UUID,
     day: date,
     usage_events: Sequence[str],
-    customer_ids: list[uuid.UUID] | None,
+    customer_ids: Scope,
 ) -> "Columns":
     """Per customer and name (usage events of the spec, payment failures, declines): counts in
     the last 7/28/30/90 days and the newest day."""
@@ -343,9 +380,7 @@ async def _window_activity(
     return await query_columns(session, statement, ["customer_id", "name", "c7", "c28", "c30", "c90", "newest"])
 
 
-async def _life_activity(
-    session: AsyncSession, tenant_id: uuid.UUID, day: date, customer_ids: list[uuid.UUID] | None
-) -> "Columns":
+async def _life_activity(session: AsyncSession, tenant_id: uuid.UUID, day: date, customer_ids: Scope) -> "Columns":
     """Per customer over its whole history up to `day`: first day, last usage day, days with
     usage in 30 and 90 days, discounts received."""
     usage = ACTIVITY.c.name.not_in(NON_USAGE_NAMES)
@@ -366,9 +401,7 @@ async def _life_activity(
     return await query_columns(session, statement.group_by(ACTIVITY.c.customer_id), names)
 
 
-async def _latest_state(
-    session: AsyncSession, tenant_id: uuid.UUID, day: date, customer_ids: list[uuid.UUID] | None
-) -> "Columns":
+async def _latest_state(session: AsyncSession, tenant_id: uuid.UUID, day: date, customer_ids: Scope) -> "Columns":
     """Per customer, each subscription field as the newest day up to `day` that says it.
 
     One grouped pass: the max of "<day as text><value>" is the newest day's value (a day without

@@ -1,6 +1,7 @@
 """The model that scores a tenant now: its stored CatBoost version, or the cold-start rules.
 
-A CatBoost version is kept as the model's own `cbm` bytes plus its feature spec; the spec's JSON
+A CatBoost version is kept as the model's own `cbm` bytes, with the leaf SHAP tables training
+filled (`leaf_shap.py`) beside them in one npz archive, plus its feature spec; the spec's JSON
 also holds the mapping from the raw margin to a probability (`calibration`: Platt slope and
 intercept). Models trained by training.py need none (slope 1, intercept 0: no class weights), but
 the mapping is stored explicitly so a model trained otherwise still scores correctly.
@@ -8,6 +9,7 @@ Deserialising is the slow part of loading, so models are cached in-process by ro
 blob never changes once written, and a newly activated version has a new id.
 """
 
+import io
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -23,10 +25,12 @@ from sqlalchemy.orm import defer
 
 from churnsaver.backend.repository import TenantRepository
 from churnsaver.backend.risk.features import MISSING_CATEGORY, FeatureSpec
+from churnsaver.backend.risk.leaf_shap import is_symmetric, leaf_tables
 from churnsaver.backend.risk.models import RiskModel
 
 RULES_VERSION = "rules"
 CACHED_MODELS = 64
+NPZ_MAGIC = b"PK\x03\x04"  # a zip archive; a cbm file starts with "CBM1"
 
 
 def model_input(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
@@ -76,21 +80,34 @@ class CalibratedCatBoost:
         return self.calibration.apply(np.asarray(margin, dtype=float))
 
     def to_blob(self) -> bytes:
+        """An npz archive of the `cbm` bytes and the leaf SHAP tables as far as they are filled."""
         # CatBoost writes models to files only; the directory is removed with everything in it.
         with tempfile.TemporaryDirectory(prefix="churnsaver-model-") as directory:
             path = Path(directory) / "model.cbm"
             self.model.save_model(str(path), format="cbm")
-            return path.read_bytes()
+            cbm = path.read_bytes()
+        if not is_symmetric(self.model):
+            return cbm
+        archive = io.BytesIO()
+        tables = leaf_tables(self.model, len(self.spec.columns)).to_array()
+        np.savez(archive, cbm=np.frombuffer(cbm, dtype=np.uint8), leaf_shap=tables)
+        return archive.getvalue()
 
     def spec_json(self) -> dict[str, Any]:
         return {**self.spec.to_json(), "calibration": self.calibration.to_json()}
 
     @classmethod
     def from_stored(cls, blob: bytes, spec_json: dict[str, Any]) -> "CalibratedCatBoost":
+        """The model from `to_blob`'s archive, or from bare `cbm` bytes (an older version's)."""
+        spec, tables = FeatureSpec.from_json(spec_json), None
+        if blob.startswith(NPZ_MAGIC):
+            with np.load(io.BytesIO(blob)) as archive:
+                blob, tables = archive["cbm"].tobytes(), archive["leaf_shap"]
         model = CatBoostClassifier()
         model.load_model(blob=blob)
-        calibration = Calibration(**spec_json.get("calibration", {}))
-        return cls(model, FeatureSpec.from_json(spec_json), calibration)
+        if tables is not None:
+            leaf_tables(model, len(spec.columns), tables)
+        return cls(model, spec, Calibration(**spec_json.get("calibration", {})))
 
 
 @dataclass(frozen=True)

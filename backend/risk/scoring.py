@@ -34,7 +34,7 @@ from sqlalchemy.orm import defer
 from churnsaver.backend.db import Database, utcnow
 from churnsaver.backend.domain_events import DomainEvent
 from churnsaver.backend.risk.explain import Reason, shap_scores, top_reasons
-from churnsaver.backend.risk.features import FeatureMatrix, FeatureSpec, feature_matrix
+from churnsaver.backend.risk.features import FeatureMatrix, FeatureSpec, IdRange, feature_matrix, id_ranges
 from churnsaver.backend.risk.model_store import (
     RULES_VERSION,
     CalibratedCatBoost,
@@ -158,41 +158,69 @@ async def score_customers(
 async def score_tenant(
     db: Database, tenant_id: uuid.UUID, as_of: datetime | None = None, progress: Progress | None = None
 ) -> ScoringReport:
-    """Every customer of the tenant: the features in one read (the aggregates of the whole tenant,
-    scanned once, its queries side by side), then one transaction per chunk, so a long run never
-    holds the write lock ingestion needs for more than a chunk, and a retry redoes only what is
-    missing.
+    """Every customer of the tenant, slice by slice (CHUNK_SIZE customers in id order), in a
+    pipeline of three stages that run at the same time: the database reads slice k+1's features
+    (its four queries side by side, each in a session of its own), this process scores slice k
+    (its SHAP pass in a thread), and the database stores slice k-1. Reads and SQLite's work run
+    outside the GIL, so on two cores most of the reading hides behind the scoring. Each slice is
+    written in a transaction of its own: a long run never holds the write lock ingestion needs
+    for more than a slice, and a retry redoes only what is missing.
 
-    A chunk's writes run while the next chunk is scored (its SHAP pass in a thread): the
-    database stores one chunk while this process computes the next. The chunk's reads and its
-    writes are then two transactions; the current score's `as of` guard and the history check
-    keep that as safe as one (under READ COMMITTED they never were one snapshot either)."""
+    A slice's reads and its writes are then separate transactions; the current score's `as of`
+    guard and the history check keep that as safe as one (under READ COMMITTED they never were
+    one snapshot either). An event ingested meanwhile may reach a score or miss it, as it may
+    anyway; it re-scores its customer next."""
     as_of = as_of or utcnow()
     async with db.tenant_session(tenant_id) as session:
         model = await load_scoring_model(session, tenant_id)
-        readers = functools.partial(db.tenant_session, tenant_id)
-        features = await feature_matrix(session, tenant_id, as_of, model.spec, readers=readers)
+        thresholds = (await load_config(session, tenant_id)).thresholds
+        slices = await id_ranges(session, tenant_id, CHUNK_SIZE)
+    total = sum(count for _, count in slices)
+    readers = functools.partial(db.tenant_session, tenant_id)
+
+    async def read(id_range: IdRange) -> tuple[FeatureMatrix, dict[uuid.UUID, _Current]]:
+        async with readers() as session:
+            features = await feature_matrix(session, tenant_id, as_of, model.spec, readers=readers, id_range=id_range)
+            return features, await _current_scores(session, tenant_id, id_range)
+
     report = ScoringReport(as_of=as_of, model_version=model.version)
-    writing: asyncio.Task[None] | None = None
+    stages: list[asyncio.Task[Any]] = []
     try:
-        for chunk in _chunks(features):
-            async with db.tenant_session(tenant_id) as session:
-                thresholds = (await load_config(session, tenant_id)).thresholds
-                writes = await _score_chunk(session, tenant_id, as_of, *chunk, model, thresholds, report, threaded=True)
+        reading = _start(stages, read(slices[0][0])) if slices else None
+        writing: asyncio.Task[None] | None = None
+        for position in range(len(slices)):
+            features, current = await reading
+            if position + 1 < len(slices):
+                reading = _start(stages, read(slices[position + 1][0]))
+            async with readers() as session:
+                writes = await _score_chunk(
+                    session,
+                    tenant_id,
+                    as_of,
+                    features.customer_ids,
+                    features.frame,
+                    model,
+                    thresholds,
+                    report,
+                    current=current,
+                    threaded=True,
+                )
             if writing is not None:
                 await writing
-                writing = None
-            if writes is not None:
-                writing = asyncio.create_task(_write_in_transaction(db, tenant_id, writes))
+            writing = _start(stages, _write_in_transaction(db, tenant_id, writes)) if writes is not None else None
             if progress is not None:
-                progress(report.scored + report.unchanged, len(features.customer_ids))
+                progress(report.scored + report.unchanged, total)
         if writing is not None:
             await writing
-            writing = None
-    finally:
-        if writing is not None:  # scoring a chunk failed while the previous one was written
-            await asyncio.gather(writing, return_exceptions=True)
+    finally:  # a stage failed: let the others finish before the error leaves
+        await asyncio.gather(*stages, return_exceptions=True)
     return report
+
+
+def _start(stages: list[asyncio.Task[Any]], stage: Any) -> asyncio.Task[Any]:
+    task = asyncio.ensure_future(stage)
+    stages.append(task)
+    return task
 
 
 async def _write_in_transaction(db: Database, tenant_id: uuid.UUID, writes: "_Writes") -> None:
@@ -223,11 +251,14 @@ async def _score_chunk(
     thresholds: Thresholds,
     report: ScoringReport,
     *,
+    current: "dict[uuid.UUID, _Current] | None" = None,
     threaded: bool = False,
 ) -> "_Writes | None":
     """What scoring the chunk writes (None when every customer in it is already scored so):
-    its current scores, history rows and tier events. `threaded` runs the model in a thread."""
-    current = await _current_scores(session, tenant_id, customer_ids)
+    its current scores, history rows and tier events. `current` is the chunk's current scores
+    when the caller has read them; `threaded` runs the model in a thread."""
+    if current is None:
+        current = await _current_scores(session, tenant_id, customer_ids)
     replace, history_only = [], []
     for index, customer_id in enumerate(customer_ids):
         now = current.get(customer_id)
@@ -307,12 +338,20 @@ def _tier_changed(previous: "_Current | None", tier: str) -> bool:
 
 
 async def _current_scores(
-    session: AsyncSession, tenant_id: uuid.UUID, customer_ids: list[uuid.UUID]
+    session: AsyncSession, tenant_id: uuid.UUID, customers: list[uuid.UUID] | IdRange
 ) -> dict[uuid.UUID, _Current]:
-    statement = select(RiskScore.customer_id, RiskScore.tier, RiskScore.as_of, RiskScore.model_version).where(
-        RiskScore.tenant_id == tenant_id, among(session, RiskScore.customer_id, customer_ids)
+    """The current scores of `customers`: a list of ids, or a slice of the tenant in id order."""
+    column = RiskScore.customer_id
+    scope = (
+        column.between(customers.first, customers.last)
+        if isinstance(customers, IdRange)
+        else among(session, column, customers)
     )
-    return {row[0]: _Current(row[1], row[2], row[3]) for row in await session.execute(statement)}
+    statement = select(column, RiskScore.tier, RiskScore.as_of, RiskScore.model_version).where(
+        RiskScore.tenant_id == tenant_id, scope
+    )
+    rows = await (await session.connection()).execute(statement)
+    return {row[0]: _Current(row[1], row[2], row[3]) for row in rows}
 
 
 async def _in_history(

@@ -34,6 +34,7 @@ from churnsaver.backend.errors import DomainError, InvalidInput
 from churnsaver.backend.risk import metrics
 from churnsaver.backend.risk.baseline import LogisticBaseline
 from churnsaver.backend.risk.features import FeatureMatrix, FeatureSpec
+from churnsaver.backend.risk.leaf_shap import leaf_tables
 from churnsaver.backend.risk.model_store import (
     CalibratedCatBoost,
     Calibration,
@@ -176,6 +177,9 @@ def fit_frame(
     model = _catboost(trees)
     model.fit(catboost_pool(frame[training], spec, labels[training]))
     calibrated = CalibratedCatBoost(model, spec, Calibration())  # identity: no class weights to undo
+    # The leaf SHAP tables, from every row (the holdout's reach leaves the others may not): the
+    # tables are stored with the model (`to_blob`), so its scoring seldom has one to fill.
+    leaf_tables(model, len(spec.columns)).fill(catboost_pool(frame, spec))
 
     baseline = LogisticBaseline.fit(frame[training], spec, labels[training])
     holdout_frame, holdout_labels = frame[holdout], labels[holdout]

@@ -1,5 +1,7 @@
 """Reasons of a CatBoost score: SHAP values in probability terms, and scoring with an active model."""
 
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,11 +11,12 @@ from sqlalchemy import select
 from churnsaver.backend.db import Database, utcnow
 from churnsaver.backend.risk.explain import shap_scores, top_reasons
 from churnsaver.backend.risk.features import FeatureSpec, feature_matrix
-from churnsaver.backend.risk.leaf_shap import leaf_shap_values
-from churnsaver.backend.risk.model_store import CalibratedCatBoost, Calibration, model_input
+from churnsaver.backend.risk.leaf_shap import leaf_shap_values, leaf_tables
+from churnsaver.backend.risk.model_store import CalibratedCatBoost, Calibration, catboost_pool, model_input
 from churnsaver.backend.risk.models import RiskModel, RiskScore
 from churnsaver.backend.risk.rules import RULES_SPEC
 from churnsaver.backend.risk.scoring import score_customers
+from churnsaver.backend.risk.training import fit_frame
 from tests.fixtures.factories import TenantWithKey
 from tests.fixtures.risk_activity import seed_two_customers
 
@@ -129,3 +132,31 @@ def test_leaf_tables_give_catboosts_own_shap_values_exactly() -> None:
     for pool in (first, later, first):  # empty tables, partly filled, full
         expected = model.get_feature_importance(pool, type="ShapValues")
         np.testing.assert_allclose(leaf_shap_values(model, pool), expected, rtol=1e-9, atol=1e-9)
+
+
+def test_training_fills_the_tables_and_the_stored_model_brings_them_back() -> None:
+    rng = np.random.default_rng(4)
+    rows = 2000
+    frame = pd.DataFrame({"a": rng.normal(size=rows), "b": rng.normal(size=rows), "plan": rng.choice(["x", "y"], rows)})
+    labels = rng.random(rows) < 1 / (1 + np.exp(-(frame["a"] + (frame["plan"] == "x"))))
+    spec = FeatureSpec(numeric=("a", "b"), categorical=("plan",))
+    dates = np.repeat(
+        np.array(["2026-01-05", "2026-01-12", "2026-01-19", "2026-01-26"], dtype="datetime64[ns]"), rows // 4
+    )
+    trained = fit_frame(frame, spec, labels.to_numpy(dtype=float), snapshot_dates=dates, holdout=dates == dates.max())
+    blob = trained.model.to_blob()
+
+    restored = CalibratedCatBoost.from_stored(blob, trained.model.spec_json())
+    bare = CalibratedCatBoost.from_stored(cbm_bytes(blob), trained.model.spec_json())  # as older versions stored it
+    pool = catboost_pool(frame, spec)
+    leaves = restored.model.calc_leaf_indexes(pool).T
+    assert leaf_tables(restored.model, 3).covers(leaves)
+    assert not leaf_tables(bare.model, 3).covers(leaves)
+    expected = restored.model.get_feature_importance(pool, type="ShapValues")
+    for model in (restored.model, bare.model):
+        np.testing.assert_allclose(leaf_shap_values(model, pool), expected, rtol=1e-9, atol=1e-9)
+
+
+def cbm_bytes(blob: bytes) -> bytes:
+    with np.load(io.BytesIO(blob)) as archive:
+        return archive["cbm"].tobytes()

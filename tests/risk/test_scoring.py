@@ -8,7 +8,15 @@ from churnsaver.backend.db import Database, utcnow
 from churnsaver.backend.risk import scoring
 from churnsaver.backend.risk.scoring import score_customers, score_tenant
 from tests.fixtures.factories import TenantWithKey
-from tests.fixtures.risk_activity import apply_items, payment_failures, seed_two_customers, stored
+from tests.fixtures.risk_activity import (
+    apply_items,
+    customer_ids,
+    logins,
+    payment_failures,
+    seed_two_customers,
+    stored,
+    subscribed,
+)
 
 
 async def test_scores_are_stored_with_reasons_history_and_a_tier_event_for_the_customer_at_risk(
@@ -118,3 +126,23 @@ async def test_a_tenant_scored_in_several_chunks_stores_each_once(db: Database, 
         (customer_id, as_of) for customer_id in ids.values()
     )
     assert [event.subject_id for event in events] == [ids["risky"]]
+
+
+async def test_slices_of_a_tenant_in_id_order_never_take_in_another_tenants_customers(
+    db: Database, tenant: TenantWithKey, other_tenant, monkeypatch
+):
+    """Whole-tenant scoring reads the tenant slice by slice, each a range of customer ids. Made
+    alternately, the other tenant's customers have ids inside those ranges."""
+    now, names = utcnow(), [f"c{number}" for number in range(5)]
+    for name in names:
+        for tenant_id in (tenant.id, other_tenant.id):
+            await apply_items(
+                db, tenant_id, [subscribed(name, now - timedelta(days=60)), *logins(name, now - timedelta(days=60), 30)]
+            )
+    monkeypatch.setattr(scoring, "CHUNK_SIZE", 2)
+    report = await score_tenant(db, tenant.id, now)
+
+    ours = await customer_ids(db, tenant.id, *names)
+    current, history, _ = await stored(db, tenant.id)
+    assert report.scored == 5 and set(current) == set(ours.values()) and len(history) == 5
+    assert await stored(db, other_tenant.id) == ({}, [], [])
