@@ -18,6 +18,7 @@ wait in the outbox until a relay sends them.
 
 import asyncio
 import contextlib
+import gc
 import multiprocessing
 import os
 import signal
@@ -71,6 +72,10 @@ async def _run_jobs(settings: Settings, wake_reader: Connection, ready_writer: C
     db = Database(settings)
     try:
         async with running_jobs(settings, db, consume=True):
+            # As in the web process (app.py): what start-up loaded is frozen out of the garbage
+            # collector's sight, so a full collection, which may fall inside a transaction that
+            # holds SQLite's write lock, scans only what the jobs left behind.
+            gc.freeze()
             loop.add_reader(fd, readable)
             ready_writer.send_bytes(b"ready")
             ready_writer.close()

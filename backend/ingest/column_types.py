@@ -1,4 +1,4 @@
-"""The trait types of CSV columns, inferred from a sample of rows, and the converters they give.
+"""The trait types of CSV columns, inferred from a sample of rows, and the JSON encoders they give.
 
 A column's type is the narrowest of boolean, integer, number, date and text that fits every
 non-blank cell of the sample. Past the sample, a cell that does not fit its column's type is
@@ -6,6 +6,7 @@ kept as text rather than rejected: an attribute is context for scoring, not wort
 customer over. Blank cells (and the usual "NA"/"null" markers) are missing: the trait is left out.
 """
 
+import json
 import math
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
@@ -14,6 +15,7 @@ from functools import lru_cache
 
 TraitValue = bool | int | float | str
 Converter = Callable[[str], TraitValue]
+TraitEncoder = Callable[[str], str]  # a raw cell -> its JSON object member, or ""
 
 # Exact spellings, so the hot loop does one set look-up per cell instead of lower-casing it.
 MISSING = frozenset({"", "NA", "N/A", "na", "n/a", "NULL", "null", "Null", "NaN", "nan", "NAN", "None"})
@@ -104,21 +106,28 @@ def _fits(parse: Converter, cell: str) -> bool:
     return True
 
 
-def converter_for(kind: TraitType) -> Converter:
-    """Convert a non-missing cell to `kind`, keeping it as text when it does not fit.
+def trait_encoder(name: str, kind: TraitType) -> TraitEncoder:
+    """The trait a raw cell of column `name` gives, as the `"name":value` member of a JSON object;
+    "" when the cell is missing. Surrounding blanks are dropped; a cell that does not fit `kind`
+    is kept as text.
 
-    Each converter remembers its recent cells: export columns repeat their values (plans, counts,
-    dates), and a look-up costs a fraction of parsing. The cache is bounded, so memory stays flat.
+    Encoding straight to JSON text leaves nothing to encode per customer: a row's traits are its
+    members joined. Each encoder remembers its recent cells: export columns repeat their values
+    (plans, counts, dates), and a look-up costs a fraction of parsing and encoding. The cache is
+    bounded, so memory stays flat.
     """
     parse = PARSERS[kind]
-    if kind is TraitType.text:
-        return parse
+    key = json.dumps(name, ensure_ascii=False) + ":"
 
     @lru_cache(maxsize=CONVERTED_CELLS_KEPT)
-    def convert(cell: str) -> TraitValue:
+    def encode(raw: str) -> str:
+        cell = raw.strip()
+        if cell in MISSING:
+            return ""
         try:
-            return parse(cell)
+            value = parse(cell)
         except ValueError:
-            return cell
+            value = cell
+        return key + json.dumps(value, ensure_ascii=False)
 
-    return convert
+    return encode

@@ -9,6 +9,7 @@ already known; a blank label, churn date or profile field keeps what is stored.
 """
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, cast, func, select
@@ -16,28 +17,32 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.customers.models import Customer, CustomerIdentity
-from churnsaver.backend.db import ordered_uuid, utcnow
+from churnsaver.backend.db import ordered_uuid_hexes, utcnow
 from churnsaver.backend.ingest.models import Source
-from churnsaver.backend.ingest.row_batches import RowBatch, is_one_of, start_bulk_transaction
+from churnsaver.backend.ingest.row_batches import StagedRows, is_one_of, start_bulk_transaction
 
-# What an imported row gives its customer; the last five keep the stored value where it is blank.
-ROW_COLUMNS = ("id", "external_id", "traits", "churn_label", "churned_at", "email", "name", "phone")
+# An imported customer, in `ROW_COLUMNS` order, with its traits as a JSON object's text. A plain
+# tuple: the garbage collector stops tracking a tuple of text and None (not a NamedTuple), and a
+# large import holds tens of thousands until they are written.
+CustomerRow = tuple[str, str, bool | None, datetime | None, str | None, str | None, str | None]
+ROW_COLUMNS = ("external_id", "traits", "churn_label", "churned_at", "email", "name", "phone")
+# Where a row leaves these blank, the stored value stays.
 KEPT_UNLESS_GIVEN = ("churn_label", "churned_at", "email", "name", "phone")
 
 
-async def upsert_customers(session: AsyncSession, tenant_id: uuid.UUID, rows: list[dict[str, Any]]) -> tuple[int, int]:
-    """Create or update a customer per row (`ROW_COLUMNS` but `id`, with `external_id` the
-    events-API id); (created, updated). A later row for the same id wins. The rows become the
-    statement's parameters: `id` and `external_id` are set in place."""
+async def upsert_customers(session: AsyncSession, tenant_id: uuid.UUID, rows: list[CustomerRow]) -> tuple[int, int]:
+    """Create or update a customer per row (`external_id` the events-API id); (created, updated).
+    A later row for the same id wins."""
     await start_bulk_transaction(session, Customer.__table__)
-    by_api_id = {row["external_id"]: row for row in rows}
+    by_api_id = {row[0]: row for row in rows}
     via_identity = await _external_ids_by_api_identity(session, tenant_id, list(by_api_id))
-    targets: dict[str, dict[str, Any]] = {}
-    for api_id, row in by_api_id.items():
-        row["external_id"] = via_identity.get(api_id, api_id)
-        row["id"] = ordered_uuid()  # used only if the row creates its customer
-        targets[row["external_id"]] = row
-    created = await _upsert(session, tenant_id, list(targets.values()))
+    targets = {via_identity.get(api_id, api_id): row for api_id, row in by_api_id.items()}
+    # Each row with the id its customer gets if the row creates it, and its target's external id.
+    staged = [
+        (customer_id, external_id, *row[1:])
+        for customer_id, (external_id, row) in zip(ordered_uuid_hexes(len(targets)), targets.items(), strict=True)
+    ]
+    created = await _upsert(session, tenant_id, staged)
     return created, len(rows) - created
 
 
@@ -56,13 +61,14 @@ async def _external_ids_by_api_identity(
     return dict((await session.execute(statement)).all())
 
 
-async def _upsert(session: AsyncSession, tenant_id: uuid.UUID, customers: list[dict[str, Any]]) -> int:
-    """Upsert `customers` (unique external ids); how many were created."""
+async def _upsert(session: AsyncSession, tenant_id: uuid.UUID, rows: list[tuple[Any, ...]]) -> int:
+    """Upsert `rows` (an id, then `ROW_COLUMNS`; unique external ids); how many were created."""
     table = Customer.__table__
-    row_batch = RowBatch(session, table, ROW_COLUMNS)
+    staged = StagedRows(session, table, ("id", *ROW_COLUMNS))
+    parameters = await staged.load(rows)
     now = utcnow()
-    insert = row_batch.insert({"tenant_id": tenant_id, "created_at": now, "updated_at": now})
-    statement = insert.on_conflict_do_update(
+    insert = staged.insert({"tenant_id": tenant_id, "created_at": now, "updated_at": now})
+    upsert = insert.on_conflict_do_update(
         index_elements=["tenant_id", "external_id"],
         set_={
             "traits": _merged_traits(session, table.c.traits, insert.excluded.traits),
@@ -70,15 +76,17 @@ async def _upsert(session: AsyncSession, tenant_id: uuid.UUID, customers: list[d
             "updated_at": insert.excluded.updated_at,
         },
     )
-    await row_batch.execute(session, statement, customers)
     # Counted rather than returned row by row: fetching a row per customer costs more than the
     # upsert. A customer created here has this batch's time as its creation time; one updated
     # kept its own.
-    created = select(func.count()).where(
-        Customer.tenant_id == tenant_id,
-        Customer.created_at == now,
-        is_one_of(session, Customer.external_id, [customer["external_id"] for customer in customers]),
-    )
+    if staged.is_postgres:
+        upserted = upsert.returning(table.c.created_at).cte("upserted")
+        created = select(func.count()).select_from(upserted).where(upserted.c.created_at == now)
+        return (await session.execute(created, parameters)).scalar_one()
+    await session.execute(upsert, parameters)
+    # SQLite: this transaction has held the write lock since it began, before `now`: any other
+    # customer was created earlier. Read from the (tenant, created_at, id) index alone.
+    created = select(func.count()).where(Customer.tenant_id == tenant_id, Customer.created_at == now)
     return (await session.execute(created)).scalar_one()
 
 

@@ -17,6 +17,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import structlog
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -252,7 +253,20 @@ def check_item(item: Any, received_at: str) -> Delivery:
     for event in normalize_item(item):
         check_event(event)
     event_type = item["event"] if item["type"] == "track" else EventType.identify
-    return Delivery(external_id=item["messageId"], event_type=event_type, payload=COMPACT_JSON.encode(item))
+    return Delivery(external_id=item["messageId"], event_type=event_type, payload=stored_json(item))
+
+
+def stored_json(item: dict[str, Any]) -> str:
+    """`item` as compact JSON text that reads back as the same values.
+
+    orjson writes it ten times faster than json. json writes what orjson cannot write faithfully:
+    integers beyond 64 bits and lone surrogates, which orjson refuses, and infinities (json reads
+    one from 1e400), which orjson writes as null; so an orjson text holding a null is not kept."""
+    try:
+        text = orjson.dumps(item)
+    except orjson.JSONEncodeError:
+        return COMPACT_JSON.encode(item)
+    return COMPACT_JSON.encode(item) if b"null" in text else text.decode()
 
 
 def is_json(content_type: str | None) -> bool:

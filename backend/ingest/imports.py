@@ -10,8 +10,9 @@ import asyncio
 import csv
 import io
 import itertools
+import operator
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from functools import partial
@@ -20,14 +21,14 @@ from typing import Any, BinaryIO, TypeVar
 
 from churnsaver.backend.db import Database, utcnow
 from churnsaver.backend.errors import InvalidInput
-from churnsaver.backend.ingest.column_types import MISSING, Converter, TraitType, converter_for, infer_type, is_missing
-from churnsaver.backend.ingest.customer_upsert import upsert_customers
+from churnsaver.backend.ingest.column_types import TraitType, infer_type, is_missing, trait_encoder
+from churnsaver.backend.ingest.customer_upsert import CustomerRow, upsert_customers
 from churnsaver.backend.ingest.events_api import check_item, loads_strict
 from churnsaver.backend.ingest.inbox import Delivery, count, store_deliveries
 from churnsaver.backend.ingest.models import Source
 from churnsaver.backend.ingest.tasks import process_inbox
 
-CUSTOMER_BATCH_ROWS = 5000
+CUSTOMER_BATCH_ROWS = 20_000
 PARSE_STEP_ROWS = 100  # rows parsed between two steps of the write in flight
 EVENT_BATCH_LINES = 500
 TYPE_SAMPLE_ROWS = 1000  # rows read ahead to infer column types, before anything is written
@@ -35,7 +36,8 @@ MAX_REPORTED_REJECTIONS = 1000  # all are counted; only these are kept, to keep 
 MAX_EVENT_LINE_BYTES = 1024 * 1024
 READ_BLOCK_BYTES = 256 * 1024  # CSV text decoded at a time
 ID_COLUMN_CANDIDATES = ("id", "customer_id", "customerID", "external_id")
-# Columns that fill the customer's profile rather than its traits, with the profile's limits.
+# Columns that fill the customer's profile rather than its traits, with the profile's limits; in
+# the order of the profile fields that end a `CustomerRow`.
 PROFILE_COLUMNS = {"email": 320, "name": 255, "phone": 32}
 LABEL_WORDS = {
     "yes": True,
@@ -94,7 +96,7 @@ class CustomerLayout:
     id_index: int
     label_index: int | None
     churn_date_index: int | None
-    profile: tuple[tuple[int, str, int], ...]  # (index, field, max length)
+    profile: tuple[tuple[int, int, str, int], ...]  # (index, position in PROFILE_COLUMNS, field, max length)
     traits: tuple[tuple[int, str], ...]  # (index, trait name)
 
     @classmethod
@@ -111,12 +113,13 @@ class CustomerLayout:
             return positions[name]
 
         special = {id_column, columns.label, columns.churn_date}
+        fields = list(PROFILE_COLUMNS)
         profile = tuple(
-            (index, name.lower(), PROFILE_COLUMNS[name.lower()])
+            (index, fields.index(name.lower()), name.lower(), PROFILE_COLUMNS[name.lower()])
             for name, index in positions.items()
             if name.lower() in PROFILE_COLUMNS and name not in special
         )
-        profile_names = {header[index] for index, _, _ in profile}
+        profile_names = {header[index] for index, _, _, _ in profile}
         return cls(
             width=len(header),
             id_index=index_of(id_column, "--id-column"),
@@ -162,30 +165,42 @@ def parse_churn_date(cell: str) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def customer_row(row: list[str], layout: CustomerLayout, converters: list[Converter]) -> dict[str, Any]:
-    """The column values of one customer; ValueError says why the row is rejected."""
+RowTraits = Callable[[list[str]], str]  # a row -> its traits, as a JSON object's text
+
+
+def row_traits(layout: CustomerLayout, types: list[TraitType]) -> RowTraits:
+    """The traits of a row, each cell encoded by its column's encoder: the loop over the cells
+    runs in C (map, filter, join), and most cells are a cache hit."""
+    encoders = [trait_encoder(name, kind) for (_, name), kind in zip(layout.traits, types, strict=True)]
+    indexes = [index for index, _ in layout.traits]
+    # itemgetter returns a tuple for two indexes or more only.
+    cells = operator.itemgetter(*indexes) if len(indexes) > 1 else lambda row: [row[index] for index in indexes]
+
+    def traits(row: list[str]) -> str:
+        return "{" + ",".join(filter(None, map(operator.call, encoders, cells(row)))) + "}"
+
+    return traits
+
+
+def customer_row(row: list[str], layout: CustomerLayout, traits: RowTraits) -> CustomerRow:
+    """The customer of one row; ValueError says why the row is rejected."""
     if len(row) != layout.width:
         raise ValueError(f"{len(row)} fields where the header has {layout.width}")
     external_id = row[layout.id_index].strip()
     if not external_id or len(external_id) > 255 or not external_id.isprintable():
         raise ValueError("the customer id must be 1 to 255 printable characters")
-    traits: dict[str, Any] = {}
-    for (index, name), convert in zip(layout.traits, converters, strict=True):
-        cell = row[index].strip()
-        if cell not in MISSING:  # is_missing, inlined: this loop runs once per cell of the file
-            traits[name] = convert(cell)
-    values: dict[str, Any] = {"external_id": external_id, "traits": traits, "email": None, "name": None, "phone": None}
-    for index, name, max_length in layout.profile:
+    profile: list[str | None] = [None] * len(PROFILE_COLUMNS)
+    for index, position, name, max_length in layout.profile:
         cell = row[index].strip()
         if len(cell) > max_length:
             raise ValueError(f"{name} is longer than {max_length} characters")
-        values[name] = cell or None
+        profile[position] = cell or None
     label = None if layout.label_index is None else parse_label(row[layout.label_index].strip())
     churned_at = None if layout.churn_date_index is None else parse_churn_date(row[layout.churn_date_index].strip())
     # A churn date says the customer churned, whatever the label column (if any) left blank.
-    values["churn_label"] = True if label is None and churned_at is not None else label
-    values["churned_at"] = churned_at
-    return values
+    if label is None and churned_at is not None:
+        label = True
+    return (external_id, traits(row), label, churned_at, *profile)
 
 
 def _numbered_rows(reader: Any, path: Path) -> Iterator[tuple[int, list[str]]]:
@@ -265,16 +280,12 @@ async def import_customers(
         sample = list(itertools.islice(rows, TYPE_SAMPLE_ROWS))
         types = [infer_type(row[index].strip() for _, row in sample if index < len(row)) for index, _ in layout.traits]
         report.columns = {name: kind for (_, name), kind in zip(layout.traits, types, strict=True)}
-        converters = [converter_for(kind) for kind in types]
+        traits = row_traits(layout, types)
         # Each batch is written while the next one is parsed: the database works in another
         # thread (SQLite) or process (PostgreSQL). Writes stay one at a time, in file order.
         writing: asyncio.Task[None] | None = None
         try:
-            for batch in batched(itertools.chain(sample, rows), CUSTOMER_BATCH_ROWS):
-                values = []
-                for part in batched(batch, PARSE_STEP_ROWS):
-                    values += _customer_values(part, layout, converters, report)
-                    await asyncio.sleep(0)  # lets the write in flight take its next step
+            async for values in _customer_batches(itertools.chain(sample, rows), layout, traits, report):
                 if writing is not None:
                     await writing
                 done = partial(on_progress, raw.tell())
@@ -287,20 +298,38 @@ async def import_customers(
     return report
 
 
+async def _customer_batches(
+    records: Iterator[tuple[int, list[str]]], layout: CustomerLayout, traits: RowTraits, report: ImportReport
+) -> AsyncIterator[list[CustomerRow]]:
+    """The customers of each CUSTOMER_BATCH_ROWS records, converted a step at a time, and as they
+    are read: only converted customers (tuples of text, which the garbage collector soon stops
+    tracking) are held until written, not the records they came from."""
+    while True:
+        values: list[CustomerRow] = []
+        read = 0
+        for part in batched(itertools.islice(records, CUSTOMER_BATCH_ROWS), PARSE_STEP_ROWS):
+            values += _customer_values(part, layout, traits, report)
+            read += len(part)
+            await asyncio.sleep(0)  # lets the write in flight take its next step
+        if not read:
+            return
+        yield values
+
+
 def _customer_values(
-    rows: list[tuple[int, list[str]]], layout: CustomerLayout, converters: list[Converter], report: ImportReport
-) -> list[dict[str, Any]]:
+    rows: list[tuple[int, list[str]]], layout: CustomerLayout, traits: RowTraits, report: ImportReport
+) -> list[CustomerRow]:
     values = []
     for line, row in rows:
         try:
-            values.append(customer_row(row, layout, converters))
+            values.append(customer_row(row, layout, traits))
         except ValueError as error:
             report.reject(line, str(error))
     return values
 
 
 async def _write_customers(
-    db: Database, tenant_id: uuid.UUID, values: list[dict[str, Any]], report: ImportReport, done: Callable[[], None]
+    db: Database, tenant_id: uuid.UUID, values: list[CustomerRow], report: ImportReport, done: Callable[[], None]
 ) -> None:
     async with db.tenant_unit_of_work(tenant_id) as session:
         created, updated = await upsert_customers(session, tenant_id, values)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.db import insert_for, ordered_uuid, utcnow
 from churnsaver.backend.ingest.models import InboxEvent, InboxStatus, IngestDailyStat
+from churnsaver.backend.ingest.row_batches import RowBatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,17 +57,39 @@ async def insert_new(session: AsyncSession, rows: list[dict[str, Any]]) -> set[u
     return set((await session.execute(statement, rows)).scalars())
 
 
+# The columns that differ from row to row in `store_deliveries`; tenant, source and time are bound once.
+DELIVERY_COLUMNS = ("id", "external_id", "event_type", "payload", "status")
+
+
 async def store_deliveries(
     session: AsyncSession, tenant_id: uuid.UUID, source: str, deliveries: list[Delivery]
 ) -> list[uuid.UUID]:
-    """Store `deliveries`; returns the ids of the rows that were new (in input order)."""
+    """Store `deliveries` in one statement; returns the ids of the rows that were new (in input order).
+
+    A batch of the events API or of an import is hundreds of rows: as one `RowBatch` INSERT they
+    cost a fraction of what `insert_new`'s executemany spends on them in SQLAlchemy."""
     if not deliveries:
         return []
-    now = utcnow()
-    rows = [inbox_row(tenant_id, source, delivery, now) for delivery in deliveries]
-    created = await insert_new(session, rows)
-    new_ids = [row["id"] for row in rows if row["id"] in created]
-    await count(session, tenant_id, source, accepted=len(new_ids), duplicate=len(rows) - len(new_ids))
+    table = InboxEvent.__table__
+    batch = RowBatch(session, table, DELIVERY_COLUMNS)
+    constants = {"tenant_id": tenant_id, "source": source, "received_at": utcnow()}
+    statement = batch.insert(constants).on_conflict_do_nothing().returning(table.c.external_id)
+    # The first delivery of each external id: a repeat within the batch is a duplicate. With no
+    # repeat in the statement, the external ids it returns name the new rows exactly, and text
+    # comes back without the per-row UUID parsing that returning the ids would cost.
+    rows: dict[str, dict[str, Any]] = {}
+    for delivery in deliveries:
+        if delivery.external_id not in rows:
+            rows[delivery.external_id] = {
+                "id": ordered_uuid(),
+                "external_id": delivery.external_id,
+                "event_type": delivery.event_type,
+                "payload": delivery.payload,
+                "status": delivery.status,
+            }
+    created = {external_id for (external_id,) in await batch.execute(session, statement, list(rows.values()))}
+    new_ids = [row["id"] for external_id, row in rows.items() if external_id in created]
+    await count(session, tenant_id, source, accepted=len(new_ids), duplicate=len(deliveries) - len(new_ids))
     return new_ids
 
 

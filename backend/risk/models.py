@@ -16,9 +16,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from churnsaver.backend.db import Base, TenantOwned, utcnow
 
+# On SQLite the aggregates are stored in key order (migration 0004): features read them that way.
+CLUSTERED_ON_SQLITE = {"sqlite_with_rowid": False}
+
 
 class CustomerDailyActivity(TenantOwned, Base):
     __tablename__ = "customer_daily_activity"
+    __table_args__ = CLUSTERED_ON_SQLITE
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
     customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
@@ -29,6 +33,7 @@ class CustomerDailyActivity(TenantOwned, Base):
 
 class CustomerDailyState(TenantOwned, Base):
     __tablename__ = "customer_daily_state"
+    __table_args__ = CLUSTERED_ON_SQLITE
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
     customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)

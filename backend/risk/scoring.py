@@ -31,7 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
-from churnsaver.backend.db import Database, utcnow
+from churnsaver.backend.db import Database, ordered_uuid_hexes, utcnow
 from churnsaver.backend.domain_events import DomainEvent
 from churnsaver.backend.risk.explain import Reason, shap_scores, top_reasons
 from churnsaver.backend.risk.features import FeatureMatrix, FeatureSpec, IdRange, feature_matrix, id_ranges
@@ -43,7 +43,7 @@ from churnsaver.backend.risk.model_store import (
 )
 from churnsaver.backend.risk.models import RiskModel, RiskScore, RiskScoreHistory
 from churnsaver.backend.risk.rules import RULES_SPEC, score_by_rules
-from churnsaver.backend.risk.score_store import among, insert_rows, ordered_ids
+from churnsaver.backend.risk.score_store import among, insert_rows
 from churnsaver.backend.risk.settings import TIERS, Thresholds, load_config, tiers_for
 
 # CatBoost's SHAP pass has a fixed cost of about a second per call (its pre-calculation over the
@@ -304,8 +304,8 @@ async def _score_chunk(
         if customer_id not in already:
             appended.append(row)
     # The appended rows' ids, made in one go.
-    history_rows = [(row_id, *row) for row_id, row in zip(ordered_ids(len(appended)), appended, strict=True)]
-    events = [(row_id, *change) for row_id, change in zip(ordered_ids(len(changes)), changes, strict=True)]
+    history_rows = [(row_id, *row) for row_id, row in zip(ordered_uuid_hexes(len(appended)), appended, strict=True)]
+    events = [(row_id, *change) for row_id, change in zip(ordered_uuid_hexes(len(changes)), changes, strict=True)]
     report.scored += len(write)
     report.tier_changes += len(events)
     for tier in tiers:

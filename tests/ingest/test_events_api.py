@@ -92,6 +92,29 @@ async def test_a_client_cannot_choose_its_receive_time(client, db, tenant):
     assert not json.loads(row.payload)[RECEIVED_AT].startswith("2001")
 
 
+async def test_the_stored_item_reads_back_as_the_values_sent_whatever_they_hold(client, db, tenant):
+    odd = (
+        '{"type": "track", "messageId": "m1", "customerId": "cus_1", "event": "report.exported", "properties": '
+        '{"big": 123456789012345678901234567890, "huge": 1e400, "surrogate": "\\ud800", "none": null}}'
+    )
+    plain = (
+        '{"type": "track", "messageId": "m2", "customerId": "cus_1", "event": "report.exported", "properties": '
+        '{"text": "caf\\u00e9 \\u2028", "ratio": 1e-7, "nested": [1, 2.5, {"ok": true}]}}'
+    )
+
+    response = await client.post(
+        "/v1/events",
+        content=f'{{"batch": [{odd}, {plain}]}}'.encode(),
+        headers={**tenant.headers, "content-type": "application/json"},
+    )
+
+    assert response.json() == {"accepted": 2, "duplicates": 0, "rejected": []}
+    for row, sent in zip(await inbox(db, tenant.id), [odd, plain], strict=True):
+        stored = json.loads(row.payload)
+        del stored[RECEIVED_AT]
+        assert stored == json.loads(sent)
+
+
 async def test_a_repeated_message_id_is_a_duplicate_across_requests_and_within_one(client, db, tenant):
     await post_batch(client, tenant, [track("m1"), track("m2")])
 
