@@ -9,7 +9,7 @@ import pytest
 from churnsaver.backend.app import create_app
 from churnsaver.backend.config import Settings
 from churnsaver.backend.db import Database
-from tests.fixtures.databases import BACKENDS, POSTGRES_URL, REDIS_URL, drop_postgres_database, migrated_settings
+from tests.fixtures.databases import BACKENDS, POSTGRES_URL, REDIS_URL, migrated_database
 from tests.fixtures.factories import TenantWithKey, create_tenant_with_key
 
 
@@ -26,10 +26,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 async def settings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Settings]:
     """Settings for a migrated database, once per backend for the session."""
     data_dir = tmp_path_factory.mktemp(f"data-{request.param}")
-    settings, postgres_url = await migrated_settings(request.param, data_dir)
-    yield settings
-    if postgres_url and POSTGRES_URL:
-        await drop_postgres_database(POSTGRES_URL, postgres_url)
+    async with migrated_database(request.param, data_dir) as settings:
+        yield settings
 
 
 @pytest.fixture(scope="session")

@@ -147,13 +147,11 @@ async def id_ranges(session: AsyncSession, tenant_id: uuid.UUID, size: int) -> l
     Only the ids are read (the primary key's index), as text: no UUID object per customer."""
     statement = select(key_column(Customer.id)).where(Customer.tenant_id == tenant_id).order_by(Customer.id)
     keys = list((await session.scalars(statement)).all())
-    return [
-        (
-            IdRange(uuid.UUID(hex=keys[start]), uuid.UUID(hex=keys[min(start + size, len(keys)) - 1])),
-            len(keys[start : start + size]),
-        )
-        for start in range(0, len(keys), size)
-    ]
+    slices = []
+    for start in range(0, len(keys), size):
+        last = min(start + size, len(keys)) - 1
+        slices.append((IdRange(uuid.UUID(hex=keys[start]), uuid.UUID(hex=keys[last])), last - start + 1))
+    return slices
 
 
 def usage_columns(event: str) -> tuple[str, ...]:

@@ -98,7 +98,7 @@ class LeafShapTables:
         if np.isnan(self._table[-1, -1]):
             return False
         known = ~np.isnan(self._table[:, -1])
-        return all(known[offset + reached].all() for offset, reached in zip(self._offsets, leaves, strict=False))
+        return all(known[offset + reached].all() for offset, reached in zip(self._offsets[:-1], leaves, strict=True))
 
     def _gather_columns(self, tree: int) -> tuple[list[int], list[np.ndarray]]:
         """The tree's non-zero feature columns and each one's value per leaf (0 where unknown)."""

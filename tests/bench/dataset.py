@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from churnsaver.backend.config import Settings
 from churnsaver.backend.db import Database
-from tests.fixtures.databases import POSTGRES_URL, drop_postgres_database, migrated_settings
+from tests.fixtures.databases import POSTGRES_URL, migrated_database
 from tests.fixtures.factories import create_customers, create_tenant_with_key
 
 BACKENDS = {"sqlite": "SQLite (embedded default)", "postgres": "PostgreSQL"}
@@ -42,8 +42,7 @@ async def settle_statistics(db: Database) -> None:
 
 @contextlib.asynccontextmanager
 async def seeded_database(backend: str, data_dir: Path, customers: int) -> AsyncIterator[SeededDatabase]:
-    settings, postgres_url = await migrated_settings(backend, data_dir)
-    try:
+    async with migrated_database(backend, data_dir) as settings:
         db = Database(settings)
         try:
             tenant = await create_tenant_with_key(db)
@@ -52,6 +51,3 @@ async def seeded_database(backend: str, data_dir: Path, customers: int) -> Async
         finally:
             await db.dispose()
         yield SeededDatabase(backend=backend, settings=settings, api_key=tenant.api_key)
-    finally:
-        if postgres_url and POSTGRES_URL:
-            await drop_postgres_database(POSTGRES_URL, postgres_url)

@@ -13,12 +13,13 @@ from churnsaver.backend.risk.explain import shap_scores, top_reasons
 from churnsaver.backend.risk.features import FeatureSpec, feature_matrix
 from churnsaver.backend.risk.leaf_shap import leaf_shap_values, leaf_tables
 from churnsaver.backend.risk.model_store import CalibratedCatBoost, Calibration, catboost_pool, model_input
-from churnsaver.backend.risk.models import RiskModel, RiskScore
+from churnsaver.backend.risk.models import RiskScore
 from churnsaver.backend.risk.rules import RULES_SPEC
 from churnsaver.backend.risk.scoring import score_customers
 from churnsaver.backend.risk.training import fit_frame
 from tests.fixtures.factories import TenantWithKey
 from tests.fixtures.risk_activity import seed_two_customers
+from tests.fixtures.risk_models import store_active_model
 
 SPEC = FeatureSpec(numeric=RULES_SPEC.numeric, categorical=("plan",))
 
@@ -80,20 +81,7 @@ async def test_an_active_catboost_version_scores_with_shap_reasons(db: Database,
     ids = await seed_two_customers(db, tenant.id)
     stored, _ = trained_model()
     now = utcnow()
-    async with db.tenant_unit_of_work(tenant.id) as session:
-        session.add(
-            RiskModel(
-                tenant_id=tenant.id,
-                version="v1",
-                kind="catboost",
-                status="ready",
-                active=True,
-                as_of=now,
-                horizon_days=30,
-                feature_spec=stored.spec_json(),
-                model_blob=stored.to_blob(),
-            )
-        )
+    await store_active_model(db, tenant.id, stored, as_of=now)
     async with db.tenant_unit_of_work(tenant.id) as session:
         report = await score_customers(session, tenant.id, now)
         scores = {row.customer_id: row for row in (await session.execute(select(RiskScore))).scalars()}

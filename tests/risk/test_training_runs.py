@@ -29,6 +29,7 @@ from churnsaver.jobs.models import OutboxJob
 from churnsaver.jobs.registry import get_job
 from churnsaver.jobs.runtime import JobRuntime, set_runtime
 from tests.fixtures.factories import create_tenant_with_key
+from tests.fixtures.risk_models import store_active_model
 
 START = datetime(2025, 1, 6, tzinfo=UTC)
 END = datetime(2025, 10, 6, tzinfo=UTC)
@@ -80,26 +81,6 @@ async def test_the_first_version_is_active_and_beats_the_baseline_on_the_time_ho
     assert probabilities.shape == (int(rows.holdout.sum()),) and ((probabilities > 0) & (probabilities < 1)).all()
 
 
-async def store_active_model(db: Database, tenant_id: uuid.UUID, model: CalibratedCatBoost, version: str) -> None:
-    async with db.tenant_unit_of_work(tenant_id) as session:
-        await session.execute(RiskModel.__table__.update().where(RiskModel.tenant_id == tenant_id).values(active=False))
-        session.add(
-            RiskModel(
-                tenant_id=tenant_id,
-                version=version,
-                kind="catboost",
-                status="ready",
-                active=True,
-                as_of=END,
-                horizon_days=30,
-                feature_spec=model.spec_json(),
-                model_blob=model.to_blob(),
-                finished_at=utcnow(),
-                activated_at=utcnow(),
-            )
-        )
-
-
 async def model_fit_on_the_holdout(db: Database, tenant_id: uuid.UUID) -> CalibratedCatBoost:
     """A model that saw the holdout's answers: no honest version can match it there."""
     async with db.tenant_session(tenant_id) as session:
@@ -112,7 +93,7 @@ async def model_fit_on_the_holdout(db: Database, tenant_id: uuid.UUID) -> Calibr
 
 async def test_a_worse_version_is_kept_inactive_unless_forced(db, synthetic_tenant, first_version):
     tenant_id = synthetic_tenant.id
-    await store_active_model(db, tenant_id, await model_fit_on_the_holdout(db, tenant_id), "v90")
+    await store_active_model(db, tenant_id, await model_fit_on_the_holdout(db, tenant_id), as_of=END, version="v90")
 
     worse = await train_model(db, tenant_id, as_of=END)
     forced = await train_model(db, tenant_id, as_of=END, force=True)
@@ -132,7 +113,9 @@ async def test_a_better_version_replaces_the_active_one(db, synthetic_tenant, fi
     shuffled = np.random.default_rng(0).permutation(rows.labels.astype(float))
     noise = CatBoostClassifier(iterations=20, allow_writing_files=False, verbose=False, thread_count=2)
     noise.fit(catboost_pool(rows.matrix.frame, rows.matrix.spec, shuffled))
-    await store_active_model(db, tenant_id, CalibratedCatBoost(noise, rows.matrix.spec, Calibration()), "v95")
+    await store_active_model(
+        db, tenant_id, CalibratedCatBoost(noise, rows.matrix.spec, Calibration()), as_of=END, version="v95"
+    )
 
     better = await train_model(db, tenant_id, as_of=END)
 

@@ -18,7 +18,7 @@ from tests.bench.ingest.report import format_backend
 from tests.bench.ingest.webhooks import WebhookConfig, bench_webhooks
 from tests.bench.server import REPO_ROOT
 from tests.bench.suite import run_on_backends
-from tests.fixtures.databases import POSTGRES_URL, drop_postgres_database, migrated_settings
+from tests.fixtures.databases import migrated_database
 
 RUN_TIMEOUT_SECONDS = 900
 
@@ -48,8 +48,7 @@ async def _section(name: str, run: Any) -> dict[str, Any]:
 
 async def bench_backend(backend: str, arguments: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix=f"churnsaver-bench-ingest-{backend}-") as data_dir:
-        settings, postgres_url = await migrated_settings(backend, Path(data_dir))
-        try:
+        async with migrated_database(backend, Path(data_dir)) as settings:
             webhook_config = WebhookConfig(
                 deliveries=arguments.webhooks,
                 warmup=arguments.webhook_warmup,
@@ -71,9 +70,6 @@ async def bench_backend(backend: str, arguments: argparse.Namespace) -> dict[str
                 diagnostic = WebhookConfig(**{**webhook_config.__dict__, "processing": False})
                 without_jobs = await _section("webhooks without jobs", bench_webhooks(settings, diagnostic))
                 webhooks["app_without_jobs"] = without_jobs.get("app", without_jobs)
-        finally:
-            if postgres_url and POSTGRES_URL:
-                await drop_postgres_database(POSTGRES_URL, postgres_url)
     return {"webhooks": webhooks, "events": events, "csv": csv}
 
 

@@ -32,7 +32,7 @@ from churnsaver.backend.db import Database, utcnow
 from churnsaver.backend.risk.explain import shap_scores
 from churnsaver.backend.risk.features import discover_spec, feature_matrix
 from churnsaver.backend.risk.model_store import model_input
-from churnsaver.backend.risk.models import RiskModel, RiskScore, RiskScoreHistory
+from churnsaver.backend.risk.models import RiskScore, RiskScoreHistory
 from churnsaver.backend.risk.scoring import load_scoring_model, score_customers, score_tenant
 from churnsaver.backend.risk.training import fit_frame
 from tests.bench.dataset import settle_statistics
@@ -40,8 +40,9 @@ from tests.bench.risk.population import write_population
 from tests.bench.risk.report import format_backend
 from tests.bench.server import REPO_ROOT
 from tests.bench.suite import run_on_backends
-from tests.fixtures.databases import POSTGRES_URL, drop_postgres_database, migrated_settings
+from tests.fixtures.databases import migrated_database
 from tests.fixtures.factories import create_tenant_with_key
+from tests.fixtures.risk_models import store_active_model
 
 RUN_TIMEOUT_SECONDS = 1800
 TARGET_CUSTOMERS_PER_SECOND = 10_000
@@ -57,14 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def bench_backend(backend: str, arguments: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix=f"churnsaver-bench-risk-{backend}-") as data_dir:
-        settings, postgres_url = await migrated_settings(backend, Path(data_dir))
-        db = Database(settings)
-        try:
-            return await _bench(db, arguments)
-        finally:
-            await db.dispose()
-            if postgres_url and POSTGRES_URL:
-                await drop_postgres_database(POSTGRES_URL, postgres_url)
+        async with migrated_database(backend, Path(data_dir)) as settings:
+            db = Database(settings)
+            try:
+                return await _bench(db, arguments)
+            finally:
+                await db.dispose()
 
 
 async def _bench(db: Database, arguments: argparse.Namespace) -> dict[str, Any]:
@@ -109,23 +108,7 @@ async def _train(
         holdout=holdout,
     )
     seconds = time.perf_counter() - started
-    async with db.tenant_unit_of_work(tenant_id) as session:
-        session.add(
-            RiskModel(
-                tenant_id=tenant_id,
-                version="v1",
-                kind="catboost",
-                status="ready",
-                active=True,
-                as_of=as_of,
-                horizon_days=30,
-                metrics=trained.metrics,
-                feature_spec=trained.model.spec_json(),
-                model_blob=trained.model.to_blob(),
-                finished_at=utcnow(),
-                activated_at=utcnow(),
-            )
-        )
+    await store_active_model(db, tenant_id, trained.model, as_of=as_of, metrics=trained.metrics)
     return {
         "snapshot_rows": len(labels),
         "features": len(spec.columns),
