@@ -10,21 +10,23 @@ look-ups, the outbox relay, the scheduler, the CLI's admin commands.
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from churnsaver.backend.config import Settings
+from churnsaver.backend.sqlite_writer import SQLiteWriter
 
 TENANT_SETTING = "churnsaver.tenant_id"
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -98,13 +100,26 @@ class TenantOwned:
     tenant_id: Mapped[uuid.UUID] = mapped_column(index=True)
 
 
-def insert_for(session: AsyncSession) -> Any:
+def insert_for(session: AsyncSession | Session) -> Any:
     """The dialect's INSERT construct, which has `on_conflict_do_nothing` on both backends."""
     return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
 
 
 def _is_postgres(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+def set_sqlite_pragmas(engine: Engine) -> None:
+    """WAL, so readers never wait for the writer; foreign keys; a 30 s wait for the write lock."""
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
 
 
 def create_engine(settings: Settings, *, app_role: bool) -> AsyncEngine:
@@ -114,16 +129,7 @@ def create_engine(settings: Settings, *, app_role: bool) -> AsyncEngine:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         # As many pooled connections as PostgreSQL gets: opening a SQLite connection starts a thread.
         engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=10, max_overflow=20)
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
+        set_sqlite_pragmas(engine.sync_engine)
         return engine
 
     engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
@@ -167,6 +173,10 @@ class Database:
             self.engine, expire_on_commit=False, sync_session_class=TenantScopedSession
         )
         self._system_sessions = async_sessionmaker(self.system_engine, expire_on_commit=False)
+        self._sqlite_writer = None
+        if not _is_postgres(self.engine):
+            url = self.engine.url.set(drivername="sqlite").render_as_string(hide_password=False)
+            self._sqlite_writer = SQLiteWriter(url, on_connect=set_sqlite_pragmas, session_class=TenantScopedSession)
 
     def tenant_session(self, tenant_id: uuid.UUID | None) -> AsyncSession:
         session = self._tenant_sessions()
@@ -182,6 +192,15 @@ class Database:
         async with self.tenant_session(tenant_id) as session, session.begin():
             yield session
 
+    async def run_unit_of_work(self, tenant_id: uuid.UUID, work: Callable[[Session], T]) -> T:
+        """`work(session)`, synchronous code, in one tenant transaction committed when it returns:
+        on SQLite in one round trip to the writer thread (sqlite_writer.py), on PostgreSQL in an
+        async tenant session. For short, frequent writes such as the receivers' group commits."""
+        if self._sqlite_writer is not None:
+            return await self._sqlite_writer.run(tenant_id, work)
+        async with self.tenant_unit_of_work(tenant_id) as session:
+            return await session.run_sync(work)
+
     @asynccontextmanager
     async def system_unit_of_work(self) -> AsyncIterator[AsyncSession]:
         async with self.system_session() as session, session.begin():
@@ -192,6 +211,8 @@ class Database:
             await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self._sqlite_writer is not None:
+            await self._sqlite_writer.dispose()
         await self.engine.dispose()
         if self.system_engine is not self.engine:
             await self.system_engine.dispose()

@@ -8,6 +8,7 @@ from functools import lru_cache
 
 import structlog
 from prometheus_client import Counter, Histogram
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from churnsaver.backend.db import Database
@@ -69,6 +70,37 @@ def route_label(path: str) -> str:
     return f"/{first}" if first in {"graphql", "healthz", "readyz", "metrics", "v1", "webhooks", "widgets"} else "other"
 
 
+def request_id_of(headers: dict[bytes, bytes]) -> str:
+    """The caller's `x-request-id` when it is a sane one, else a new id."""
+    incoming = headers.get(b"x-request-id", b"").decode("latin-1")
+    return incoming if REQUEST_ID_PATTERN.match(incoming) else uuid.uuid4().hex
+
+
+def begin_request(scope: Scope, request_id: str) -> None:
+    """The request id in the scope and in every log line of the request."""
+    scope.setdefault("state", {})["request_id"] = request_id
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+
+
+def answer_headers(headers: list[tuple[bytes, bytes]], request_id: str) -> list[tuple[bytes, bytes]]:
+    """`headers` of a response plus the request id and the security headers every answer carries."""
+    headers = [*headers, (b"x-request-id", request_id.encode()), *SECURITY_HEADERS]
+    if any(k == b"content-type" and v.startswith(b"application/json") for k, v in headers):
+        headers.append(JSON_CSP)
+    return headers
+
+
+def end_request(scope: Scope, status: int, started: float) -> None:
+    """Metrics and the access log line of a finished HTTP request."""
+    elapsed = time.perf_counter() - started
+    route = route_label(scope["path"])
+    _request_counter(scope["method"], route, status).inc()
+    _latency(route).observe(elapsed)
+    log = logger.debug if status < 400 and route in QUIET_WHEN_ACCEPTED else logger.info
+    log("http.request", method=scope["method"], path=scope["path"], status=status, duration_ms=round(elapsed * 1000, 2))
+
+
 class RequestContextMiddleware:
     """Request id, structured access log, metrics and security headers."""
 
@@ -79,11 +111,8 @@ class RequestContextMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if REQUEST_ID_PATTERN.match(incoming) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        request_id = request_id_of(dict(scope["headers"]))
+        begin_request(scope, request_id)
         started = time.perf_counter()
         status = 500
 
@@ -91,34 +120,43 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
-                headers.extend(SECURITY_HEADERS)
-                if any(k == b"content-type" and v.startswith(b"application/json") for k, v in headers):
-                    headers.append(JSON_CSP)
-                message["headers"] = headers
+                message["headers"] = answer_headers(list(message.get("headers", [])), request_id)
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
             if scope["type"] == "http":
-                elapsed = time.perf_counter() - started
-                route = route_label(scope["path"])
-                _request_counter(scope["method"], route, status).inc()
-                _latency(route).observe(elapsed)
-                log = logger.debug if status < 400 and route in QUIET_WHEN_ACCEPTED else logger.info
-                log(
-                    "http.request",
-                    method=scope["method"],
-                    path=scope["path"],
-                    status=status,
-                    duration_ms=round(elapsed * 1000, 2),
-                )
+                end_request(scope, status, started)
 
 
 class BodyTooLarge(Exception):
     pass
+
+
+def declared_too_large(headers: dict[bytes, bytes], limit: int) -> bool:
+    """Whether the request's Content-Length says (or, being no number, may hide) more than `limit`."""
+    declared = headers.get(b"content-length")
+    return declared is not None and (not declared.isdigit() or int(declared) > limit)
+
+
+async def read_body(receive: Receive, headers: dict[bytes, bytes], limit: int) -> bytes:
+    """The whole request body; BodyTooLarge as soon as it is declared or read to be over `limit`."""
+    if declared_too_large(headers, limit):
+        raise BodyTooLarge
+    chunks = []
+    received = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnect
+        chunk = message.get("body", b"")
+        received += len(chunk)
+        if received > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 class BodySizeLimitMiddleware:
@@ -140,9 +178,8 @@ class BodySizeLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.limit_for(scope["path"])
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await send_json(send, *json_error(413, "PAYLOAD_TOO_LARGE", f"request body is over {limit} bytes"))
+        if declared_too_large(dict(scope["headers"]), limit):
+            await send_json(send, *too_large(limit))
             return
         received = 0
         response_started = False
@@ -165,7 +202,11 @@ class BodySizeLimitMiddleware:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not response_started:
-                await send_json(send, *json_error(413, "PAYLOAD_TOO_LARGE", f"request body is over {limit} bytes"))
+                await send_json(send, *too_large(limit))
+
+
+def too_large(limit: int) -> tuple[int, bytes]:
+    return json_error(413, "PAYLOAD_TOO_LARGE", f"request body is over {limit} bytes")
 
 
 class AuthenticationMiddleware:

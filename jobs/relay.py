@@ -24,6 +24,11 @@ from churnsaver.jobs.registry import JOBS
 REDELIVER_AFTER = timedelta(minutes=30)
 BATCH_SIZE = 500
 POLL_SECONDS = 1.0
+# Under a burst, commits that enqueue come a few milliseconds apart (a receiver's group commit
+# each): a pass per wake-up cost a transaction per commit, and on SQLite the write lock the
+# receivers wait for. At most one pass per MIN_PASS_SECONDS sends them together; a job committed
+# after a quiet spell still goes at once.
+MIN_PASS_SECONDS = 0.05
 
 logger = structlog.get_logger(__name__)
 OUTBOX_SENT = Counter("churnsaver_outbox_sent_total", "Outbox jobs handed to the broker")
@@ -94,6 +99,7 @@ class OutboxRelay:
                 # Cleared before reading the outbox, not after: a commit that lands while we
                 # read must still wake the wait below, or its job waits a whole poll.
                 self._wake.clear()
+                pass_started = loop.time()
                 try:
                     sent = await self.relay_once()
                 except Exception:
@@ -104,6 +110,7 @@ class OutboxRelay:
                 wake_waiter = asyncio.ensure_future(self._wake.wait())
                 await asyncio.wait({wake_waiter, stop_waiter}, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
                 wake_waiter.cancel()
+                await asyncio.wait({stop_waiter}, timeout=pass_started + MIN_PASS_SECONDS - loop.time())
         finally:
             stop_waiter.cancel()
             unregister()

@@ -316,7 +316,7 @@ async def receive_events(request: Request) -> Response:
         return error_response(400, "BAD_REQUEST", "no item in the batch is valid", rejected=rejected)
 
     async with db.tenant_unit_of_work(tenant_id) as session:
-        new_ids = await store_deliveries(session, tenant_id, Source.api, deliveries)
+        new_ids = list((await session.run_sync(store_deliveries, tenant_id, Source.api, deliveries)).values())
         await count(session, tenant_id, Source.api, rejected=len(rejected))
         if new_ids:
             enqueue(session, PROCESS_JOB, tenant_id=tenant_id, inbox_ids=[str(inbox_id) for inbox_id in new_ids])

@@ -2,8 +2,10 @@
 
 A receiver hands its verified delivery to the `InboxWriter` of its database and waits for the
 answer. The writer commits whatever has arrived since its last commit in one go: per tenant, one
-transaction holding a multi-row inbox insert (ON CONFLICT DO NOTHING RETURNING), one counter
-upsert per source and one processing job for the new rows. Batches form by themselves: while one
+transaction holding, per source, one inbox insert of all its rows with their counters
+(`inbox.store_deliveries`, as the events API stores a batch), and one processing job for the
+new rows. It runs as synchronous work through `Database.run_unit_of_work`: on SQLite one round
+trip to the writer thread for the whole transaction. Batches form by themselves: while one
 commits, the next gathers, so a lone delivery is committed at once and a busy server commits
 hundreds per transaction, with no timer anywhere.
 
@@ -18,15 +20,14 @@ import asyncio
 import time
 import uuid
 import weakref
-from collections import Counter
 from dataclasses import dataclass, field
 
 import prometheus_client
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
-from churnsaver.backend.db import Database, utcnow
-from churnsaver.backend.ingest.inbox import Delivery, count, inbox_row, insert_new
+from churnsaver.backend.db import Database
+from churnsaver.backend.ingest.inbox import Delivery, store_deliveries
 from churnsaver.backend.ingest.models import InboxStatus
 from churnsaver.jobs.outbox import enqueue
 
@@ -64,24 +65,26 @@ class _Waiting:
 
 @dataclass(slots=True)
 class _TenantBatch:
-    """One tenant's share of a flush, deduplicated on (source, external id) before the insert."""
+    """One tenant's share of a flush."""
 
     tenant_id: uuid.UUID
     waiting: list[_Waiting] = field(default_factory=list)
 
-    def rows(self) -> tuple[list[dict], list[int]]:
-        """The rows to insert, and for each waiting caller the index of its row (first one wins)."""
-        received_at = utcnow()
-        rows: list[dict] = []
-        index_of: dict[tuple[str, str], int] = {}
-        row_of_caller: list[int] = []
+    def store(self, session: Session) -> set[tuple[str, str]]:
+        """Store the deliveries and enqueue the processing of the new ones; the (source, external
+        id) of the rows stored now."""
+        by_source: dict[str, list[Delivery]] = {}
         for waiting in self.waiting:
-            key = (waiting.source, waiting.delivery.external_id)
-            if key not in index_of:
-                index_of[key] = len(rows)
-                rows.append(inbox_row(self.tenant_id, waiting.source, waiting.delivery, received_at))
-            row_of_caller.append(index_of[key])
-        return rows, row_of_caller
+            by_source.setdefault(waiting.source, []).append(waiting.delivery)
+        stored_now: set[tuple[str, str]] = set()
+        to_process: list[str] = []
+        for source, deliveries in by_source.items():
+            created = store_deliveries(session, self.tenant_id, source, deliveries)
+            stored_now.update((source, external_id) for external_id in created)
+            to_process += _pending_ids(deliveries, created)
+        if to_process:
+            enqueue(session, PROCESS_JOB, tenant_id=self.tenant_id, inbox_ids=to_process)
+        return stored_now
 
 
 class InboxWriter:
@@ -138,14 +141,7 @@ class InboxWriter:
         """One tenant's transaction; its callers learn the outcome only after the commit."""
         started = time.perf_counter()
         try:
-            rows, row_of_caller = batch.rows()
-            async with self.db.tenant_unit_of_work(batch.tenant_id) as session:
-                created = await insert_new(session, rows)
-                new_rows = [row for row in rows if row["id"] in created]
-                await _count(session, batch, new_rows)
-                to_process = [str(row["id"]) for row in new_rows if row["status"] == InboxStatus.pending]
-                if to_process:
-                    enqueue(session, PROCESS_JOB, tenant_id=batch.tenant_id, inbox_ids=to_process)
+            stored_now = await self.db.run_unit_of_work(batch.tenant_id, batch.store)
         except Exception as error:
             logger.error(
                 "ingest.group_commit_failed",
@@ -158,21 +154,22 @@ class InboxWriter:
             return
         COMMIT_SECONDS.observe(time.perf_counter() - started)
         BATCH_DELIVERIES.observe(len(batch.waiting))
-        # Committed. Of callers sharing a row, the first is told it was new, the others duplicate.
-        told_new: set[int] = set()
-        for waiting, index in zip(batch.waiting, row_of_caller, strict=True):
-            new = rows[index]["id"] in created and index not in told_new
-            told_new.add(index)
+        # Committed. Of callers sharing a new row, the first is told it was new, the others duplicate.
+        for waiting in batch.waiting:
+            key = (waiting.source, waiting.delivery.external_id)
+            is_new = key in stored_now
+            stored_now.discard(key)
             if not waiting.outcome.done():  # a caller that went away (cancelled) needs no answer
-                waiting.outcome.set_result(new)
+                waiting.outcome.set_result(is_new)
 
 
-async def _count(session: AsyncSession, batch: _TenantBatch, new_rows: list[dict]) -> None:
-    """One counter upsert per source: its new rows accepted, every other caller a duplicate."""
-    callers = Counter(waiting.source for waiting in batch.waiting)
-    accepted = Counter(row["source"] for row in new_rows)
-    for source, calls in callers.items():
-        await count(session, batch.tenant_id, source, accepted=accepted[source], duplicate=calls - accepted[source])
+def _pending_ids(deliveries: list[Delivery], created: dict[str, uuid.UUID]) -> list[str]:
+    """The new rows to process: those not stored as ignored (a source's tests, unknown types).
+    A row holds the first delivery of its external id."""
+    status: dict[str, InboxStatus] = {}
+    for delivery in deliveries:
+        status.setdefault(delivery.external_id, delivery.status)
+    return [str(inbox_id) for external_id, inbox_id in created.items() if status[external_id] == InboxStatus.pending]
 
 
 def _fail(waiting: list[_Waiting], error: DeliveryNotStored) -> None:

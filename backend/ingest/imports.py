@@ -356,7 +356,7 @@ async def import_events(db: Database, tenant_id: uuid.UUID, path: Path, on_progr
                 except ValueError as error:
                     report.reject(line, str(error))
             async with db.tenant_unit_of_work(tenant_id) as session:
-                new_ids = await store_deliveries(session, tenant_id, Source.api, deliveries)
+                new_ids = list((await session.run_sync(store_deliveries, tenant_id, Source.api, deliveries)).values())
                 await count(session, tenant_id, Source.api, rejected=report.rejected - rejected_before)
                 if new_ids:
                     await process_inbox(session, tenant_id, new_ids)

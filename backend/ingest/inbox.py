@@ -6,15 +6,15 @@ tells which rows are new: only those are processed, so a duplicate delivery chan
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
-from churnsaver.backend.db import insert_for, ordered_uuid, utcnow
+from churnsaver.backend.db import ordered_uuid, utcnow
 from churnsaver.backend.ingest.models import InboxEvent, InboxStatus, IngestDailyStat
 from churnsaver.backend.ingest.row_batches import RowBatch
 
@@ -27,49 +27,22 @@ class Delivery:
     status: InboxStatus = InboxStatus.pending
 
 
-def inbox_row(tenant_id: uuid.UUID, source: str, delivery: Delivery, received_at: datetime) -> dict[str, Any]:
-    """The inbox_events row of `delivery`, with its id chosen here: it tells which rows were new."""
-    return {
-        "id": ordered_uuid(),
-        "tenant_id": tenant_id,
-        "source": source,
-        "external_id": delivery.external_id,
-        "event_type": delivery.event_type,
-        "payload": delivery.payload,
-        "received_at": received_at,
-        "status": delivery.status,
-    }
-
-
-async def insert_new(session: AsyncSession, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
-    """Insert `rows` (from `inbox_row`) in one statement; the ids of those that were not stored yet.
-
-    A row whose (tenant, source, external id) is already stored, or repeated earlier in `rows`,
-    inserts nothing."""
-    if not rows:
-        return set()
-    # The table rather than the mapped class, and the rows as executemany parameters: the
-    # statement is compiled once and cached, and SQLAlchemy sends the rows as multi-row VALUES
-    # pages. A `.values(rows)` statement is compiled anew on every call, a bind parameter per
-    # cell: at 500 rows that cost ten times the database's own work.
-    table = InboxEvent.__table__
-    statement = insert_for(session)(table).on_conflict_do_nothing().returning(table.c.id)
-    return set((await session.execute(statement, rows)).scalars())
-
-
 # The columns that differ from row to row in `store_deliveries`; tenant, source and time are bound once.
 DELIVERY_COLUMNS = ("id", "external_id", "event_type", "payload", "status")
 
 
-async def store_deliveries(
-    session: AsyncSession, tenant_id: uuid.UUID, source: str, deliveries: list[Delivery]
-) -> list[uuid.UUID]:
-    """Store `deliveries` in one statement; returns the ids of the rows that were new (in input order).
+def store_deliveries(
+    session: Session, tenant_id: uuid.UUID, source: str, deliveries: list[Delivery]
+) -> dict[str, uuid.UUID]:
+    """Store `deliveries` in one statement and count them; the rows that were new, in input order,
+    as external id -> inbox id. A delivery already stored, or repeated earlier in `deliveries`,
+    stores nothing and counts as a duplicate. Synchronous: the receivers' group commits run it in
+    `Database.run_unit_of_work`, async code with `await session.run_sync(store_deliveries, ...)`.
 
-    A batch of the events API or of an import is hundreds of rows: as one `RowBatch` INSERT they
-    cost a fraction of what `insert_new`'s executemany spends on them in SQLAlchemy."""
+    Whatever the number of rows, one `RowBatch` INSERT: a group commit's few dozen webhooks or an
+    events API batch of hundreds cost a fraction of what SQLAlchemy's executemany spends on them."""
     if not deliveries:
-        return []
+        return {}
     table = InboxEvent.__table__
     batch = RowBatch(session, table, DELIVERY_COLUMNS)
     constants = {"tenant_id": tenant_id, "source": source, "received_at": utcnow()}
@@ -87,10 +60,10 @@ async def store_deliveries(
                 "payload": delivery.payload,
                 "status": delivery.status,
             }
-    created = {external_id for (external_id,) in await batch.execute(session, statement, list(rows.values()))}
-    new_ids = [row["id"] for external_id, row in rows.items() if external_id in created]
-    await count(session, tenant_id, source, accepted=len(new_ids), duplicate=len(deliveries) - len(new_ids))
-    return new_ids
+    created = set(session.execute(statement, batch.parameters(list(rows.values()))).scalars())
+    new = {external_id: row["id"] for external_id, row in rows.items() if external_id in created}
+    add_counts(session, tenant_id, source, accepted=len(new), duplicate=len(deliveries) - len(new))
+    return new
 
 
 COUNT_COLUMNS = ("id", "tenant_id", "source", "day", "accepted", "duplicate", "rejected")
@@ -118,19 +91,25 @@ async def count(
     rejected: int = 0,
 ) -> None:
     """Add to today's counters for (tenant, source)."""
+    await session.run_sync(add_counts, tenant_id, source, accepted=accepted, duplicate=duplicate, rejected=rejected)
+
+
+def add_counts(
+    session: Session, tenant_id: uuid.UUID, source: str, *, accepted: int = 0, duplicate: int = 0, rejected: int = 0
+) -> None:
+    """`count`, in a synchronous session."""
     if not (accepted or duplicate or rejected):
         return
-    today: date = utcnow().date()
     parameters = {
         "id": uuid.uuid4(),
         "tenant_id": tenant_id,
         "source": source,
-        "day": today,
+        "day": utcnow().date(),
         "accepted": accepted,
         "duplicate": duplicate,
         "rejected": rejected,
     }
-    await session.execute(_count_statement(session.bind.dialect.name), parameters)
+    session.execute(_count_statement(session.bind.dialect.name), parameters)
 
 
 async def pending_deliveries(session: AsyncSession, tenant_id: uuid.UUID, ids: list[uuid.UUID]) -> list[InboxEvent]:

@@ -37,6 +37,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql.dml import Insert as PostgresInsert
 from sqlalchemy.dialects.sqlite.dml import Insert as SQLiteInsert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateTable
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -79,7 +80,7 @@ class RowBatch:
     """A batch of rows for some of a table's columns, written by one bulk INSERT of one parameter
     (SQLite) or one parameter per column (PostgreSQL), whatever the number of rows."""
 
-    def __init__(self, session: AsyncSession, table: Table, columns: Sequence[str]) -> None:
+    def __init__(self, session: AsyncSession | Session, table: Table, columns: Sequence[str]) -> None:
         self.session = session
         self.table = table
         self.columns = {name: table.c[name].type for name in columns}
@@ -110,26 +111,27 @@ class RowBatch:
         the rows it returns."""
         if not rows:
             return []
-        if self.is_postgres:
-            parameters = {name: [row[name] for row in rows] for name in self.columns}
-        else:
-            # Each value encoded by its column's bind processor, as a row of a JSON array: one
-            # statement, run by SQLite in one call that releases the GIL (a Python thread parsing
-            # the next batch runs meanwhile), where an executemany takes it back after every row.
-            columns: list[Iterable[Any]] = []
-            for name, kind in self.columns.items():
-                values = [row[name] for row in rows]
-                # A JSON document (an object or array) stays one inside the batch's JSON, which
-                # `json_extract` hands back as its text: no encoding per row.
-                process = (
-                    None if isinstance(kind, JSON) else kind.dialect_impl(self.dialect).bind_processor(self.dialect)
-                )
-                columns.append(map(process, values) if process else values)
-            parameters = {
-                BATCH_PARAMETER: json.dumps(list(zip(*columns, strict=True)), ensure_ascii=False, separators=(",", ":"))
-            }
-        result = await session.execute(statement, parameters)
+        result = await session.execute(statement, self.parameters(rows))
         return result.all() if result.returns_rows else []
+
+    def parameters(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """The parameters `statement`, built on `self.insert()`, runs with for `rows` (mappings
+        holding every column): to run it in a synchronous session."""
+        if self.is_postgres:
+            return {name: [row[name] for row in rows] for name in self.columns}
+        # Each value encoded by its column's bind processor, as a row of a JSON array: one
+        # statement, run by SQLite in one call that releases the GIL (a Python thread parsing
+        # the next batch runs meanwhile), where an executemany takes it back after every row.
+        columns: list[Iterable[Any]] = []
+        for name, kind in self.columns.items():
+            values = [row[name] for row in rows]
+            # A JSON document (an object or array) stays one inside the batch's JSON, which
+            # `json_extract` hands back as its text: no encoding per row.
+            process = None if isinstance(kind, JSON) else kind.dialect_impl(self.dialect).bind_processor(self.dialect)
+            columns.append(map(process, values) if process else values)
+        return {
+            BATCH_PARAMETER: json.dumps(list(zip(*columns, strict=True)), ensure_ascii=False, separators=(",", ":"))
+        }
 
 
 def _is_datetime(kind: TypeEngine[Any]) -> bool:

@@ -15,6 +15,15 @@ while the ones behind it find their rows done and stop after one read. The per-e
 batch (statements, the job's own dispatch and transaction) is amortised over what has piled up,
 so processing speeds up exactly when it falls behind. The rows a job was enqueued for are always
 in its batch, so every stored row is still processed by a job enqueued after it was committed.
+
+Acknowledgements come first. While a tenant's deliveries are still arriving (the newest pending
+row is under ARRIVING_SECONDS old), a job waits rather than compete with the receivers, for up
+to MAX_DEFER_SECONDS after the oldest pending row arrived. A provider's burst is stored at the
+rate the receivers alone can take it, then processed in full batches; a sustained stream is
+processed at most MAX_DEFER_SECONDS behind. On SQLite this is what keeps a processing
+transaction from holding the only write lock while a hundred acknowledgements wait for it; on
+any backend it leaves the cores to the senders waiting for an answer. A lone delivery waits
+ARRIVING_SECONDS.
 """
 
 import asyncio
@@ -23,13 +32,14 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from churnsaver.backend.db import utcnow
+from churnsaver.backend.db import Database, utcnow
 from churnsaver.backend.ingest import events_api, stripe, whop
 from churnsaver.backend.ingest.apply import ApplyResult, apply_events, check_event
 from churnsaver.backend.ingest.canonical import CanonicalEvent
@@ -42,12 +52,9 @@ from churnsaver.jobs.runtime import runtime
 logger = structlog.get_logger(__name__)
 
 BATCH_LIMIT = 500
-# On SQLite a processing transaction holds the only write lock, and every acknowledgement waits
-# for it. A job that has rows to process first lets this much more pile up: batches of hundreds
-# cost a third of the lock time (and CPU) per event that batches of one group commit's few dozen
-# do, so acknowledgements get through in between. Processing is asynchronous anyway; PostgreSQL
-# commits side by side and needs no wait.
-SQLITE_GATHER_SECONDS = 0.5
+ARRIVING_SECONDS = 0.2
+MAX_DEFER_SECONDS = 5.0
+ARRIVAL_POLL_SECONDS = 0.1
 
 
 class Ignored(Exception):
@@ -155,16 +162,38 @@ async def _claim_pending(session: AsyncSession, tenant_id: uuid.UUID, limit: int
     return await _claim(session, tenant_id, picked) if picked else []
 
 
-async def _has_pending(tenant_id: uuid.UUID) -> bool:
-    """Whether the tenant has a pending row, read outside any write transaction: a job whose rows
-    an earlier one took (the usual case under load) then ends without taking the write lock."""
-    statement = (
-        select(InboxEvent.id)
+def _pending_received_at(tenant_id: uuid.UUID, *, newest: bool) -> Select[tuple[datetime]]:
+    received_at = InboxEvent.received_at
+    return (
+        select(received_at)
         .where(InboxEvent.tenant_id == tenant_id, InboxEvent.status == InboxStatus.pending)
+        .order_by(received_at.desc() if newest else received_at)
         .limit(1)
     )
-    async with runtime().db.tenant_session(tenant_id) as session:
-        return (await session.execute(statement)).first() is not None
+
+
+async def _pending_span(db: Database, tenant_id: uuid.UUID) -> tuple[datetime, datetime] | None:
+    """When the tenant's oldest and newest pending rows arrived (None: nothing pending), read
+    outside any write transaction: a job whose rows an earlier one took (the usual case under
+    load) then ends without taking the write lock."""
+    async with db.tenant_session(tenant_id) as session:
+        oldest = (await session.execute(_pending_received_at(tenant_id, newest=False))).scalar()
+        if oldest is None:
+            return None
+        newest = (await session.execute(_pending_received_at(tenant_id, newest=True))).scalar()
+    return oldest, newest or oldest
+
+
+async def wait_while_arriving(db: Database, tenant_id: uuid.UUID) -> bool:
+    """Wait until the tenant's deliveries stop arriving, or its oldest pending one has waited
+    MAX_DEFER_SECONDS; False when nothing is pending (any more)."""
+    while (span := await _pending_span(db, tenant_id)) is not None:
+        oldest, newest = span
+        now = utcnow()
+        if (now - newest).total_seconds() >= ARRIVING_SECONDS or (now - oldest).total_seconds() >= MAX_DEFER_SECONDS:
+            return True
+        await asyncio.sleep(ARRIVAL_POLL_SECONDS)
+    return False
 
 
 def _describe(error: Exception) -> str:
@@ -175,10 +204,8 @@ def _describe(error: Exception) -> str:
 @job("ingest.process_inbox")
 async def process_inbox_job(tenant_id: str, inbox_ids: list[str]) -> None:
     tenant = uuid.UUID(tenant_id)
-    if not await _has_pending(tenant):
+    if not await wait_while_arriving(runtime().db, tenant):
         return  # its rows were taken by an earlier job's batch, or a second copy already ran
-    if runtime().settings.is_sqlite:
-        await asyncio.sleep(SQLITE_GATHER_SECONDS)
     ids = [uuid.UUID(inbox_id) for inbox_id in inbox_ids]
     async with runtime().db.tenant_unit_of_work(tenant) as session:
         result = await process_inbox(session, tenant, ids, also_pending=BATCH_LIMIT - len(ids))

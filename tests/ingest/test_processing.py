@@ -54,7 +54,7 @@ async def receive(db: Database, tenant_id: uuid.UUID, deliveries: list[StreamDel
     async with db.tenant_unit_of_work(tenant_id) as session:
         for source, group in itertools.groupby(deliveries, key=lambda delivery: delivery.source):
             stored = [Delivery(d.external_id, d.event_type, d.body) for d in group]
-            ids = await store_deliveries(session, tenant_id, source, stored)
+            ids = list((await session.run_sync(store_deliveries, tenant_id, source, stored)).values())
             if ids:
                 enqueue(session, JOB, tenant_id=tenant_id, inbox_ids=[str(inbox_id) for inbox_id in ids])
             new_ids += ids

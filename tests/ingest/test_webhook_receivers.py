@@ -231,7 +231,40 @@ async def test_a_provider_signing_with_both_secrets_during_a_roll_is_accepted(cl
     assert response.status_code == 200
 
 
+async def test_an_answer_carries_the_request_id_and_the_security_headers(client, whop):
+    delivery = whop_v1_delivery(whop.secret, whop_payment_failed())
+
+    response = await client.post(
+        whop.path, content=delivery.body, headers={**delivery.headers, "x-request-id": "provider-retry-7"}
+    )
+
+    assert response.status_code == 200
+    assert response.headers["x-request-id"] == "provider-retry-7"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["content-security-policy"].startswith("default-src 'none'")
+    assert response.headers["content-type"] == "application/json"
+
+
 # Refused deliveries: nothing stored, the rejection counted
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+async def test_a_method_other_than_post_is_405_and_stores_nothing(client, db, whop, method):
+    delivery = whop_v1_delivery(whop.secret, whop_payment_failed())
+
+    response = await client.request(method, whop.path, content=delivery.body, headers=delivery.headers)
+
+    await assert_refused(response, db, whop, 405, "Method Not Allowed")
+    assert response.headers["allow"] == "POST"
+
+
+async def test_a_path_below_an_endpoint_is_404(client, db, whop):
+    delivery = whop_v1_delivery(whop.secret, whop_payment_failed())
+
+    response = await deliver(client, f"{whop.path}/extra", delivery)
+
+    assert response.status_code == 404
+    assert await inbox(db, whop.tenant_id) == []
 
 
 async def test_a_non_json_content_type_is_415(client, db, whop):
@@ -287,6 +320,7 @@ async def test_a_body_over_256_kib_is_413(client, db, whop):
     response = await deliver(client, whop.path, whop_v1_delivery(whop.secret, envelope))
 
     await assert_refused(response, db, whop, 413, "over 262144 bytes")
+    assert await counters(db, whop.tenant_id, "whop") == (0, 0, 1)
 
 
 async def test_a_streamed_body_over_256_kib_is_413_and_counted(client, db, whop):

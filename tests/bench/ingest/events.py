@@ -66,7 +66,6 @@ async def bench_events(settings: Settings, config: EventsConfig) -> dict[str, An
         counted = await counters(db, tenant.id, Source.api)
     finally:
         await db.dispose()
-    measured_items = len(measured) * config.batch_size
     checks = {
         "sent": total,
         "answered_accepted": warm_items + sum(n for n in result.kept if n is not None),
@@ -81,13 +80,7 @@ async def bench_events(settings: Settings, config: EventsConfig) -> dict[str, An
     if not checks["every_event_stored_and_processed_once"]:
         raise BenchFailed(f"events were not all stored, processed and counted once: {checks}")
     summary = result.summary(items_per_request=config.batch_size)
-    processing = processing_summary(
-        monitor,
-        expected=measured_items,
-        load_started=result.started_at,
-        load_finished=result.finished_at,
-        settled_at=settled_at,
-    )
+    processing = processing_summary(monitor, [result], [settled_at], items_per_request=config.batch_size)
     return {
         "config": config.__dict__,
         "ack": summary,

@@ -195,3 +195,19 @@ async def post_all(
     if server_cpu_before is not None and server_cpu_after is not None:
         result.server_cpu_seconds = server_cpu_after - server_cpu_before
     return result
+
+
+def combined(results: list[LoadResult]) -> LoadResult:
+    """Rounds of one load as one result: every request, the rounds' wall and CPU times summed."""
+    total = LoadResult(started_at=results[0].started_at, finished_at=results[-1].finished_at)
+    for result in results:
+        total.latencies += result.latencies
+        total.statuses += result.statuses
+        total.kept += result.kept
+        total.wall_seconds += result.wall_seconds
+        total.client_cpu_seconds += result.client_cpu_seconds
+        total.machine_cpu_seconds += result.machine_cpu_seconds
+        total.postgres_cpu_seconds += result.postgres_cpu_seconds
+        if result.server_cpu_seconds is not None:
+            total.server_cpu_seconds = (total.server_cpu_seconds or 0.0) + result.server_cpu_seconds
+    return total

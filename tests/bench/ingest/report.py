@@ -33,7 +33,8 @@ def format_webhooks(result: dict[str, Any]) -> list[str]:
     config, processing = result["config"], result["processing"]
     lines = [
         f"  Signed Whop v1 webhooks: {config['deliveries']:,} after {config['warmup']:,} warm-up, concurrency "
-        f"{config['concurrency']}, {config['members']:,} members, median body {config['payload_bytes_median']} B",
+        f"{config['concurrency']}, {config['members']:,} members, median body {config['payload_bytes_median']} B, "
+        f"{config['rounds']} rounds alternating with the bare endpoint",
         HEADER,
         _load_row("bare Starlette endpoint", result["bare"]),
         _load_row("app, processing running", result["app"]),
@@ -49,7 +50,7 @@ def format_webhooks(result: dict[str, Any]) -> list[str]:
     if processing.get("completed"):
         lines.append(
             f"  processing: {processing['rate_during_load_per_second']:,.0f}/s during the load, all processed "
-            f"{processing['lag_after_last_ack_seconds']} s after the last ack, "
+            f"at most {processing['lag_after_last_ack_seconds']} s after a round's last ack, "
             f"{processing['end_to_end_per_second']:,.0f}/s end to end"
         )
     checks = result["checks"]

@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--webhook-concurrency", type=int, default=64)
     parser.add_argument("--members", type=int, default=2_000, help="Whop members the deliveries are about")
     parser.add_argument(
+        "--webhook-rounds", type=int, default=4, help="alternating rounds of the bare endpoint and the app"
+    )
+    parser.add_argument(
         "--without-diagnostic", action="store_true", help="skip the webhook run with jobs stopped (diagnostic)"
     )
     parser.add_argument("--event-batches", type=int, default=60, help="measured events API batches")
@@ -54,6 +57,7 @@ async def bench_backend(backend: str, arguments: argparse.Namespace) -> dict[str
                 warmup=arguments.webhook_warmup,
                 concurrency=arguments.webhook_concurrency,
                 members=arguments.members,
+                rounds=arguments.webhook_rounds,
             )
             webhooks = await _section("webhooks", bench_webhooks(settings, webhook_config))
             events_config = EventsConfig(

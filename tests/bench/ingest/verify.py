@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from churnsaver.backend.customers.models import CustomerEvent
 from churnsaver.backend.db import Database
 from churnsaver.backend.ingest.models import InboxEvent, IngestDailyStat
+from churnsaver.jobs.models import OutboxJob
 
 SAMPLE_SECONDS = 0.25
 
@@ -56,6 +57,18 @@ async def counters(db: Database, tenant_id: uuid.UUID, source: str) -> dict[str,
     async with db.tenant_session(tenant_id) as session:
         accepted, duplicate, rejected = (await session.execute(statement)).one()
     return {"accepted": accepted, "duplicate": duplicate, "rejected": rejected}
+
+
+async def wait_jobs_done(db: Database, timeout: float) -> bool:
+    """Wait until no job is left in the outbox (processing's, and the risk re-scores it enqueued):
+    the app is idle. False if that took over `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        async with db.system_session() as session:
+            if not (await session.execute(select(func.count()).select_from(OutboxJob))).scalar_one():
+                return True
+        await asyncio.sleep(SAMPLE_SECONDS / 5)
+    return False
 
 
 @dataclass
@@ -105,19 +118,22 @@ class ProcessingMonitor:
 
 
 def processing_summary(
-    monitor: ProcessingMonitor, *, expected: int, load_started: float, load_finished: float, settled_at: float | None
+    monitor: ProcessingMonitor, rounds: list[Any], settled_at: list[float | None], *, items_per_request: int = 1
 ) -> dict[str, Any]:
-    """How fast the rows acknowledged from `load_started` on were processed (`expected` in all)."""
-    before = monitor.settled_at(load_started)
-    if settled_at is None:
-        settled = monitor.samples[-1][2] - before if monitor.samples else 0
-        return {"completed": False, "expected": expected, "settled": settled}
-    settled_during_load = monitor.settled_at(load_finished) - before
+    """How fast the rows stored by each round (a LoadResult) were processed, from the monitor's
+    samples; `settled_at` holds when each round's rows were all settled (None: not in time)."""
+    expected = sum(len(load.latencies) for load in rounds) * items_per_request
+    if None in settled_at:
+        return {"completed": False, "expected": expected, "settled": monitor.samples[-1][2] if monitor.samples else 0}
+    during_load = [monitor.settled_at(load.finished_at) - monitor.settled_at(load.started_at) for load in rounds]
+    load_seconds = sum(load.finished_at - load.started_at for load in rounds)
+    lags = [max(settled - load.finished_at, 0.0) for load, settled in zip(rounds, settled_at, strict=True)]
+    end_to_end_seconds = sum(settled - load.started_at for load, settled in zip(rounds, settled_at, strict=True))
     return {
         "completed": True,
         "expected": expected,
-        "settled_during_load": settled_during_load,
-        "rate_during_load_per_second": round(settled_during_load / (load_finished - load_started), 1),
-        "lag_after_last_ack_seconds": round(max(settled_at - load_finished, 0.0), 2),
-        "end_to_end_per_second": round(expected / (settled_at - load_started), 1),
+        "settled_during_load": sum(during_load),
+        "rate_during_load_per_second": round(sum(during_load) / load_seconds, 1),
+        "lag_after_last_ack_seconds": round(max(lags), 2),  # the longest of the rounds
+        "end_to_end_per_second": round(expected / end_to_end_seconds, 1),
     }

@@ -1,11 +1,17 @@
 """Signed Whop webhooks/s against a bare Starlette endpoint, with processing running meanwhile.
 
-One tenant with one Whop endpoint (made by the real service). The same signed deliveries go
-first to the bare endpoint, then to the real app (its own uvicorn process, jobs running in it).
+One tenant with one Whop endpoint (made by the real service). Both servers run side by side,
+each its own uvicorn process (the app with its jobs running in it), and take turns: the measured
+deliveries are split into `rounds`, and each round goes to the bare endpoint, then to the app
+(the same signed bodies). The machine's speed drifts over a run (a shared host): alternating
+rounds expose both servers to the same drift, where one long run each compared two different
+machines. Before each bare round the app's inbox has been processed and its jobs are done (the
+risk re-scores processing enqueues included), so the app never takes CPU from the baseline.
 Every delivery must be answered 200 as new; afterwards each must be in the inbox exactly once,
 counted once, processed, and on the timeline once.
 """
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -15,8 +21,9 @@ import httpx
 from churnsaver.backend.config import Settings
 from churnsaver.backend.db import Database
 from churnsaver.backend.ingest.models import Source
+from tests.bench.ingest.apps import BARE_PATH
 from tests.bench.ingest.deliveries import signed, whop_envelopes
-from tests.bench.ingest.load import Answer, LoadResult, Prepared, post_all
+from tests.bench.ingest.load import Answer, LoadResult, Prepared, combined, post_all
 from tests.bench.ingest.verify import (
     ProcessingMonitor,
     counters,
@@ -24,8 +31,9 @@ from tests.bench.ingest.verify import (
     inbox_by_status,
     processing_summary,
     timeline_keys,
+    wait_jobs_done,
 )
-from tests.bench.server import running_server
+from tests.bench.server import RunningServer, running_server
 from tests.fixtures.factories import create_tenant_with_key
 from tests.fixtures.senders import create_webhook_target
 
@@ -40,7 +48,8 @@ class WebhookConfig:
     warmup: int
     concurrency: int
     members: int
-    processing: bool = True  # False: a diagnostic run of the acknowledgements alone
+    rounds: int = 4
+    processing: bool = True  # False: a diagnostic run of the acknowledgements alone, no baseline
 
 
 class BenchFailed(Exception):
@@ -78,17 +87,14 @@ def _requests(path: str, secret: str, envelopes: list[dict[str, Any]]) -> list[P
 
 
 async def bench_webhooks(settings: Settings, config: WebhookConfig) -> dict[str, Any]:
-    """The bare endpoint, then the app; with `config.processing` False, the app alone (diagnostic)."""
+    """The bare endpoint and the app in alternating rounds; with `config.processing` False, the
+    app alone with its jobs stopped (diagnostic)."""
     db = Database(settings)
     try:
         tenant = await create_tenant_with_key(db, name="Webhook bench")
         target = await create_webhook_target(db, settings, tenant.id, Source.whop)
         envelopes = whop_envelopes(config.warmup + config.deliveries, members=config.members)
-        warmup, measured = envelopes[: config.warmup], envelopes[config.warmup :]
-        bare = None
-        if config.processing:
-            bare = await _load_bare(settings, target.endpoint_id, target.secret, warmup, measured, config.concurrency)
-        real, processing = await _load_app(db, settings, target, tenant.id, warmup, measured, config)
+        real, bare, processing = await _load(db, settings, target, tenant.id, envelopes, config)
         checks = await _verify(db, tenant.id, envelopes, real, processed=config.processing)
     finally:
         await db.dispose()
@@ -113,74 +119,80 @@ async def bench_webhooks(settings: Settings, config: WebhookConfig) -> dict[str,
     return result
 
 
-async def _load_bare(
-    settings: Settings,
-    endpoint_id: uuid.UUID,
-    secret: str,
-    warmup: list[dict[str, Any]],
-    measured: list[dict[str, Any]],
-    concurrency: int,
-) -> LoadResult:
-    path = f"/bare/{endpoint_id}"
-    async with running_server(settings, "bare") as server:
-        await post_all(server.base_url, _requests(path, secret, warmup), concurrency=concurrency, server_pid=server.pid)
-        result = await post_all(
-            server.base_url, _requests(path, secret, measured), concurrency=concurrency, server_pid=server.pid
-        )
-    if result.statuses.keys() != {200}:
-        raise BenchFailed(f"the bare endpoint answered {dict(result.statuses)}")
-    return result
+def _split(items: list[Any], parts: int) -> list[list[Any]]:
+    size = -(-len(items) // parts)
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
-async def _load_app(
+async def _load(
     db: Database,
     settings: Settings,
     target: Any,
     tenant_id: uuid.UUID,
-    warmup: list[dict[str, Any]],
-    measured: list[dict[str, Any]],
+    envelopes: list[dict[str, Any]],
     config: WebhookConfig,
-) -> tuple[LoadResult, dict[str, Any]]:
+) -> tuple[LoadResult, LoadResult | None, dict[str, Any]]:
+    """The app's combined result, the bare endpoint's (None in a diagnostic run), and processing."""
+    warmup, measured = envelopes[: config.warmup], envelopes[config.warmup :]
+    bare_path = BARE_PATH.format(endpoint_id=target.endpoint_id)
     monitor = ProcessingMonitor(db, tenant_id, Source.whop)
     concurrency = config.concurrency
-    async with running_server(settings, "ingest" if config.processing else "ingest-without-jobs") as server:
-        warm = await post_all(
-            server.base_url,
-            _requests(target.path, target.secret, warmup),
-            concurrency=concurrency,
-            server_pid=server.pid,
-            keep=_duplicate_flag,
+    async with contextlib.AsyncExitStack() as servers:
+        app = await servers.enter_async_context(
+            running_server(settings, "ingest" if config.processing else "ingest-without-jobs")
         )
+        bare = await servers.enter_async_context(running_server(settings, "bare")) if config.processing else None
+
+        async def post(server: RunningServer, requests: list[Prepared], keep: Any = lambda answer: None) -> LoadResult:
+            return await post_all(server.base_url, requests, concurrency=concurrency, server_pid=server.pid, keep=keep)
+
+        warm = await post(app, _requests(target.path, target.secret, warmup), _duplicate_flag)
         if warm.statuses.keys() != {200}:
             raise BenchFailed(f"warm-up deliveries were answered {dict(warm.statuses)}")
+        if bare is not None:
+            _require_ok("the bare endpoint", await post(bare, _requests(bare_path, target.secret, warmup)))
+        stored = len(warmup)
         # Measured from a settled inbox, so the processing figures are the measured deliveries'.
-        if config.processing and await monitor.wait_settled(len(warmup), SETTLE_TIMEOUT_SECONDS) is None:
+        if config.processing and await monitor.wait_settled(stored, SETTLE_TIMEOUT_SECONDS) is None:
             raise BenchFailed("the warm-up deliveries were not processed in time")
-        requests = _requests(target.path, target.secret, measured)
-        await monitor.sample()
+        await _wait_idle(db, config)
+        app_rounds: list[LoadResult] = []
+        bare_rounds: list[LoadResult] = []
+        settled_rounds: list[float | None] = []
         monitor.start()
         try:
-            result = await post_all(
-                server.base_url, requests, concurrency=concurrency, server_pid=server.pid, keep=_duplicate_flag
-            )
-            settled_at = None
-            if config.processing:
-                settled_at = await monitor.wait_settled(len(warmup) + len(measured), SETTLE_TIMEOUT_SECONDS)
+            for chunk in _split(measured, config.rounds):
+                if bare is not None:
+                    bare_rounds.append(
+                        _require_ok("the bare endpoint", await post(bare, _requests(bare_path, target.secret, chunk)))
+                    )
+                app_rounds.append(await post(app, _requests(target.path, target.secret, chunk), _duplicate_flag))
+                stored += len(chunk)
+                if config.processing:
+                    settled_rounds.append(await monitor.wait_settled(stored, SETTLE_TIMEOUT_SECONDS))
+                    await _wait_idle(db, config)
         finally:
             await monitor.stop()
-        group_commit = await _group_commit_stats(server.base_url)
-    result.group_commit = group_commit
-    result.kept = warm.kept + result.kept
+        group_commit = await _group_commit_stats(app.base_url)
+    real = combined(app_rounds)
+    real.group_commit = group_commit
+    real.kept = warm.kept + real.kept
     if not config.processing:
-        return result, {"completed": None, "note": "diagnostic run: jobs not running"}
-    processing = processing_summary(
-        monitor,
-        expected=len(measured),
-        load_started=result.started_at,
-        load_finished=result.finished_at,
-        settled_at=settled_at,
-    )
-    return result, processing
+        return real, None, {"completed": None, "note": "diagnostic run: jobs not running"}
+    return real, combined(bare_rounds), processing_summary(monitor, app_rounds, settled_rounds)
+
+
+async def _wait_idle(db: Database, config: WebhookConfig) -> None:
+    """Every job the app has left done (the re-scores processing enqueued, the jobs that found
+    their rows taken), so that none takes CPU from the next bare round."""
+    if config.processing and not await wait_jobs_done(db, SETTLE_TIMEOUT_SECONDS):
+        raise BenchFailed("the app's jobs did not finish in time")
+
+
+def _require_ok(name: str, result: LoadResult) -> LoadResult:
+    if result.statuses.keys() != {200}:
+        raise BenchFailed(f"{name} answered {dict(result.statuses)}")
+    return result
 
 
 def _own_timeline_rows(keys: list[str], envelopes: list[dict[str, Any]]) -> int:
