@@ -29,6 +29,7 @@ class SQLiteWriter:
         self._on_connect = on_connect
         self._session_class = session_class
         self._thread: ThreadPoolExecutor | None = None
+        self._engine: Engine | None = None
         self._sessions: sessionmaker[Session] | None = None
 
     async def run(self, tenant_id: uuid.UUID, work: Callable[[Session], T]) -> T:
@@ -39,9 +40,9 @@ class SQLiteWriter:
 
     def _run(self, tenant_id: uuid.UUID, work: Callable[[Session], T]) -> T:
         if self._sessions is None:
-            engine = create_engine(self._url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0)
-            self._on_connect(engine)
-            self._sessions = sessionmaker(engine, class_=self._session_class, expire_on_commit=False)
+            self._engine = create_engine(self._url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0)
+            self._on_connect(self._engine)
+            self._sessions = sessionmaker(self._engine, class_=self._session_class, expire_on_commit=False)
         with self._sessions() as session, session.begin():
             session.info["tenant_id"] = tenant_id
             return work(session)
@@ -51,7 +52,7 @@ class SQLiteWriter:
         thread, self._thread = self._thread, None
         if thread is None:
             return
-        if self._sessions is not None:
-            await asyncio.get_running_loop().run_in_executor(thread, self._sessions.kw["bind"].dispose)
-            self._sessions = None
+        if self._engine is not None:
+            await asyncio.get_running_loop().run_in_executor(thread, self._engine.dispose)
+            self._engine = self._sessions = None
         thread.shutdown(wait=False)

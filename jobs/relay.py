@@ -110,7 +110,8 @@ class OutboxRelay:
                 wake_waiter = asyncio.ensure_future(self._wake.wait())
                 await asyncio.wait({wake_waiter, stop_waiter}, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
                 wake_waiter.cancel()
-                await asyncio.wait({stop_waiter}, timeout=pass_started + MIN_PASS_SECONDS - loop.time())
+                if (rest := pass_started + MIN_PASS_SECONDS - loop.time()) > 0:
+                    await asyncio.wait({stop_waiter}, timeout=rest)
         finally:
             stop_waiter.cancel()
             unregister()

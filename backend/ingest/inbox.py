@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -110,13 +110,6 @@ def add_counts(
         "rejected": rejected,
     }
     session.execute(_count_statement(session.bind.dialect.name), parameters)
-
-
-async def pending_deliveries(session: AsyncSession, tenant_id: uuid.UUID, ids: list[uuid.UUID]) -> list[InboxEvent]:
-    statement = select(InboxEvent).where(
-        InboxEvent.tenant_id == tenant_id, InboxEvent.id.in_(ids), InboxEvent.status == InboxStatus.pending
-    )
-    return list((await session.execute(statement)).scalars())
 
 
 async def mark(

@@ -17,9 +17,7 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     DateTime,
-    Executable,
     MetaData,
-    Row,
     String,
     Table,
     any_,
@@ -104,19 +102,9 @@ class RowBatch:
         rows = func.json_each(bindparam(BATCH_PARAMETER, type_=String())).table_valued("value")
         return [func.json_extract(rows.c.value, f"$[{i}]").label(name) for i, name in enumerate(self.columns)]
 
-    async def execute(
-        self, session: AsyncSession, statement: Executable, rows: Sequence[Mapping[str, Any]]
-    ) -> Sequence[Row[Any]]:
-        """Run `statement`, built on `self.insert()`, for `rows` (mappings holding every column);
-        the rows it returns."""
-        if not rows:
-            return []
-        result = await session.execute(statement, self.parameters(rows))
-        return result.all() if result.returns_rows else []
-
     def parameters(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        """The parameters `statement`, built on `self.insert()`, runs with for `rows` (mappings
-        holding every column): to run it in a synchronous session."""
+        """What the statement built on `self.insert()` runs with for `rows` (mappings holding
+        every column)."""
         if self.is_postgres:
             return {name: [row[name] for row in rows] for name in self.columns}
         # Each value encoded by its column's bind processor, as a row of a JSON array: one

@@ -45,6 +45,7 @@ from churnsaver.backend.middleware import (
     answer_headers,
     begin_request,
     end_request,
+    json_error,
     read_body,
     request_id_of,
     too_large,
@@ -75,7 +76,7 @@ RECEIVED_DUPLICATE = Answer(200, json.dumps({"received": True, "duplicate": True
 
 
 def _error(status: int, code: str, message: str, headers: tuple[tuple[bytes, bytes], ...] = ()) -> Answer:
-    return Answer(status, json.dumps({"error": {"code": code, "message": message}}).encode(), headers)
+    return Answer(*json_error(status, code, message), headers)
 
 
 def _unavailable(reason: str) -> Answer:
@@ -192,8 +193,7 @@ async def _receive(
         body = await read_body(receive, raw_headers, WEBHOOK_MAX_BODY_BYTES)
         verified_by, delivery = await _read_verified(intake, endpoint, body, _text_headers(raw_headers), read)
     except BodyTooLarge:
-        status, message = too_large(WEBHOOK_MAX_BODY_BYTES)
-        return await _reject(db, endpoint, Answer(status, message), "body too large")
+        return await _reject(db, endpoint, Answer(*too_large(WEBHOOK_MAX_BODY_BYTES)), "body too large")
     except SignatureError as error:
         return await _reject(db, endpoint, _error(401, "INVALID_SIGNATURE", error.reason), error.reason)
     except Rejection as error:

@@ -146,16 +146,15 @@ async def _load(
         async def post(server: RunningServer, requests: list[Prepared], keep: Any = lambda answer: None) -> LoadResult:
             return await post_all(server.base_url, requests, concurrency=concurrency, server_pid=server.pid, keep=keep)
 
-        warm = await post(app, _requests(target.path, target.secret, warmup), _duplicate_flag)
-        if warm.statuses.keys() != {200}:
-            raise BenchFailed(f"warm-up deliveries were answered {dict(warm.statuses)}")
+        warm = _require_ok(
+            "the warm-up", await post(app, _requests(target.path, target.secret, warmup), _duplicate_flag)
+        )
         if bare is not None:
             _require_ok("the bare endpoint", await post(bare, _requests(bare_path, target.secret, warmup)))
         stored = len(warmup)
         # Measured from a settled inbox, so the processing figures are the measured deliveries'.
-        if config.processing and await monitor.wait_settled(stored, SETTLE_TIMEOUT_SECONDS) is None:
+        if config.processing and await _settle(db, monitor, stored) is None:
             raise BenchFailed("the warm-up deliveries were not processed in time")
-        await _wait_idle(db, config)
         app_rounds: list[LoadResult] = []
         bare_rounds: list[LoadResult] = []
         settled_rounds: list[float | None] = []
@@ -169,8 +168,7 @@ async def _load(
                 app_rounds.append(await post(app, _requests(target.path, target.secret, chunk), _duplicate_flag))
                 stored += len(chunk)
                 if config.processing:
-                    settled_rounds.append(await monitor.wait_settled(stored, SETTLE_TIMEOUT_SECONDS))
-                    await _wait_idle(db, config)
+                    settled_rounds.append(await _settle(db, monitor, stored))
         finally:
             await monitor.stop()
         group_commit = await _group_commit_stats(app.base_url)
@@ -182,11 +180,14 @@ async def _load(
     return real, combined(bare_rounds), processing_summary(monitor, app_rounds, settled_rounds)
 
 
-async def _wait_idle(db: Database, config: WebhookConfig) -> None:
-    """Every job the app has left done (the re-scores processing enqueued, the jobs that found
-    their rows taken), so that none takes CPU from the next bare round."""
-    if config.processing and not await wait_jobs_done(db, SETTLE_TIMEOUT_SECONDS):
+async def _settle(db: Database, monitor: ProcessingMonitor, stored: int) -> float | None:
+    """When all `stored` deliveries were processed (None: not in time), once every job the app has
+    left is done too (the re-scores processing enqueued, the jobs that found their rows taken),
+    so that none takes CPU from the next bare round."""
+    settled_at = await monitor.wait_settled(stored, SETTLE_TIMEOUT_SECONDS)
+    if not await wait_jobs_done(db, SETTLE_TIMEOUT_SECONDS):
         raise BenchFailed("the app's jobs did not finish in time")
+    return settled_at
 
 
 def _require_ok(name: str, result: LoadResult) -> LoadResult:
