@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -101,8 +101,12 @@ class TenantOwned:
 
 
 def insert_for(session: AsyncSession | Session) -> Any:
-    """The dialect's INSERT construct, which has `on_conflict_do_nothing` on both backends."""
-    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    """The INSERT construct of the session's dialect, which has `on_conflict_do_nothing` on both backends."""
+    return dialect_insert(session.bind.dialect)
+
+
+def dialect_insert(dialect: Dialect) -> Any:
+    return postgresql.insert if dialect.name == "postgresql" else sqlite.insert
 
 
 def _is_postgres(engine: AsyncEngine) -> bool:

@@ -64,10 +64,10 @@ async def _external_ids_by_api_identity(
 async def _upsert(session: AsyncSession, tenant_id: uuid.UUID, rows: list[tuple[Any, ...]]) -> int:
     """Upsert `rows` (an id, then `ROW_COLUMNS`; unique external ids); how many were created."""
     table = Customer.__table__
-    staged = StagedRows(session, table, ("id", *ROW_COLUMNS))
-    parameters = await staged.load(rows)
+    staged = StagedRows(session, table, ("id", *ROW_COLUMNS), ("tenant_id", "created_at", "updated_at"))
     now = utcnow()
-    insert = staged.insert({"tenant_id": tenant_id, "created_at": now, "updated_at": now})
+    parameters = await staged.load(rows, {"tenant_id": tenant_id, "created_at": now, "updated_at": now})
+    insert = staged.insert()
     upsert = insert.on_conflict_do_update(
         index_elements=["tenant_id", "external_id"],
         set_={

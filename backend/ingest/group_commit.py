@@ -7,7 +7,8 @@ transaction holding, per source, one inbox insert of all its rows with their cou
 new rows. It runs as synchronous work through `Database.run_unit_of_work`: on SQLite one round
 trip to the writer thread for the whole transaction. Batches form by themselves: while one
 commits, the next gathers, so a lone delivery is committed at once and a busy server commits
-hundreds per transaction, with no timer anywhere.
+hundreds per transaction, with no timer anywhere. On PostgreSQL two flushes may be in flight:
+a commit there is mostly waiting on round trips, which the second one overlaps.
 
 Every caller learns its outcome only after its tenant's transaction has committed: created, or
 a duplicate (of a stored row, or of a delivery earlier in the same batch). If that transaction
@@ -37,6 +38,10 @@ PROCESS_JOB = "ingest.process_inbox"
 # A flush is one statement per tenant; this bounds its size (and its bind parameters) under a
 # burst. What is left waits for the next flush, which starts as soon as this one commits.
 MAX_BATCH = 500
+# Flushes in flight at once on PostgreSQL. A flush is about seven round trips (checkout, begin,
+# tenant, insert, counters, outbox, commit), most of it waiting: a second one overlaps them.
+# Two flushes of one tenant meet only at its counter row, the second waiting for the first's commit.
+MAX_POSTGRES_FLUSHES = 2
 
 BATCH_DELIVERIES = prometheus_client.Histogram(
     "churnsaver_ingest_group_commit_deliveries",
@@ -90,13 +95,15 @@ class _TenantBatch:
 class InboxWriter:
     """The group-committing writer of one `Database` (so of one event loop)."""
 
-    def __init__(self, db: Database, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, db: Database, *, max_batch: int = MAX_BATCH, max_flushes: int | None = None) -> None:
         self.db = db
         self.max_batch = max_batch
-        self._queue: list[_Waiting] = []
-        self._flusher: asyncio.Task[None] | None = None
-        # SQLite has one writer at a time anyway; PostgreSQL commits tenants side by side.
+        # SQLite has one writer at a time anyway. PostgreSQL commits tenants side by side, and
+        # runs a second flush while the first waits on its round trips.
+        self.max_flushes = max_flushes or (1 if db.settings.is_sqlite else MAX_POSTGRES_FLUSHES)
         self._concurrent_tenants = not db.settings.is_sqlite
+        self._queue: list[_Waiting] = []
+        self._flushers: set[asyncio.Task[None]] = set()
 
     async def store(self, tenant_id: uuid.UUID, source: str, delivery: Delivery) -> bool:
         """Store `delivery` durably; True when it is new, False for a duplicate.
@@ -105,8 +112,8 @@ class InboxWriter:
         loop = asyncio.get_running_loop()
         waiting = _Waiting(tenant_id, source, delivery, loop.create_future())
         self._queue.append(waiting)
-        if self._flusher is None:
-            self._flusher = loop.create_task(self._flush_until_empty())
+        if len(self._flushers) < self.max_flushes:
+            self._flushers.add(loop.create_task(self._flush_until_empty()))
         return await waiting.outcome
 
     async def _flush_until_empty(self) -> None:
@@ -121,7 +128,9 @@ class InboxWriter:
             self._queue.clear()
             raise
         finally:
-            self._flusher = None
+            # Here, not in a done callback, which runs a loop turn later: a delivery queued in
+            # between would find no room for a flusher and none left to take it.
+            self._flushers.discard(asyncio.current_task())
 
     async def _flush(self, batch: list[_Waiting]) -> None:
         by_tenant: dict[uuid.UUID, _TenantBatch] = {}

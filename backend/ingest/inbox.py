@@ -7,16 +7,19 @@ tells which rows are new: only those are processed, so a duplicate delivery chan
 import uuid
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import bindparam, update
+import orjson
+from sqlalchemy import bindparam, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from churnsaver.backend.db import ordered_uuid, utcnow
 from churnsaver.backend.ingest.models import InboxEvent, InboxStatus, IngestDailyStat
-from churnsaver.backend.ingest.row_batches import RowBatch
+from churnsaver.backend.ingest.row_batches import RowBatch, json_array
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +30,42 @@ class Delivery:
     status: InboxStatus = InboxStatus.pending
 
 
-# The columns that differ from row to row in `store_deliveries`; tenant, source and time are bound once.
+# The columns that differ from row to row in `store_deliveries`; the others are bound once.
 DELIVERY_COLUMNS = ("id", "external_id", "event_type", "payload", "status")
+DELIVERY_CONSTANTS = ("tenant_id", "source", "received_at")
+
+
+# SQLite: the external ids of the rows just inserted, found by the ids they were given.
+NEW_EXTERNAL_IDS = text(
+    "SELECT json_group_array(external_id) FROM inbox_events WHERE id IN (SELECT value FROM json_each(:ids))"
+)
+
+
+@lru_cache(maxsize=8)
+def _delivery_insert(dialect: Dialect) -> tuple[RowBatch, Any]:
+    """The batch and its statement, built once per dialect: the receivers store every few
+    milliseconds under a burst, and building the statement cost more than running it."""
+    table = InboxEvent.__table__
+    batch = RowBatch(dialect, table, DELIVERY_COLUMNS, DELIVERY_CONSTANTS)
+    insert = batch.insert().on_conflict_do_nothing()
+    # PostgreSQL: with no repeat in the statement, the external ids it returns name the new rows
+    # exactly, and text comes back without the per-row UUID parsing that returning ids would cost.
+    return batch, insert.returning(table.c.external_id) if batch.is_postgres else insert
+
+
+def _insert_new(session: Session, batch: RowBatch, insert: Any, rows: list[dict[str, Any]], constants: Any) -> set[str]:
+    """Insert `rows` (no external id twice); the external ids of those stored now.
+
+    On SQLite not by RETURNING: each returned row is one step of SQLite's, and pysqlite lets go of
+    the GIL around every step. On the receivers' writer thread, each time it takes the GIL back it
+    waits for the busy event loop, so a commit of 32 rows took several times its own work. The
+    rows stored now are those holding the ids this batch gave them: one row of one step."""
+    parameters = batch.parameters(rows, constants)
+    if batch.is_postgres:
+        return set(session.execute(insert, parameters).scalars())
+    session.execute(insert, parameters)
+    ids = json_array([row["id"].hex for row in rows])  # a UUID as SQLite stores it
+    return set(orjson.loads(session.execute(NEW_EXTERNAL_IDS, {"ids": ids}).scalar_one()))
 
 
 def store_deliveries(
@@ -43,13 +80,8 @@ def store_deliveries(
     events API batch of hundreds cost a fraction of what SQLAlchemy's executemany spends on them."""
     if not deliveries:
         return {}
-    table = InboxEvent.__table__
-    batch = RowBatch(session, table, DELIVERY_COLUMNS)
-    constants = {"tenant_id": tenant_id, "source": source, "received_at": utcnow()}
-    statement = batch.insert(constants).on_conflict_do_nothing().returning(table.c.external_id)
-    # The first delivery of each external id: a repeat within the batch is a duplicate. With no
-    # repeat in the statement, the external ids it returns name the new rows exactly, and text
-    # comes back without the per-row UUID parsing that returning the ids would cost.
+    batch, insert = _delivery_insert(session.bind.dialect)
+    # The first delivery of each external id: a repeat within the batch is a duplicate.
     rows: dict[str, dict[str, Any]] = {}
     for delivery in deliveries:
         if delivery.external_id not in rows:
@@ -60,7 +92,12 @@ def store_deliveries(
                 "payload": delivery.payload,
                 "status": delivery.status,
             }
-    created = set(session.execute(statement, batch.parameters(list(rows.values()))).scalars())
+    constants = {"tenant_id": tenant_id, "source": source, "received_at": utcnow()}
+    # In the order of their keys: two transactions storing the same new external ids (a provider
+    # retrying while the first attempt commits) then wait for each other in one order, never
+    # each for the other (a deadlock, on PostgreSQL).
+    ordered = sorted(rows.values(), key=itemgetter("external_id"))
+    created = _insert_new(session, batch, insert, ordered, constants)
     new = {external_id: row["id"] for external_id, row in rows.items() if external_id in created}
     add_counts(session, tenant_id, source, accepted=len(new), duplicate=len(deliveries) - len(new))
     return new

@@ -6,10 +6,10 @@ import asyncio
 import uuid
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 
 from churnsaver.backend.ingest.group_commit import DeliveryNotStored, InboxWriter
-from churnsaver.backend.ingest.inbox import Delivery
+from churnsaver.backend.ingest.inbox import Delivery, store_deliveries
 from churnsaver.backend.ingest.models import InboxEvent, InboxStatus, IngestDailyStat, Source
 from churnsaver.jobs.models import OutboxJob
 from churnsaver.tenants.models import Tenant
@@ -74,6 +74,14 @@ async def test_deliveries_arriving_while_a_batch_commits_go_in_the_next_one(db, 
     assert await first is True
     assert await asyncio.gather(*later) == [True] * 20
     assert sorted(len(job) for job in await process_jobs(db, tenant.id)) == [1, 20]
+
+
+async def test_a_delivery_stored_just_as_the_last_flush_ends_is_flushed_too(db, tenant):
+    writer = InboxWriter(db)
+    assert await writer.store(tenant.id, Source.whop, delivery()) is True
+    # Resumed by the commit, in the loop turn its flush ended: this one must start a flush.
+    async with asyncio.timeout(10):  # inline: a task for it would start a loop turn later
+        assert await writer.store(tenant.id, Source.whop, delivery()) is True
 
 
 async def test_the_same_delivery_twice_in_one_batch_is_one_row_one_new_one_duplicate(db, tenant):
@@ -226,3 +234,36 @@ async def test_concurrent_http_deliveries_share_commits_and_a_redelivery_is_answ
     assert duplicates.count(False) == 30 and duplicates.count(True) == 1
     assert len(await inbox(db, tenant.id)) == 30
     assert sum(len(job) for job in await process_jobs(db, tenant.id)) == 30
+
+
+async def test_two_transactions_storing_the_same_new_ids_never_deadlock(db, tenant):
+    """A provider's retry can reach the writer while its first attempt is still committing (two
+    flushes in flight, on PostgreSQL), in another order. Rows are inserted in key order, so the
+    later transaction waits for the earlier one and never holds a row the earlier one needs."""
+    if db.settings.is_sqlite:
+        pytest.skip("SQLite has one writer at a time: its transactions never wait for each other's rows")
+    first, second = delivery("evt_a_first_in_key_order"), delivery("evt_b_second_in_key_order")
+    async with db.tenant_unit_of_work(tenant.id) as earlier:
+        assert await earlier.run_sync(store_deliveries, tenant.id, Source.whop, [first])
+        # The retry, its deliveries in the other order, waits for the earlier transaction's row...
+        retry = asyncio.create_task(db.run_unit_of_work(tenant.id, store_in_arrival_order([second, first])))
+        await wait_for_a_transaction_waiting_on_a_lock(db)
+        # ...and holds none the earlier one needs: had it inserted `second` first, this would
+        # wait for the retry while the retry waits for this (a deadlock; one of them aborted).
+        assert await earlier.run_sync(store_deliveries, tenant.id, Source.whop, [second])
+    assert await retry == {}  # both rows were the earlier transaction's: duplicates
+    assert await counters(db, tenant.id) == (2, 2, 0)
+
+
+def store_in_arrival_order(deliveries: list[Delivery]):
+    return lambda session: store_deliveries(session, session.info["tenant_id"], Source.whop, deliveries)
+
+
+async def wait_for_a_transaction_waiting_on_a_lock(db) -> None:
+    async with db.system_session() as session:
+        for _ in range(100):
+            waiting = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            if (await session.execute(waiting)).scalar_one():
+                return
+            await asyncio.sleep(0.05)
+    raise AssertionError("the retry never waited for the earlier transaction's row")
