@@ -246,7 +246,7 @@ async def test_two_transactions_storing_the_same_new_ids_never_deadlock(db, tena
     async with db.tenant_unit_of_work(tenant.id) as earlier:
         assert await earlier.run_sync(store_deliveries, tenant.id, Source.whop, [first])
         # The retry, its deliveries in the other order, waits for the earlier transaction's row...
-        retry = asyncio.create_task(db.run_unit_of_work(tenant.id, store_in_arrival_order([second, first])))
+        retry = asyncio.create_task(db.run_unit_of_work(tenant.id, storing([second, first])))
         await wait_for_a_transaction_waiting_on_a_lock(db)
         # ...and holds none the earlier one needs: had it inserted `second` first, this would
         # wait for the retry while the retry waits for this (a deadlock; one of them aborted).
@@ -255,14 +255,17 @@ async def test_two_transactions_storing_the_same_new_ids_never_deadlock(db, tena
     assert await counters(db, tenant.id) == (2, 2, 0)
 
 
-def store_in_arrival_order(deliveries: list[Delivery]):
+def storing(deliveries: list[Delivery]):
+    """The unit of work that stores `deliveries`, handed over in this order."""
     return lambda session: store_deliveries(session, session.info["tenant_id"], Source.whop, deliveries)
 
 
 async def wait_for_a_transaction_waiting_on_a_lock(db) -> None:
     async with db.system_session() as session:
         for _ in range(100):
-            waiting = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            waiting = text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
             if (await session.execute(waiting)).scalar_one():
                 return
             await asyncio.sleep(0.05)
