@@ -136,17 +136,11 @@ def create_engine(settings: Settings, *, app_role: bool) -> AsyncEngine:
         set_sqlite_pragmas(engine.sync_engine)
         return engine
 
-    engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
-    if app_role:
-        role = settings.database_role
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _act_as_app_role(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute(f'SET ROLE "{role}"')
-            cursor.close()
-
-    return engine
+    # The app role is a setting of the connection itself, sent when it opens. A `SET ROLE` run on
+    # a new connection joined its first transaction, and a rollback of that transaction undid it:
+    # the connection went back to the login role, which bypasses row-level security.
+    connect_args = {"server_settings": {"role": settings.database_role}} if app_role else {}
+    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args=connect_args)
 
 
 class TenantScopedSession(Session):

@@ -17,7 +17,6 @@ from sqlalchemy import event, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from churnsaver.backend.db import utcnow
 from churnsaver.jobs.models import OutboxJob
 from churnsaver.jobs.registry import get_job
 
@@ -36,7 +35,7 @@ def enqueue(
     get_job(job_name)
     if tenant_id is not None:
         kwargs["tenant_id"] = str(tenant_id)
-    row = {"id": uuid.uuid4(), "actor_name": job_name, "kwargs": kwargs, "tenant_id": tenant_id, "created_at": utcnow()}
+    row = {"actor_name": job_name, "kwargs": kwargs, "tenant_id": tenant_id}  # the id and time: the model's defaults
     session.info.setdefault(_ROWS, []).append(row)
 
 

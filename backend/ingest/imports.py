@@ -24,7 +24,7 @@ from churnsaver.backend.errors import InvalidInput
 from churnsaver.backend.ingest.column_types import TraitType, infer_type, is_missing, trait_encoder
 from churnsaver.backend.ingest.customer_upsert import CustomerRow, upsert_customers
 from churnsaver.backend.ingest.events_api import check_item, loads_strict
-from churnsaver.backend.ingest.inbox import Delivery, count, store_deliveries
+from churnsaver.backend.ingest.inbox import Delivery, count, store
 from churnsaver.backend.ingest.models import Source
 from churnsaver.backend.ingest.tasks import process_inbox
 
@@ -356,7 +356,7 @@ async def import_events(db: Database, tenant_id: uuid.UUID, path: Path, on_progr
                 except ValueError as error:
                     report.reject(line, str(error))
             async with db.tenant_unit_of_work(tenant_id) as session:
-                new_ids = list((await session.run_sync(store_deliveries, tenant_id, Source.api, deliveries)).values())
+                new_ids = await store(session, tenant_id, Source.api, deliveries)
                 await count(session, tenant_id, Source.api, rejected=report.rejected - rejected_before)
                 if new_ids:
                     await process_inbox(session, tenant_id, new_ids)

@@ -74,7 +74,7 @@ def store_deliveries(
     """Store `deliveries` in one statement and count them; the rows that were new, in input order,
     as external id -> inbox id. A delivery already stored, or repeated earlier in `deliveries`,
     stores nothing and counts as a duplicate. Synchronous: the receivers' group commits run it in
-    `Database.run_unit_of_work`, async code with `await session.run_sync(store_deliveries, ...)`.
+    `Database.run_unit_of_work`, async code through `store`.
 
     Whatever the number of rows, one `RowBatch` INSERT: a group commit's few dozen webhooks or an
     events API batch of hundreds cost a fraction of what SQLAlchemy's executemany spends on them."""
@@ -116,6 +116,13 @@ def _count_statement(dialect: str) -> Any:
         index_elements=["tenant_id", "source", "day"],
         set_={name: table.c[name] + statement.excluded[name] for name in ("accepted", "duplicate", "rejected")},
     )
+
+
+async def store(
+    session: AsyncSession, tenant_id: uuid.UUID, source: str, deliveries: list[Delivery]
+) -> list[uuid.UUID]:
+    """`store_deliveries` in an async session: the inbox ids of the new rows, in input order."""
+    return list((await session.run_sync(store_deliveries, tenant_id, source, deliveries)).values())
 
 
 async def count(

@@ -10,7 +10,7 @@ from sqlalchemy import update
 
 from churnsaver.backend.db import Database, utcnow
 from churnsaver.backend.ingest import tasks
-from churnsaver.backend.ingest.inbox import Delivery, store_deliveries
+from churnsaver.backend.ingest.inbox import Delivery, store
 from churnsaver.backend.ingest.models import InboxEvent, InboxStatus
 from tests.fixtures.factories import create_tenant_with_key
 
@@ -30,7 +30,7 @@ async def received(db: Database, tenant_id: uuid.UUID, seconds_ago: float, statu
     """A delivery stored `seconds_ago`."""
     delivery = Delivery(f"evt_{uuid.uuid4().hex}", "payment.succeeded", "{}", InboxStatus(status))
     async with db.tenant_unit_of_work(tenant_id) as session:
-        [inbox_id] = (await session.run_sync(store_deliveries, tenant_id, "whop", [delivery])).values()
+        [inbox_id] = await store(session, tenant_id, "whop", [delivery])
         await session.execute(
             update(InboxEvent)
             .where(InboxEvent.id == inbox_id)

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import delete, select, text
 
 from churnsaver.backend.ingest.group_commit import DeliveryNotStored, InboxWriter
-from churnsaver.backend.ingest.inbox import Delivery, store_deliveries
+from churnsaver.backend.ingest.inbox import Delivery, store, store_deliveries
 from churnsaver.backend.ingest.models import InboxEvent, InboxStatus, IngestDailyStat, Source
 from churnsaver.jobs.models import OutboxJob
 from churnsaver.tenants.models import Tenant
@@ -244,13 +244,13 @@ async def test_two_transactions_storing_the_same_new_ids_never_deadlock(db, tena
         pytest.skip("SQLite has one writer at a time: its transactions never wait for each other's rows")
     first, second = delivery("evt_a_first_in_key_order"), delivery("evt_b_second_in_key_order")
     async with db.tenant_unit_of_work(tenant.id) as earlier:
-        assert await earlier.run_sync(store_deliveries, tenant.id, Source.whop, [first])
+        assert await store(earlier, tenant.id, Source.whop, [first])
         # The retry, its deliveries in the other order, waits for the earlier transaction's row...
         retry = asyncio.create_task(db.run_unit_of_work(tenant.id, storing([second, first])))
         await wait_for_a_transaction_waiting_on_a_lock(db)
         # ...and holds none the earlier one needs: had it inserted `second` first, this would
         # wait for the retry while the retry waits for this (a deadlock; one of them aborted).
-        assert await earlier.run_sync(store_deliveries, tenant.id, Source.whop, [second])
+        assert await store(earlier, tenant.id, Source.whop, [second])
     assert await retry == {}  # both rows were the earlier transaction's: duplicates
     assert await counters(db, tenant.id) == (2, 2, 0)
 

@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from churnsaver.backend.config import Settings
 from churnsaver.backend.db import Database, utcnow
 from churnsaver.backend.ingest.apply import apply_events
-from churnsaver.backend.ingest.inbox import Delivery, store_deliveries
+from churnsaver.backend.ingest.inbox import Delivery, store
 from churnsaver.backend.ingest.models import InboxEvent, InboxStatus
 from churnsaver.backend.ingest.tasks import normalize_delivery, process_inbox
 from churnsaver.jobs.broker import create_broker
@@ -54,7 +54,7 @@ async def receive(db: Database, tenant_id: uuid.UUID, deliveries: list[StreamDel
     async with db.tenant_unit_of_work(tenant_id) as session:
         for source, group in itertools.groupby(deliveries, key=lambda delivery: delivery.source):
             stored = [Delivery(d.external_id, d.event_type, d.body) for d in group]
-            ids = list((await session.run_sync(store_deliveries, tenant_id, source, stored)).values())
+            ids = await store(session, tenant_id, source, stored)
             if ids:
                 enqueue(session, JOB, tenant_id=tenant_id, inbox_ids=[str(inbox_id) for inbox_id in ids])
             new_ids += ids

@@ -83,6 +83,19 @@ async def test_app_connections_act_as_a_non_owner_role(postgres_db: Database):
     assert not role.rolbypassrls
 
 
+async def test_a_connection_whose_first_transaction_rolled_back_still_acts_as_the_app_role(postgres_db: Database):
+    fresh = Database(postgres_db.settings)  # a pool of its own: its first connection opens below
+    try:
+        with pytest.raises(LookupError):
+            async with fresh.tenant_unit_of_work(uuid.uuid4()) as session:
+                await session.execute(text("SELECT 1"))
+                raise LookupError("rolled back")
+        async with fresh.tenant_session(uuid.uuid4()) as session:  # the same connection, back from the pool
+            assert (await session.execute(text("SELECT current_user"))).scalar_one() == fresh.settings.database_role
+    finally:
+        await fresh.dispose()
+
+
 async def test_raw_sql_sees_only_the_sessions_tenant(postgres_db: Database, tenant, other_tenant):
     await create_customers(postgres_db, tenant.id, 2)
     await create_customers(postgres_db, other_tenant.id, 3)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from churnsaver.backend.config import Settings
 from churnsaver.backend.db import Database
-from churnsaver.backend.ingest.inbox import Delivery, store_deliveries
+from churnsaver.backend.ingest.inbox import Delivery, store
 from churnsaver.backend.ingest.models import InboxEvent, InboxStatus, Source
 from churnsaver.jobs.embedded import jobs_in_child_process
 from churnsaver.jobs.outbox import enqueue
@@ -27,7 +27,7 @@ async def receive_whop_payment(db: Database, tenant_id: uuid.UUID, user_id: str)
     payload = payloads.whop_payment_succeeded(user_id=user_id, membership_id=f"mem_{user_id}")
     delivery = Delivery(payload["id"], payload["type"], json.dumps(payload))
     async with db.tenant_unit_of_work(tenant_id) as session:
-        [inbox_id] = (await session.run_sync(store_deliveries, tenant_id, Source.whop, [delivery])).values()
+        [inbox_id] = await store(session, tenant_id, Source.whop, [delivery])
         enqueue(session, JOB, tenant_id=tenant_id, inbox_ids=[str(inbox_id)])
     return inbox_id
 
