@@ -9,12 +9,15 @@ already known; a blank label, churn date or profile field keeps what is stored.
 """
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import JSON, cast, func, select
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
 
 from churnsaver.backend.customers.models import Customer, CustomerIdentity
 from churnsaver.backend.db import ordered_uuid_hexes, utcnow
@@ -30,25 +33,40 @@ ROW_COLUMNS = ("external_id", "traits", "churn_label", "churned_at", "email", "n
 KEPT_UNLESS_GIVEN = ("churn_label", "churned_at", "email", "name", "phone")
 
 
-async def upsert_customers(session: AsyncSession, tenant_id: uuid.UUID, rows: list[CustomerRow]) -> tuple[int, int]:
-    """Create or update a customer per row (`external_id` the events-API id); (created, updated).
-    A later row for the same id wins."""
-    await start_bulk_transaction(session, Customer.__table__)
+@dataclass(frozen=True, slots=True)
+class CustomerBatch:
+    """Rows ready for `upsert_customers`, prepared by `prepare_customers` without a transaction, so
+    an import prepares a batch while the database writes the one before."""
+
+    rows: list[tuple[Any, ...]]  # the id a customer gets if its row creates it, then ROW_COLUMNS
+    staged: Any  # `rows` encoded for the database (StagedRows.encode)
+    given: int  # the rows the batch was made of, an id given twice counted twice
+
+
+@lru_cache(maxsize=4)
+def _staged_customers(dialect: Dialect) -> StagedRows:
+    return StagedRows(dialect, Customer.__table__, ("id", *ROW_COLUMNS), ("tenant_id", "created_at", "updated_at"))
+
+
+def prepare_customers(dialect: Dialect, rows: list[CustomerRow]) -> CustomerBatch:
+    """One row per events-API id (a later row for the same id wins), each with a new id."""
     by_api_id = {row[0]: row for row in rows}
-    via_identity = await _external_ids_by_api_identity(session, tenant_id, list(by_api_id))
-    targets = {via_identity.get(api_id, api_id): row for api_id, row in by_api_id.items()}
-    # Each row with the id its customer gets if the row creates it, and its target's external id.
-    staged = [
-        (customer_id, external_id, *row[1:])
-        for customer_id, (external_id, row) in zip(ordered_uuid_hexes(len(targets)), targets.items(), strict=True)
-    ]
-    created = await _upsert(session, tenant_id, staged)
-    return created, len(rows) - created
+    ids = ordered_uuid_hexes(len(by_api_id))
+    staged = [(customer_id, *row) for customer_id, row in zip(ids, by_api_id.values(), strict=True)]
+    return CustomerBatch(staged, _staged_customers(dialect).encode(staged), len(rows))
 
 
-async def _external_ids_by_api_identity(
-    session: AsyncSession, tenant_id: uuid.UUID, api_ids: list[str]
-) -> dict[str, str]:
+def upsert_customers(session: Session, tenant_id: uuid.UUID, batch: CustomerBatch) -> tuple[int, int]:
+    """Create or update a customer per row of `batch`; (created, updated)."""
+    start_bulk_transaction(session, Customer.__table__)
+    via_identity = _external_ids_by_api_identity(session, tenant_id, [row[1] for row in batch.rows])
+    if via_identity:
+        batch = _retargeted(session.bind.dialect, batch, via_identity)
+    created = _upsert(session, tenant_id, batch)
+    return created, batch.given - created
+
+
+def _external_ids_by_api_identity(session: Session, tenant_id: uuid.UUID, api_ids: list[str]) -> dict[str, str]:
     statement = (
         select(CustomerIdentity.provider_id, Customer.external_id)
         .join(Customer, Customer.id == CustomerIdentity.customer_id)
@@ -58,15 +76,24 @@ async def _external_ids_by_api_identity(
             is_one_of(session, CustomerIdentity.provider_id, api_ids),
         )
     )
-    return dict((await session.execute(statement)).all())
+    return dict(session.execute(statement).all())
 
 
-async def _upsert(session: AsyncSession, tenant_id: uuid.UUID, rows: list[tuple[Any, ...]]) -> int:
-    """Upsert `rows` (an id, then `ROW_COLUMNS`; unique external ids); how many were created."""
+def _retargeted(dialect: Dialect, batch: CustomerBatch, external_ids: dict[str, str]) -> CustomerBatch:
+    """`batch` with the rows of customers merged from several providers aimed at their customer's
+    external id; a later row for the same customer wins. Rare, so batches are prepared as if none
+    were: this prepares a batch again only where some are."""
+    targets = {external_ids.get(row[1], row[1]): row for row in batch.rows}
+    rows = [(row[0], external_id, *row[2:]) for external_id, row in targets.items()]
+    return CustomerBatch(rows, _staged_customers(dialect).encode(rows), batch.given)
+
+
+def _upsert(session: Session, tenant_id: uuid.UUID, batch: CustomerBatch) -> int:
+    """Upsert the rows of `batch` (unique external ids); how many were created."""
     table = Customer.__table__
-    staged = StagedRows(session, table, ("id", *ROW_COLUMNS), ("tenant_id", "created_at", "updated_at"))
+    staged = _staged_customers(session.bind.dialect)
     now = utcnow()
-    parameters = await staged.load(rows, {"tenant_id": tenant_id, "created_at": now, "updated_at": now})
+    parameters = staged.load(session, batch.staged, {"tenant_id": tenant_id, "created_at": now, "updated_at": now})
     insert = staged.insert()
     upsert = insert.on_conflict_do_update(
         index_elements=["tenant_id", "external_id"],
@@ -82,15 +109,15 @@ async def _upsert(session: AsyncSession, tenant_id: uuid.UUID, rows: list[tuple[
     if staged.is_postgres:
         upserted = upsert.returning(table.c.created_at).cte("upserted")
         created = select(func.count()).select_from(upserted).where(upserted.c.created_at == now)
-        return (await session.execute(created, parameters)).scalar_one()
-    await session.execute(upsert, parameters)
+        return session.execute(created, parameters).scalar_one()
+    session.execute(upsert, parameters)
     # SQLite: this transaction has held the write lock since it began, before `now`: any other
     # customer was created earlier. Read from the (tenant, created_at, id) index alone.
     created = select(func.count()).where(Customer.tenant_id == tenant_id, Customer.created_at == now)
-    return (await session.execute(created)).scalar_one()
+    return session.execute(created).scalar_one()
 
 
-def _merged_traits(session: AsyncSession, current: Any, incoming: Any) -> Any:
+def _merged_traits(session: Session, current: Any, incoming: Any) -> Any:
     if session.bind.dialect.name == "postgresql":
         return cast(cast(current, JSONB).op("||")(cast(incoming, JSONB)), JSON)
     return func.json_patch(current, incoming)

@@ -11,18 +11,22 @@ import csv
 import io
 import itertools
 import operator
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
+from sqlalchemy.engine import Dialect
+
 from churnsaver.backend.db import Database, utcnow
 from churnsaver.backend.errors import InvalidInput
 from churnsaver.backend.ingest.column_types import TraitType, infer_type, is_missing, trait_encoder
-from churnsaver.backend.ingest.customer_upsert import CustomerRow, upsert_customers
+from churnsaver.backend.ingest.customer_upsert import CustomerBatch, CustomerRow, prepare_customers, upsert_customers
 from churnsaver.backend.ingest.events_api import check_item, loads_strict
 from churnsaver.backend.ingest.inbox import Delivery, count, store
 from churnsaver.backend.ingest.models import Source
@@ -35,6 +39,11 @@ TYPE_SAMPLE_ROWS = 1000  # rows read ahead to infer column types, before anythin
 MAX_REPORTED_REJECTIONS = 1000  # all are counted; only these are kept, to keep memory flat
 MAX_EVENT_LINE_BYTES = 1024 * 1024
 READ_BLOCK_BYTES = 256 * 1024  # CSV text decoded at a time
+# While customers import, the GIL changes threads every half millisecond rather than every 5 ms:
+# the thread writing a batch to SQLite lets go of it for each call into SQLite and needs it back
+# after, while the parsing thread holds it for up to an interval each time. At 5 ms a batch's
+# statements waited for the GIL longer than SQLite took to run them.
+IMPORT_SWITCH_INTERVAL_SECONDS = 0.0005
 ID_COLUMN_CANDIDATES = ("id", "customer_id", "customerID", "external_id")
 # Columns that fill the customer's profile rather than its traits, with the profile's limits; in
 # the order of the profile fields that end a `CustomerRow`.
@@ -269,7 +278,7 @@ async def import_customers(
 ) -> ImportReport:
     """Upsert a customer per row of the CSV at `path`, its other columns becoming traits."""
     report = ImportReport()
-    with _open_file(path) as raw:
+    with _open_file(path) as raw, _switching_threads_often():
         reader = csv.reader(_decoded_lines(raw, path))
         rows = _numbered_rows(reader, path)
         header_row = next(rows, None)
@@ -281,15 +290,16 @@ async def import_customers(
         types = [infer_type(row[index].strip() for _, row in sample if index < len(row)) for index, _ in layout.traits]
         report.columns = {name: kind for (_, name), kind in zip(layout.traits, types, strict=True)}
         traits = row_traits(layout, types)
-        # Each batch is written while the next one is parsed: the database works in another
-        # thread (SQLite) or process (PostgreSQL). Writes stay one at a time, in file order.
+        # Each batch is written while the next one is parsed and prepared: the database works in
+        # another thread (SQLite) or process (PostgreSQL). Writes stay one at a time, in file order.
         writing: asyncio.Task[None] | None = None
+        batches = _customer_batches(itertools.chain(sample, rows), layout, traits, db.engine.dialect, report)
         try:
-            async for values in _customer_batches(itertools.chain(sample, rows), layout, traits, report):
+            async for batch in batches:
                 if writing is not None:
                     await writing
                 done = partial(on_progress, raw.tell())
-                writing = asyncio.create_task(_write_customers(db, tenant_id, values, report, done))
+                writing = asyncio.create_task(_write_customers(db, tenant_id, batch, report, done))
             if writing is not None:
                 await writing
         finally:
@@ -298,9 +308,23 @@ async def import_customers(
     return report
 
 
+@contextmanager
+def _switching_threads_often() -> Iterator[None]:
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(IMPORT_SWITCH_INTERVAL_SECONDS)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
+
+
 async def _customer_batches(
-    records: Iterator[tuple[int, list[str]]], layout: CustomerLayout, traits: RowTraits, report: ImportReport
-) -> AsyncIterator[list[CustomerRow]]:
+    records: Iterator[tuple[int, list[str]]],
+    layout: CustomerLayout,
+    traits: RowTraits,
+    dialect: Dialect,
+    report: ImportReport,
+) -> AsyncIterator[CustomerBatch]:
     """The customers of each CUSTOMER_BATCH_ROWS records, converted a step at a time, and as they
     are read: only converted customers (tuples of text, which the garbage collector soon stops
     tracking) are held until written, not the records they came from."""
@@ -313,7 +337,7 @@ async def _customer_batches(
             await asyncio.sleep(0)  # lets the write in flight take its next step
         if not read:
             return
-        yield values
+        yield prepare_customers(dialect, values)
 
 
 def _customer_values(
@@ -329,10 +353,11 @@ def _customer_values(
 
 
 async def _write_customers(
-    db: Database, tenant_id: uuid.UUID, values: list[CustomerRow], report: ImportReport, done: Callable[[], None]
+    db: Database, tenant_id: uuid.UUID, batch: CustomerBatch, report: ImportReport, done: Callable[[], None]
 ) -> None:
-    async with db.tenant_unit_of_work(tenant_id) as session:
-        created, updated = await upsert_customers(session, tenant_id, values)
+    # One round trip to the database's thread on SQLite: the event loop, busy parsing the next
+    # batch, would otherwise hold up each statement's answer.
+    created, updated = await db.run_unit_of_work(tenant_id, partial(upsert_customers, tenant_id=tenant_id, batch=batch))
     report.imported += created
     report.updated += updated
     done()

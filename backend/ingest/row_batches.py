@@ -35,7 +35,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql.dml import Insert as PostgresInsert
 from sqlalchemy.dialects.sqlite.dml import Insert as SQLiteInsert
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateTable
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -46,7 +46,7 @@ BATCH_PARAMETER = "batch_rows"
 Insert = PostgresInsert | SQLiteInsert
 
 
-async def start_bulk_transaction(session: AsyncSession, table: Table) -> None:
+def start_bulk_transaction(session: Session, table: Table) -> None:
     """Begin a batch's transaction the way each database needs for reads followed by bulk writes.
 
     SQLite: take the write lock first, with a write that changes nothing. A transaction that
@@ -58,13 +58,13 @@ async def start_bulk_transaction(session: AsyncSession, table: Table) -> None:
     compares each row with every key, and a batch that took milliseconds takes seconds.
     """
     if session.bind.dialect.name == "postgresql":
-        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     else:
         key = next(iter(table.primary_key))
-        await session.execute(update(table).where(false()).values({key: key}))
+        session.execute(update(table).where(false()).values({key: key}))
 
 
-def is_one_of(session: AsyncSession, column: ColumnElement[Any], values: Sequence[str]) -> ColumnElement[bool]:
+def is_one_of(session: Session, column: ColumnElement[Any], values: Sequence[str]) -> ColumnElement[bool]:
     """`column IN values` for a large batch of text values, as one parameter rather than thousands,
     which cost more to render, send and plan than the look-up itself: an array on PostgreSQL,
     a JSON array read by `json_each` on SQLite."""
@@ -144,8 +144,10 @@ def _is_datetime(kind: TypeEngine[Any]) -> bool:
 
 class StagedRows(RowBatch):
     """A `RowBatch` of rows given as tuples in column order and already in their stored form: a
-    JSON column's value is its text, a UUID is 32 hex digits. `load` stages them before the
-    statement runs; nothing is converted per value in Python but datetimes on SQLite.
+    JSON column's value is its text, a UUID is 32 hex digits. `encode` readies them for the
+    database, without a session, so a caller can do it while an earlier batch is being written;
+    `load` stages them in the transaction before the statement runs. Nothing is converted per
+    value in Python but datetimes on SQLite.
 
     PostgreSQL: the rows are COPY'd (binary, encoded by asyncpg in C) into a temporary table
     dropped at commit. COPY is refused into a table under row-level security; the temporary table
@@ -153,9 +155,8 @@ class StagedRows(RowBatch):
     runs under the tenant's policies like any other write. SQLite: one JSON array, as `RowBatch`.
     """
 
-    def __init__(self, session: AsyncSession, table: Table, columns: Sequence[str], constants: Sequence[str]) -> None:
-        super().__init__(session.bind.dialect, table, columns, constants)
-        self.session = session
+    def __init__(self, dialect: Dialect, table: Table, columns: Sequence[str], constants: Sequence[str]) -> None:
+        super().__init__(dialect, table, columns, constants)
         self.staging = Table(
             f"staged_{table.name}",
             MetaData(),
@@ -163,28 +164,37 @@ class StagedRows(RowBatch):
             prefixes=["TEMPORARY"],
             postgresql_on_commit="DROP",
         )
+        # SQLite stores a datetime as text in its own format, which JSON cannot carry as is.
+        self._datetimes = [
+            (position, kind.dialect_impl(dialect).bind_processor(dialect))
+            for position, kind in enumerate(self.columns.values())
+            if _is_datetime(kind)
+        ]
 
     def _columns(self) -> list[ColumnElement[Any]]:
         return list(self.staging.c) if self.is_postgres else super()._columns()
 
-    async def load(self, rows: Sequence[Sequence[Any]], constants: Mapping[str, Any]) -> dict[str, Any]:
-        """Stage `rows` (once per transaction); the parameters `self.insert()` runs with."""
+    def encode(self, rows: Sequence[Sequence[Any]]) -> Any:
+        """`rows` as `load` takes them: as they are for PostgreSQL's COPY, one JSON text for SQLite."""
         if self.is_postgres:
-            connection = await self.session.connection()
-            await connection.execute(CreateTable(self.staging))
-            driver = (await connection.get_raw_connection()).driver_connection
-            await driver.copy_records_to_table(self.staging.name, records=rows, columns=list(self.columns))
-            return dict(constants)
-        # SQLite stores a datetime as text in its own format, which JSON cannot carry as is.
-        to_text = [
-            (position, kind.dialect_impl(self.dialect).bind_processor(self.dialect))
-            for position, kind in enumerate(self.columns.values())
-            if _is_datetime(kind)
-        ]
-        for position, process in to_text:
+            return rows
+        for position, process in self._datetimes:
             if any(row[position] is not None for row in rows):  # most rows of most imports have none
                 rows = [
                     row if row[position] is None else (*row[:position], process(row[position]), *row[position + 1 :])
                     for row in rows
                 ]
-        return {BATCH_PARAMETER: json_array(rows)} | dict(constants)
+        return json_array(rows)
+
+    def load(self, session: Session, encoded: Any, constants: Mapping[str, Any]) -> dict[str, Any]:
+        """Stage the rows `encode` gave (once per transaction); the parameters `self.insert()` runs with."""
+        if not self.is_postgres:
+            return {BATCH_PARAMETER: encoded} | dict(constants)
+        session.execute(CreateTable(self.staging))
+        columns = list(self.columns)
+        # COPY is asyncpg's own, not a DB-API call: run on the session's connection, in its transaction.
+        connection = session.connection().connection.dbapi_connection
+        connection.run_async(
+            lambda driver: driver.copy_records_to_table(self.staging.name, records=encoded, columns=columns)
+        )
+        return dict(constants)

@@ -5,6 +5,7 @@ import csv
 import json
 import random
 import re
+import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -242,6 +243,19 @@ async def test_a_customer_known_by_its_api_identity_is_updated_not_duplicated(db
     customers = await customers_of(db, tenant.id)
     assert list(customers) == ["user_whop_1"]
     assert customers["user_whop_1"].traits == {"segment": "smb"}
+
+
+async def test_an_import_leaves_the_thread_switch_interval_as_it_found_it(db, tenant, tmp_path):
+    good = write_csv(tmp_path / "good.csv", ["id", "plan"], [["c1", "pro"]])
+    unreadable = tmp_path / "unreadable.csv"
+    unreadable.write_bytes(b"id,plan\nc1,\xff\n")
+    before = sys.getswitchinterval()
+
+    await run_customers(db, tenant.id, good)
+    with pytest.raises(UnreadableFile):
+        await run_customers(db, tenant.id, unreadable)
+
+    assert sys.getswitchinterval() == before
 
 
 async def test_profile_columns_fill_the_profile(db, tenant, tmp_path):
