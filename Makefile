@@ -26,8 +26,11 @@ browser:
 run: install
 	CHURNSAVER_DEMO=$${CHURNSAVER_DEMO:-1} $(UV) run churnsaver serve
 
+# One pytest worker per core (pytest-xdist): the suite waits on subprocesses, servers and
+# databases as much as it computes. PYTEST_WORKERS=0 runs it in this process alone.
+PYTEST_WORKERS ?= auto
 test: install browser
-	$(UV) run pytest $(PYTEST_ARGS)
+	$(UV) run pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 bench: install
 	$(UV) run python -m tests.bench

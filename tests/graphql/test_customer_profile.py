@@ -202,7 +202,7 @@ async def test_events_at_the_same_moment_are_each_listed_once(client, db, tenant
 NAIVE_TIME_CURSOR = base64.urlsafe_b64encode(f"2025-03-01T00:00:00|{uuid.uuid4()}".encode()).decode()
 
 
-@pytest.mark.parametrize("cursor", ["%%%not-a-cursor", NAIVE_TIME_CURSOR])
+@pytest.mark.parametrize("cursor", ["%%%not-a-cursor", NAIVE_TIME_CURSOR], ids=["not-base64", "time-without-zone"])
 async def test_a_bad_timeline_cursor_is_a_clear_error(client, db, tenant, cursor):
     await create_customer(db, tenant.id, "user_bad_cursor")
 

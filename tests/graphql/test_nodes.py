@@ -63,6 +63,11 @@ async def test_another_tenant_is_not_found(client, tenant, other_tenant):
     assert message == "node not found"
 
 
-@pytest.mark.parametrize("node_id", ["", "garbage", base64.b64encode(b"Nope:1").decode(), made_up_id("Tenant")])
+# Named ids: a made-up id is random, and pytest-xdist needs every worker to collect the same names.
+@pytest.mark.parametrize(
+    "node_id",
+    ["", "garbage", base64.b64encode(b"Nope:1").decode(), made_up_id("Tenant")],
+    ids=["empty", "garbage", "unknown-type", "unknown-tenant"],
+)
 async def test_malformed_or_unknown_ids_are_not_found(client, tenant, node_id):
     assert await not_found_message(client, tenant, node_id) == "node not found"
