@@ -33,7 +33,7 @@ from churnsaver.backend.ingest.models import Source
 from churnsaver.backend.ingest.tasks import process_inbox
 
 CUSTOMER_BATCH_ROWS = 20_000
-PARSE_STEP_ROWS = 100  # rows parsed between two steps of the write in flight
+PARSE_STEP_ROWS = 100  # rows parsed between two turns of the event loop
 EVENT_BATCH_LINES = 500
 TYPE_SAMPLE_ROWS = 1000  # rows read ahead to infer column types, before anything is written
 MAX_REPORTED_REJECTIONS = 1000  # all are counted; only these are kept, to keep memory flat
@@ -334,7 +334,7 @@ async def _customer_batches(
         for part in batched(itertools.islice(records, CUSTOMER_BATCH_ROWS), PARSE_STEP_ROWS):
             values += _customer_values(part, layout, traits, report)
             read += len(part)
-            await asyncio.sleep(0)  # lets the write in flight take its next step
+            await asyncio.sleep(0)  # lets the event loop take in a finished write (its counts, its progress)
         if not read:
             return
         yield prepare_customers(dialect, values)
