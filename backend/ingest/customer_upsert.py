@@ -39,7 +39,8 @@ class CustomerBatch:
     an import prepares a batch while the database writes the one before."""
 
     rows: list[tuple[Any, ...]]  # the id a customer gets if its row creates it, then ROW_COLUMNS
-    staged: Any  # `rows` encoded for the database (StagedRows.encode)
+    staging: StagedRows  # how the rows reach the database
+    encoded: Any  # `rows` as `staging.encode` gave them
     given: int  # the rows the batch was made of, an id given twice counted twice
 
 
@@ -53,7 +54,8 @@ def prepare_customers(dialect: Dialect, rows: list[CustomerRow]) -> CustomerBatc
     by_api_id = {row[0]: row for row in rows}
     ids = ordered_uuid_hexes(len(by_api_id))
     staged = [(customer_id, *row) for customer_id, row in zip(ids, by_api_id.values(), strict=True)]
-    return CustomerBatch(staged, _staged_customers(dialect).encode(staged), len(rows))
+    staging = _staged_customers(dialect)
+    return CustomerBatch(staged, staging, staging.encode(staged), len(rows))
 
 
 def upsert_customers(session: Session, tenant_id: uuid.UUID, batch: CustomerBatch) -> tuple[int, int]:
@@ -61,7 +63,7 @@ def upsert_customers(session: Session, tenant_id: uuid.UUID, batch: CustomerBatc
     start_bulk_transaction(session, Customer.__table__)
     via_identity = _external_ids_by_api_identity(session, tenant_id, [row[1] for row in batch.rows])
     if via_identity:
-        batch = _retargeted(session.bind.dialect, batch, via_identity)
+        batch = _retargeted(batch, via_identity)
     created = _upsert(session, tenant_id, batch)
     return created, batch.given - created
 
@@ -86,21 +88,21 @@ def _external_ids_by_api_identity(session: Session, tenant_id: uuid.UUID, api_id
     return dict(session.execute(statement).all())
 
 
-def _retargeted(dialect: Dialect, batch: CustomerBatch, external_ids: dict[str, str]) -> CustomerBatch:
+def _retargeted(batch: CustomerBatch, external_ids: dict[str, str]) -> CustomerBatch:
     """`batch` with the rows of customers merged from several providers aimed at their customer's
     external id; a later row for the same customer wins. Rare, so batches are prepared as if none
     were: this prepares a batch again only where some are."""
     targets = {external_ids.get(row[1], row[1]): row for row in batch.rows}
     rows = [(row[0], external_id, *row[2:]) for external_id, row in targets.items()]
-    return CustomerBatch(rows, _staged_customers(dialect).encode(rows), batch.given)
+    return CustomerBatch(rows, batch.staging, batch.staging.encode(rows), batch.given)
 
 
 def _upsert(session: Session, tenant_id: uuid.UUID, batch: CustomerBatch) -> int:
     """Upsert the rows of `batch` (unique external ids); how many were created."""
     table = Customer.__table__
-    staged = _staged_customers(session.bind.dialect)
+    staged = batch.staging
     now = utcnow()
-    parameters = staged.load(session, batch.staged, {"tenant_id": tenant_id, "created_at": now, "updated_at": now})
+    parameters = staged.load(session, batch.encoded, {"tenant_id": tenant_id, "created_at": now, "updated_at": now})
     insert = staged.insert()
     upsert = insert.on_conflict_do_update(
         index_elements=["tenant_id", "external_id"],
