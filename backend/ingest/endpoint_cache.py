@@ -39,6 +39,7 @@ class ReceivingEndpoint:
 
     id: uuid.UUID
     tenant_id: uuid.UUID
+    tenant_id_text: str  # in every delivery's log context; str(UUID) runs Python code each time
     source: Source
     secret: str
     previous_secret: str | None
@@ -63,6 +64,7 @@ def _receiving(row: WebhookEndpoint, secret_key: str) -> ReceivingEndpoint:
     return ReceivingEndpoint(
         id=row.id,
         tenant_id=row.tenant_id,
+        tenant_id_text=str(row.tenant_id),
         source=Source(row.source),
         secret=box.decrypt(row.secret_ciphertext, bound_to=bound_to),
         previous_secret=previous,

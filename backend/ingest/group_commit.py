@@ -172,13 +172,13 @@ class InboxWriter:
                 waiting.outcome.set_result(is_new)
 
 
-def _pending_ids(deliveries: list[Delivery], created: dict[str, uuid.UUID]) -> list[str]:
+def _pending_ids(deliveries: list[Delivery], created: dict[str, str]) -> list[str]:
     """The new rows to process: those not stored as ignored (a source's tests, unknown types).
     A row holds the first delivery of its external id."""
     status: dict[str, InboxStatus] = {}
     for delivery in deliveries:
         status.setdefault(delivery.external_id, delivery.status)
-    return [str(inbox_id) for external_id, inbox_id in created.items() if status[external_id] == InboxStatus.pending]
+    return [inbox_id for external_id, inbox_id in created.items() if status[external_id] == InboxStatus.pending]
 
 
 def _fail(waiting: list[_Waiting], error: DeliveryNotStored) -> None:

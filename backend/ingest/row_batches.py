@@ -93,7 +93,15 @@ class RowBatch:
     that writes often can build it once and keep it: building and keying a statement costs more
     than SQLite's own work for a few dozen rows."""
 
-    def __init__(self, dialect: Dialect, table: Table, columns: Sequence[str], constants: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        dialect: Dialect,
+        table: Table,
+        columns: Sequence[str],
+        constants: Sequence[str] = (),
+        *,
+        stored_form: Sequence[str] = (),
+    ) -> None:
         self.table = table
         self.columns = {name: table.c[name].type for name in columns}
         self.constants = tuple(constants)
@@ -101,9 +109,11 @@ class RowBatch:
         self.is_postgres = dialect.name == "postgresql"
         # SQLite: each value encoded by its column's bind processor. A JSON document (an object or
         # array) stays one inside the batch's JSON, which `json_extract` hands back as its text.
+        # Columns in `stored_form` come as SQLite stores them (a UUID as 32 hex digits, which
+        # PostgreSQL reads too): nothing to encode.
         self._encoders = [
-            None if isinstance(kind, JSON) else kind.dialect_impl(dialect).bind_processor(dialect)
-            for kind in self.columns.values()
+            None if isinstance(kind, JSON) or name in stored_form else _bind_processor(kind, dialect)
+            for name, kind in self.columns.items()
         ]
 
     def insert(self) -> Insert:
@@ -136,6 +146,10 @@ class RowBatch:
             values = [row[name] for row in rows]
             columns.append(map(encode, values) if encode else values)
         return {BATCH_PARAMETER: json_array(list(zip(*columns, strict=True)))} | dict(constants)
+
+
+def _bind_processor(kind: TypeEngine[Any], dialect: Dialect) -> Any:
+    return kind.dialect_impl(dialect).bind_processor(dialect)
 
 
 def _is_datetime(kind: TypeEngine[Any]) -> bool:

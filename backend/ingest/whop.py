@@ -55,7 +55,11 @@ def is_test_payload(payload: dict[str, Any]) -> bool:
     data = _dict(payload, "data")
     if payload.get("test") is True or data.get("test") is True:
         return True
-    return any(isinstance(value, str) and PLACEHOLDER_ID.match(value) for value in (payload.get("id"), data.get("id")))
+    return _is_placeholder(payload.get("id")) or _is_placeholder(data.get("id"))
+
+
+def _is_placeholder(value: Any) -> bool:
+    return isinstance(value, str) and PLACEHOLDER_ID.match(value) is not None
 
 
 def ignore_reason(payload: dict[str, Any]) -> str | None:

@@ -34,11 +34,12 @@ async def inbox(db, tenant_id: uuid.UUID) -> list[InboxEvent]:
         return list((await session.execute(statement)).scalars())
 
 
-async def process_jobs(db, tenant_id: uuid.UUID) -> list[list[str]]:
+async def process_jobs(db, tenant_id: uuid.UUID) -> list[list[uuid.UUID]]:
     """The inbox ids of each processing job queued for the tenant."""
     async with db.system_session() as session:
         statement = select(OutboxJob).where(OutboxJob.tenant_id == tenant_id, OutboxJob.actor_name == PROCESS_JOB)
-        return [job.kwargs["inbox_ids"] for job in (await session.execute(statement)).scalars()]
+        jobs = (await session.execute(statement)).scalars()
+        return [[uuid.UUID(inbox_id) for inbox_id in job.kwargs["inbox_ids"]] for job in jobs]
 
 
 async def counters(db, tenant_id: uuid.UUID) -> tuple[int, int, int]:
@@ -60,7 +61,7 @@ async def test_concurrent_deliveries_are_stored_once_each_in_few_transactions(db
     assert all(row.tenant_id == tenant.id and row.status == "pending" for row in rows)
     jobs = await process_jobs(db, tenant.id)
     queued = [inbox_id for job in jobs for inbox_id in job]
-    assert sorted(queued) == sorted(str(row.id) for row in rows)  # every new row queued, once
+    assert sorted(queued) == sorted(row.id for row in rows)  # every new row queued, once
     assert len(jobs) < 10  # one job per flush: they arrived together, so few flushes
     assert await counters(db, tenant.id) == (200, 0, 0)
 
@@ -99,7 +100,7 @@ async def test_the_same_delivery_twice_in_one_batch_is_one_row_one_new_one_dupli
     rows = await inbox(db, tenant.id)
     assert sorted(row.external_id for row in rows) == sorted(["evt_twice_in_a_batch", other.external_id])
     [job] = await process_jobs(db, tenant.id)
-    assert sorted(job) == sorted(str(row.id) for row in rows)
+    assert sorted(job) == sorted(row.id for row in rows)
     assert await counters(db, tenant.id) == (2, 1, 0)
 
 
@@ -142,7 +143,7 @@ async def test_stored_but_ignored_deliveries_are_not_queued(db, tenant):
     assert answers == [True, True]
     [job] = await process_jobs(db, tenant.id)
     [queued] = [row for row in await inbox(db, tenant.id) if row.status == "pending"]
-    assert job == [str(queued.id)]
+    assert job == [queued.id]
 
 
 async def test_a_failed_transaction_acknowledges_nothing_of_its_batch(db, tenant):
@@ -198,8 +199,8 @@ async def test_two_tenants_in_one_flush_each_get_their_own_rows_jobs_and_counter
     assert {row.tenant_id for row in our_rows} == {tenant.id}
     assert {row.tenant_id for row in their_rows} == {other_tenant.id}
     [our_job], [their_job] = await process_jobs(db, tenant.id), await process_jobs(db, other_tenant.id)
-    assert sorted(our_job) == sorted(str(row.id) for row in our_rows)
-    assert sorted(their_job) == sorted(str(row.id) for row in their_rows)
+    assert sorted(our_job) == sorted(row.id for row in our_rows)
+    assert sorted(their_job) == sorted(row.id for row in their_rows)
     assert await counters(db, tenant.id) == (5, 0, 0)
     assert await counters(db, other_tenant.id) == (3, 0, 0)
 

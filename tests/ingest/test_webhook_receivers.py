@@ -62,12 +62,11 @@ async def counters(db, tenant_id: uuid.UUID, source: str) -> tuple[int, int, int
     return (stat.accepted, stat.duplicate, stat.rejected) if stat else (0, 0, 0)
 
 
-async def queued_inbox_ids(db, tenant_id: uuid.UUID) -> list[str]:
+async def queued_inbox_ids(db, tenant_id: uuid.UUID) -> list[uuid.UUID]:
     async with db.system_session() as session:
         statement = select(OutboxJob).where(OutboxJob.tenant_id == tenant_id, OutboxJob.actor_name == PROCESS_JOB)
-        return [
-            inbox_id for job in (await session.execute(statement)).scalars() for inbox_id in job.kwargs["inbox_ids"]
-        ]
+        jobs = (await session.execute(statement)).scalars()
+        return [uuid.UUID(inbox_id) for job in jobs for inbox_id in job.kwargs["inbox_ids"]]
 
 
 async def expire_previous_secret(db, target: WebhookTarget) -> None:
@@ -117,7 +116,7 @@ async def test_a_whop_v1_delivery_is_stored_as_sent_and_queued(client, db, whop)
         "pending",
     )
     assert row.payload == delivery.body.decode()
-    assert await queued_inbox_ids(db, whop.tenant_id) == [str(row.id)]
+    assert await queued_inbox_ids(db, whop.tenant_id) == [row.id]
     assert await counters(db, whop.tenant_id, "whop") == (1, 0, 0)
 
 
@@ -174,7 +173,7 @@ async def test_a_stripe_delivery_is_stored_byte_for_byte(client, db, stripe):
     [row] = await inbox(db, stripe.tenant_id)
     assert (row.source, row.external_id, row.event_type) == ("stripe", "evt_stripe_1", "invoice.payment_failed")
     assert row.payload == delivery.body.decode() and "\n  " in row.payload
-    assert await queued_inbox_ids(db, stripe.tenant_id) == [str(row.id)]
+    assert await queued_inbox_ids(db, stripe.tenant_id) == [row.id]
 
 
 @pytest.mark.parametrize(
