@@ -464,6 +464,22 @@ async def test_the_signature_is_checked_before_the_payload(client, db, whop):
     assert response.status_code == 401
 
 
+async def test_an_unexpected_failure_is_a_json_500_that_stores_nothing(client, db, whop):
+    # A secret that no longer decrypts (the secret key changed under it): the server's fault. The
+    # receivers sit in front of the app's error handler, so they answer it themselves.
+    async with db.tenant_unit_of_work(whop.tenant_id) as session:
+        await session.execute(
+            update(WebhookEndpoint).where(WebhookEndpoint.id == whop.endpoint_id).values(secret_ciphertext=bytes(40))
+        )
+
+    response = await deliver(client, whop.path, whop_v1_delivery(whop.secret, whop_payment_failed()))
+
+    assert response.status_code == 500
+    assert response.json() == {"error": {"code": "INTERNAL", "message": "internal server error"}}
+    assert response.headers["x-request-id"] and response.headers["x-content-type-options"] == "nosniff"
+    assert await inbox(db, whop.tenant_id) == []
+
+
 async def test_deliveries_over_a_real_socket_are_stored_then_processed(db, settings, whop, stripe):
     await clear_job_tables(db)  # the relay starts from this test's jobs, not earlier tests' leftovers
     oversized = whop_v1_delivery(whop.secret, {**whop_payment_failed(), "padding": "x" * (256 * 1024)})
