@@ -2,16 +2,19 @@
 
 For each backend (the embedded SQLite always; PostgreSQL when CHURNSAVER_TEST_DATABASE_URL is
 set) it migrates a fresh database, then runs the webhook, events API and CSV benchmarks against
-real uvicorn processes on 127.0.0.1 (see each module). It prints a table per backend and writes
+real uvicorn processes on 127.0.0.1 (see each module). On SQLite it also counts a delivery's
+instructions under callgrind (instructions.py). It prints a table per backend and writes
 var/bench/ingest.json. Targets are reported, never asserted on timings; the run fails (exit 1)
 only if something was not stored or processed exactly once, or a section could not run.
 """
 
 import argparse
+import asyncio
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from tests.bench.ingest import instructions
 from tests.bench.ingest.csv_import import CsvConfig, bench_csv
 from tests.bench.ingest.events import EventsConfig, bench_events
 from tests.bench.ingest.report import format_backend
@@ -35,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--without-diagnostic", action="store_true", help="skip the webhook run with jobs stopped (diagnostic)"
     )
+    parser.add_argument(
+        "--instruction-deliveries", type=int, default=1_000, help="deliveries counted under callgrind (0: skip)"
+    )
     parser.add_argument("--event-batches", type=int, default=60, help="measured events API batches")
     parser.add_argument("--event-batch-size", type=int, default=500)
     parser.add_argument("--event-concurrency", type=int, default=4)
@@ -49,6 +55,15 @@ async def _section(name: str, run: Any) -> dict[str, Any]:
         return {"error": f"{type(error).__name__}: {error}"[:2000], "section": name}
 
 
+async def _instructions(deliveries: int) -> dict[str, Any]:
+    """The webhook path counted in instructions (instructions.py): SQLite only, it makes its own database."""
+    if not deliveries:
+        return {"skipped": "not asked for (--instruction-deliveries 0)"}
+    if not instructions.available():
+        return {"skipped": "valgrind is not installed (apt-get install valgrind)"}
+    return await _section("instructions", asyncio.to_thread(instructions.bench_instructions, deliveries))
+
+
 async def bench_backend(backend: str, arguments: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix=f"churnsaver-bench-ingest-{backend}-") as data_dir:
         async with migrated_database(backend, Path(data_dir)) as settings:
@@ -60,6 +75,8 @@ async def bench_backend(backend: str, arguments: argparse.Namespace) -> dict[str
                 rounds=arguments.webhook_rounds,
             )
             webhooks = await _section("webhooks", bench_webhooks(settings, webhook_config))
+            if backend == "sqlite" and "error" not in webhooks:
+                webhooks["instructions"] = await _instructions(arguments.instruction_deliveries)
             events_config = EventsConfig(
                 batches=arguments.event_batches,
                 batch_size=arguments.event_batch_size,
@@ -79,7 +96,7 @@ async def bench_backend(backend: str, arguments: argparse.Namespace) -> dict[str
 
 def failed(results: dict[str, Any]) -> bool:
     return any(
-        "error" in section or "error" in section.get("app_without_jobs", {})
+        "error" in section or any("error" in section.get(part, {}) for part in ("app_without_jobs", "instructions"))
         for backend in results["backends"].values()
         for section in backend.values()
     )
