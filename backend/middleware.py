@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 import random
 import re
 import time
@@ -19,9 +20,11 @@ logger = structlog.get_logger("churnsaver.http")
 REQUESTS = Counter("churnsaver_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("churnsaver_http_request_duration_seconds", "HTTP request latency", ["route"])
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-# Seeded from the OS at start-up. Not os.urandom per request: it lets go of the GIL, and taking it
-# back can wait for another thread (SQLite's writer) while requests queue.
+# Seeded from the OS at start-up, and again in a forked child (a pre-forking server), which would
+# otherwise make the same ids as its parent. Not os.urandom per request: it lets go of the GIL,
+# and taking it back can wait for another thread (SQLite's writer) while requests queue.
 _request_ids = random.Random()
+os.register_at_fork(after_in_child=_request_ids.seed)
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
