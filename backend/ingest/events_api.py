@@ -26,7 +26,7 @@ from churnsaver.backend.db import Database, utcnow
 from churnsaver.backend.ingest.apply import check_event
 from churnsaver.backend.ingest.canonical import CanonicalEvent, CustomerRef, EventType, SubscriptionState
 from churnsaver.backend.ingest.declines import classify_decline
-from churnsaver.backend.ingest.inbox import Delivery, count, store
+from churnsaver.backend.ingest.inbox import Delivery, count, store_deliveries
 from churnsaver.backend.ingest.models import Source
 from churnsaver.jobs.outbox import enqueue
 from churnsaver.tenants.auth import AuthSubject, Scope
@@ -316,10 +316,11 @@ async def receive_events(request: Request) -> Response:
         return error_response(400, "BAD_REQUEST", "no item in the batch is valid", rejected=rejected)
 
     async with db.tenant_unit_of_work(tenant_id) as session:
-        new_ids = await store(session, tenant_id, Source.api, deliveries)
+        # The ids as text, as the job carries them (`store` would make UUID objects of them).
+        new_ids = list((await session.run_sync(store_deliveries, tenant_id, Source.api, deliveries)).values())
         await count(session, tenant_id, Source.api, rejected=len(rejected))
         if new_ids:
-            enqueue(session, PROCESS_JOB, tenant_id=tenant_id, inbox_ids=[str(inbox_id) for inbox_id in new_ids])
+            enqueue(session, PROCESS_JOB, tenant_id=tenant_id, inbox_ids=new_ids)
     duplicates = len(deliveries) - len(new_ids)
     logger.info("ingest.events_api.batch", accepted=len(new_ids), duplicates=duplicates, rejected=len(rejected))
     return JSONResponse({"accepted": len(new_ids), "duplicates": duplicates, "rejected": rejected})

@@ -153,17 +153,22 @@ class WebhookReceivers:
 
 async def _find_endpoint(intake: Intake, raw_id: str, source: Source) -> ReceivingEndpoint | None:
     try:
-        endpoint_id = _endpoint_id(raw_id)
+        endpoint_id = _endpoint_id(raw_id) if len(raw_id) == CANONICAL_UUID_LENGTH else uuid.UUID(raw_id)
     except ValueError:
         return None
     return await intake.endpoints.get(endpoint_id, source)
 
 
+# uuid.UUID also reads "urn:uuid:…", braces and any number of hyphens: ids of another length are
+# parsed each time, so the cache below never holds more than 4,096 short strings.
+CANONICAL_UUID_LENGTH = 36
+
+
 @lru_cache(maxsize=4096)
 def _endpoint_id(raw_id: str) -> uuid.UUID:
-    """The endpoint id in a delivery's path. uuid.UUID parses in Python, about 2% of a delivery's
-    work, and a provider sends to the same URL over and over. A malformed id raises ValueError and
-    is not cached, so nothing longer than a UUID is kept."""
+    """The endpoint id in a delivery's path, as our URLs write it. uuid.UUID parses in Python,
+    about 2% of a delivery's work, and a provider sends to the same URL over and over. A malformed
+    id raises ValueError, which is not cached."""
     return uuid.UUID(raw_id)
 
 

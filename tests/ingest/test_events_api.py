@@ -47,14 +47,13 @@ async def counters(db, tenant_id: uuid.UUID) -> tuple[int, int, int]:
     return (stat.accepted, stat.duplicate, stat.rejected) if stat else (0, 0, 0)
 
 
-async def queued_inbox_ids(db, tenant_id: uuid.UUID) -> set[str]:
+async def queued_inbox_ids(db, tenant_id: uuid.UUID) -> set[uuid.UUID]:
     async with db.system_session() as session:
         statement = select(OutboxJob).where(
             OutboxJob.tenant_id == tenant_id, OutboxJob.actor_name == "ingest.process_inbox"
         )
-        return {
-            inbox_id for job in (await session.execute(statement)).scalars() for inbox_id in job.kwargs["inbox_ids"]
-        }
+        jobs = (await session.execute(statement)).scalars()
+        return {uuid.UUID(inbox_id) for job in jobs for inbox_id in job.kwargs["inbox_ids"]}
 
 
 # --- the HTTP endpoint -------------------------------------------------------------------------
@@ -70,7 +69,7 @@ async def test_a_batch_is_stored_and_queued_for_processing(client, db, tenant):
         ("api", "m1", "report.exported"),
         ("api", "m2", "identify"),
     ]
-    assert await queued_inbox_ids(db, tenant.id) == {str(row.id) for row in rows}
+    assert await queued_inbox_ids(db, tenant.id) == {row.id for row in rows}
     assert await counters(db, tenant.id) == (2, 0, 0)
 
 
@@ -280,7 +279,7 @@ async def test_the_same_message_id_in_two_tenants_is_two_independent_events(clie
     (mine,) = await inbox(db, tenant.id)
     (theirs,) = await inbox(db, other_tenant.id)
     assert mine.id != theirs.id
-    assert await queued_inbox_ids(db, other_tenant.id) == {str(theirs.id)}
+    assert await queued_inbox_ids(db, other_tenant.id) == {theirs.id}
     assert await counters(db, tenant.id) == (1, 0, 0)
     assert await counters(db, other_tenant.id) == (1, 0, 0)
 
@@ -294,7 +293,7 @@ async def test_a_key_only_ever_writes_its_own_tenant(client, db, tenant, other_t
 
 async def process_queued(db, tenant_id: uuid.UUID) -> None:
     """Run the processing the endpoint queued, as the job would."""
-    inbox_ids = [uuid.UUID(inbox_id) for inbox_id in await queued_inbox_ids(db, tenant_id)]
+    inbox_ids = list(await queued_inbox_ids(db, tenant_id))
     async with db.tenant_unit_of_work(tenant_id) as session:
         await process_inbox(session, tenant_id, inbox_ids)
 
