@@ -23,6 +23,8 @@ from churnsaver.jobs.registry import get_job
 _ROWS = "outbox_rows"  # enqueued in this transaction, not written yet
 _PENDING = "outbox_pending"  # written in this transaction: wake the relays after the commit
 _relay_wakers: list[Callable[[], None]] = []
+# Built once: a statement built per commit is keyed for SQLAlchemy's compiled cache on every run.
+_INSERT = insert(OutboxJob.__table__)
 
 
 def enqueue(
@@ -54,7 +56,8 @@ def wake_relays() -> None:
 @event.listens_for(Session, "before_commit")
 def _write_enqueued(session: Session) -> None:
     if rows := session.info.pop(_ROWS, None):
-        session.execute(insert(OutboxJob.__table__), rows)
+        # One row (a group commit's one job) as a single execution, not an executemany of one.
+        session.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
         session.info[_PENDING] = True
 
 

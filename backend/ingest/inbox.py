@@ -11,7 +11,7 @@ from operator import itemgetter
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, text, update
+from sqlalchemy import Date, Integer, bindparam, func, literal, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,24 +48,47 @@ def _delivery_insert(dialect: Dialect) -> tuple[RowBatch, Any]:
     table = InboxEvent.__table__
     batch = RowBatch(dialect, table, DELIVERY_COLUMNS, DELIVERY_CONSTANTS, stored_form=["id"])
     insert = batch.insert().on_conflict_do_nothing()
-    # PostgreSQL: with no repeat in the statement, the external ids it returns name the new rows
-    # exactly, and text comes back without the per-row UUID parsing that returning ids would cost.
-    return batch, insert.returning(table.c.external_id) if batch.is_postgres else insert
+    if not batch.is_postgres:
+        return batch, insert
+    # PostgreSQL: the statement counts what it stored too, in a second INSERT reading the first's
+    # RETURNING, which saves a group commit a round trip. With no repeat in the statement, the
+    # external ids it returns name the new rows exactly, and text comes back without the per-row
+    # UUID parsing that returning ids would cost.
+    stored = insert.returning(table.c.external_id).cte("stored")
+    accepted = select(func.count()).select_from(stored).scalar_subquery()
+    given = bindparam("given", type_=Integer())
+    counts = {
+        "id": bindparam("count_id", type_=IngestDailyStat.__table__.c.id.type),
+        "tenant_id": bindparam("tenant_id", type_=table.c.tenant_id.type),
+        "source": bindparam("source", type_=table.c.source.type),
+        "day": bindparam("day", type_=Date()),
+        "accepted": accepted,
+        "duplicate": given - accepted,
+        "rejected": literal(0),
+    }
+    counted = postgresql.insert(IngestDailyStat.__table__).from_select(list(counts), select(*counts.values()))
+    return batch, select(stored.c.external_id).add_cte(_adding_to_counts(counted).cte("counted"))
 
 
-def _insert_new(session: Session, batch: RowBatch, insert: Any, rows: list[dict[str, Any]], constants: Any) -> set[str]:
-    """Insert `rows` (no external id twice); the external ids of those stored now.
+def _insert_and_count(
+    session: Session, batch: RowBatch, statement: Any, rows: list[dict[str, Any]], constants: dict[str, Any], given: int
+) -> set[str]:
+    """Insert `rows` (no external id twice) and count them against the `given` deliveries they
+    came from; the external ids of those stored now.
 
     On SQLite not by RETURNING: each returned row is one step of SQLite's, and pysqlite lets go of
     the GIL around every step. On the receivers' writer thread, each time it takes the GIL back it
     waits for the busy event loop, so a commit of 32 rows took several times its own work. The
     rows stored now are those holding the ids this batch gave them: one row of one step."""
-    parameters = batch.parameters(rows, constants)
     if batch.is_postgres:
-        return set(session.execute(insert, parameters).scalars())
-    session.execute(insert, parameters)
+        counts = {"count_id": uuid.uuid4(), "day": constants["received_at"].date(), "given": given}
+        return set(session.execute(statement, batch.parameters(rows, constants | counts)).scalars())
+    session.execute(statement, batch.parameters(rows, constants))
     ids = json_array([row["id"] for row in rows])
-    return set(orjson.loads(session.execute(NEW_EXTERNAL_IDS, {"ids": ids}).scalar_one()))
+    created = set(orjson.loads(session.execute(NEW_EXTERNAL_IDS, {"ids": ids}).scalar_one()))
+    tenant_id, source = constants["tenant_id"], constants["source"]
+    add_counts(session, tenant_id, source, accepted=len(created), duplicate=given - len(created))
+    return created
 
 
 def store_deliveries(session: Session, tenant_id: uuid.UUID, source: str, deliveries: list[Delivery]) -> dict[str, str]:
@@ -100,10 +123,8 @@ def store_deliveries(session: Session, tenant_id: uuid.UUID, source: str, delive
     # retrying while the first attempt commits) then wait for each other in one order, never
     # each for the other (a deadlock, on PostgreSQL).
     ordered = sorted(rows.values(), key=itemgetter("external_id"))
-    created = _insert_new(session, batch, insert, ordered, constants)
-    new = {external_id: row["id"] for external_id, row in rows.items() if external_id in created}
-    add_counts(session, tenant_id, source, accepted=len(new), duplicate=len(deliveries) - len(new))
-    return new
+    created = _insert_and_count(session, batch, insert, ordered, constants, given=len(deliveries))
+    return {external_id: row["id"] for external_id, row in rows.items() if external_id in created}
 
 
 COUNT_COLUMNS = ("id", "tenant_id", "source", "day", "accepted", "duplicate", "rejected")
@@ -114,10 +135,15 @@ def _count_statement(dialect: str) -> Any:
     """The counters' upsert, built once per dialect: building it per call costs more than running it."""
     table = IngestDailyStat.__table__
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    statement = insert.values({column: bindparam(column) for column in COUNT_COLUMNS})
-    return statement.on_conflict_do_update(
+    return _adding_to_counts(insert.values({column: bindparam(column) for column in COUNT_COLUMNS}))
+
+
+def _adding_to_counts(insert: Any) -> Any:
+    """`insert` of a counters row, adding to the row of its (tenant, source, day) if there is one."""
+    table = IngestDailyStat.__table__
+    return insert.on_conflict_do_update(
         index_elements=["tenant_id", "source", "day"],
-        set_={name: table.c[name] + statement.excluded[name] for name in ("accepted", "duplicate", "rejected")},
+        set_={name: table.c[name] + insert.excluded[name] for name in ("accepted", "duplicate", "rejected")},
     )
 
 
