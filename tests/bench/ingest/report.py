@@ -72,8 +72,9 @@ def _instructions_line(result: dict[str, Any]) -> str:
     if "error" in result or "skipped" in result:
         return f"  instructions per delivery: {result.get('skipped') or 'FAILED: ' + result['error']}"
     return (
-        f"  instructions per delivery (callgrind, in-process, {result['deliveries']:,} each): app {result['app']:,}, "
-        f"bare route {result['bare']:,}; bare / app {result['ratio']:.3f}x (repeatable to 0.1%, unlike the rates)"
+        f"  instructions per delivery (callgrind, in-process, {result['deliveries']:,} each): app {result['app']:,} "
+        f"({result['deliveries_per_commit']} per group commit), bare route {result['bare']:,}; "
+        f"bare / app {result['ratio']:.3f}x (repeatable to 0.1%, unlike the rates)"
     )
 
 
