@@ -88,7 +88,9 @@ async def test_an_event_posted_to_the_api_rescores_its_customer_through_the_work
 ):
     await seed_two_customers(db, tenant.id)
     async with running_jobs(settings, db, consume=True):
-        batch = payment_failures("healthy", utcnow() - timedelta(minutes=5), 2)
+        # An hour apart, both in the past: a failure dated later than now lands on a day that
+        # scoring has not reached yet (after 23:00 UTC, tomorrow) and is not counted.
+        batch = payment_failures("healthy", utcnow() - timedelta(hours=2), 2)
         response = await client.post("/v1/events", json={"batch": batch}, headers=tenant.headers)
         assert response.status_code == 200, response.text
 
