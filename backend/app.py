@@ -22,6 +22,7 @@ from churnsaver.backend.ingest.events_api import receive_events
 from churnsaver.backend.ingest.webhook_receivers import WebhookReceivers
 from churnsaver.backend.logging import configure_logging
 from churnsaver.backend.middleware import AuthenticationMiddleware, BodySizeLimitMiddleware, RequestContextMiddleware
+from churnsaver.backend.sqlite_writer import switching_threads_often
 from churnsaver.graphql.console import STATIC_PATH, console_assets
 from churnsaver.graphql.view import GraphQLView
 from churnsaver.jobs.embedded import jobs_in_child_process
@@ -111,15 +112,18 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> St
         # allocates has mostly been freed by the time the collector runs.
         thresholds = gc.get_threshold()
         gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *thresholds[1:])
+        # SQLite is written by a thread of this process (sqlite_writer.py), beside the event loop.
+        threads = switching_threads_often() if settings.is_sqlite else contextlib.nullcontext()
         try:
-            if run_jobs and settings.embedded_jobs:
-                async with jobs_in_child_process(settings):
+            with threads:
+                if run_jobs and settings.embedded_jobs:
+                    async with jobs_in_child_process(settings):
+                        yield
+                elif run_jobs:
+                    async with running_jobs(settings, db, consume=False):
+                        yield
+                else:
                     yield
-            elif run_jobs:
-                async with running_jobs(settings, db, consume=False):
-                    yield
-            else:
-                yield
         finally:
             await db.dispose()
             gc.unfreeze()  # a process that goes on (the tests) may collect it all again

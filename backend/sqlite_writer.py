@@ -11,9 +11,11 @@ SQLite's write lock (the busy timeout) blocks this thread only, never the event 
 """
 
 import asyncio
+import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TypeVar
 
 from sqlalchemy import create_engine
@@ -21,6 +23,24 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 T = TypeVar("T")
+
+# While a thread writes to SQLite beside busy Python code (the event loop, an import's parser),
+# the GIL changes threads every half millisecond rather than every 5 ms. The writer lets go of
+# it for each call into SQLite and needs it back after, while the busy thread holds it for up to
+# an interval each time: at 5 ms a transaction's dozen calls waited for the GIL longer than
+# SQLite took to run them.
+SWITCH_INTERVAL_SECONDS = 0.0005
+
+
+@contextmanager
+def switching_threads_often() -> Iterator[None]:
+    """The GIL switched every `SWITCH_INTERVAL_SECONDS` within the block (the whole process)."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
 
 
 class SQLiteWriter:

@@ -15,10 +15,12 @@ valid (nothing is stored then); otherwise 200 with `{"accepted", "duplicates", "
 import json
 import uuid
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import orjson
 import structlog
+from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -26,7 +28,7 @@ from churnsaver.backend.db import Database, utcnow
 from churnsaver.backend.ingest.apply import check_event
 from churnsaver.backend.ingest.canonical import CanonicalEvent, CustomerRef, EventType, SubscriptionState
 from churnsaver.backend.ingest.declines import classify_decline
-from churnsaver.backend.ingest.inbox import Delivery, count, store_deliveries
+from churnsaver.backend.ingest.inbox import Delivery, add_counts, store_deliveries
 from churnsaver.backend.ingest.models import Source
 from churnsaver.jobs.outbox import enqueue
 from churnsaver.tenants.auth import AuthSubject, Scope
@@ -278,9 +280,25 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> JSONRe
     return JSONResponse({"error": {"code": code, "message": message}, **extra}, status_code=status)
 
 
-async def count_rejected(db: Database, tenant_id: uuid.UUID, rejected: int) -> None:
-    async with db.tenant_unit_of_work(tenant_id) as session:
-        await count(session, tenant_id, Source.api, rejected=rejected)
+async def store_batch(db: Database, tenant_id: uuid.UUID, deliveries: list[Delivery], rejected: int) -> list[str]:
+    """Store a batch's valid items, count its rejected ones and enqueue the processing of the new
+    rows: the new rows' inbox ids, as text (as the job carries them).
+
+    In one `Database.run_unit_of_work`: on SQLite the batches then commit through the one writer
+    thread, in the order they came. Through a connection each, concurrent batches met at SQLite's
+    write lock, where the busy handler's sleeps (up to 100 ms each) picked who went next: with 4
+    batches of 500 in flight, the p99 was 0.7 to 1.3 s against 0.2 s this way, at the same rate."""
+    return await db.run_unit_of_work(
+        tenant_id, partial(_store_batch, tenant_id=tenant_id, deliveries=deliveries, rejected=rejected)
+    )
+
+
+def _store_batch(session: Session, tenant_id: uuid.UUID, deliveries: list[Delivery], rejected: int) -> list[str]:
+    new_ids = list(store_deliveries(session, tenant_id, Source.api, deliveries).values())
+    add_counts(session, tenant_id, Source.api, rejected=rejected)
+    if new_ids:
+        enqueue(session, PROCESS_JOB, tenant_id=tenant_id, inbox_ids=new_ids)
+    return new_ids
 
 
 async def receive_events(request: Request) -> Response:
@@ -292,13 +310,13 @@ async def receive_events(request: Request) -> Response:
     db: Database = request.app.state.db
     tenant_id = subject.tenant_id
     if not is_json(request.headers.get("content-type")):
-        await count_rejected(db, tenant_id, 1)
+        await store_batch(db, tenant_id, [], 1)
         logger.info("ingest.events_api.rejected", reason="not JSON")
         return error_response(415, "UNSUPPORTED_MEDIA_TYPE", "the body must be JSON (Content-Type: application/json)")
     try:
         batch = parse_batch(await request.body())
     except InvalidBatch as error:
-        await count_rejected(db, tenant_id, 1)
+        await store_batch(db, tenant_id, [], 1)
         logger.info("ingest.events_api.rejected", reason=str(error))
         return error_response(400, "BAD_REQUEST", str(error))
 
@@ -311,16 +329,11 @@ async def receive_events(request: Request) -> Response:
         except ValueError as error:
             rejected.append({"index": index, "reason": str(error)})
     if not deliveries:
-        await count_rejected(db, tenant_id, len(rejected))
+        await store_batch(db, tenant_id, [], len(rejected))
         logger.info("ingest.events_api.rejected", reason="no valid item", items=len(rejected))
         return error_response(400, "BAD_REQUEST", "no item in the batch is valid", rejected=rejected)
 
-    async with db.tenant_unit_of_work(tenant_id) as session:
-        # The ids as text, as the job carries them (`store` would make UUID objects of them).
-        new_ids = list((await session.run_sync(store_deliveries, tenant_id, Source.api, deliveries)).values())
-        await count(session, tenant_id, Source.api, rejected=len(rejected))
-        if new_ids:
-            enqueue(session, PROCESS_JOB, tenant_id=tenant_id, inbox_ids=new_ids)
+    new_ids = await store_batch(db, tenant_id, deliveries, len(rejected))
     duplicates = len(deliveries) - len(new_ids)
     logger.info("ingest.events_api.batch", accepted=len(new_ids), duplicates=duplicates, rejected=len(rejected))
     return JSONResponse({"accepted": len(new_ids), "duplicates": duplicates, "rejected": rejected})

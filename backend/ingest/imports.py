@@ -11,10 +11,8 @@ import csv
 import io
 import itertools
 import operator
-import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from functools import partial
@@ -31,6 +29,7 @@ from churnsaver.backend.ingest.events_api import check_item, loads_strict
 from churnsaver.backend.ingest.inbox import Delivery, count, store
 from churnsaver.backend.ingest.models import Source
 from churnsaver.backend.ingest.tasks import process_inbox
+from churnsaver.backend.sqlite_writer import switching_threads_often
 
 CUSTOMER_BATCH_ROWS = 20_000
 PARSE_STEP_ROWS = 100  # rows parsed between two turns of the event loop
@@ -39,11 +38,6 @@ TYPE_SAMPLE_ROWS = 1000  # rows read ahead to infer column types, before anythin
 MAX_REPORTED_REJECTIONS = 1000  # all are counted; only these are kept, to keep memory flat
 MAX_EVENT_LINE_BYTES = 1024 * 1024
 READ_BLOCK_BYTES = 256 * 1024  # CSV text decoded at a time
-# While customers import, the GIL changes threads every half millisecond rather than every 5 ms:
-# the thread writing a batch to SQLite lets go of it for each call into SQLite and needs it back
-# after, while the parsing thread holds it for up to an interval each time. At 5 ms a batch's
-# statements waited for the GIL longer than SQLite took to run them.
-IMPORT_SWITCH_INTERVAL_SECONDS = 0.0005
 ID_COLUMN_CANDIDATES = ("id", "customer_id", "customerID", "external_id")
 # Columns that fill the customer's profile rather than its traits, with the profile's limits; in
 # the order of the profile fields that end a `CustomerRow`.
@@ -278,7 +272,7 @@ async def import_customers(
 ) -> ImportReport:
     """Upsert a customer per row of the CSV at `path`, its other columns becoming traits."""
     report = ImportReport()
-    with _open_file(path) as raw, _switching_threads_often():
+    with _open_file(path) as raw, switching_threads_often():
         reader = csv.reader(_decoded_lines(raw, path))
         rows = _numbered_rows(reader, path)
         header_row = next(rows, None)
@@ -306,16 +300,6 @@ async def import_customers(
             if writing is not None and not writing.done():
                 await asyncio.wait([writing])  # a file found unreadable midway: finish what was parsed
     return report
-
-
-@contextmanager
-def _switching_threads_often() -> Iterator[None]:
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(IMPORT_SWITCH_INTERVAL_SECONDS)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(before)
 
 
 async def _customer_batches(
