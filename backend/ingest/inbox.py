@@ -71,7 +71,12 @@ def _delivery_insert(dialect: Dialect) -> tuple[RowBatch, Any]:
 
 
 def _insert_and_count(
-    session: Session, batch: RowBatch, statement: Any, rows: list[dict[str, Any]], constants: dict[str, Any], given: int
+    session: Session,
+    batch: RowBatch,
+    statement: Any,
+    rows: list[tuple[str, ...]],
+    constants: dict[str, Any],
+    given: int,
 ) -> set[str]:
     """Insert `rows` (no external id twice) and count them against the `given` deliveries they
     came from; the external ids of those stored now.
@@ -84,7 +89,7 @@ def _insert_and_count(
         counts = {"count_id": uuid.uuid4(), "day": constants["received_at"].date(), "given": given}
         return set(session.execute(statement, batch.parameters(rows, constants | counts)).scalars())
     session.execute(statement, batch.parameters(rows, constants))
-    ids = json_array([row["id"] for row in rows])
+    ids = json_array([row[0] for row in rows])
     created = set(orjson.loads(session.execute(NEW_EXTERNAL_IDS, {"ids": ids}).scalar_one()))
     tenant_id, source = constants["tenant_id"], constants["source"]
     add_counts(session, tenant_id, source, accepted=len(created), duplicate=given - len(created))
@@ -108,23 +113,20 @@ def store_deliveries(session: Session, tenant_id: uuid.UUID, source: str, delive
     firsts: dict[str, Delivery] = {}
     for delivery in deliveries:
         firsts.setdefault(delivery.external_id, delivery)
-    rows = {
-        external_id: {
-            "id": inbox_id,
-            "external_id": external_id,
-            "event_type": delivery.event_type,
-            "payload": delivery.payload,
-            "status": delivery.status,
-        }
-        for (external_id, delivery), inbox_id in zip(firsts.items(), ordered_uuid_hexes(len(firsts)), strict=True)
-    }
-    constants = {"tenant_id": tenant_id, "source": source, "received_at": utcnow()}
+    inbox_ids = ordered_uuid_hexes(len(firsts))
     # In the order of their keys: two transactions storing the same new external ids (a provider
     # retrying while the first attempt commits) then wait for each other in one order, never
-    # each for the other (a deadlock, on PostgreSQL).
-    ordered = sorted(rows.values(), key=itemgetter("external_id"))
-    created = _insert_and_count(session, batch, insert, ordered, constants, given=len(deliveries))
-    return {external_id: row["id"] for external_id, row in rows.items() if external_id in created}
+    # each for the other (a deadlock, on PostgreSQL). Rows are tuples in DELIVERY_COLUMNS order.
+    rows = [
+        (inbox_id, external_id, delivery.event_type, delivery.payload, delivery.status)
+        for inbox_id, (external_id, delivery) in zip(inbox_ids, firsts.items(), strict=True)
+    ]
+    rows.sort(key=itemgetter(1))
+    constants = {"tenant_id": tenant_id, "source": source, "received_at": utcnow()}
+    created = _insert_and_count(session, batch, insert, rows, constants, given=len(deliveries))
+    return {
+        external_id: inbox_id for inbox_id, external_id in zip(inbox_ids, firsts, strict=True) if external_id in created
+    }
 
 
 COUNT_COLUMNS = ("id", "tenant_id", "source", "day", "accepted", "duplicate", "rejected")

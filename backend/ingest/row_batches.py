@@ -9,7 +9,7 @@ rows already in their stored form, copied in without any per-value work in Pytho
 """
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -133,19 +133,20 @@ class RowBatch:
         rows = func.json_each(bindparam(BATCH_PARAMETER, type_=String())).table_valued("value")
         return [func.json_extract(rows.c.value, f"$[{i}]").label(name) for i, name in enumerate(self.columns)]
 
-    def parameters(self, rows: Sequence[Mapping[str, Any]], constants: Mapping[str, Any]) -> dict[str, Any]:
-        """What `self.insert()` runs with for `rows` (mappings holding every column) and the
-        values of the constants."""
+    def parameters(self, rows: Sequence[Sequence[Any]], constants: Mapping[str, Any]) -> dict[str, Any]:
+        """What `self.insert()` runs with for `rows` (tuples of the columns' values, in column
+        order) and the values of the constants."""
         if self.is_postgres:
-            return {name: [row[name] for row in rows] for name in self.columns} | dict(constants)
+            return {name: [row[i] for row in rows] for i, name in enumerate(self.columns)} | dict(constants)
         # The rows as one JSON array: one statement, run by SQLite in one call that releases the
         # GIL (a Python thread parsing the next batch runs meanwhile), where an executemany takes
         # it back after every row.
-        columns: list[Iterable[Any]] = []
-        for name, encode in zip(self.columns, self._encoders, strict=True):
-            values = [row[name] for row in rows]
-            columns.append(map(encode, values) if encode else values)
-        return {BATCH_PARAMETER: json_array(list(zip(*columns, strict=True)))} | dict(constants)
+        if any(self._encoders):
+            rows = [
+                tuple(encode(value) if encode else value for encode, value in zip(self._encoders, row, strict=True))
+                for row in rows
+            ]
+        return {BATCH_PARAMETER: json_array(rows)} | dict(constants)
 
 
 def _bind_processor(kind: TypeEngine[Any], dialect: Dialect) -> Any:
