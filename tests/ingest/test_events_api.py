@@ -1,6 +1,7 @@
 """The events API: `POST /v1/events` stores good items once per messageId, queues them for processing
 and reports bad ones by index; `normalize_item` turns items into canonical events."""
 
+import asyncio
 import json
 import re
 import uuid
@@ -71,6 +72,24 @@ async def test_a_batch_is_stored_and_queued_for_processing(client, db, tenant):
     ]
     assert await queued_inbox_ids(db, tenant.id) == {row.id for row in rows}
     assert await counters(db, tenant.id) == (2, 0, 0)
+
+
+async def test_concurrent_batches_sharing_message_ids_store_and_count_each_id_once(client, db, tenant):
+    # Eight batches at once, each repeating half of the one before: every id is accepted by
+    # exactly one of them, whichever commits first, and queued for processing once.
+    batches = [[track(f"m{number}") for number in range(start, start + 40)] for start in range(0, 160, 20)]
+
+    responses = await asyncio.gather(*(post_batch(client, tenant, batch) for batch in batches))
+
+    assert [response.status_code for response in responses] == [200] * len(batches)
+    answers = [response.json() for response in responses]
+    assert [answer["accepted"] + answer["duplicates"] for answer in answers] == [40] * len(batches)
+    distinct = {item["messageId"] for batch in batches for item in batch}
+    assert sum(answer["accepted"] for answer in answers) == len(distinct) == 180
+    rows = await inbox(db, tenant.id)
+    assert {row.external_id for row in rows} == distinct and len(rows) == len(distinct)
+    assert await queued_inbox_ids(db, tenant.id) == {row.id for row in rows}
+    assert await counters(db, tenant.id) == (180, 40 * len(batches) - 180, 0)
 
 
 async def test_the_stored_item_carries_its_receive_time_so_processing_is_deterministic(client, db, tenant):
