@@ -310,13 +310,13 @@ async def receive_events(request: Request) -> Response:
     db: Database = request.app.state.db
     tenant_id = subject.tenant_id
     if not is_json(request.headers.get("content-type")):
-        await store_batch(db, tenant_id, [], 1)
+        await store_batch(db, tenant_id, [], rejected=1)
         logger.info("ingest.events_api.rejected", reason="not JSON")
         return error_response(415, "UNSUPPORTED_MEDIA_TYPE", "the body must be JSON (Content-Type: application/json)")
     try:
         batch = parse_batch(await request.body())
     except InvalidBatch as error:
-        await store_batch(db, tenant_id, [], 1)
+        await store_batch(db, tenant_id, [], rejected=1)
         logger.info("ingest.events_api.rejected", reason=str(error))
         return error_response(400, "BAD_REQUEST", str(error))
 
@@ -329,11 +329,11 @@ async def receive_events(request: Request) -> Response:
         except ValueError as error:
             rejected.append({"index": index, "reason": str(error)})
     if not deliveries:
-        await store_batch(db, tenant_id, [], len(rejected))
+        await store_batch(db, tenant_id, [], rejected=len(rejected))
         logger.info("ingest.events_api.rejected", reason="no valid item", items=len(rejected))
         return error_response(400, "BAD_REQUEST", "no item in the batch is valid", rejected=rejected)
 
-    new_ids = await store_batch(db, tenant_id, deliveries, len(rejected))
+    new_ids = await store_batch(db, tenant_id, deliveries, rejected=len(rejected))
     duplicates = len(deliveries) - len(new_ids)
     logger.info("ingest.events_api.batch", accepted=len(new_ids), duplicates=duplicates, rejected=len(rejected))
     return JSONResponse({"accepted": len(new_ids), "duplicates": duplicates, "rejected": rejected})
