@@ -28,7 +28,7 @@ from churnsaver.backend.db import Database, utcnow
 from churnsaver.backend.ingest.apply import check_event
 from churnsaver.backend.ingest.canonical import CanonicalEvent, CustomerRef, EventType, SubscriptionState
 from churnsaver.backend.ingest.declines import classify_decline
-from churnsaver.backend.ingest.inbox import Delivery, add_counts, store_deliveries
+from churnsaver.backend.ingest.inbox import Delivery, store_deliveries
 from churnsaver.backend.ingest.models import Source
 from churnsaver.jobs.outbox import enqueue
 from churnsaver.tenants.auth import AuthSubject, Scope
@@ -294,8 +294,7 @@ async def store_batch(db: Database, tenant_id: uuid.UUID, deliveries: list[Deliv
 
 
 def _store_batch(session: Session, tenant_id: uuid.UUID, deliveries: list[Delivery], rejected: int) -> list[str]:
-    new_ids = list(store_deliveries(session, tenant_id, Source.api, deliveries).values())
-    add_counts(session, tenant_id, Source.api, rejected=rejected)
+    new_ids = list(store_deliveries(session, tenant_id, Source.api, deliveries, rejected=rejected).values())
     if new_ids:
         enqueue(session, PROCESS_JOB, tenant_id=tenant_id, inbox_ids=new_ids)
     return new_ids

@@ -26,7 +26,7 @@ from churnsaver.backend.errors import InvalidInput
 from churnsaver.backend.ingest.column_types import TraitType, infer_type, is_missing, trait_encoder
 from churnsaver.backend.ingest.customer_upsert import CustomerBatch, CustomerRow, prepare_customers, upsert_customers
 from churnsaver.backend.ingest.events_api import check_item, loads_strict
-from churnsaver.backend.ingest.inbox import Delivery, count, store
+from churnsaver.backend.ingest.inbox import Delivery, store
 from churnsaver.backend.ingest.models import Source
 from churnsaver.backend.ingest.tasks import process_inbox
 from churnsaver.backend.sqlite_writer import switching_threads_often
@@ -365,8 +365,8 @@ async def import_events(db: Database, tenant_id: uuid.UUID, path: Path, on_progr
                 except ValueError as error:
                     report.reject(line, str(error))
             async with db.tenant_unit_of_work(tenant_id) as session:
-                new_ids = await store(session, tenant_id, Source.api, deliveries)
-                await count(session, tenant_id, Source.api, rejected=report.rejected - rejected_before)
+                rejected = report.rejected - rejected_before
+                new_ids = await store(session, tenant_id, Source.api, deliveries, rejected=rejected)
                 if new_ids:
                     await process_inbox(session, tenant_id, new_ids)
             report.imported += len(new_ids)

@@ -6,12 +6,12 @@ tells which rows are new: only those are processed, so a duplicate delivery chan
 
 import uuid
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from operator import itemgetter
 from typing import Any
 
 import orjson
-from sqlalchemy import Date, Integer, bindparam, func, literal, select, text, update
+from sqlalchemy import Date, Integer, bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -64,7 +64,7 @@ def _delivery_insert(dialect: Dialect) -> tuple[RowBatch, Any]:
         "day": bindparam("day", type_=Date()),
         "accepted": accepted,
         "duplicate": given - accepted,
-        "rejected": literal(0),
+        "rejected": bindparam("rejected", type_=Integer()),
     }
     counted = postgresql.insert(IngestDailyStat.__table__).from_select(list(counts), select(*counts.values()))
     return batch, select(stored.c.external_id).add_cte(_adding_to_counts(counted).cte("counted"))
@@ -77,27 +77,36 @@ def _insert_and_count(
     rows: list[tuple[str, ...]],
     constants: dict[str, Any],
     given: int,
+    rejected: int,
 ) -> set[str]:
     """Insert `rows` (no external id twice) and count them against the `given` deliveries they
-    came from; the external ids of those stored now.
+    came from, with the `rejected` ones; the external ids of those stored now.
 
     On SQLite not by RETURNING: each returned row is one step of SQLite's, and pysqlite lets go of
     the GIL around every step. On the receivers' writer thread, each time it takes the GIL back it
     waits for the busy event loop, so a commit of 32 rows took several times its own work. The
     rows stored now are those holding the ids this batch gave them: one row of one step."""
     if batch.is_postgres:
-        counts = {"count_id": uuid.uuid4(), "day": constants["received_at"].date(), "given": given}
+        counts = {
+            "count_id": uuid.uuid4(),
+            "day": constants["received_at"].date(),
+            "given": given,
+            "rejected": rejected,
+        }
         return set(session.execute(statement, batch.parameters(rows, constants | counts)).scalars())
     session.execute(statement, batch.parameters(rows, constants))
     ids = json_array([row[0] for row in rows])
     created = set(orjson.loads(session.execute(NEW_EXTERNAL_IDS, {"ids": ids}).scalar_one()))
     tenant_id, source = constants["tenant_id"], constants["source"]
-    add_counts(session, tenant_id, source, accepted=len(created), duplicate=given - len(created))
+    add_counts(session, tenant_id, source, accepted=len(created), duplicate=given - len(created), rejected=rejected)
     return created
 
 
-def store_deliveries(session: Session, tenant_id: uuid.UUID, source: str, deliveries: list[Delivery]) -> dict[str, str]:
-    """Store `deliveries` in one statement and count them; the rows that were new, in input order,
+def store_deliveries(
+    session: Session, tenant_id: uuid.UUID, source: str, deliveries: list[Delivery], *, rejected: int = 0
+) -> dict[str, str]:
+    """Store `deliveries` in one statement and count them, with the `rejected` deliveries of the
+    same request that were refused before getting here; the rows that were new, in input order,
     as external id -> inbox id. A delivery already stored, or repeated earlier in `deliveries`,
     stores nothing and counts as a duplicate. An inbox id is 32 hex digits: made as text, the form
     SQLite stores and a job's arguments carry, never as a UUID object (made, then written out
@@ -107,6 +116,7 @@ def store_deliveries(session: Session, tenant_id: uuid.UUID, source: str, delive
     Whatever the number of rows, one `RowBatch` INSERT: a group commit's few dozen webhooks or an
     events API batch of hundreds cost a fraction of what SQLAlchemy's executemany spends on them."""
     if not deliveries:
+        add_counts(session, tenant_id, source, rejected=rejected)
         return {}
     batch, insert = _delivery_insert(session.bind.dialect)
     # The first delivery of each external id: a repeat within the batch is a duplicate.
@@ -123,7 +133,7 @@ def store_deliveries(session: Session, tenant_id: uuid.UUID, source: str, delive
     ]
     rows.sort(key=itemgetter(1))
     constants = {"tenant_id": tenant_id, "source": source, "received_at": utcnow()}
-    created = _insert_and_count(session, batch, insert, rows, constants, given=len(deliveries))
+    created = _insert_and_count(session, batch, insert, rows, constants, given=len(deliveries), rejected=rejected)
     return {
         external_id: inbox_id for inbox_id, external_id in zip(inbox_ids, firsts, strict=True) if external_id in created
     }
@@ -150,10 +160,10 @@ def _adding_to_counts(insert: Any) -> Any:
 
 
 async def store(
-    session: AsyncSession, tenant_id: uuid.UUID, source: str, deliveries: list[Delivery]
+    session: AsyncSession, tenant_id: uuid.UUID, source: str, deliveries: list[Delivery], *, rejected: int = 0
 ) -> list[uuid.UUID]:
     """`store_deliveries` in an async session: the inbox ids of the new rows, in input order."""
-    created = await session.run_sync(store_deliveries, tenant_id, source, deliveries)
+    created = await session.run_sync(partial(store_deliveries, rejected=rejected), tenant_id, source, deliveries)
     return [uuid.UUID(inbox_id) for inbox_id in created.values()]
 
 

@@ -22,7 +22,7 @@ from churnsaver.backend.ingest.imports import (
     import_customers,
     import_events,
 )
-from churnsaver.backend.ingest.models import InboxEvent, InboxStatus
+from churnsaver.backend.ingest.models import InboxEvent, InboxStatus, IngestDailyStat, Source
 from tests.fixtures.factories import create_customers
 
 TELCO_COLUMNS = [
@@ -422,6 +422,16 @@ async def inbox_of(db, tenant_id: uuid.UUID) -> list[InboxEvent]:
         return list((await session.execute(statement)).scalars())
 
 
+async def api_counters(db, tenant_id: uuid.UUID) -> tuple[int, int, int]:
+    """Today's (accepted, duplicate, rejected) counters of the events-API source."""
+    async with db.tenant_session(tenant_id) as session:
+        statement = select(IngestDailyStat).where(
+            IngestDailyStat.tenant_id == tenant_id, IngestDailyStat.source == Source.api
+        )
+        stat = (await session.execute(statement)).scalar_one()
+    return stat.accepted, stat.duplicate, stat.rejected
+
+
 async def timeline_keys(db, tenant_id: uuid.UUID) -> list[str]:
     async with db.tenant_session(tenant_id) as session:
         statement = select(CustomerEvent.dedupe_key).where(CustomerEvent.tenant_id == tenant_id)
@@ -488,6 +498,17 @@ async def test_bad_event_lines_are_rejected_with_line_numbers(db, tenant, tmp_pa
         (6, "not valid JSON"),
     ]
     assert [row.external_id for row in await inbox_of(db, tenant.id)] == ["e1", "e7"]
+
+
+async def test_an_events_import_counts_what_it_stored_repeated_and_rejected(db, tenant, tmp_path):
+    path = write_jsonl(tmp_path / "events.jsonl", [event_line("e1"), "{not json", event_line("e2")])
+
+    await run_events(db, tenant.id, path)
+    first = await api_counters(db, tenant.id)
+    await run_events(db, tenant.id, path)
+
+    assert first == (2, 0, 1)
+    assert await api_counters(db, tenant.id) == (2, 2, 2)
 
 
 async def test_an_overlong_event_line_is_rejected_without_stopping_the_import(db, tenant, tmp_path, monkeypatch):
