@@ -9,14 +9,19 @@ statement: written as ORM objects, each commit that enqueued paid for a unit-of-
 was the largest single cost of storing a group commit's webhook deliveries.
 """
 
+import json
 import uuid
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import event, insert
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from churnsaver.backend.db import utcnow
+from churnsaver.backend.pg_driver import DriverStatement, DriverTransaction
 from churnsaver.jobs.models import OutboxJob
 from churnsaver.jobs.registry import get_job
 
@@ -39,6 +44,33 @@ def enqueue(
         kwargs["tenant_id"] = str(tenant_id)
     row = {"actor_name": job_name, "kwargs": kwargs, "tenant_id": tenant_id}  # the id and time: the model's defaults
     session.info.setdefault(_ROWS, []).append(row)
+
+
+async def enqueue_on_driver(
+    transaction: DriverTransaction, job_name: str, *, tenant_id: uuid.UUID, **kwargs: Any
+) -> None:
+    """`enqueue`, in a transaction on PostgreSQL's driver (pg_driver.py): the row is written at
+    once, and the relays are woken once the transaction has committed."""
+    get_job(job_name)
+    kwargs["tenant_id"] = str(tenant_id)
+    row = {
+        "id": uuid.uuid4(),
+        "actor_name": job_name,
+        "kwargs": json.dumps(kwargs),
+        "tenant_id": tenant_id,
+        "created_at": utcnow(),
+        "dispatch_count": 0,
+    }
+    await transaction.execute(_driver_insert(transaction.dialect), row)
+    if wake_relays not in transaction.after_commit:
+        transaction.after_commit.append(wake_relays)
+
+
+@lru_cache(maxsize=1)
+def _driver_insert(dialect: Dialect) -> DriverStatement:
+    return DriverStatement(
+        _INSERT, dialect, columns=["id", "actor_name", "kwargs", "tenant_id", "created_at", "dispatch_count"]
+    )
 
 
 def on_commit_wake(waker: Callable[[], None]) -> Callable[[], None]:

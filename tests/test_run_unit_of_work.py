@@ -4,19 +4,13 @@
 import uuid
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from churnsaver.backend.db import Database
 from churnsaver.backend.ingest.inbox import add_counts
-from churnsaver.backend.ingest.models import IngestDailyStat
 from tests.fixtures.factories import create_customers
-
-
-async def accepted(db: Database, tenant_id) -> int:
-    async with db.tenant_session(tenant_id) as session:
-        statement = select(IngestDailyStat.accepted).where(IngestDailyStat.tenant_id == tenant_id)
-        return (await session.execute(statement)).scalar_one_or_none() or 0
+from tests.fixtures.ingest_state import ingest_counters
 
 
 async def test_what_the_work_writes_is_committed_and_its_result_returned(db: Database, tenant):
@@ -25,7 +19,7 @@ async def test_what_the_work_writes_is_committed_and_its_result_returned(db: Dat
         return "done"
 
     assert await db.run_unit_of_work(tenant.id, work) == "done"
-    assert await accepted(db, tenant.id) == 3
+    assert await ingest_counters(db, tenant.id) == (3, 0, 0)
 
 
 async def test_work_that_raises_leaves_nothing_behind(db: Database, tenant):
@@ -35,10 +29,10 @@ async def test_work_that_raises_leaves_nothing_behind(db: Database, tenant):
 
     with pytest.raises(LookupError):
         await db.run_unit_of_work(tenant.id, work)
-    assert await accepted(db, tenant.id) == 0
+    assert await ingest_counters(db, tenant.id) == (0, 0, 0)
     # The unit of work after a failed one starts clean.
     await db.run_unit_of_work(tenant.id, lambda session: add_counts(session, tenant.id, "whop", accepted=1))
-    assert await accepted(db, tenant.id) == 1
+    assert await ingest_counters(db, tenant.id) == (1, 0, 0)
 
 
 async def test_the_work_sees_only_its_tenants_rows(db: Database, tenant, other_tenant):

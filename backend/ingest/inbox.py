@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from churnsaver.backend.db import ordered_uuid_hexes, utcnow
 from churnsaver.backend.ingest.models import InboxEvent, InboxStatus, IngestDailyStat
 from churnsaver.backend.ingest.row_batches import RowBatch, json_array
+from churnsaver.backend.pg_driver import DriverStatement, DriverTransaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,36 +71,70 @@ def _delivery_insert(dialect: Dialect) -> tuple[RowBatch, Any]:
     return batch, select(stored.c.external_id).add_cte(_adding_to_counts(counted).cte("counted"))
 
 
+@dataclass(frozen=True, slots=True)
+class _PlannedRows:
+    """The rows a batch of deliveries stores, one per external id, and the values they share."""
+
+    firsts: dict[str, Delivery]  # the first delivery of each external id, in input order
+    inbox_ids: list[str]  # the id each of `firsts` gets if its row is new
+    rows: list[tuple[str, ...]]  # in DELIVERY_COLUMNS order, sorted by external id
+    constants: dict[str, Any]
+
+    @classmethod
+    def of(cls, tenant_id: uuid.UUID, source: str, deliveries: list[Delivery]) -> "_PlannedRows":
+        # The first delivery of each external id: a repeat within the batch is a duplicate.
+        firsts: dict[str, Delivery] = {}
+        for delivery in deliveries:
+            firsts.setdefault(delivery.external_id, delivery)
+        inbox_ids = ordered_uuid_hexes(len(firsts))
+        # In the order of their keys: two transactions storing the same new external ids (a
+        # provider retrying while the first attempt commits) then wait for each other in one
+        # order, never each for the other (a deadlock, on PostgreSQL).
+        rows = [
+            (inbox_id, external_id, delivery.event_type, delivery.payload, delivery.status)
+            for inbox_id, (external_id, delivery) in zip(inbox_ids, firsts.items(), strict=True)
+        ]
+        rows.sort(key=itemgetter(1))
+        return cls(firsts, inbox_ids, rows, {"tenant_id": tenant_id, "source": source, "received_at": utcnow()})
+
+    def created(self, stored: set[str]) -> dict[str, str]:
+        """Of the rows, those `stored` now (by external id), in input order: external id -> inbox id."""
+        return {
+            external_id: inbox_id
+            for inbox_id, external_id in zip(self.inbox_ids, self.firsts, strict=True)
+            if external_id in stored
+        }
+
+
 def _insert_and_count(
-    session: Session,
-    batch: RowBatch,
-    statement: Any,
-    rows: list[tuple[str, ...]],
-    constants: dict[str, Any],
-    given: int,
-    rejected: int,
+    session: Session, batch: RowBatch, statement: Any, planned: _PlannedRows, given: int, rejected: int
 ) -> set[str]:
-    """Insert `rows` (no external id twice) and count them against the `given` deliveries they
-    came from, with the `rejected` ones; the external ids of those stored now.
+    """Insert the `planned` rows and count them against the `given` deliveries they came from,
+    with the `rejected` ones; the external ids of those stored now.
 
     On SQLite not by RETURNING: each returned row is one step of SQLite's, and pysqlite lets go of
     the GIL around every step. On the receivers' writer thread, each time it takes the GIL back it
     waits for the busy event loop, so a commit of 32 rows took several times its own work. The
     rows stored now are those holding the ids this batch gave them: one row of one step."""
     if batch.is_postgres:
-        counts = {
-            "count_id": uuid.uuid4(),
-            "day": constants["received_at"].date(),
-            "given": given,
-            "rejected": rejected,
-        }
-        return set(session.execute(statement, batch.parameters(rows, constants | counts)).scalars())
-    session.execute(statement, batch.parameters(rows, constants))
-    ids = json_array([row[0] for row in rows])
+        return set(session.execute(statement, _postgres_values(batch, planned, given, rejected)).scalars())
+    session.execute(statement, batch.parameters(planned.rows, planned.constants))
+    ids = json_array([row[0] for row in planned.rows])
     created = set(orjson.loads(session.execute(NEW_EXTERNAL_IDS, {"ids": ids}).scalar_one()))
-    tenant_id, source = constants["tenant_id"], constants["source"]
+    tenant_id, source = planned.constants["tenant_id"], planned.constants["source"]
     add_counts(session, tenant_id, source, accepted=len(created), duplicate=given - len(created), rejected=rejected)
     return created
+
+
+def _postgres_values(batch: RowBatch, planned: _PlannedRows, given: int, rejected: int) -> dict[str, Any]:
+    """The PostgreSQL statement's values: the rows, and what its counters row adds."""
+    counts = {
+        "count_id": uuid.uuid4(),
+        "day": planned.constants["received_at"].date(),
+        "given": given,
+        "rejected": rejected,
+    }
+    return batch.parameters(planned.rows, planned.constants | counts)
 
 
 def store_deliveries(
@@ -110,8 +145,9 @@ def store_deliveries(
     as external id -> inbox id. A delivery already stored, or repeated earlier in `deliveries`,
     stores nothing and counts as a duplicate. An inbox id is 32 hex digits: made as text, the form
     SQLite stores and a job's arguments carry, never as a UUID object (made, then written out
-    again, one cost 2 µs of the writer's time per delivery). Synchronous: the receivers' group commits run it in
-    `Database.run_unit_of_work`, async code through `store`.
+    again, one cost 2 µs of the writer's time per delivery). Synchronous: the receivers' group
+    commits on SQLite and the events API run it in `Database.run_unit_of_work`, other async code
+    through `store`.
 
     Whatever the number of rows, one `RowBatch` INSERT: a group commit's few dozen webhooks or an
     events API batch of hundreds cost a fraction of what SQLAlchemy's executemany spends on them."""
@@ -119,24 +155,25 @@ def store_deliveries(
         add_counts(session, tenant_id, source, rejected=rejected)
         return {}
     batch, insert = _delivery_insert(session.bind.dialect)
-    # The first delivery of each external id: a repeat within the batch is a duplicate.
-    firsts: dict[str, Delivery] = {}
-    for delivery in deliveries:
-        firsts.setdefault(delivery.external_id, delivery)
-    inbox_ids = ordered_uuid_hexes(len(firsts))
-    # In the order of their keys: two transactions storing the same new external ids (a provider
-    # retrying while the first attempt commits) then wait for each other in one order, never
-    # each for the other (a deadlock, on PostgreSQL). Rows are tuples in DELIVERY_COLUMNS order.
-    rows = [
-        (inbox_id, external_id, delivery.event_type, delivery.payload, delivery.status)
-        for inbox_id, (external_id, delivery) in zip(inbox_ids, firsts.items(), strict=True)
-    ]
-    rows.sort(key=itemgetter(1))
-    constants = {"tenant_id": tenant_id, "source": source, "received_at": utcnow()}
-    created = _insert_and_count(session, batch, insert, rows, constants, given=len(deliveries), rejected=rejected)
-    return {
-        external_id: inbox_id for inbox_id, external_id in zip(inbox_ids, firsts, strict=True) if external_id in created
-    }
+    planned = _PlannedRows.of(tenant_id, source, deliveries)
+    return planned.created(_insert_and_count(session, batch, insert, planned, len(deliveries), rejected))
+
+
+async def store_deliveries_on_driver(
+    transaction: DriverTransaction, tenant_id: uuid.UUID, source: str, deliveries: list[Delivery]
+) -> dict[str, str]:
+    """`store_deliveries` (of at least one delivery) on PostgreSQL's driver (pg_driver.py): the
+    same statement, for the receivers' group commits."""
+    batch, statement = _driver_insert(transaction.dialect)
+    planned = _PlannedRows.of(tenant_id, source, deliveries)
+    values = _postgres_values(batch, planned, len(deliveries), rejected=0)
+    return planned.created(set(await transaction.fetch_column(statement, values)))
+
+
+@lru_cache(maxsize=1)
+def _driver_insert(dialect: Dialect) -> tuple[RowBatch, DriverStatement]:
+    batch, statement = _delivery_insert(dialect)
+    return batch, DriverStatement(statement, dialect)
 
 
 COUNT_COLUMNS = ("id", "tenant_id", "source", "day", "accepted", "duplicate", "rejected")

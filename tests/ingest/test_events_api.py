@@ -13,10 +13,11 @@ from sqlalchemy import select
 from churnsaver.backend.customers.models import Customer, CustomerEvent
 from churnsaver.backend.ingest.canonical import DeclineClass, EventType
 from churnsaver.backend.ingest.events_api import MAX_BODY_BYTES, RECEIVED_AT, normalize_item
-from churnsaver.backend.ingest.models import InboxEvent, IngestDailyStat, Source
+from churnsaver.backend.ingest.models import InboxEvent, Source
 from churnsaver.backend.ingest.tasks import process_inbox
 from churnsaver.jobs.models import OutboxJob
 from tests.fixtures.factories import create_api_key_for
+from tests.fixtures.ingest_state import ingest_counters
 
 RECEIVED = "2025-03-01T12:00:00+00:00"
 
@@ -37,15 +38,6 @@ async def inbox(db, tenant_id: uuid.UUID) -> list[InboxEvent]:
     async with db.tenant_session(tenant_id) as session:
         statement = select(InboxEvent).where(InboxEvent.tenant_id == tenant_id).order_by(InboxEvent.external_id)
         return list((await session.execute(statement)).scalars())
-
-
-async def counters(db, tenant_id: uuid.UUID) -> tuple[int, int, int]:
-    async with db.tenant_session(tenant_id) as session:
-        statement = select(IngestDailyStat).where(
-            IngestDailyStat.tenant_id == tenant_id, IngestDailyStat.source == Source.api
-        )
-        stat = (await session.execute(statement)).scalar_one_or_none()
-    return (stat.accepted, stat.duplicate, stat.rejected) if stat else (0, 0, 0)
 
 
 async def queued_inbox_ids(db, tenant_id: uuid.UUID) -> set[uuid.UUID]:
@@ -71,7 +63,7 @@ async def test_a_batch_is_stored_and_queued_for_processing(client, db, tenant):
         ("api", "m2", "identify"),
     ]
     assert await queued_inbox_ids(db, tenant.id) == {row.id for row in rows}
-    assert await counters(db, tenant.id) == (2, 0, 0)
+    assert await ingest_counters(db, tenant.id, Source.api) == (2, 0, 0)
 
 
 async def test_concurrent_batches_sharing_message_ids_store_and_count_each_id_once(client, db, tenant):
@@ -89,7 +81,7 @@ async def test_concurrent_batches_sharing_message_ids_store_and_count_each_id_on
     rows = await inbox(db, tenant.id)
     assert {row.external_id for row in rows} == distinct and len(rows) == len(distinct)
     assert await queued_inbox_ids(db, tenant.id) == {row.id for row in rows}
-    assert await counters(db, tenant.id) == (180, 40 * len(batches) - 180, 0)
+    assert await ingest_counters(db, tenant.id, Source.api) == (180, 40 * len(batches) - 180, 0)
 
 
 async def test_the_stored_item_carries_its_receive_time_so_processing_is_deterministic(client, db, tenant):
@@ -141,7 +133,7 @@ async def test_a_repeated_message_id_is_a_duplicate_across_requests_and_within_o
     assert response.json() == {"accepted": 1, "duplicates": 2, "rejected": []}
     assert [row.external_id for row in await inbox(db, tenant.id)] == ["m1", "m2", "m3"]
     assert len(await queued_inbox_ids(db, tenant.id)) == 3
-    assert await counters(db, tenant.id) == (3, 2, 0)
+    assert await ingest_counters(db, tenant.id, Source.api) == (3, 2, 0)
 
 
 async def test_a_partial_batch_keeps_the_good_items_and_reports_each_bad_one(client, db, tenant):
@@ -166,7 +158,7 @@ async def test_a_partial_batch_keeps_the_good_items_and_reports_each_bad_one(cli
         (4, "properties.amount must be a non-negative integer amount in minor units (cents)"),
     ]
     assert [row.external_id for row in await inbox(db, tenant.id)] == ["m1", "m6"]
-    assert await counters(db, tenant.id) == (2, 0, 4)
+    assert await ingest_counters(db, tenant.id, Source.api) == (2, 0, 4)
 
 
 async def test_a_batch_with_no_valid_item_is_400_with_the_reasons_and_stores_nothing(client, db, tenant):
@@ -179,7 +171,7 @@ async def test_a_batch_with_no_valid_item_is_400_with_the_reasons_and_stores_not
     assert "timestamp 'yesterday' is not ISO 8601" in body["rejected"][1]["reason"]
     assert await inbox(db, tenant.id) == []
     assert await queued_inbox_ids(db, tenant.id) == set()
-    assert await counters(db, tenant.id) == (0, 0, 2)
+    assert await ingest_counters(db, tenant.id, Source.api) == (0, 0, 2)
 
 
 @pytest.mark.parametrize(
@@ -203,7 +195,7 @@ async def test_a_malformed_body_is_400_with_a_reason_and_stores_nothing(client, 
     assert response.status_code == 400
     assert response.json()["error"]["message"] == reason
     assert await inbox(db, tenant.id) == []
-    assert await counters(db, tenant.id) == (0, 0, 1)
+    assert await ingest_counters(db, tenant.id, Source.api) == (0, 0, 1)
 
 
 async def test_more_than_1000_items_is_400(client, db, tenant):
@@ -239,7 +231,7 @@ async def test_a_body_that_is_not_json_is_415_and_stores_nothing(client, db, ten
 
     assert response.status_code == 415
     assert await inbox(db, tenant.id) == []
-    assert await counters(db, tenant.id) == (0, 0, 1)
+    assert await ingest_counters(db, tenant.id, Source.api) == (0, 0, 1)
 
 
 async def test_a_json_media_type_with_a_charset_is_json(client, tenant):
@@ -299,8 +291,8 @@ async def test_the_same_message_id_in_two_tenants_is_two_independent_events(clie
     (theirs,) = await inbox(db, other_tenant.id)
     assert mine.id != theirs.id
     assert await queued_inbox_ids(db, other_tenant.id) == {theirs.id}
-    assert await counters(db, tenant.id) == (1, 0, 0)
-    assert await counters(db, other_tenant.id) == (1, 0, 0)
+    assert await ingest_counters(db, tenant.id, Source.api) == (1, 0, 0)
+    assert await ingest_counters(db, other_tenant.id, Source.api) == (1, 0, 0)
 
 
 async def test_a_key_only_ever_writes_its_own_tenant(client, db, tenant, other_tenant):

@@ -10,11 +10,12 @@ from sqlalchemy import delete, select, text
 
 from churnsaver.backend.ingest.group_commit import DeliveryNotStored, InboxWriter
 from churnsaver.backend.ingest.inbox import Delivery, store, store_deliveries
-from churnsaver.backend.ingest.models import InboxEvent, InboxStatus, IngestDailyStat, Source
+from churnsaver.backend.ingest.models import InboxEvent, InboxStatus, Source
 from churnsaver.jobs.models import OutboxJob
 from churnsaver.tenants.models import Tenant
 from tests.fixtures.billing_payloads import whop_payment_failed, whop_test_delivery
 from tests.fixtures.factories import create_tenant_with_key
+from tests.fixtures.ingest_state import ingest_counters
 from tests.fixtures.senders import create_webhook_target, deliver, whop_body, whop_v1_delivery
 
 PROCESS_JOB = "ingest.process_inbox"
@@ -42,13 +43,6 @@ async def process_jobs(db, tenant_id: uuid.UUID) -> list[list[uuid.UUID]]:
         return [[uuid.UUID(inbox_id) for inbox_id in job.kwargs["inbox_ids"]] for job in jobs]
 
 
-async def counters(db, tenant_id: uuid.UUID) -> tuple[int, int, int]:
-    async with db.tenant_session(tenant_id) as session:
-        statement = select(IngestDailyStat).where(IngestDailyStat.tenant_id == tenant_id)
-        stats = list((await session.execute(statement)).scalars())
-    return (sum(s.accepted for s in stats), sum(s.duplicate for s in stats), sum(s.rejected for s in stats))
-
-
 async def test_concurrent_deliveries_are_stored_once_each_in_few_transactions(db, tenant):
     writer = InboxWriter(db)
     deliveries = [delivery() for _ in range(200)]
@@ -63,7 +57,7 @@ async def test_concurrent_deliveries_are_stored_once_each_in_few_transactions(db
     queued = [inbox_id for job in jobs for inbox_id in job]
     assert sorted(queued) == sorted(row.id for row in rows)  # every new row queued, once
     assert len(jobs) < 10  # one job per flush: they arrived together, so few flushes
-    assert await counters(db, tenant.id) == (200, 0, 0)
+    assert await ingest_counters(db, tenant.id) == (200, 0, 0)
 
 
 async def test_deliveries_arriving_while_a_batch_commits_go_in_the_next_one(db, tenant):
@@ -101,7 +95,7 @@ async def test_the_same_delivery_twice_in_one_batch_is_one_row_one_new_one_dupli
     assert sorted(row.external_id for row in rows) == sorted(["evt_twice_in_a_batch", other.external_id])
     [job] = await process_jobs(db, tenant.id)
     assert sorted(job) == sorted(row.id for row in rows)
-    assert await counters(db, tenant.id) == (2, 1, 0)
+    assert await ingest_counters(db, tenant.id) == (2, 1, 0)
 
 
 async def test_a_delivery_already_stored_is_a_duplicate_for_every_caller_of_a_later_batch(db, tenant):
@@ -114,7 +108,7 @@ async def test_a_delivery_already_stored_is_a_duplicate_for_every_caller_of_a_la
     assert answers == [False, False, False]
     assert len(await inbox(db, tenant.id)) == 1
     assert len(await process_jobs(db, tenant.id)) == 1  # the later batch queued nothing
-    assert await counters(db, tenant.id) == (1, 3, 0)
+    assert await ingest_counters(db, tenant.id) == (1, 3, 0)
 
 
 async def test_the_same_event_id_from_two_sources_is_two_deliveries(db, tenant):
@@ -158,7 +152,7 @@ async def test_a_failed_transaction_acknowledges_nothing_of_its_batch(db, tenant
     assert all(isinstance(answer, DeliveryNotStored) for answer in answers)
     assert await inbox(db, tenant.id) == []
     assert await process_jobs(db, tenant.id) == []
-    assert await counters(db, tenant.id) == (0, 0, 0)
+    assert await ingest_counters(db, tenant.id) == (0, 0, 0)
     # The provider retries; without the refused row, the same deliveries are stored as new.
     assert await asyncio.gather(*(writer.store(tenant.id, Source.whop, d) for d in good)) == [True] * 5
     assert len(await inbox(db, tenant.id)) == 5
@@ -201,8 +195,8 @@ async def test_two_tenants_in_one_flush_each_get_their_own_rows_jobs_and_counter
     [our_job], [their_job] = await process_jobs(db, tenant.id), await process_jobs(db, other_tenant.id)
     assert sorted(our_job) == sorted(row.id for row in our_rows)
     assert sorted(their_job) == sorted(row.id for row in their_rows)
-    assert await counters(db, tenant.id) == (5, 0, 0)
-    assert await counters(db, other_tenant.id) == (3, 0, 0)
+    assert await ingest_counters(db, tenant.id) == (5, 0, 0)
+    assert await ingest_counters(db, other_tenant.id) == (3, 0, 0)
 
 
 async def test_a_caller_that_goes_away_does_not_hold_up_the_others(db, tenant):
@@ -253,7 +247,7 @@ async def test_two_transactions_storing_the_same_new_ids_never_deadlock(db, tena
         # wait for the retry while the retry waits for this (a deadlock; one of them aborted).
         assert await store(earlier, tenant.id, Source.whop, [second])
     assert await retry == {}  # both rows were the earlier transaction's: duplicates
-    assert await counters(db, tenant.id) == (2, 2, 0)
+    assert await ingest_counters(db, tenant.id) == (2, 2, 0)
 
 
 def storing(deliveries: list[Delivery]):

@@ -22,8 +22,9 @@ from churnsaver.backend.ingest.imports import (
     import_customers,
     import_events,
 )
-from churnsaver.backend.ingest.models import InboxEvent, InboxStatus, IngestDailyStat, Source
+from churnsaver.backend.ingest.models import InboxEvent, InboxStatus, Source
 from tests.fixtures.factories import create_customers
+from tests.fixtures.ingest_state import ingest_counters
 
 TELCO_COLUMNS = [
     "customerID",
@@ -422,16 +423,6 @@ async def inbox_of(db, tenant_id: uuid.UUID) -> list[InboxEvent]:
         return list((await session.execute(statement)).scalars())
 
 
-async def api_counters(db, tenant_id: uuid.UUID) -> tuple[int, int, int]:
-    """Today's (accepted, duplicate, rejected) counters of the events-API source."""
-    async with db.tenant_session(tenant_id) as session:
-        statement = select(IngestDailyStat).where(
-            IngestDailyStat.tenant_id == tenant_id, IngestDailyStat.source == Source.api
-        )
-        stat = (await session.execute(statement)).scalar_one()
-    return stat.accepted, stat.duplicate, stat.rejected
-
-
 async def timeline_keys(db, tenant_id: uuid.UUID) -> list[str]:
     async with db.tenant_session(tenant_id) as session:
         statement = select(CustomerEvent.dedupe_key).where(CustomerEvent.tenant_id == tenant_id)
@@ -504,11 +495,11 @@ async def test_an_events_import_counts_what_it_stored_repeated_and_rejected(db, 
     path = write_jsonl(tmp_path / "events.jsonl", [event_line("e1"), "{not json", event_line("e2")])
 
     await run_events(db, tenant.id, path)
-    first = await api_counters(db, tenant.id)
+    first = await ingest_counters(db, tenant.id, Source.api)
     await run_events(db, tenant.id, path)
 
     assert first == (2, 0, 1)
-    assert await api_counters(db, tenant.id) == (2, 2, 2)
+    assert await ingest_counters(db, tenant.id, Source.api) == (2, 2, 2)
 
 
 async def test_an_overlong_event_line_is_rejected_without_stopping_the_import(db, tenant, tmp_path, monkeypatch):

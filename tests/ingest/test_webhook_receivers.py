@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from churnsaver.backend.db import utcnow
 from churnsaver.backend.ingest import endpoints
-from churnsaver.backend.ingest.models import InboxEvent, IngestDailyStat, Source, WebhookEndpoint
+from churnsaver.backend.ingest.models import InboxEvent, Source, WebhookEndpoint
 from churnsaver.jobs.models import OutboxJob
 from tests.fixtures.billing_payloads import (
     stripe_invoice_payment_failed,
@@ -20,6 +20,7 @@ from tests.fixtures.billing_payloads import (
     whop_test_delivery,
     whop_v5_membership,
 )
+from tests.fixtures.ingest_state import ingest_counters
 from tests.fixtures.jobs import WAIT_SECONDS, clear_job_tables, eventually
 from tests.fixtures.senders import (
     SignedDelivery,
@@ -51,15 +52,6 @@ async def inbox(db, tenant_id: uuid.UUID) -> list[InboxEvent]:
     async with db.tenant_session(tenant_id) as session:
         statement = select(InboxEvent).where(InboxEvent.tenant_id == tenant_id).order_by(InboxEvent.received_at)
         return list((await session.execute(statement)).scalars())
-
-
-async def counters(db, tenant_id: uuid.UUID, source: str) -> tuple[int, int, int]:
-    async with db.tenant_session(tenant_id) as session:
-        statement = select(IngestDailyStat).where(
-            IngestDailyStat.tenant_id == tenant_id, IngestDailyStat.source == source
-        )
-        stat = (await session.execute(statement)).scalar_one_or_none()
-    return (stat.accepted, stat.duplicate, stat.rejected) if stat else (0, 0, 0)
 
 
 async def queued_inbox_ids(db, tenant_id: uuid.UUID) -> list[uuid.UUID]:
@@ -117,7 +109,7 @@ async def test_a_whop_v1_delivery_is_stored_as_sent_and_queued(client, db, whop)
     )
     assert row.payload == delivery.body.decode()
     assert await queued_inbox_ids(db, whop.tenant_id) == [row.id]
-    assert await counters(db, whop.tenant_id, "whop") == (1, 0, 0)
+    assert await ingest_counters(db, whop.tenant_id, "whop") == (1, 0, 0)
 
 
 async def test_a_duplicate_is_acknowledged_and_changes_nothing(client, db, whop):
@@ -131,7 +123,7 @@ async def test_a_duplicate_is_acknowledged_and_changes_nothing(client, db, whop)
     assert second.status_code == 200 and second.json() == {"received": True, "duplicate": True}
     assert len(await inbox(db, whop.tenant_id)) == 1
     assert len(await queued_inbox_ids(db, whop.tenant_id)) == 1
-    assert await counters(db, whop.tenant_id, "whop") == (1, 1, 0)
+    assert await ingest_counters(db, whop.tenant_id, "whop") == (1, 1, 0)
 
 
 async def test_a_plain_whop_dashboard_secret_verifies_as_utf8_bytes(client, db, settings, tenant):
@@ -217,7 +209,7 @@ async def test_after_rotation_both_secrets_verify_until_the_old_one_expires(clie
     assert [with_new.status_code, with_old.status_code] == [200, 200]
     assert old_after_expiry.status_code == 401
     assert new_after_expiry.status_code == 200
-    assert await counters(db, whop.tenant_id, "whop") == (3, 0, 1)
+    assert await ingest_counters(db, whop.tenant_id, "whop") == (3, 0, 1)
 
 
 async def test_a_provider_signing_with_both_secrets_during_a_roll_is_accepted(client, db, settings, stripe):
@@ -273,7 +265,7 @@ async def test_a_non_json_content_type_is_415(client, db, whop):
     response = await deliver(client, whop.path, SignedDelivery(delivery.body, headers))
 
     await assert_refused(response, db, whop, 415, "JSON")
-    assert await counters(db, whop.tenant_id, "whop") == (0, 0, 1)
+    assert await ingest_counters(db, whop.tenant_id, "whop") == (0, 0, 1)
 
 
 async def test_a_json_content_type_with_parameters_or_a_json_suffix_is_accepted(client, whop):
@@ -319,7 +311,7 @@ async def test_a_body_over_256_kib_is_413(client, db, whop):
     response = await deliver(client, whop.path, whop_v1_delivery(whop.secret, envelope))
 
     await assert_refused(response, db, whop, 413, "over 262144 bytes")
-    assert await counters(db, whop.tenant_id, "whop") == (0, 0, 1)
+    assert await ingest_counters(db, whop.tenant_id, "whop") == (0, 0, 1)
 
 
 async def test_a_streamed_body_over_256_kib_is_413_and_counted(client, db, whop):
@@ -332,7 +324,7 @@ async def test_a_streamed_body_over_256_kib_is_413_and_counted(client, db, whop)
     response = await client.post(whop.path, content=chunks(), headers=delivery.headers)
 
     await assert_refused(response, db, whop, 413, "over 262144 bytes")
-    assert await counters(db, whop.tenant_id, "whop") == (0, 0, 1)
+    assert await ingest_counters(db, whop.tenant_id, "whop") == (0, 0, 1)
 
 
 async def test_a_body_just_under_256_kib_is_accepted(client, whop):
@@ -350,7 +342,7 @@ async def test_a_missing_signature_is_401(client, db, whop):
     response = await deliver(client, whop.path, SignedDelivery(delivery.body, {"content-type": "application/json"}))
 
     await assert_refused(response, db, whop, 401, "webhook-signature")
-    assert await counters(db, whop.tenant_id, "whop") == (0, 0, 1)
+    assert await ingest_counters(db, whop.tenant_id, "whop") == (0, 0, 1)
 
 
 async def test_a_wrong_secret_is_401(client, db, whop):
@@ -405,7 +397,7 @@ async def test_another_tenants_secret_does_not_open_this_tenants_endpoint(client
 
     await assert_refused(response, db, whop, 401, "no webhook-signature matches")
     assert await inbox(db, other_tenant.id) == []
-    assert await counters(db, other_tenant.id, "whop") == (0, 0, 0)
+    assert await ingest_counters(db, other_tenant.id, "whop") == (0, 0, 0)
 
 
 @pytest.mark.parametrize(
@@ -437,7 +429,7 @@ async def test_a_whop_v1_payload_that_does_not_fit_is_400(client, db, whop, body
     response = await deliver(client, whop.path, whop_v1_delivery(whop.secret, {}, body=body))
 
     await assert_refused(response, db, whop, 400, reason)
-    assert await counters(db, whop.tenant_id, "whop") == (0, 0, 1)
+    assert await ingest_counters(db, whop.tenant_id, "whop") == (0, 0, 1)
 
 
 async def test_a_legacy_v5_payload_without_an_action_is_400(client, db, whop):
