@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from churnsaver.backend.ingest.tasks import MAX_DEFER_SECONDS
+
 LEGEND = (
     "server CPU: the uvicorn process and its jobs process (SQLite threads included) per request and as a share of one "
     "core; client: this process; PG: PostgreSQL's processes; others: everything else on the machine"
@@ -53,6 +55,7 @@ def format_webhooks(result: dict[str, Any]) -> list[str]:
             f"at most {processing['lag_after_last_ack_seconds']} s after a round's last ack, "
             f"{processing['end_to_end_per_second']:,.0f}/s end to end"
         )
+        lines += _deferred(processing, "--webhook-rounds 1 with more --webhooks")
     checks = result["checks"]
     lines.append(
         f"  checks: {checks['inbox_rows']:,} in the inbox, {checks['inbox_distinct_ids']:,} distinct, "
@@ -66,6 +69,17 @@ def format_webhooks(result: dict[str, Any]) -> list[str]:
     if "instructions" in result:
         lines.append(_instructions_line(result["instructions"]))
     return lines
+
+
+def _deferred(processing: dict[str, Any], longer_load: str) -> list[str]:
+    """Why nothing was processed during the load, when that is why (tasks.py: acknowledgements
+    first); `longer_load` says which options make a load that outlasts the wait."""
+    if processing["rate_during_load_per_second"]:
+        return []
+    return [
+        f"    (a processing job waits while deliveries keep arriving, up to {MAX_DEFER_SECONDS:g} s: a burst shorter "
+        f"than that is acknowledged first and processed after; {longer_load} measures a longer one)"
+    ]
 
 
 def _instructions_line(result: dict[str, Any]) -> str:
@@ -94,6 +108,7 @@ def format_events(result: dict[str, Any]) -> list[str]:
             f"processed {processing['lag_after_last_ack_seconds']} s after the last ack, "
             f"{processing['end_to_end_per_second']:,.0f} events/s end to end"
         )
+        lines += _deferred(processing, "more --event-batches")
     for target, met in result["targets"].items():
         lines.append(f"  target {target}: {verdict(met)}")
     return lines
