@@ -90,7 +90,7 @@ async def apply_events(session: AsyncSession, tenant_id: uuid.UUID, events: list
     rows = [
         event_row(tenant_id, resolution.customer_ids[ref_key(event.customer)], event, now) for event in unique.values()
     ]
-    inserted = await insert_rows(session, rows)
+    inserted = await insert_rows(session, tenant_id, rows)
     new = sorted((event for key, event in unique.items() if key in inserted), key=order_key)
     history = History(session, tenant_id)
     await apply_profiles(session, tenant_id, new, resolution.customer_ids, history)

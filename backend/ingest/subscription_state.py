@@ -163,7 +163,7 @@ async def apply_subscription_events(
         # Created meanwhile by another transaction: refolded below, derived rows included.
         del derived[(subscription.provider, subscription.external_id)]
     await update_by_id(session, Subscription, tenant_id, updates)
-    await insert_rows(session, [row for rows in derived.values() for row in rows])
+    await insert_rows(session, tenant_id, [row for rows in derived.values() for row in rows])
     await _refold(session, tenant_id, refold + raced, by_subscription, customer_ids, history)
     return len(by_subscription)
 
@@ -242,7 +242,7 @@ async def _reconcile(
         await session.execute(
             delete(CustomerEvent).where(CustomerEvent.tenant_id == tenant_id, CustomerEvent.id.in_(stale))
         )
-    await insert_rows(session, [row for key, row in wanted.items() if key not in have])
+    await insert_rows(session, tenant_id, [row for key, row in wanted.items() if key not in have])
     changed = [
         {"id": have[key].id, "properties": row["properties"]}
         for key, row in wanted.items()

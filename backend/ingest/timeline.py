@@ -15,14 +15,17 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.customers.models import CustomerEvent
-from churnsaver.backend.db import insert_for, ordered_uuid, utcnow
+from churnsaver.backend.db import ordered_uuid, utcnow
 from churnsaver.backend.ingest.canonical import CanonicalEvent, CustomerRef, SubscriptionState
+from churnsaver.backend.ingest.row_batches import RowBatch
 
 STATE_KEY = "$state"
 MAX_DEDUPE_KEY = 255  # customer_events.dedupe_key
@@ -117,16 +120,28 @@ def derived_row(
     }
 
 
-async def insert_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
-    """Insert the rows that are new; returns their (source, dedupe_key)."""
+# The columns of a timeline row that differ from row to row; the tenant is bound once.
+ROW_COLUMNS = ("id", "customer_id", "type", "occurred_at", "source", "dedupe_key", "properties", "created_at")
+
+
+@lru_cache(maxsize=4)
+def _row_insert(dialect: Dialect) -> tuple[RowBatch, Any]:
+    table = CustomerEvent.__table__
+    batch = RowBatch(dialect, table, ROW_COLUMNS, ("tenant_id",))
+    return batch, batch.insert().on_conflict_do_nothing().returning(table.c.source, table.c.dedupe_key)
+
+
+async def insert_rows(session: AsyncSession, tenant_id: uuid.UUID, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """Insert the tenant's rows that are new; returns their (source, dedupe_key). One statement,
+    whatever the number of rows (row_batches.py): on PostgreSQL the executemany it replaces cost a
+    tenth of processing's CPU, converting every value of every row in Python."""
     if not rows:
         return set()
     rows = sorted(rows, key=lambda row: (row["source"], row["dedupe_key"]))
-    table = CustomerEvent.__table__
-    statement = insert_for(session)(table).on_conflict_do_nothing().returning(table.c.source, table.c.dedupe_key)
-    # On the connection: a plain executemany, without the ORM's bulk bookkeeping per row.
-    connection = await session.connection()
-    return {(source, key) for source, key in await connection.execute(statement, rows)}
+    batch, statement = _row_insert(session.bind.dialect)
+    values = [tuple(row[name] for name in ROW_COLUMNS) for row in rows]
+    parameters = batch.parameters(values, {"tenant_id": tenant_id})
+    return {(source, key) for source, key in await session.execute(statement, parameters)}
 
 
 @dataclass(frozen=True, slots=True)
