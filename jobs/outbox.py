@@ -39,9 +39,7 @@ def enqueue(
 
     A job enqueued for a tenant is called with `tenant_id` too (as a string), to re-check it.
     """
-    get_job(job_name)
-    if tenant_id is not None:
-        kwargs["tenant_id"] = str(tenant_id)
+    kwargs = _job_kwargs(job_name, tenant_id, kwargs)
     row = {"actor_name": job_name, "kwargs": kwargs, "tenant_id": tenant_id}  # the id and time: the model's defaults
     session.info.setdefault(_ROWS, []).append(row)
 
@@ -51,12 +49,10 @@ async def enqueue_on_driver(
 ) -> None:
     """`enqueue`, in a transaction on PostgreSQL's driver (pg_driver.py): the row is written at
     once, and the relays are woken once the transaction has committed."""
-    get_job(job_name)
-    kwargs["tenant_id"] = str(tenant_id)
     row = {
         "id": uuid.uuid4(),
         "actor_name": job_name,
-        "kwargs": json.dumps(kwargs),
+        "kwargs": json.dumps(_job_kwargs(job_name, tenant_id, kwargs)),
         "tenant_id": tenant_id,
         "created_at": utcnow(),
         "dispatch_count": 0,
@@ -64,6 +60,12 @@ async def enqueue_on_driver(
     await transaction.execute(_driver_insert(transaction.dialect), row)
     if wake_relays not in transaction.after_commit:
         transaction.after_commit.append(wake_relays)
+
+
+def _job_kwargs(job_name: str, tenant_id: uuid.UUID | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The arguments of a job known to the registry (KeyError if not): with its tenant, as text."""
+    get_job(job_name)
+    return kwargs if tenant_id is None else kwargs | {"tenant_id": str(tenant_id)}
 
 
 @lru_cache(maxsize=1)

@@ -87,9 +87,7 @@ async def apply_events(session: AsyncSession, tenant_id: uuid.UUID, events: list
         return ApplyResult(len(events), 0, len(events), 0, 0)
     resolution = await resolve_customers(session, tenant_id, list(unique.values()))
     now = utcnow()
-    rows = [
-        event_row(tenant_id, resolution.customer_ids[ref_key(event.customer)], event, now) for event in unique.values()
-    ]
+    rows = [event_row(resolution.customer_ids[ref_key(event.customer)], event, now) for event in unique.values()]
     inserted = await insert_rows(session, tenant_id, rows)
     new = sorted((event for key, event in unique.items() if key in inserted), key=order_key)
     history = History(session, tenant_id)

@@ -81,24 +81,24 @@ class _TenantBatch:
     def store(self, session: Session) -> set[tuple[str, str]]:
         """Store the deliveries and enqueue the processing of the new ones; the (source, external
         id) of the rows stored now."""
-        stored_now: set[tuple[str, str]] = set()
-        to_process: list[str] = []
-        for source, deliveries in self._by_source().items():
-            created = store_deliveries(session, self.tenant_id, source, deliveries)
-            stored_now.update((source, external_id) for external_id in created)
-            to_process += _pending_ids(deliveries, created)
+        by_source = self._by_source()
+        created = {
+            source: store_deliveries(session, self.tenant_id, source, deliveries)
+            for source, deliveries in by_source.items()
+        }
+        stored_now, to_process = _outcome(by_source, created)
         if to_process:
             enqueue(session, PROCESS_JOB, tenant_id=self.tenant_id, inbox_ids=to_process)
         return stored_now
 
     async def store_on_driver(self, transaction: DriverTransaction) -> set[tuple[str, str]]:
         """`store`, on PostgreSQL's driver (pg_driver.py)."""
-        stored_now: set[tuple[str, str]] = set()
-        to_process: list[str] = []
-        for source, deliveries in self._by_source().items():
-            created = await store_deliveries_on_driver(transaction, self.tenant_id, source, deliveries)
-            stored_now.update((source, external_id) for external_id in created)
-            to_process += _pending_ids(deliveries, created)
+        by_source = self._by_source()
+        created = {
+            source: await store_deliveries_on_driver(transaction, self.tenant_id, source, deliveries)
+            for source, deliveries in by_source.items()
+        }
+        stored_now, to_process = _outcome(by_source, created)
         if to_process:
             await enqueue_on_driver(transaction, PROCESS_JOB, tenant_id=self.tenant_id, inbox_ids=to_process)
         return stored_now
@@ -108,6 +108,16 @@ class _TenantBatch:
         for waiting in self.waiting:
             by_source.setdefault(waiting.source, []).append(waiting.delivery)
         return by_source
+
+
+def _outcome(
+    by_source: dict[str, list[Delivery]], created: dict[str, dict[str, str]]
+) -> tuple[set[tuple[str, str]], list[str]]:
+    """From the rows each source's deliveries created: the (source, external id) stored now, and
+    the inbox ids to process."""
+    stored_now = {(source, external_id) for source, rows in created.items() for external_id in rows}
+    to_process = [inbox_id for source, rows in created.items() for inbox_id in _pending_ids(by_source[source], rows)]
+    return stored_now, to_process
 
 
 class InboxWriter:

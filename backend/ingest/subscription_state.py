@@ -152,7 +152,7 @@ async def apply_subscription_events(
             said = subscription_said(event.subscription, event.customer.provider)
             customer_id = customer_ids[ref_key(event.customer)]
             for found in replay.step(said, order_key(event), event.type):
-                derived[key].append(_derived(tenant_id, customer_id, event, found, key))
+                derived[key].append(_derived(customer_id, event, found, key))
         if subscription is None:
             customer_id = customer_ids[ref_key(run[0].customer)]
             fresh[key] = _new_row(tenant_id, customer_id, key, replay)
@@ -226,7 +226,7 @@ async def _refold(
                 have[row.dedupe_key] = row
                 continue
             for found in replay.step(row.state["subscription"], row.order, row.type):
-                new = _derived(tenant_id, row.customer_id, row, found, key)
+                new = _derived(row.customer_id, row, found, key)
                 wanted[new["dedupe_key"]] = new
         updates.append({"id": subscription.id, **replay.fold.columns(replay.last), "updated_at": utcnow()})
     await update_by_id(session, Subscription, tenant_id, updates)
@@ -252,14 +252,13 @@ async def _reconcile(
 
 
 def _derived(
-    tenant_id: uuid.UUID,
     customer_id: uuid.UUID,
     origin: HistoryRow | CanonicalEvent,
     found: Transition,
     key: SubscriptionKey,
 ) -> dict[str, Any]:
     subscription = {"provider": key[0], "id": key[1]}
-    return derived_row(tenant_id, customer_id, origin, found.type, found.properties, subscription)
+    return derived_row(customer_id, origin, found.type, found.properties, subscription)
 
 
 def _new_row(tenant_id: uuid.UUID, customer_id: uuid.UUID, key: SubscriptionKey, replay: Replay) -> dict[str, Any]:

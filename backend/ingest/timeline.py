@@ -69,8 +69,8 @@ def subscription_said(state: SubscriptionState, provider: str) -> dict[str, Any]
     return said
 
 
-def event_row(tenant_id: uuid.UUID, customer_id: uuid.UUID, event: CanonicalEvent, now: datetime) -> dict[str, Any]:
-    """The timeline row of `event`, as values for a bulk insert. Its id is time-ordered: the
+def event_row(customer_id: uuid.UUID, event: CanonicalEvent, now: datetime) -> dict[str, Any]:
+    """The timeline row of `event`, as values for `insert_rows` (which binds the tenant). Its id is time-ordered: the
     timeline is the largest table, and appending to its primary key beats scattering over it."""
     state: dict[str, Any] = {}
     if event.subscription is not None:
@@ -85,7 +85,6 @@ def event_row(tenant_id: uuid.UUID, customer_id: uuid.UUID, event: CanonicalEven
         properties[STATE_KEY] = state
     return {
         "id": ordered_uuid(),
-        "tenant_id": tenant_id,
         "customer_id": customer_id,
         "type": event.type,
         "occurred_at": event.occurred_at,
@@ -97,7 +96,6 @@ def event_row(tenant_id: uuid.UUID, customer_id: uuid.UUID, event: CanonicalEven
 
 
 def derived_row(
-    tenant_id: uuid.UUID,
     customer_id: uuid.UUID,
     origin: "HistoryRow | CanonicalEvent",
     event_type: str,
@@ -109,7 +107,6 @@ def derived_row(
     origin_key = stored_key(origin.dedupe_key)
     return {
         "id": ordered_uuid(),
-        "tenant_id": tenant_id,
         "customer_id": customer_id,
         "type": event_type,
         "occurred_at": origin.occurred_at,
