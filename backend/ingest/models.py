@@ -49,7 +49,8 @@ class InboxEvent(TenantOwned, Base):
     __tablename__ = "inbox_events"
     __table_args__ = (
         UniqueConstraint("tenant_id", "source", "external_id"),
-        Index("ix_inbox_events_pending", "status", "received_at"),
+        # A processing job's reads: one tenant's pending rows, oldest or newest first.
+        Index("ix_inbox_events_pending", "tenant_id", "status", "received_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
