@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from churnsaver.backend.customers.models import CustomerEvent
 from churnsaver.backend.db import Database
-from churnsaver.backend.ingest.models import InboxEvent, IngestDailyStat
+from churnsaver.backend.ingest.models import InboxEvent, InboxStatus, IngestDailyStat
 from churnsaver.jobs.models import OutboxJob
 
 SAMPLE_SECONDS = 0.25
@@ -29,6 +29,23 @@ async def inbox_by_status(db: Database, tenant_id: uuid.UUID, source: str) -> di
     )
     async with db.tenant_session(tenant_id) as session:
         return {status: n for status, n in await session.execute(statement)}
+
+
+async def stored_and_pending(db: Database, tenant_id: uuid.UUID, source: str) -> tuple[int, int]:
+    """The rows stored from `source` and those still pending, from one snapshot (one statement).
+
+    Read while a load runs, so it must not cost what grows with the inbox: counting the inbox by
+    status took 10-15 ms of PostgreSQL's time per sample at 15,000 rows. The rows stored are the
+    counters' row; the pending ones a range of the pending index."""
+    stored = select(func.coalesce(func.sum(IngestDailyStat.accepted), 0)).where(
+        IngestDailyStat.tenant_id == tenant_id, IngestDailyStat.source == source
+    )
+    pending = select(func.count()).where(
+        InboxEvent.tenant_id == tenant_id, InboxEvent.status == InboxStatus.pending, InboxEvent.source == source
+    )
+    async with db.tenant_session(tenant_id) as session:
+        rows, waiting = (await session.execute(select(stored.scalar_subquery(), pending.scalar_subquery()))).one()
+    return rows, waiting
 
 
 async def distinct_external_ids(db: Database, tenant_id: uuid.UUID, source: str) -> int:
@@ -90,9 +107,8 @@ class ProcessingMonitor:
             await asyncio.sleep(SAMPLE_SECONDS)
 
     async def sample(self) -> tuple[int, int]:
-        by_status = await inbox_by_status(self.db, self.tenant_id, self.source)
-        rows = sum(by_status.values())
-        settled = rows - by_status.get("pending", 0)
+        rows, pending = await stored_and_pending(self.db, self.tenant_id, self.source)
+        settled = rows - pending
         self.samples.append((time.monotonic(), rows, settled))
         return rows, settled
 

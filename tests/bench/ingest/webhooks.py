@@ -3,8 +3,9 @@
 One tenant with one Whop endpoint (made by the real service). Both servers run side by side,
 each its own uvicorn process (the app with its jobs running in it), and take turns: the measured
 deliveries are split into `rounds`, and each round goes to the bare endpoint, then to the app
-(the same signed bodies). The machine's speed drifts over a run (a shared host): alternating
-rounds expose both servers to the same drift, where one long run each compared two different
+(the same signed bodies; the bare endpoint takes them again until its round has lasted
+BARE_ROUND_SECONDS). The machine's speed drifts over a run (a shared host): alternating rounds
+expose both servers to the same drift, where one long run each compared two different
 machines. Before each bare round the app's inbox has been processed and its jobs are done (the
 risk re-scores processing enqueues included), so the app never takes CPU from the baseline.
 Every delivery must be answered 200 as new; afterwards each must be in the inbox exactly once,
@@ -40,6 +41,7 @@ from tests.fixtures.senders import create_webhook_target
 TARGET_PER_SECOND = 1500
 TARGET_RATIO = 0.35
 SETTLE_TIMEOUT_SECONDS = 180
+BARE_ROUND_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -162,9 +164,7 @@ async def _load(
         try:
             for chunk in _split(measured, config.rounds):
                 if bare is not None:
-                    bare_rounds.append(
-                        _require_ok("the bare endpoint", await post(bare, _requests(bare_path, target.secret, chunk)))
-                    )
+                    bare_rounds.append(await _bare_round(post, bare, _requests(bare_path, target.secret, chunk)))
                 app_rounds.append(await post(app, _requests(target.path, target.secret, chunk), _duplicate_flag))
                 stored += len(chunk)
                 if config.processing:
@@ -178,6 +178,17 @@ async def _load(
     if not config.processing:
         return real, None, {"completed": None, "note": "diagnostic run: jobs not running"}
     return real, combined(bare_rounds), processing_summary(monitor, app_rounds, settled_rounds)
+
+
+async def _bare_round(post: Any, bare: RunningServer, requests: list[Prepared]) -> LoadResult:
+    """A round's deliveries to the bare endpoint, sent again until the round has lasted
+    BARE_ROUND_SECONDS. One chunk takes under a tenth of a second there on a fast machine: a
+    hiccup of the machine's then moved the baseline, and the ratio with it, by a third. The bare
+    endpoint keeps nothing, so the same bodies can be posted twice."""
+    repeats: list[LoadResult] = []
+    while sum(result.wall_seconds for result in repeats) < BARE_ROUND_SECONDS:
+        repeats.append(_require_ok("the bare endpoint", await post(bare, requests)))
+    return combined(repeats)
 
 
 async def _settle(db: Database, monitor: ProcessingMonitor, stored: int) -> float | None:
