@@ -14,13 +14,13 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import JSON, cast, func, select
+from sqlalchemy import JSON, Select, cast, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from churnsaver.backend.customers.models import Customer, CustomerIdentity
-from churnsaver.backend.db import ordered_uuid_hexes, utcnow
+from churnsaver.backend.db import Database, ordered_uuid_hexes, utcnow
 from churnsaver.backend.ingest.models import Source
 from churnsaver.backend.ingest.row_batches import StagedRows, is_one_of, start_bulk_transaction
 
@@ -49,13 +49,21 @@ def _staged_customers(dialect: Dialect) -> StagedRows:
     return StagedRows(dialect, Customer.__table__, ("id", *ROW_COLUMNS), ("tenant_id", "created_at", "updated_at"))
 
 
-def prepare_customers(dialect: Dialect, rows: list[CustomerRow]) -> CustomerBatch:
-    """One row per events-API id (a later row for the same id wins), each with a new id."""
+def prepare_customers(dialect: Dialect, rows: list[CustomerRow], parts: int = 1) -> list[CustomerBatch]:
+    """One row per events-API id (a later row for the same id wins), each with a new id, in up to
+    `parts` batches of about equal size: no id is in two of them, so they can be written at once."""
     by_api_id = {row[0]: row for row in rows}
     ids = ordered_uuid_hexes(len(by_api_id))
     staged = [(customer_id, *row) for customer_id, row in zip(ids, by_api_id.values(), strict=True)]
     staging = _staged_customers(dialect)
-    return CustomerBatch(staged, staging, staging.encode(staged), len(rows))
+    size = max(-(-len(staged) // parts), 1)
+    slices = [staged[start : start + size] for start in range(0, len(staged), size)] or [[]]
+    # The rows given twice count where the first part's do: each part's `given` adds up to the whole.
+    repeats = len(rows) - len(staged)
+    return [
+        CustomerBatch(part, staging, staging.encode(part), len(part) + (repeats if index == 0 else 0))
+        for index, part in enumerate(slices)
+    ]
 
 
 def upsert_customers(session: Session, tenant_id: uuid.UUID, batch: CustomerBatch) -> tuple[int, int]:
@@ -68,13 +76,23 @@ def upsert_customers(session: Session, tenant_id: uuid.UUID, batch: CustomerBatc
     return created, batch.given - created
 
 
-def _external_ids_by_api_identity(session: Session, tenant_id: uuid.UUID, api_ids: list[str]) -> dict[str, str]:
-    api_identities = select(CustomerIdentity.id).where(
+async def has_api_identities(db: Database, tenant_id: uuid.UUID) -> bool:
+    """Whether any customer of the tenant carries an events-API identity (one merged from several
+    providers): only then can two ids of an import be the same customer."""
+    async with db.tenant_session(tenant_id) as session:
+        return (await session.execute(_api_identities(tenant_id).limit(1))).first() is not None
+
+
+def _api_identities(tenant_id: uuid.UUID) -> Select[tuple[uuid.UUID]]:
+    return select(CustomerIdentity.id).where(
         CustomerIdentity.tenant_id == tenant_id, CustomerIdentity.provider == Source.api
     )
+
+
+def _external_ids_by_api_identity(session: Session, tenant_id: uuid.UUID, api_ids: list[str]) -> dict[str, str]:
     # Most tenants have none (only a customer merged from several providers has one): then one
     # index probe stands in for looking up every id of the batch.
-    if session.execute(api_identities.limit(1)).first() is None:
+    if session.execute(_api_identities(tenant_id).limit(1)).first() is None:
         return {}
     statement = (
         select(CustomerIdentity.provider_id, Customer.external_id)

@@ -297,6 +297,22 @@ async def test_a_repeated_id_in_one_file_is_one_customer_with_the_last_values(db
     assert customers["c1"].traits == {"plan": "team"}
 
 
+async def test_the_last_row_of_an_id_wins_across_batches_and_parts(db, tenant, tmp_path, monkeypatch):
+    # Batches of 6 rows, each written in parts at once on PostgreSQL: an id's rows land in
+    # different batches, twice in some, at different places, and the file's last one must win.
+    monkeypatch.setattr("churnsaver.backend.ingest.imports.CUSTOMER_BATCH_ROWS", 6)
+    rows = [[f"c{n % 5}", f"v{n}"] for n in range(23)]
+    path = write_csv(tmp_path / "repeats.csv", ["id", "version"], rows)
+
+    report = await run_customers(db, tenant.id, path)
+
+    assert (report.imported, report.updated) == (5, 18)
+    customers = await customers_of(db, tenant.id)
+    assert {external_id: customer.traits["version"] for external_id, customer in customers.items()} == {
+        f"c{n % 5}": f"v{n}" for n in range(23)
+    }
+
+
 async def test_bad_rows_are_rejected_with_their_line_numbers_and_the_rest_imported(db, tenant, tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text(
