@@ -296,8 +296,8 @@ async def import_customers(
         # another thread (SQLite) or process (PostgreSQL). Batches are written one after another,
         # in file order.
         writing: asyncio.Task[None] | None = None
-        parts = await _writers(db, tenant_id)
-        batches = _customer_batches(itertools.chain(sample, rows), layout, traits, db.engine.dialect, parts, report)
+        writers = await _writers(db, tenant_id)
+        batches = _customer_batches(itertools.chain(sample, rows), layout, traits, db.engine.dialect, writers, report)
         try:
             async for batch in batches:
                 if writing is not None:
@@ -331,13 +331,13 @@ async def _customer_batches(
     layout: CustomerLayout,
     traits: RowTraits,
     dialect: Dialect,
-    parts: int,
+    writers: int,
     report: ImportReport,
 ) -> AsyncIterator[list[CustomerBatch]]:
     """The customers of each CUSTOMER_BATCH_ROWS records, converted a step at a time, and as they
-    are read, in `parts` to be written at once: only converted customers (tuples of text, which
-    the garbage collector soon stops tracking) are held until written, not the records they came
-    from."""
+    are read, in a part per writer, to be written at once: only converted customers (tuples of
+    text, which the garbage collector soon stops tracking) are held until written, not the records
+    they came from."""
     while True:
         values: list[CustomerRow] = []
         read = 0
@@ -347,7 +347,7 @@ async def _customer_batches(
             await asyncio.sleep(0)  # lets the event loop take in a finished write (its counts, its progress)
         if not read:
             return
-        yield prepare_customers(dialect, values, parts)
+        yield prepare_customers(dialect, values, writers)
 
 
 def _customer_values(

@@ -70,8 +70,9 @@ def subscription_said(state: SubscriptionState, provider: str) -> dict[str, Any]
 
 
 def event_row(customer_id: uuid.UUID, event: CanonicalEvent, now: datetime) -> dict[str, Any]:
-    """The timeline row of `event`, as values for `insert_rows` (which binds the tenant). Its id is time-ordered: the
-    timeline is the largest table, and appending to its primary key beats scattering over it."""
+    """The timeline row of `event`, as values for `insert_rows` (which binds the tenant). Its id
+    is time-ordered: the timeline is the largest table, and appending to its primary key beats
+    scattering over it."""
     state: dict[str, Any] = {}
     if event.subscription is not None:
         state["subscription"] = subscription_said(event.subscription, event.customer.provider)
