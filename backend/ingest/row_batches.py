@@ -1,4 +1,4 @@
-"""Bulk writes for imports: one INSERT per batch of rows, built and run by a `RowBatch`.
+"""Bulk writes: one INSERT or UPDATE per batch of rows, built and run by a `RowBatch`.
 
 SQLAlchemy's executemany runs every parameter of every row through its general machinery, which
 for a large import costs more than the database's own work. Here a batch is one statement and
@@ -35,6 +35,7 @@ from sqlalchemy.dialects.sqlite.dml import Insert as SQLiteInsert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateTable
+from sqlalchemy.sql.dml import Update
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from churnsaver.backend.db import dialect_insert
@@ -126,19 +127,29 @@ class RowBatch:
         rows = select(*self._columns(), *fixed).where(true())
         return dialect_insert(self.dialect)(self.table).from_select([*self.columns, *self.constants], rows)
 
+    def update(self, key: str = "id") -> Update:
+        """The UPDATE setting, in each row of the table whose `key` is a batch row's, the batch
+        row's other columns; the constants are bound by name, for the caller's WHERE clause."""
+        rows = select(*self._columns()).subquery("batch_rows")
+        return (
+            update(self.table)
+            .where(self.table.c[key] == rows.c[key])
+            .values({name: rows.c[name] for name in self.columns if name != key})
+        )
+
     def _columns(self) -> list[ColumnElement[Any]]:
         if self.is_postgres:
-            arrays = [bindparam(name, type_=ARRAY(kind)) for name, kind in self.columns.items()]
+            arrays = [bindparam(_array(name), type_=ARRAY(kind)) for name, kind in self.columns.items()]
             unnested = func.unnest(*arrays).table_valued(*(column(name, kind) for name, kind in self.columns.items()))
             return list(unnested.render_derived().c)
         rows = func.json_each(bindparam(BATCH_PARAMETER, type_=String())).table_valued("value")
         return [func.json_extract(rows.c.value, f"$[{i}]").label(name) for i, name in enumerate(self.columns)]
 
     def parameters(self, rows: Sequence[Sequence[Any]], constants: Mapping[str, Any]) -> dict[str, Any]:
-        """What `self.insert()` runs with for `rows` (tuples of the columns' values, in column
-        order) and the values of the constants."""
+        """What `self.insert()` or `self.update()` runs with for `rows` (tuples of the columns'
+        values, in column order) and the values of the constants."""
         if self.is_postgres:
-            return {name: [row[i] for row in rows] for i, name in enumerate(self.columns)} | dict(constants)
+            return {_array(name): [row[i] for row in rows] for i, name in enumerate(self.columns)} | dict(constants)
         # The rows as one JSON array: one statement, run by SQLite in one call that releases the
         # GIL (a Python thread parsing the next batch runs meanwhile), where an executemany takes
         # it back after every row.
@@ -148,6 +159,12 @@ class RowBatch:
                 for row in rows
             ]
         return {BATCH_PARAMETER: json_array(rows)} | dict(constants)
+
+
+def _array(name: str) -> str:
+    """The parameter of column `name`'s values on PostgreSQL; not the column's own name, which an
+    UPDATE keeps for its SET clause."""
+    return f"{name}_values"
 
 
 def _bind_processor(kind: TypeEngine[Any], dialect: Dialect) -> Any:
