@@ -129,7 +129,8 @@ class RowBatch:
 
     def update(self, key: str = "id") -> Update:
         """The UPDATE setting, in each row of the table whose `key` is a batch row's, the batch
-        row's other columns; the constants are bound by name, for the caller's WHERE clause."""
+        row's other columns; the constants are bound by name, for the caller's WHERE clause. For
+        PostgreSQL: SQLite's planner reads the batch again for each row it joins (bulk.py)."""
         rows = select(*self._columns()).subquery("batch_rows")
         return (
             update(self.table)

@@ -33,10 +33,14 @@ def format_webhooks(result: dict[str, Any]) -> list[str]:
     if "error" in result:
         return [f"  webhooks: FAILED: {result['error']}"]
     config, processing = result["config"], result["processing"]
+    if config.get("sustained"):
+        title, shape = "Sustained signed Whop v1 webhooks", "one round, after one of the bare endpoint"
+    else:
+        title, shape = "Signed Whop v1 webhooks", f"{config['rounds']} rounds alternating with the bare endpoint"
     lines = [
-        f"  Signed Whop v1 webhooks: {config['deliveries']:,} after {config['warmup']:,} warm-up, concurrency "
+        f"  {title}: {config['deliveries']:,} after {config['warmup']:,} warm-up, concurrency "
         f"{config['concurrency']}, {config['members']:,} members, median body {config['payload_bytes_median']} B, "
-        f"{config['rounds']} rounds alternating with the bare endpoint",
+        f"{shape}",
         HEADER,
         _load_row("bare Starlette endpoint", result["bare"]),
         _load_row("app, processing running", result["app"]),
@@ -51,11 +55,12 @@ def format_webhooks(result: dict[str, Any]) -> list[str]:
         )
     if processing.get("completed"):
         lines.append(
-            f"  processing: {processing['rate_during_load_per_second']:,.0f}/s during the load, all processed "
-            f"at most {processing['lag_after_last_ack_seconds']} s after a round's last ack, "
+            f"  processing: {processing['rate_during_load_per_second']:,.0f}/s during the load"
+            f"{_share_of_acks(processing, result['app'])}, all processed at most "
+            f"{processing['lag_after_last_ack_seconds']} s after a round's last ack, "
             f"{processing['end_to_end_per_second']:,.0f}/s end to end"
         )
-        lines += _deferred(processing, "--webhook-rounds 1 with more --webhooks")
+        lines += _deferred(processing, "--sustained-webhooks")
     checks = result["checks"]
     lines.append(
         f"  checks: {checks['inbox_rows']:,} in the inbox, {checks['inbox_distinct_ids']:,} distinct, "
@@ -69,6 +74,11 @@ def format_webhooks(result: dict[str, Any]) -> list[str]:
     if "instructions" in result:
         lines.append(_instructions_line(result["instructions"]))
     return lines
+
+
+def _share_of_acks(processing: dict[str, Any], acks: dict[str, Any]) -> str:
+    rate = processing["rate_during_load_per_second"]
+    return f" ({rate / acks['requests_per_second']:.0%} of the acks' rate)" if rate else ""
 
 
 def _deferred(processing: dict[str, Any], longer_load: str) -> list[str]:
@@ -132,5 +142,8 @@ def format_csv(result: dict[str, Any]) -> list[str]:
 
 def format_backend(title: str, result: dict[str, Any]) -> str:
     lines = [f"== {title}", *format_webhooks(result["webhooks"]), ""]
-    lines += [*format_events(result["events"]), "", *format_csv(result["csv"]), f"  ({LEGEND})"]
+    lines += [*format_events(result["events"]), "", *format_csv(result["csv"])]
+    if "sustained" in result["webhooks"]:
+        lines += ["", *format_webhooks(result["webhooks"]["sustained"])]
+    lines.append(f"  ({LEGEND})")
     return "\n".join(lines)

@@ -76,13 +76,17 @@ async def counters(db: Database, tenant_id: uuid.UUID, source: str) -> dict[str,
     return {"accepted": accepted, "duplicate": duplicate, "rejected": rejected}
 
 
-async def wait_jobs_done(db: Database, timeout: float) -> bool:
-    """Wait until no job is left in the outbox (processing's, and the risk re-scores it enqueued):
-    the app is idle. False if that took over `timeout` seconds."""
+async def wait_jobs_done(db: Database, tenant_id: uuid.UUID, timeout: float) -> bool:
+    """Wait until no job of the tenant's is left in the outbox (processing's, and the risk
+    re-scores it enqueued): the app is idle. False if that took over `timeout` seconds.
+
+    The tenant's only: an earlier section's server may have stopped with jobs handed to its
+    in-process worker and not done, which the outbox sends again only after REDELIVER_AFTER."""
+    jobs = select(func.count()).select_from(OutboxJob).where(OutboxJob.tenant_id == tenant_id)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         async with db.system_session() as session:
-            if not (await session.execute(select(func.count()).select_from(OutboxJob))).scalar_one():
+            if not (await session.execute(jobs)).scalar_one():
                 return True
         await asyncio.sleep(SAMPLE_SECONDS / 5)
     return False

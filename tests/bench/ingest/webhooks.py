@@ -10,6 +10,10 @@ machines. Before each bare round the app's inbox has been processed and its jobs
 risk re-scores processing enqueues included), so the app never takes CPU from the baseline.
 Every delivery must be answered 200 as new; afterwards each must be in the inbox exactly once,
 counted once, processed, and on the timeline once.
+
+A round shorter than MAX_DEFER_SECONDS is a burst: processing runs, but waits for the burst to
+end (tasks.py). A `sustained` run is one long round, so processing runs beside the load and the
+rate is what the app keeps up while it also processes.
 """
 
 import contextlib
@@ -52,6 +56,12 @@ class WebhookConfig:
     members: int
     rounds: int = 4
     processing: bool = True  # False: a diagnostic run of the acknowledgements alone, no baseline
+    # One round long enough that processing runs beside it rather than after it (tasks.py defers
+    # it while a burst arrives, up to MAX_DEFER_SECONDS): the rate the app sustains while it also
+    # processes what it acknowledges. Held to the absolute target only: processing a delivery
+    # costs several times acknowledging it, so on 2 cores no such rate comes near 0.35x the bare
+    # endpoint, which is the burst's target.
+    sustained: bool = False
 
 
 class BenchFailed(Exception):
@@ -110,14 +120,10 @@ async def bench_webhooks(settings: Settings, config: WebhookConfig) -> dict[str,
     if bare is not None:
         rate = real.summary()["requests_per_second"]
         ratio = rate / bare.summary()["requests_per_second"]
-        result |= {
-            "bare": bare.summary(),
-            "ratio": round(ratio, 3),
-            "targets": {
-                f"app >= {TARGET_PER_SECOND:,} webhooks/s": rate >= TARGET_PER_SECOND,
-                f"app >= {TARGET_RATIO}x bare": ratio >= TARGET_RATIO,
-            },
-        }
+        targets = {f"app >= {TARGET_PER_SECOND:,} webhooks/s": rate >= TARGET_PER_SECOND}
+        if not config.sustained:
+            targets[f"app >= {TARGET_RATIO}x bare"] = ratio >= TARGET_RATIO
+        result |= {"bare": bare.summary(), "ratio": round(ratio, 3), "targets": targets}
     return result
 
 
@@ -196,7 +202,7 @@ async def _settle(db: Database, monitor: ProcessingMonitor, stored: int) -> floa
     left is done too (the re-scores processing enqueued, the jobs that found their rows taken),
     so that none takes CPU from the next bare round."""
     settled_at = await monitor.wait_settled(stored, SETTLE_TIMEOUT_SECONDS)
-    if not await wait_jobs_done(db, SETTLE_TIMEOUT_SECONDS):
+    if not await wait_jobs_done(db, monitor.tenant_id, SETTLE_TIMEOUT_SECONDS):
         raise BenchFailed("the app's jobs did not finish in time")
     return settled_at
 
