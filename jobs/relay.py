@@ -29,8 +29,9 @@ POLL_SECONDS = 1.0
 # receivers wait for. At most one pass per MIN_PASS_SECONDS sends them together; a job committed
 # after a quiet spell still goes at once. Each pass on SQLite still stalls the receivers' writer
 # (it waits out its busy handler's sleep of 1 ms or more when the relay holds the lock): at 0.05 s
-# a webhook burst was acknowledged 5-10% slower with the jobs running than without. A job relayed
-# sooner gains nothing then: processing waits while deliveries arrive (ingest's ARRIVING_SECONDS).
+# a burst of 20,000 webhooks was acknowledged 6% slower than at 0.25 s (alternated runs). A job
+# relayed sooner gains nothing then: processing waits while deliveries arrive (ingest's
+# ARRIVING_SECONDS).
 MIN_PASS_SECONDS = 0.2
 
 logger = structlog.get_logger(__name__)

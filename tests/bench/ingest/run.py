@@ -1,11 +1,12 @@
 """`python -m tests.bench ingest`: durable webhooks/s, events API events/s and CSV rows/s.
 
 For each backend (the embedded SQLite always; PostgreSQL when CHURNSAVER_TEST_DATABASE_URL is
-set) it migrates a fresh database, then runs the webhook, events API and CSV benchmarks against
-real uvicorn processes on 127.0.0.1 (see each module). On SQLite it also counts a delivery's
-instructions under callgrind (instructions.py). It prints a table per backend and writes
-var/bench/ingest.json. Targets are reported, never asserted on timings; the run fails (exit 1)
-only if something was not stored or processed exactly once, or a section could not run.
+set) it migrates a fresh database, then runs the webhook benchmarks (bursts, then one sustained
+load), the events API and CSV ones against real uvicorn processes on 127.0.0.1 (see each
+module). On SQLite it also counts a delivery's instructions under callgrind (instructions.py).
+It prints a table per backend and writes var/bench/ingest.json. Targets are reported, never
+asserted on timings; the run fails (exit 1) only if something was not stored or processed
+exactly once, or a section could not run.
 """
 
 import argparse
