@@ -80,19 +80,21 @@ async def has_api_identities(db: Database, tenant_id: uuid.UUID) -> bool:
     """Whether any customer of the tenant carries an events-API identity (one merged from several
     providers): only then can two ids of an import be the same customer."""
     async with db.tenant_session(tenant_id) as session:
-        return (await session.execute(_api_identities(tenant_id).limit(1))).first() is not None
+        return (await session.execute(_any_api_identity(tenant_id))).first() is not None
 
 
-def _api_identities(tenant_id: uuid.UUID) -> Select[tuple[uuid.UUID]]:
-    return select(CustomerIdentity.id).where(
-        CustomerIdentity.tenant_id == tenant_id, CustomerIdentity.provider == Source.api
+def _any_api_identity(tenant_id: uuid.UUID) -> Select[tuple[uuid.UUID]]:
+    return (
+        select(CustomerIdentity.id)
+        .where(CustomerIdentity.tenant_id == tenant_id, CustomerIdentity.provider == Source.api)
+        .limit(1)
     )
 
 
 def _external_ids_by_api_identity(session: Session, tenant_id: uuid.UUID, api_ids: list[str]) -> dict[str, str]:
     # Most tenants have none (only a customer merged from several providers has one): then one
     # index probe stands in for looking up every id of the batch.
-    if session.execute(_api_identities(tenant_id).limit(1)).first() is None:
+    if session.execute(_any_api_identity(tenant_id)).first() is None:
         return {}
     statement = (
         select(CustomerIdentity.provider_id, Customer.external_id)

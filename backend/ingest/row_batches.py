@@ -127,15 +127,15 @@ class RowBatch:
         rows = select(*self._columns(), *fixed).where(true())
         return dialect_insert(self.dialect)(self.table).from_select([*self.columns, *self.constants], rows)
 
-    def update(self, key: str = "id") -> Update:
-        """The UPDATE setting, in each row of the table whose `key` is a batch row's, the batch
-        row's other columns; the constants are bound by name, for the caller's WHERE clause. For
+    def update(self) -> Update:
+        """The UPDATE setting, in each row of the table whose id is a batch row's, the batch row's
+        other columns; the constants are bound by name, for the caller's WHERE clause. For
         PostgreSQL: SQLite's planner reads the batch again for each row it joins (bulk.py)."""
         rows = select(*self._columns()).subquery("batch_rows")
         return (
             update(self.table)
-            .where(self.table.c[key] == rows.c[key])
-            .values({name: rows.c[name] for name in self.columns if name != key})
+            .where(self.table.c.id == rows.c.id)
+            .values({name: rows.c[name] for name in self.columns if name != "id"})
         )
 
     def _columns(self) -> list[ColumnElement[Any]]:
