@@ -15,18 +15,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp
 
-from churnsaver.backend.config import Settings
-from churnsaver.backend.db import Database
+from churnsaver.backend.core.config import Settings
+from churnsaver.backend.core.db import Database
+from churnsaver.backend.core.logging import configure_logging
+from churnsaver.backend.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from churnsaver.backend.core.sqlite_writer import switching_threads_often
 from churnsaver.backend.ingest.events_api import MAX_BODY_BYTES as EVENTS_MAX_BODY_BYTES
 from churnsaver.backend.ingest.events_api import receive_events
 from churnsaver.backend.ingest.webhook_receivers import WebhookReceivers
-from churnsaver.backend.logging import configure_logging
-from churnsaver.backend.middleware import AuthenticationMiddleware, BodySizeLimitMiddleware, RequestContextMiddleware
-from churnsaver.backend.sqlite_writer import switching_threads_often
 from churnsaver.graphql.console import STATIC_PATH, console_assets
 from churnsaver.graphql.view import GraphQLView
 from churnsaver.jobs.embedded import jobs_in_child_process
 from churnsaver.jobs.worker import running_jobs
+from churnsaver.tenants.middleware import AuthenticationMiddleware
 
 logger = structlog.get_logger(__name__)
 

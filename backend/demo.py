@@ -1,6 +1,6 @@
 """The demo tenant that `make run` seeds into an empty database, so a newcomer sees data at once.
 
-Its customers are synthetic (backend/risk/synthetic): six months of subscriptions, payments,
+Its customers are synthetic (backend/synthetic): six months of subscriptions, payments,
 declines and usage, loaded through the real ingest code, with churners among them, so that
 the risk engine has something true to find. The jobs that `serve` runs score them by the rules
 at once and train the tenant's first model.
@@ -12,11 +12,11 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from churnsaver.backend.config import Settings
-from churnsaver.backend.db import Database, utcnow
-from churnsaver.backend.risk.scoring_jobs import enqueue_score_tenant
-from churnsaver.backend.risk.synthetic import generate
-from churnsaver.backend.risk.synthetic.loading import apply_items
+from churnsaver.backend.core.config import Settings
+from churnsaver.backend.core.db import Database, utcnow
+from churnsaver.backend.risk.tasks import enqueue_score_tenant
+from churnsaver.backend.synthetic import generate
+from churnsaver.backend.synthetic.loading import apply_items
 from churnsaver.tenants.api_keys import create_api_key
 from churnsaver.tenants.models import Tenant
 from churnsaver.tenants.service import create_tenant, new_tenant_id
@@ -58,7 +58,7 @@ async def seed_demo_tenant(db: Database, settings: Settings) -> DemoTenant | Non
     dataset = generate(
         DEMO_SEED, DEMO_CUSTOMERS, end - DEMO_HISTORY, end, usage_scale=DEMO_USAGE_SCALE, prefix="cus_demo"
     )
-    from churnsaver.backend.risk.training_jobs import queue_training  # CatBoost: only when seeding
+    from churnsaver.backend.risk.tasks import queue_training  # CatBoost: only when seeding
 
     # One transaction: a start interrupted while loading leaves no half-seeded demo behind.
     async with db.tenant_unit_of_work(tenant_id) as session:

@@ -1,12 +1,17 @@
 """Every mapped model, imported in one place so Alembic and the tests see the whole schema."""
 
-from churnsaver.backend.customers.models import Customer, CustomerEvent, CustomerIdentity, Subscription
-from churnsaver.backend.db import Base
-from churnsaver.backend.domain_events import DomainEvent
-from churnsaver.backend.ingest.models import InboxEvent, IngestDailyStat, WebhookEndpoint
-from churnsaver.backend.risk.models import (
+from churnsaver.backend.core.db import Base
+from churnsaver.backend.core.domain_events import DomainEvent
+from churnsaver.backend.customers.models import (
+    Customer,
     CustomerDailyActivity,
     CustomerDailyState,
+    CustomerEvent,
+    CustomerIdentity,
+    Subscription,
+)
+from churnsaver.backend.ingest.models import InboxEvent, IngestDailyStat, WebhookEndpoint
+from churnsaver.backend.risk.models import (
     RiskModel,
     RiskScore,
     RiskScoreHistory,

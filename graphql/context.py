@@ -6,9 +6,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from churnsaver.backend.config import Settings
-from churnsaver.backend.db import Database
-from churnsaver.backend.errors import PermissionDenied
+from churnsaver.backend.core.config import Settings
+from churnsaver.backend.core.db import Database
+from churnsaver.backend.core.errors import PermissionDenied
 from churnsaver.graphql.dataloaders import Loaders
 from churnsaver.tenants.auth import AuthSubject
 

@@ -4,10 +4,10 @@ from enum import Enum
 
 import strawberry
 
+from churnsaver.backend.core.errors import InvalidInput, NotFound
+from churnsaver.backend.core.pagination import keyset_page
 from churnsaver.backend.customers import service
 from churnsaver.backend.customers.models import Customer
-from churnsaver.backend.errors import InvalidInput, NotFound
-from churnsaver.backend.pagination import keyset_page
 from churnsaver.backend.risk import queries as risk
 from churnsaver.graphql.pagination import connection_from_page, selects_total_count
 from churnsaver.graphql.permissions import CanRead

@@ -12,6 +12,10 @@ from typing import Any
 
 from strawberry.dataloader import DataLoader
 
+from churnsaver.backend.core.db import Database
+from churnsaver.backend.core.errors import InvalidInput
+from churnsaver.backend.core.pagination import MAX_PAGE_SIZE, Page
+from churnsaver.backend.core.repository import TenantRepository
 from churnsaver.backend.customers import service as customers
 from churnsaver.backend.customers.models import Customer, CustomerEvent, CustomerIdentity, Subscription
 from churnsaver.backend.customers.repository import (
@@ -19,12 +23,8 @@ from churnsaver.backend.customers.repository import (
     CustomerRepository,
     SubscriptionRepository,
 )
-from churnsaver.backend.db import Database
-from churnsaver.backend.errors import InvalidInput
 from churnsaver.backend.ingest.endpoints import WebhookEndpointRepository
 from churnsaver.backend.ingest.models import WebhookEndpoint
-from churnsaver.backend.pagination import MAX_PAGE_SIZE, Page
-from churnsaver.backend.repository import TenantRepository
 from churnsaver.backend.risk import queries as risk
 from churnsaver.backend.risk.models import RiskScore, RiskScoreHistory
 from churnsaver.tenants.api_keys import ApiKeyRepository

@@ -2,7 +2,7 @@
 
 from graphql.error import GraphQLError
 
-from churnsaver.backend.errors import DomainError
+from churnsaver.backend.core.errors import DomainError
 
 MASKED_MESSAGE = "Internal server error."
 

@@ -15,7 +15,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 
-from churnsaver.backend.config import Environment, Settings
+from churnsaver.backend.core.config import Environment, Settings
 from churnsaver.graphql.context import operation_session
 from churnsaver.graphql.errors import MASKED_MESSAGE, is_client_visible, should_mask
 

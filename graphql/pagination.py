@@ -1,11 +1,11 @@
-"""Relay connections, built from keyset pages (backend/pagination.py)."""
+"""Relay connections, built from keyset pages (backend/core/pagination.py)."""
 
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import strawberry
 
-from churnsaver.backend.pagination import Page
+from churnsaver.backend.core.pagination import Page
 
 NodeT = TypeVar("NodeT")
 

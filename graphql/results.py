@@ -2,7 +2,7 @@
 
 import strawberry
 
-from churnsaver.backend.errors import DomainError
+from churnsaver.backend.core.errors import DomainError
 
 
 @strawberry.type

@@ -4,7 +4,7 @@ from typing import Annotated
 
 import strawberry
 
-from churnsaver.backend.errors import DomainError
+from churnsaver.backend.core.errors import DomainError
 from churnsaver.backend.risk.queries import risk_distribution
 from churnsaver.backend.risk.settings import Thresholds, load_config
 from churnsaver.backend.risk.tiers import change_thresholds

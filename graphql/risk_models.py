@@ -5,9 +5,9 @@ from typing import Annotated
 
 import strawberry
 
-from churnsaver.backend.errors import DomainError
+from churnsaver.backend.core.errors import DomainError
 from churnsaver.backend.risk.model_store import RiskModelRepository
-from churnsaver.backend.risk.training_jobs import queue_training
+from churnsaver.backend.risk.tasks import queue_training
 from churnsaver.graphql.permissions import CanRead, CanWrite
 from churnsaver.graphql.results import UserError
 from churnsaver.graphql.types.risk_model import RiskModelType

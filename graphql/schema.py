@@ -3,8 +3,8 @@
 import strawberry
 from strawberry.tools import merge_types
 
-from churnsaver.backend.config import Settings
-from churnsaver.backend.errors import NotFound
+from churnsaver.backend.core.config import Settings
+from churnsaver.backend.core.errors import NotFound
 from churnsaver.graphql.customers import CustomerQueries
 from churnsaver.graphql.extensions import build_extensions
 from churnsaver.graphql.ingest_stats import IngestStatsQueries

@@ -1,6 +1,6 @@
 """Print the schema's SDL: `make schema` writes it to graphql/schema.graphql, the checked-in contract."""
 
-from churnsaver.backend.config import Settings
+from churnsaver.backend.core.config import Settings
 from churnsaver.graphql.schema import create_schema
 
 

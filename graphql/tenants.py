@@ -4,7 +4,7 @@ from typing import Annotated
 
 import strawberry
 
-from churnsaver.backend.errors import DomainError, NotFound
+from churnsaver.backend.core.errors import DomainError, NotFound
 from churnsaver.graphql.permissions import CanRead, CanWrite
 from churnsaver.graphql.results import UserError
 from churnsaver.graphql.types.api_key import ApiKeyType

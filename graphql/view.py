@@ -15,8 +15,8 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-from churnsaver.backend.config import Environment, Settings
-from churnsaver.backend.db import Database
+from churnsaver.backend.core.config import Environment, Settings
+from churnsaver.backend.core.db import Database
 from churnsaver.graphql.console import CONSOLE_CSP, CONSOLE_HTML
 from churnsaver.graphql.context import Context
 from churnsaver.graphql.schema import create_schema

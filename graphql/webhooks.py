@@ -4,7 +4,7 @@ from typing import Annotated
 
 import strawberry
 
-from churnsaver.backend.errors import DomainError
+from churnsaver.backend.core.errors import DomainError
 from churnsaver.backend.ingest import endpoints
 from churnsaver.backend.ingest.models import Source
 from churnsaver.graphql.permissions import CanRead, CanWrite

@@ -28,8 +28,8 @@ from dramatiq.middleware import (
 from prometheus_client import Counter
 from sqlalchemy import delete
 
-from churnsaver.backend.config import Settings
-from churnsaver.backend.db import Database, insert_for
+from churnsaver.backend.core.config import Settings
+from churnsaver.backend.core.db import Database, insert_for
 from churnsaver.jobs.models import FailedJob, OutboxJob
 from churnsaver.jobs.registry import JOBS, MAX_BACKOFF, MIN_BACKOFF
 from churnsaver.jobs.runtime import JobRuntime, runtime, set_runtime

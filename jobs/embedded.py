@@ -28,9 +28,9 @@ from multiprocessing.process import BaseProcess
 
 import structlog
 
-from churnsaver.backend.config import Settings
-from churnsaver.backend.db import Database
-from churnsaver.backend.logging import configure_logging
+from churnsaver.backend.core.config import Settings
+from churnsaver.backend.core.db import Database
+from churnsaver.backend.core.logging import configure_logging
 from churnsaver.jobs.outbox import on_commit_wake, wake_relays
 from churnsaver.jobs.worker import STOP_TIMEOUT_SECONDS, running_jobs
 

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import JSON, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from churnsaver.backend.db import Base, utcnow
+from churnsaver.backend.core.db import Base, utcnow
 
 
 class OutboxJob(Base):

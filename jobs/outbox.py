@@ -20,8 +20,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from churnsaver.backend.db import utcnow
-from churnsaver.backend.pg_driver import DriverStatement, DriverTransaction
+from churnsaver.backend.core.db import utcnow
+from churnsaver.backend.core.pg_driver import DriverStatement, DriverTransaction
 from churnsaver.jobs.models import OutboxJob
 from churnsaver.jobs.registry import get_job
 

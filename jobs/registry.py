@@ -2,9 +2,11 @@
 declared as Dramatiq actors on whichever broker this process uses, once it has chosen one."""
 
 import importlib
+import pkgutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 JobFunction = Callable[..., Awaitable[None]]
 
@@ -60,18 +62,27 @@ def job(
     return register
 
 
-# Every module that registers jobs. Importing them fills the registry; it happens once, before a
-# broker declares its actors or a job is first looked up, so no caller has to remember it.
-JOB_MODULES = (
-    "churnsaver.jobs.maintenance",
-    "churnsaver.backend.ingest.tasks",
-    "churnsaver.backend.risk.scoring_jobs",
-    "churnsaver.backend.risk.training_jobs",
-)
+def job_modules() -> list[str]:
+    """Every module that registers jobs, found by convention: the `tasks.py` of `jobs/`, `tenants/`
+    and each domain package of `backend/`. Nobody keeps a list: a new domain's jobs are found
+    because they live in its `tasks.py`. Packages are looked at on disk, never imported to look."""
+    import churnsaver.backend
+    import churnsaver.jobs
+    import churnsaver.tenants
+
+    backend = Path(churnsaver.backend.__path__[0])
+    folders = {
+        f"churnsaver.backend.{m.name}": backend / m.name for m in pkgutil.iter_modules([str(backend)]) if m.ispkg
+    }
+    folders["churnsaver.jobs"] = Path(churnsaver.jobs.__path__[0])
+    folders["churnsaver.tenants"] = Path(churnsaver.tenants.__path__[0])
+    return sorted(f"{package}.tasks" for package, folder in folders.items() if (folder / "tasks.py").is_file())
 
 
 def load_jobs() -> None:
-    for module in JOB_MODULES:
+    """Import every job module, which fills the registry; it happens once, before a broker
+    declares its actors or a job is first looked up, so no caller has to remember it."""
+    for module in job_modules():
         importlib.import_module(module)
 
 

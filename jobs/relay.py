@@ -16,7 +16,7 @@ from dramatiq import Message
 from prometheus_client import Counter, Gauge
 from sqlalchemy import or_, select, update
 
-from churnsaver.backend.db import Database, utcnow
+from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.jobs.models import OutboxJob
 from churnsaver.jobs.outbox import on_commit_wake
 from churnsaver.jobs.registry import JOBS

@@ -6,8 +6,8 @@ from the web server's, so actors get their own `Database` (engines are bound to 
 
 from dataclasses import dataclass
 
-from churnsaver.backend.config import Settings
-from churnsaver.backend.db import Database
+from churnsaver.backend.core.config import Settings
+from churnsaver.backend.core.db import Database
 
 
 @dataclass

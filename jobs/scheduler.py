@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy import update
 
-from churnsaver.backend.db import Database, insert_for, utcnow
+from churnsaver.backend.core.db import Database, insert_for, utcnow
 from churnsaver.jobs.models import ScheduleSlot
 from churnsaver.jobs.outbox import enqueue
 

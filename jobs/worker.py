@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import dramatiq
 from dramatiq import Worker
 
-from churnsaver.backend.config import Settings
-from churnsaver.backend.db import Database
+from churnsaver.backend.core.config import Settings
+from churnsaver.backend.core.db import Database
 from churnsaver.jobs.broker import create_broker
 from churnsaver.jobs.registry import load_jobs
 from churnsaver.jobs.relay import OutboxRelay

@@ -5,8 +5,8 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from churnsaver.backend.config import Settings
-from churnsaver.backend.db import create_engine
+from churnsaver.backend.core.config import Settings
+from churnsaver.backend.core.db import create_engine
 from churnsaver.backend.models import metadata
 
 config = context.config

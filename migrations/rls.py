@@ -7,7 +7,7 @@ names their tenant; with no tenant set, no rows. FORCE makes the rule bind the t
 
 from alembic import context, op
 
-from churnsaver.backend.config import Settings
+from churnsaver.backend.core.config import Settings
 
 CURRENT_TENANT = "NULLIF(current_setting('churnsaver.tenant_id', true), '')::uuid"
 

@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from churnsaver.backend.db import utcnow
-from churnsaver.backend.errors import InvalidInput
-from churnsaver.backend.repository import TenantRepository
+from churnsaver.backend.core.db import utcnow
+from churnsaver.backend.core.errors import InvalidInput
+from churnsaver.backend.core.repository import TenantRepository
 from churnsaver.tenants.auth import AuthSubject, Scope, SubjectKind
 from churnsaver.tenants.models import ApiKey
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from churnsaver.backend.db import Base, TenantOwned, utcnow
+from churnsaver.backend.core.db import Base, TenantOwned, utcnow
 
 
 class Tenant(Base):

@@ -6,7 +6,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from churnsaver.backend.errors import Conflict, InvalidInput, NotFound
+from churnsaver.backend.core.errors import Conflict, InvalidInput, NotFound
 from churnsaver.tenants.models import Tenant
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")

@@ -7,8 +7,8 @@ import httpx
 import pytest
 
 from churnsaver.backend.app import create_app
-from churnsaver.backend.config import Settings
-from churnsaver.backend.db import Database
+from churnsaver.backend.core.config import Settings
+from churnsaver.backend.core.db import Database
 from tests.fixtures.databases import BACKENDS, POSTGRES_URL, REDIS_URL, migrated_database
 from tests.fixtures.factories import TenantWithKey, create_tenant_with_key
 

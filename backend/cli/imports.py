@@ -10,8 +10,8 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from churnsaver.backend.cli.output import JsonOption, console, errors, fail, print_json, run_async
-from churnsaver.backend.config import Settings
-from churnsaver.backend.db import Database
+from churnsaver.backend.core.config import Settings
+from churnsaver.backend.core.db import Database
 from churnsaver.backend.ingest import imports
 from churnsaver.backend.ingest.imports import MAX_REPORTED_REJECTIONS, CustomerColumns, ImportReport, OnProgress
 from churnsaver.tenants import service as tenants

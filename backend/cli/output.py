@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.markup import escape
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from churnsaver.backend.config import ConfigurationError
-from churnsaver.backend.errors import DomainError
+from churnsaver.backend.core.config import ConfigurationError
+from churnsaver.backend.core.errors import DomainError
 
 P = ParamSpec("P")
 R = TypeVar("R")

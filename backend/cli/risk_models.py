@@ -12,9 +12,9 @@ import typer
 from rich.table import Table
 
 from churnsaver.backend.cli.output import JsonOption, console, errors, fail, print_json, run_async
-from churnsaver.backend.config import Settings
-from churnsaver.backend.db import Database
-from churnsaver.backend.logging import configure_logging
+from churnsaver.backend.core.config import Settings
+from churnsaver.backend.core.db import Database
+from churnsaver.backend.core.logging import configure_logging
 from churnsaver.backend.risk.models import RiskModel
 from churnsaver.tenants import service as tenants
 

@@ -15,9 +15,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from churnsaver.backend.cli.output import JsonOption, console, errors, fail, print_json, run_async
-from churnsaver.backend.config import Settings
-from churnsaver.backend.db import Database, utcnow
-from churnsaver.backend.errors import InvalidInput
+from churnsaver.backend.core.config import Settings
+from churnsaver.backend.core.db import Database, utcnow
+from churnsaver.backend.core.errors import InvalidInput
 from churnsaver.backend.risk.queries import export_rows
 from churnsaver.backend.risk.settings import TIERS
 from churnsaver.tenants import service as tenants

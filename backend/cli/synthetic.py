@@ -13,8 +13,8 @@ from typing import Annotated
 import typer
 
 from churnsaver.backend.cli.output import console, fail
-from churnsaver.backend.risk.synthetic import crm_export_csv, generate
-from churnsaver.backend.risk.synthetic.crm_export import CHURN_DATE_COLUMN, LABEL_COLUMN
+from churnsaver.backend.synthetic import crm_export_csv, generate
+from churnsaver.backend.synthetic.crm_export import CHURN_DATE_COLUMN, LABEL_COLUMN
 
 synthetic_app = typer.Typer(help="Write synthetic data files (events, CRM exports).", no_args_is_help=True)
 

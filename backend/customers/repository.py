@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, case, or_, select
 from sqlalchemy.orm import aliased
 
+from churnsaver.backend.core.repository import TenantRepository
 from churnsaver.backend.customers.models import Customer, CustomerEvent, CustomerIdentity, Subscription
-from churnsaver.backend.repository import TenantRepository
 
 # Statuses of a subscription that is still running: the customer has it, or is being billed for it.
 # A past-due subscription counts: it is the one a recovery campaign is about.

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from churnsaver.backend.core.pagination import KeysetOrder, Page, keyset_page, keyset_pages
 from churnsaver.backend.customers.models import Customer, CustomerEvent, Subscription
 from churnsaver.backend.customers.repository import CustomerEventRepository, CustomerRepository, SubscriptionRepository
-from churnsaver.backend.pagination import KeysetOrder, Page, keyset_page, keyset_pages
 
 NEWEST_EVENT_FIRST = KeysetOrder(time_column="occurred_at", descending=True)
 

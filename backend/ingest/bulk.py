@@ -20,7 +20,7 @@ from sqlalchemy import Table, bindparam
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from churnsaver.backend.ingest.row_batches import RowBatch
+from churnsaver.backend.core.bulk import RowBatch
 
 TENANT = "batch_tenant_id"
 

@@ -24,7 +24,7 @@ from functools import partial
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
-from churnsaver.backend.db import Database, utcnow
+from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.ingest.endpoints import find_receiving_endpoint, secret_box
 from churnsaver.backend.ingest.models import Source, WebhookEndpoint
 

@@ -17,12 +17,12 @@ from functools import lru_cache
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from churnsaver.backend.crypto import SecretBox
-from churnsaver.backend.db import utcnow
-from churnsaver.backend.errors import InvalidInput
+from churnsaver.backend.core.crypto import SecretBox
+from churnsaver.backend.core.db import utcnow
+from churnsaver.backend.core.errors import InvalidInput
+from churnsaver.backend.core.repository import TenantRepository
 from churnsaver.backend.ingest.models import Source, WebhookEndpoint
-from churnsaver.backend.ingest.signatures import WHSEC_PREFIX, standard_webhooks_key
-from churnsaver.backend.repository import TenantRepository
+from churnsaver.backend.integrations.signatures import WHSEC_PREFIX, standard_webhooks_key
 
 WEBHOOK_SOURCES = (Source.whop, Source.stripe)
 ROTATION_GRACE = timedelta(hours=24)

@@ -24,10 +24,10 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from churnsaver.backend.db import Database, utcnow
-from churnsaver.backend.ingest.apply import check_event
-from churnsaver.backend.ingest.canonical import CanonicalEvent, CustomerRef, EventType, SubscriptionState
-from churnsaver.backend.ingest.declines import classify_decline
+from churnsaver.backend.core.db import Database, utcnow
+from churnsaver.backend.customers.apply import check_event
+from churnsaver.backend.customers.declines import classify_decline
+from churnsaver.backend.customers.events import CanonicalEvent, CustomerRef, EventType, SubscriptionState
 from churnsaver.backend.ingest.inbox import Delivery, store_deliveries
 from churnsaver.backend.ingest.models import Source
 from churnsaver.jobs.outbox import enqueue

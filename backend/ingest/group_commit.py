@@ -29,10 +29,10 @@ import prometheus_client
 import structlog
 from sqlalchemy.orm import Session
 
-from churnsaver.backend.db import Database
+from churnsaver.backend.core.db import Database
+from churnsaver.backend.core.pg_driver import DriverTransaction, tenant_transaction
 from churnsaver.backend.ingest.inbox import Delivery, store_deliveries, store_deliveries_on_driver
 from churnsaver.backend.ingest.models import InboxStatus
-from churnsaver.backend.pg_driver import DriverTransaction, tenant_transaction
 from churnsaver.jobs.outbox import enqueue, enqueue_on_driver
 
 logger = structlog.get_logger(__name__)

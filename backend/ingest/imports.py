@@ -22,10 +22,11 @@ from typing import Any, BinaryIO, TypeVar
 
 from sqlalchemy.engine import Dialect
 
-from churnsaver.backend.db import Database, utcnow
-from churnsaver.backend.errors import InvalidInput
-from churnsaver.backend.ingest.column_types import TraitType, infer_type, is_missing, trait_encoder
-from churnsaver.backend.ingest.customer_upsert import (
+from churnsaver.backend.core.db import Database, utcnow
+from churnsaver.backend.core.errors import InvalidInput
+from churnsaver.backend.core.sqlite_writer import switching_threads_often
+from churnsaver.backend.customers.trait_types import TraitType, infer_type, is_missing, trait_encoder
+from churnsaver.backend.customers.upsert import (
     CustomerBatch,
     CustomerRow,
     has_api_identities,
@@ -36,7 +37,6 @@ from churnsaver.backend.ingest.events_api import check_item, loads_strict
 from churnsaver.backend.ingest.inbox import Delivery, store
 from churnsaver.backend.ingest.models import Source
 from churnsaver.backend.ingest.tasks import process_inbox
-from churnsaver.backend.sqlite_writer import switching_threads_often
 
 CUSTOMER_BATCH_ROWS = 20_000
 POSTGRES_WRITERS = 2  # transactions writing a batch at once (see _writers)

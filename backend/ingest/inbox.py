@@ -17,10 +17,10 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from churnsaver.backend.db import ordered_uuid_hexes, utcnow
+from churnsaver.backend.core.bulk import RowBatch, json_array
+from churnsaver.backend.core.db import ordered_uuid_hexes, utcnow
+from churnsaver.backend.core.pg_driver import DriverStatement, DriverTransaction
 from churnsaver.backend.ingest.models import InboxEvent, InboxStatus, IngestDailyStat
-from churnsaver.backend.ingest.row_batches import RowBatch, json_array
-from churnsaver.backend.pg_driver import DriverStatement, DriverTransaction
 
 
 @dataclass(frozen=True, slots=True)

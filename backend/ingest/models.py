@@ -7,7 +7,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from churnsaver.backend.db import Base, TenantOwned, utcnow
+from churnsaver.backend.core.db import Base, TenantOwned, utcnow
 
 
 class Source(StrEnum):
@@ -27,7 +27,7 @@ class InboxStatus(StrEnum):
 
 
 class WebhookEndpoint(TenantOwned, Base):
-    """A URL a tenant gives its billing provider. Secrets are stored encrypted (backend/crypto.py);
+    """A URL a tenant gives its billing provider. Secrets are stored encrypted (backend/core/crypto.py);
     after a rotation the previous secret keeps verifying until `previous_secret_expires_at`."""
 
     __tablename__ = "webhook_endpoints"

@@ -5,10 +5,10 @@ from datetime import date, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from churnsaver.backend.db import utcnow
-from churnsaver.backend.errors import InvalidInput
+from churnsaver.backend.core.db import utcnow
+from churnsaver.backend.core.errors import InvalidInput
+from churnsaver.backend.core.repository import TenantRepository
 from churnsaver.backend.ingest.models import IngestDailyStat
-from churnsaver.backend.repository import TenantRepository
 
 DEFAULT_DAYS = 30
 # A year of days (with a leap day) is plenty for an operational view and bounds the answer.

@@ -39,13 +39,15 @@ import structlog
 from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from churnsaver.backend.db import Database, utcnow
-from churnsaver.backend.ingest import events_api, stripe, whop
-from churnsaver.backend.ingest.apply import ApplyResult, apply_events, check_event
-from churnsaver.backend.ingest.canonical import CanonicalEvent
+from churnsaver.backend.core.db import Database, utcnow
+from churnsaver.backend.customers.apply import ApplyResult, apply_events, check_event
+from churnsaver.backend.customers.events import CanonicalEvent
+from churnsaver.backend.ingest import events_api
 from churnsaver.backend.ingest.inbox import mark
 from churnsaver.backend.ingest.models import InboxEvent, InboxStatus, Source
-from churnsaver.backend.risk.scoring_jobs import enqueue_rescore
+from churnsaver.backend.integrations.stripe import events as stripe
+from churnsaver.backend.integrations.whop import events as whop
+from churnsaver.backend.risk.tasks import enqueue_rescore
 from churnsaver.jobs.registry import job
 from churnsaver.jobs.runtime import runtime
 

@@ -14,15 +14,16 @@ from typing import Any
 
 import orjson
 
-from churnsaver.backend.ingest import stripe, whop
 from churnsaver.backend.ingest.inbox import Delivery
 from churnsaver.backend.ingest.models import InboxStatus
-from churnsaver.backend.ingest.signatures import (
+from churnsaver.backend.integrations.signatures import (
     MissingSignature,
     verify_standard_webhook,
     verify_stripe,
     verify_whop_legacy,
 )
+from churnsaver.backend.integrations.stripe import events as stripe
+from churnsaver.backend.integrations.whop import events as whop
 
 MAX_EXTERNAL_ID = 255  # inbox_events.external_id
 MAX_EVENT_TYPE = 100  # inbox_events.event_type

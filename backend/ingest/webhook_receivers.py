@@ -34,14 +34,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from churnsaver.backend.db import Database
-from churnsaver.backend.ingest.endpoint_cache import EndpointCache, ReceivingEndpoint, endpoint_cache
-from churnsaver.backend.ingest.group_commit import DeliveryNotStored, InboxWriter, inbox_writer
-from churnsaver.backend.ingest.inbox import Delivery, count
-from churnsaver.backend.ingest.models import Source
-from churnsaver.backend.ingest.signatures import SignatureError, SignatureMismatch
-from churnsaver.backend.ingest.webhook_payloads import DeliveryReader, Rejection, read_stripe, read_whop, require_json
-from churnsaver.backend.middleware import (
+from churnsaver.backend.core.db import Database
+from churnsaver.backend.core.middleware import (
     BodyTooLarge,
     answer_headers,
     begin_request,
@@ -51,6 +45,12 @@ from churnsaver.backend.middleware import (
     request_id_of,
     too_large,
 )
+from churnsaver.backend.ingest.endpoint_cache import EndpointCache, ReceivingEndpoint, endpoint_cache
+from churnsaver.backend.ingest.group_commit import DeliveryNotStored, InboxWriter, inbox_writer
+from churnsaver.backend.ingest.inbox import Delivery, count
+from churnsaver.backend.ingest.models import Source
+from churnsaver.backend.ingest.webhook_payloads import DeliveryReader, Rejection, read_stripe, read_whop, require_json
+from churnsaver.backend.integrations.signatures import SignatureError, SignatureMismatch
 
 logger = structlog.get_logger(__name__)
 

@@ -45,10 +45,8 @@ import pandas as pd
 from sqlalchemy import String, Text, and_, case, cast, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from churnsaver.backend.customers.models import Customer
-from churnsaver.backend.db import utcnow
-from churnsaver.backend.ingest.canonical import DeclineClass, EventType
-from churnsaver.backend.risk.aggregates import (
+from churnsaver.backend.core.db import utcnow
+from churnsaver.backend.customers.activity import (
     ACTIVITY,
     DECLINE_NAMES,
     DECLINE_PREFIX,
@@ -57,6 +55,8 @@ from churnsaver.backend.risk.aggregates import (
     STATE,
     decline_name,
 )
+from churnsaver.backend.customers.events import DeclineClass, EventType
+from churnsaver.backend.customers.models import Customer
 from churnsaver.backend.risk.traits import (
     MISSING_CATEGORY,
     is_identifier,

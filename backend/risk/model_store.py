@@ -23,7 +23,7 @@ from scipy.special import expit
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
-from churnsaver.backend.repository import TenantRepository
+from churnsaver.backend.core.repository import TenantRepository
 from churnsaver.backend.risk.features import MISSING_CATEGORY, FeatureSpec
 from churnsaver.backend.risk.leaf_shap import is_symmetric, leaf_tables
 from churnsaver.backend.risk.models import RiskModel

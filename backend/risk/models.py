@@ -1,49 +1,14 @@
-"""What the risk engine stores: daily aggregates for features, model versions, scores, settings.
+"""What the risk engine stores: model versions, scores and their history, settings.
 
-The two daily tables are kept by ingestion as events are applied (`risk/aggregates.py`), so
-features as of any day come from them without rescanning the timeline:
-- `customer_daily_activity`: how many events of each name a customer had on each UTC day
-  (usage events by their own name, billing events by their canonical type, declines by class);
-- `customer_daily_state`: what subscription events said about the customer on each day
-  (status, plan, MRR, cancel at period end), newest event time winning within the day.
-"""
+Features come from the customers' daily aggregates (`customers/activity.py`)."""
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from churnsaver.backend.db import Base, TenantOwned, utcnow
-
-# On SQLite the aggregates are stored in key order (migration 0004): features read them that way.
-CLUSTERED_ON_SQLITE = {"sqlite_with_rowid": False}
-
-
-class CustomerDailyActivity(TenantOwned, Base):
-    __tablename__ = "customer_daily_activity"
-    __table_args__ = CLUSTERED_ON_SQLITE
-
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
-    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
-    name: Mapped[str] = mapped_column(String(100), primary_key=True)
-    day: Mapped[date] = mapped_column(primary_key=True)
-    count: Mapped[int] = mapped_column(default=0)
-
-
-class CustomerDailyState(TenantOwned, Base):
-    __tablename__ = "customer_daily_state"
-    __table_args__ = CLUSTERED_ON_SQLITE
-
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
-    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
-    day: Mapped[date] = mapped_column(primary_key=True)
-    status: Mapped[str | None] = mapped_column(String(32))
-    plan: Mapped[str | None] = mapped_column(String(255))
-    mrr: Mapped[int | None] = mapped_column(BigInteger)
-    currency: Mapped[str | None] = mapped_column(String(3))
-    cancel_at_period_end: Mapped[bool | None]
-    state_at: Mapped[datetime]  # event time of the newest event merged into this day
+from churnsaver.backend.core.db import Base, TenantOwned, utcnow
 
 
 class RiskModel(TenantOwned, Base):

@@ -10,11 +10,11 @@ from typing import Any
 from sqlalchemy import Select, and_, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from churnsaver.backend.core.errors import InvalidInput
+from churnsaver.backend.core.pagination import KeysetOrder, Page, clamp_page_size, keyset_pages
+from churnsaver.backend.core.repository import TenantRepository
 from churnsaver.backend.customers.models import Customer
 from churnsaver.backend.customers.repository import CustomerRepository
-from churnsaver.backend.errors import InvalidInput
-from churnsaver.backend.pagination import KeysetOrder, Page, clamp_page_size, keyset_pages
-from churnsaver.backend.repository import TenantRepository
 from churnsaver.backend.risk.models import RiskScore, RiskScoreHistory
 from churnsaver.backend.risk.settings import TIERS
 

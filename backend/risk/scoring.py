@@ -31,8 +31,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
-from churnsaver.backend.db import Database, ordered_uuid_hexes, utcnow
-from churnsaver.backend.domain_events import DomainEvent
+from churnsaver.backend.core.db import Database, ordered_uuid_hexes, utcnow
+from churnsaver.backend.core.domain_events import DomainEvent
 from churnsaver.backend.risk.explain import Reason, shap_scores, top_reasons
 from churnsaver.backend.risk.features import FeatureMatrix, FeatureSpec, IdRange, feature_matrix, id_ranges
 from churnsaver.backend.risk.model_store import (

@@ -12,8 +12,8 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from churnsaver.backend.db import insert_for, utcnow
-from churnsaver.backend.errors import InvalidInput
+from churnsaver.backend.core.db import insert_for, utcnow
+from churnsaver.backend.core.errors import InvalidInput
 from churnsaver.backend.risk.models import RiskSettings
 
 TIERS = ("critical", "high", "medium", "low")  # highest first

@@ -26,10 +26,10 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from churnsaver.backend.customers.activity import ACTIVITY, STATE
+from churnsaver.backend.customers.events import EventType
 from churnsaver.backend.customers.models import Customer
-from churnsaver.backend.ingest.canonical import EventType
-from churnsaver.backend.ingest.subscription_state import ENDED_STATUSES
-from churnsaver.backend.risk.aggregates import ACTIVITY, STATE
+from churnsaver.backend.customers.subscription_state import ENDED_STATUSES
 from churnsaver.backend.risk.features import (
     MISSING_CATEGORY,
     TRAIT_PREFIX,

@@ -8,8 +8,8 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from churnsaver.backend.risk.scoring_jobs import enqueue_score_tenant
 from churnsaver.backend.risk.settings import RiskConfig, Thresholds, set_thresholds
+from churnsaver.backend.risk.tasks import enqueue_score_tenant
 
 
 async def change_thresholds(session: AsyncSession, tenant_id: uuid.UUID, thresholds: Thresholds) -> RiskConfig:

@@ -29,8 +29,8 @@ from catboost import CatBoostClassifier
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from churnsaver.backend.db import Database, ordered_uuid, utcnow
-from churnsaver.backend.errors import DomainError, InvalidInput
+from churnsaver.backend.core.db import Database, ordered_uuid, utcnow
+from churnsaver.backend.core.errors import DomainError, InvalidInput
 from churnsaver.backend.risk import metrics
 from churnsaver.backend.risk.baseline import LogisticBaseline
 from churnsaver.backend.risk.features import FeatureMatrix, FeatureSpec
@@ -43,9 +43,9 @@ from churnsaver.backend.risk.model_store import (
     stored_model,
 )
 from churnsaver.backend.risk.models import RiskModel
-from churnsaver.backend.risk.scoring_jobs import enqueue_score_tenant
 from churnsaver.backend.risk.settings import load_config
 from churnsaver.backend.risk.snapshots import training_rows
+from churnsaver.backend.risk.tasks import enqueue_score_tenant
 
 VALIDATION_SHARE = 0.2  # of the training rows, newest dates first
 MIN_VALIDATION_CHURNERS = 5

@@ -19,9 +19,9 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from churnsaver.backend.customers.events import EventType
 from churnsaver.backend.customers.models import CustomerEvent
-from churnsaver.backend.ingest.canonical import EventType
-from churnsaver.backend.ingest.timeline import STATE_KEY
+from churnsaver.backend.customers.timeline import STATE_KEY
 from churnsaver.backend.risk.features import TRAIT_PREFIX, FeatureSpec, key_column
 from churnsaver.backend.risk.traits import MISSING_CATEGORY, trait_category, trait_number
 

@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from churnsaver.backend.ingest.column_types import is_missing, parse_number
+from churnsaver.backend.customers.trait_types import is_missing, parse_number
 
 MISSING_CATEGORY = "(missing)"  # what a missing categorical feature holds (CatBoost takes no None)
 

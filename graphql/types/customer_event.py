@@ -6,7 +6,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from churnsaver.backend.customers.models import CustomerEvent as CustomerEventRow
-from churnsaver.backend.ingest.timeline import STATE_KEY
+from churnsaver.backend.customers.timeline import STATE_KEY
 from churnsaver.graphql.pagination import Connection
 
 

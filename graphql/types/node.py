@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Self
 import strawberry
 from strawberry.relay import from_base64, to_base64
 
-from churnsaver.backend.errors import NotFound
+from churnsaver.backend.core.errors import NotFound
 
 
 @strawberry.interface(name="Node", description="An object with a globally unique, opaque id.")

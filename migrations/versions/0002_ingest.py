@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from churnsaver.backend.db import UTCDateTime
+from churnsaver.backend.core.db import UTCDateTime
 from churnsaver.migrations.rls import allow_system_lookup, enable_tenant_rls
 
 TENANT_TABLES = (

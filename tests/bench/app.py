@@ -15,12 +15,12 @@ from starlette.routing import Route
 from strawberry.relay import to_base64
 
 from churnsaver.backend.app import create_app
-from churnsaver.backend.config import Settings
+from churnsaver.backend.core.config import Settings
+from churnsaver.backend.core.db import Database
+from churnsaver.backend.core.errors import InvalidInput
+from churnsaver.backend.core.pagination import Page
 from churnsaver.backend.customers.models import Customer
 from churnsaver.backend.customers.service import list_customers
-from churnsaver.backend.db import Database
-from churnsaver.backend.errors import InvalidInput
-from churnsaver.backend.pagination import Page
 from churnsaver.tenants.api_keys import InvalidApiKey, authenticate_api_key, bearer_token, record_key_use
 from churnsaver.tenants.auth import Scope
 

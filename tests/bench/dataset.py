@@ -7,8 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from churnsaver.backend.config import Settings
-from churnsaver.backend.db import Database
+from churnsaver.backend.core.config import Settings
+from churnsaver.backend.core.db import Database
 from tests.fixtures.databases import POSTGRES_URL, migrated_database
 from tests.fixtures.factories import create_customers, create_tenant_with_key
 

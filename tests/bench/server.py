@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from churnsaver.backend.config import Settings
+from churnsaver.backend.core.config import Settings
 from tests.fixtures.server import free_port
 
 HOST = "127.0.0.1"

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from churnsaver.backend.config import Settings
+from churnsaver.backend.core.config import Settings
 
 
 def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:

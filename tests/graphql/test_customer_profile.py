@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from churnsaver.backend.ingest.apply import apply_events
-from churnsaver.backend.ingest.canonical import CanonicalEvent, CustomerRef, EventType, SubscriptionState
+from churnsaver.backend.customers.apply import apply_events
+from churnsaver.backend.customers.events import CanonicalEvent, CustomerRef, EventType, SubscriptionState
 from tests.fixtures.factories import (
     add_identities,
     create_api_key_for,

@@ -2,7 +2,7 @@
 
 from datetime import date, timedelta
 
-from churnsaver.backend.db import utcnow
+from churnsaver.backend.core.db import utcnow
 from tests.fixtures.factories import create_api_key_for, create_ingest_stat
 from tests.fixtures.graphql import graphql
 

@@ -4,8 +4,8 @@ import httpx
 import strawberry
 
 from churnsaver.backend.app import create_app
-from churnsaver.backend.config import Settings
-from churnsaver.backend.db import Database
+from churnsaver.backend.core.config import Settings
+from churnsaver.backend.core.db import Database
 from churnsaver.graphql.context import Context
 from churnsaver.graphql.extensions import build_extensions
 from churnsaver.graphql.schema import create_schema

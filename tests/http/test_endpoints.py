@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from churnsaver.backend.app import create_app
-from churnsaver.backend.config import Settings
-from churnsaver.backend.db import Database
+from churnsaver.backend.core.config import Settings
+from churnsaver.backend.core.db import Database
 from tests.fixtures.factories import create_api_key_for
 
 

@@ -2,7 +2,7 @@
 
 import os
 
-from churnsaver.backend.middleware import request_id_of
+from churnsaver.backend.core.middleware import request_id_of
 
 
 def test_a_forked_child_makes_request_ids_of_its_own():

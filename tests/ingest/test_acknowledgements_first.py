@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from churnsaver.backend.db import Database, utcnow
+from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.ingest import tasks
 from churnsaver.backend.ingest.inbox import Delivery, store
 from churnsaver.backend.ingest.models import InboxEvent, InboxStatus

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import delete, select, update
 
-from churnsaver.backend.db import utcnow
+from churnsaver.backend.core.db import utcnow
 from churnsaver.backend.ingest import endpoints
 from churnsaver.backend.ingest.endpoint_cache import EndpointCache
 from churnsaver.backend.ingest.models import InboxEvent, Source, WebhookEndpoint

@@ -14,9 +14,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from churnsaver.backend.config import Settings
-from churnsaver.backend.db import Database, utcnow
-from churnsaver.backend.ingest.apply import apply_events
+from churnsaver.backend.core.config import Settings
+from churnsaver.backend.core.db import Database, utcnow
+from churnsaver.backend.customers.apply import apply_events
 from churnsaver.backend.ingest.inbox import Delivery, store
 from churnsaver.backend.ingest.models import InboxEvent, InboxStatus
 from churnsaver.backend.ingest.tasks import normalize_delivery, process_inbox

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from churnsaver.backend.db import utcnow
+from churnsaver.backend.core.db import utcnow
 from churnsaver.backend.ingest.endpoints import secret_box
 from churnsaver.backend.ingest.models import WebhookEndpoint
 from tests.fixtures.factories import create_api_key_for

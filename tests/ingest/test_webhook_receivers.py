@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from churnsaver.backend.db import utcnow
+from churnsaver.backend.core.db import utcnow
 from churnsaver.backend.ingest import endpoints
 from churnsaver.backend.ingest.models import InboxEvent, Source, WebhookEndpoint
 from churnsaver.jobs.models import OutboxJob

@@ -8,10 +8,10 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from churnsaver.backend.core.db import Database
+from churnsaver.backend.core.errors import NotFound
 from churnsaver.backend.customers.models import Customer
 from churnsaver.backend.customers.repository import CustomerRepository
-from churnsaver.backend.db import Database
-from churnsaver.backend.errors import NotFound
 from churnsaver.backend.models import metadata
 from churnsaver.tenants.api_keys import ApiKeyRepository, revoke_api_key
 from tests.fixtures.factories import create_customers

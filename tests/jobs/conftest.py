@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from churnsaver.backend.config import Settings
-from churnsaver.backend.db import Database
+from churnsaver.backend.core.config import Settings
+from churnsaver.backend.core.db import Database
 from tests.fixtures.jobs import clear_job_tables, with_redis
 from tests.jobs.sample_jobs import record
 

@@ -8,8 +8,8 @@ import uuid
 
 from sqlalchemy import select
 
-from churnsaver.backend.config import Settings
-from churnsaver.backend.db import Database
+from churnsaver.backend.core.config import Settings
+from churnsaver.backend.core.db import Database
 from churnsaver.backend.ingest.inbox import Delivery, store
 from churnsaver.backend.ingest.models import InboxEvent, InboxStatus, Source
 from churnsaver.jobs.embedded import jobs_in_child_process

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from churnsaver.backend.config import Settings
-from churnsaver.backend.db import Database
+from churnsaver.backend.core.config import Settings
+from churnsaver.backend.core.db import Database
 from churnsaver.jobs.broker import create_broker
 from churnsaver.jobs.outbox import enqueue
 from churnsaver.jobs.relay import POLL_SECONDS, OutboxRelay

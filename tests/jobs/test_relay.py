@@ -7,9 +7,9 @@ import pytest
 import redis
 from sqlalchemy import select, update
 
-from churnsaver.backend.config import Settings
+from churnsaver.backend.core.config import Settings
+from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.customers.models import Customer
-from churnsaver.backend.db import Database, utcnow
 from churnsaver.jobs.broker import create_broker
 from churnsaver.jobs.models import OutboxJob
 from churnsaver.jobs.outbox import enqueue

@@ -7,8 +7,8 @@ import json
 from typer.testing import CliRunner
 
 from churnsaver.backend.cli import app as cli
-from churnsaver.backend.config import Settings
-from churnsaver.backend.db import Database
+from churnsaver.backend.core.config import Settings
+from churnsaver.backend.core.db import Database
 from churnsaver.jobs.worker import running_jobs
 from tests.fixtures.jobs import enqueue_committed, eventually, failed_jobs, outbox_rows
 from tests.jobs.sample_jobs import FAST_BACKOFF, record

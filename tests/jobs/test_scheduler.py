@@ -3,8 +3,8 @@
 import asyncio
 from datetime import datetime, timedelta
 
-from churnsaver.backend.config import Settings
-from churnsaver.backend.db import Database, utcnow
+from churnsaver.backend.core.config import Settings
+from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.jobs.scheduler import claim_due_runs
 from tests.fixtures.jobs import outbox_rows
 from tests.jobs.sample_jobs import TICK_INTERVAL

@@ -6,7 +6,7 @@ import sys
 import uuid
 from datetime import timedelta
 
-from churnsaver.backend.db import Database, utcnow
+from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.jobs.models import FailedJob
 from tests.fixtures.jobs import enqueue_committed, eventually, failed_jobs, outbox_rows, with_redis
 

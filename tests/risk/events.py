@@ -6,10 +6,10 @@ from typing import Any
 
 from sqlalchemy import select
 
+from churnsaver.backend.core.db import Database
+from churnsaver.backend.customers.apply import apply_events
+from churnsaver.backend.customers.events import CanonicalEvent, CustomerRef, EventType, SubscriptionState
 from churnsaver.backend.customers.models import Customer
-from churnsaver.backend.db import Database
-from churnsaver.backend.ingest.apply import apply_events
-from churnsaver.backend.ingest.canonical import CanonicalEvent, CustomerRef, EventType, SubscriptionState
 
 
 def usage(customer: str, name: str, at: datetime, key: str) -> CanonicalEvent:

@@ -8,7 +8,7 @@ import pytest
 from catboost import CatBoostClassifier, Pool
 from sqlalchemy import select
 
-from churnsaver.backend.db import Database, utcnow
+from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.risk.explain import shap_scores, top_reasons
 from churnsaver.backend.risk.features import FeatureSpec, feature_matrix
 from churnsaver.backend.risk.leaf_shap import leaf_shap_values, leaf_tables

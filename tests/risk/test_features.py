@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pytest
 
-from churnsaver.backend.ingest.canonical import EventType
+from churnsaver.backend.customers.events import EventType
 from churnsaver.backend.risk.features import (
     BASE_CATEGORICAL,
     BASE_NUMERIC,

@@ -4,8 +4,8 @@ import json
 
 from churnsaver.backend.ingest import imports
 from churnsaver.backend.ingest.imports import CustomerColumns
-from churnsaver.backend.risk.synthetic import crm_export_csv
-from churnsaver.backend.risk.synthetic.crm_export import CHURN_DATE_COLUMN, LABEL_COLUMN
+from churnsaver.backend.synthetic import crm_export_csv
+from churnsaver.backend.synthetic.crm_export import CHURN_DATE_COLUMN, LABEL_COLUMN
 from tests.cli.test_cli import run_cli
 
 

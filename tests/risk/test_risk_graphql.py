@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from churnsaver.backend.db import Database, utcnow
+from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.risk.scoring import score_tenant
 from churnsaver.jobs.models import OutboxJob
 from tests.fixtures.factories import TenantWithKey, create_api_key_for

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from churnsaver.backend.db import utcnow
+from churnsaver.backend.core.db import utcnow
 from churnsaver.backend.risk.training import train_model
 from churnsaver.jobs.models import OutboxJob
 from tests.fixtures.factories import create_api_key_for

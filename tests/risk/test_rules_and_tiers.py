@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnsaver.backend.errors import InvalidInput
+from churnsaver.backend.core.errors import InvalidInput
 from churnsaver.backend.risk.explain import reason_text, top_reasons
 from churnsaver.backend.risk.rules import BASE_RATE, FLOOR, score_by_rules
 from churnsaver.backend.risk.settings import DEFAULT_SETTINGS, Thresholds, tier_for, tiers_for

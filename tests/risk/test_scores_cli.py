@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
-from churnsaver.backend.db import Database, utcnow
+from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.risk.scoring import score_tenant
 from tests.cli.test_cli import run_cli
 from tests.fixtures.factories import TenantWithKey

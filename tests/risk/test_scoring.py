@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from churnsaver.backend.db import Database, utcnow
+from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.risk import scoring
 from churnsaver.backend.risk.scoring import score_customers, score_tenant
 from tests.fixtures.factories import TenantWithKey

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import delete, select
 
-from churnsaver.backend.db import Database, utcnow
-from churnsaver.backend.risk.scoring_jobs import RESCORE_CUSTOMERS, SCORE_TENANT
+from churnsaver.backend.core.db import Database, utcnow
+from churnsaver.backend.risk.tasks import RESCORE_CUSTOMERS, SCORE_TENANT
 from churnsaver.jobs.models import OutboxJob
 from churnsaver.jobs.registry import get_job
 from churnsaver.jobs.runtime import JobRuntime, set_runtime

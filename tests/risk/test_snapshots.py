@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from churnsaver.backend.ingest.canonical import EventType
+from churnsaver.backend.customers.events import EventType
 from churnsaver.backend.ingest.imports import CustomerColumns, import_customers
 from churnsaver.backend.risk.features import MISSING_CATEGORY, discover_spec, feature_matrix
 from churnsaver.backend.risk.snapshots import snapshot_dates, training_rows

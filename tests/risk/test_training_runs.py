@@ -8,8 +8,8 @@ import pytest
 from catboost import CatBoostClassifier
 from sqlalchemy import select
 
-from churnsaver.backend.db import Database, utcnow
-from churnsaver.backend.errors import NotFound
+from churnsaver.backend.core.db import Database, utcnow
+from churnsaver.backend.core.errors import NotFound
 from churnsaver.backend.ingest import imports
 from churnsaver.backend.ingest.imports import CustomerColumns
 from churnsaver.backend.risk.model_store import (
@@ -21,10 +21,10 @@ from churnsaver.backend.risk.model_store import (
 )
 from churnsaver.backend.risk.models import RiskModel
 from churnsaver.backend.risk.snapshots import training_rows
-from churnsaver.backend.risk.synthetic import crm_export_csv, generate, load_dataset
-from churnsaver.backend.risk.synthetic.crm_export import CHURN_DATE_COLUMN, LABEL_COLUMN
+from churnsaver.backend.risk.tasks import TRAIN, queue_training
 from churnsaver.backend.risk.training import TrainingRefused, create_version, train_model
-from churnsaver.backend.risk.training_jobs import TRAIN, queue_training
+from churnsaver.backend.synthetic import crm_export_csv, generate, load_dataset
+from churnsaver.backend.synthetic.crm_export import CHURN_DATE_COLUMN, LABEL_COLUMN
 from churnsaver.jobs.models import OutboxJob
 from churnsaver.jobs.registry import get_job
 from churnsaver.jobs.runtime import JobRuntime, set_runtime

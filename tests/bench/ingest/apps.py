@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from churnsaver.backend.app import create_app
-from churnsaver.backend.config import Settings
+from churnsaver.backend.core.config import Settings
 
 BARE_PATH = "/bare/{endpoint_id}"
 

@@ -20,9 +20,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from churnsaver.backend.config import Settings
+from churnsaver.backend.core.config import Settings
+from churnsaver.backend.core.db import Database
 from churnsaver.backend.customers.models import Customer
-from churnsaver.backend.db import Database
 from churnsaver.backend.ingest.imports import CustomerColumns, import_customers
 from tests.bench.ingest.webhooks import BenchFailed
 from tests.bench.server import REPO_ROOT, server_environment

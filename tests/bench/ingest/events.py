@@ -10,8 +10,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from churnsaver.backend.config import Settings
-from churnsaver.backend.db import Database
+from churnsaver.backend.core.config import Settings
+from churnsaver.backend.core.db import Database
 from churnsaver.backend.ingest.models import Source
 from tests.bench.ingest.deliveries import events_batches
 from tests.bench.ingest.load import Answer, Prepared, post_all

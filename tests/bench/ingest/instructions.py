@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from churnsaver.backend.app import create_app
-from churnsaver.backend.db import Database
+from churnsaver.backend.core.db import Database
 from churnsaver.backend.ingest.group_commit import BATCH_DELIVERIES
 from churnsaver.backend.ingest.models import Source
 from tests.bench.ingest.apps import BARE_PATH, create_bare_app

@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from churnsaver.backend.core.db import Database
 from churnsaver.backend.customers.models import CustomerEvent
-from churnsaver.backend.db import Database
 from churnsaver.backend.ingest.models import InboxEvent, InboxStatus, IngestDailyStat
 from churnsaver.jobs.models import OutboxJob
 

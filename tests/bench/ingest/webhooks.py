@@ -23,8 +23,8 @@ from typing import Any
 
 import httpx
 
-from churnsaver.backend.config import Settings
-from churnsaver.backend.db import Database
+from churnsaver.backend.core.config import Settings
+from churnsaver.backend.core.db import Database
 from churnsaver.backend.ingest.models import Source
 from tests.bench.ingest.apps import BARE_PATH
 from tests.bench.ingest.deliveries import signed, whop_envelopes

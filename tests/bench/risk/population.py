@@ -4,7 +4,7 @@ Ingesting N customers' months of events through the API would take far longer th
 being measured, so the rows the features read are written directly: customers with traits,
 their api identity, daily activity (usage, payment failures and their decline class, the
 subscription start) and daily state (the start, and for some a scheduled cancellation or a
-past-due payment), the same shapes `risk/aggregates.py` keeps. Each customer's behaviour is drawn
+past-due payment), the same shapes `customers/activity.py` keeps. Each customer's behaviour is drawn
 from a seeded generator; a churn label follows a known logistic model of it, for training.
 """
 
@@ -15,9 +15,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from sqlalchemy import insert
 
-from churnsaver.backend.customers.models import Customer, CustomerIdentity
-from churnsaver.backend.db import Database, ordered_uuid
-from churnsaver.backend.risk.models import CustomerDailyActivity, CustomerDailyState
+from churnsaver.backend.core.db import Database, ordered_uuid
+from churnsaver.backend.customers.models import Customer, CustomerDailyActivity, CustomerDailyState, CustomerIdentity
 
 BATCH_ROWS = 20_000
 PLANS = (("starter", 2900), ("pro", 7900), ("business", 19900))

@@ -28,7 +28,7 @@ import numpy as np
 from catboost import Pool
 from sqlalchemy import func, select
 
-from churnsaver.backend.db import Database, utcnow
+from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.risk.explain import shap_scores
 from churnsaver.backend.risk.features import discover_spec, feature_matrix
 from churnsaver.backend.risk.model_store import model_input

@@ -1,0 +1,264 @@
+"""Database engine, sessions and the declarative base.
+
+Two kinds of session exist. A *tenant session* carries a tenant id: every transaction it opens
+tells PostgreSQL which tenant is acting (`set_config('churnsaver.tenant_id', …, true)`), and on
+PostgreSQL its connections have switched to the non-owner app role, so row-level security hides
+every other tenant's rows. A *system session* is for work that is not one tenant's: auth
+look-ups, the outbox relay, the scheduler, the CLI's admin commands.
+"""
+
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import DateTime, MetaData, event, exc, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from churnsaver.backend.core.config import Settings
+from churnsaver.backend.core.sqlite_writer import SQLiteWriter
+
+TENANT_SETTING = "churnsaver.tenant_id"
+T = TypeVar("T")
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def ordered_uuid() -> uuid.UUID:
+    """A UUIDv7 (RFC 9562): the millisecond first, then random bits (uuid.uuid7 arrives in 3.14).
+
+    Rows written in bulk with time-ordered keys are appended to their indexes instead of landing
+    on random pages; with random UUIDs a large import into SQLite runs several times slower.
+    """
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10))
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 9562 variant
+    return uuid.UUID(int=value)
+
+
+# A UUID's 17th hex digit starts with the variant's two bits (RFC 9562: binary 10): a random hex
+# digit becomes the one of 8, 9, a, b that keeps its two low bits.
+_VARIANT_DIGITS = {digit: "89ab"[int(digit, 16) % 4] for digit in "0123456789abcdef"}
+
+
+def ordered_uuid_hexes(count: int) -> list[str]:
+    """`count` UUIDv7s, like `ordered_uuid`'s, as 32 hex digits: how SQLite stores a UUID, and a
+    form PostgreSQL reads. One clock reading and one read of random bytes serve the whole batch:
+    made one at a time, as `uuid.UUID` objects, they cost 2 to 3 µs a row in bulk writes."""
+    prefix = f"{time.time_ns() // 1_000_000:012x}7"  # the millisecond, then the version
+    digits = os.urandom(count * 10).hex()  # 74 random bits per UUID, from 80
+    return [
+        f"{prefix}{digits[i : i + 3]}{_VARIANT_DIGITS[digits[i + 3]]}{digits[i + 4 : i + 19]}"
+        for i in range(0, count * 20, 20)
+    ]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on every backend (SQLite stores naive values and returns them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use timezone-aware UTC")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None or value.tzinfo is not None:
+            return value
+        return value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime()}
+
+
+class TenantOwned:
+    """Mixin for every row that belongs to one tenant: RLS and the scoping helper key on it."""
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(index=True)
+
+
+def insert_for(session: AsyncSession | Session) -> Any:
+    """The INSERT construct of the session's dialect, which has `on_conflict_do_nothing` on both backends."""
+    return dialect_insert(session.bind.dialect)
+
+
+def dialect_insert(dialect: Dialect) -> Any:
+    return postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+
+
+def _is_postgres(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def set_sqlite_pragmas(engine: Engine) -> None:
+    """WAL, so readers never wait for the writer; foreign keys; a 30 s wait for the write lock."""
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+
+def create_engine(settings: Settings, *, app_role: bool) -> AsyncEngine:
+    """An engine for `settings`; `app_role` makes PostgreSQL connections act as the RLS-bound role."""
+    url = settings.resolved_database_url
+    if url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # As many pooled connections as PostgreSQL gets: opening a SQLite connection starts a thread.
+        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=10, max_overflow=20)
+        set_sqlite_pragmas(engine.sync_engine)
+        return engine
+
+    # The app role is a setting of the connection itself, sent when it opens. A `SET ROLE` run on
+    # a new connection joined its first transaction, and a rollback of that transaction undid it:
+    # the connection went back to the login role, which bypasses row-level security.
+    connect_args = {"server_settings": {"role": settings.database_role}} if app_role else {}
+    engine = create_async_engine(url, pool_size=10, max_overflow=20, connect_args=connect_args)
+    check_connections_on_checkout(engine.sync_engine)
+    return engine
+
+
+# A pooled PostgreSQL connection used this recently is taken to be alive without a round trip
+# to ask, as HikariCP does (its aliveBypassWindowMs, 500 ms by default).
+ALIVE_WITHOUT_PING_SECONDS = 0.5
+_LAST_USED = "churnsaver_last_used"
+
+
+def check_connections_on_checkout(engine: Engine) -> None:
+    """Replace a dead pooled connection before it is handed out, asking the server only when
+    the connection has been idle.
+
+    SQLAlchemy's `pool_pre_ping` asks on every checkout, and on asyncpg its ping is three round
+    trips (BEGIN, a query, ROLLBACK): a third of the round trips of a webhook group commit. A
+    connection the server closed (a restart, `pg_terminate_backend`) is known closed already:
+    asyncpg saw its socket close. One left idle is pinged, since its peer may have gone without
+    a word (a firewall's or NAT's timeout). A connection found dead is replaced by a new one; a
+    server that went away under load may still fail the transaction that meets it first, which
+    invalidates the pool, as with any error in flight."""
+
+    @event.listens_for(engine, "connect")
+    def _note_connected(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_LAST_USED] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _note_returned(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_LAST_USED] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _check_alive(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if dbapi_connection.driver_connection.is_closed():
+            raise exc.DisconnectionError("the server closed the connection")
+        if time.monotonic() - record.info.get(_LAST_USED, 0.0) > ALIVE_WITHOUT_PING_SECONDS:
+            try:
+                dbapi_connection.ping()
+            except Exception as error:
+                raise exc.DisconnectionError(f"the connection did not answer a ping: {error}") from error
+
+
+class TenantScopedSession(Session):
+    """A session acting for one tenant (`info["tenant_id"]`); see the module docstring."""
+
+
+# Built once: it runs at the start of every tenant transaction.
+SET_TENANT = text("SELECT set_config(:name, :value, true)")
+
+
+@event.listens_for(TenantScopedSession, "after_begin")
+def _set_tenant_for_transaction(session: Session, _transaction: Any, connection: Connection) -> None:
+    if connection.dialect.name != "postgresql":
+        return
+    tenant_id = session.info.get("tenant_id")
+    # Transaction-local: the setting ends with the transaction, so a pooled connection never
+    # carries one tenant's id into another's work. No tenant means the empty string: no rows.
+    connection.execute(SET_TENANT, {"name": TENANT_SETTING, "value": str(tenant_id) if tenant_id else ""})
+
+
+def _in_transaction(session: Session, work: Callable[[Session], T]) -> T:
+    """`work(session)` in a transaction of its own, committed when it returns."""
+    with session.begin():
+        return work(session)
+
+
+class Database:
+    """The engines and session factories of one event loop."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = create_engine(settings, app_role=True)
+        self.system_engine = self.engine if not _is_postgres(self.engine) else create_engine(settings, app_role=False)
+        self._tenant_sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=TenantScopedSession
+        )
+        self._system_sessions = async_sessionmaker(self.system_engine, expire_on_commit=False)
+        self._sqlite_writer = None
+        if not _is_postgres(self.engine):
+            url = self.engine.url.set(drivername="sqlite").render_as_string(hide_password=False)
+            self._sqlite_writer = SQLiteWriter(url, on_connect=set_sqlite_pragmas, session_class=TenantScopedSession)
+
+    def tenant_session(self, tenant_id: uuid.UUID | None) -> AsyncSession:
+        session = self._tenant_sessions()
+        session.sync_session.info["tenant_id"] = tenant_id
+        return session
+
+    def system_session(self) -> AsyncSession:
+        return self._system_sessions()
+
+    @asynccontextmanager
+    async def tenant_unit_of_work(self, tenant_id: uuid.UUID) -> AsyncIterator[AsyncSession]:
+        """A tenant session that commits when the block ends and rolls back if it raises."""
+        async with self.tenant_session(tenant_id) as session, session.begin():
+            yield session
+
+    async def run_unit_of_work(self, tenant_id: uuid.UUID, work: Callable[[Session], T]) -> T:
+        """`work(session)`, synchronous code, in one tenant transaction committed when it returns:
+        on SQLite in one round trip to the writer thread (sqlite_writer.py), on PostgreSQL in an
+        async tenant session, begun, run and committed in one `run_sync` (one greenlet rather than
+        one for each step). For short, frequent writes such as the receivers' group commits."""
+        if self._sqlite_writer is not None:
+            return await self._sqlite_writer.run(tenant_id, work)
+        async with self.tenant_session(tenant_id) as session:
+            return await session.run_sync(_in_transaction, work)
+
+    @asynccontextmanager
+    async def system_unit_of_work(self) -> AsyncIterator[AsyncSession]:
+        async with self.system_session() as session, session.begin():
+            yield session
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        if self._sqlite_writer is not None:
+            await self._sqlite_writer.dispose()
+        await self.engine.dispose()
+        if self.system_engine is not self.engine:
+            await self.system_engine.dispose()

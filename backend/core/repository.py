@@ -1,0 +1,57 @@
+"""The tenant-scoping helper: the one way application code reaches tenant data.
+
+Every repository for a tenant-owned model subclasses `TenantRepository`, and every statement it
+builds starts from `select_readable()`, which filters on the acting tenant. On PostgreSQL,
+row-level security enforces the same rule a second time, below the application.
+"""
+
+import uuid
+from typing import Any, ClassVar, Generic, TypeVar
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from churnsaver.backend.core.db import TenantOwned
+from churnsaver.backend.core.errors import NotFound
+
+ModelT = TypeVar("ModelT", bound=TenantOwned)
+
+
+class TenantRepository(Generic[ModelT]):
+    model: ClassVar[type[Any]]
+
+    def __init__(self, session: AsyncSession, tenant_id: uuid.UUID) -> None:
+        self.session = session
+        self.tenant_id = tenant_id
+
+    def select_readable(self) -> Select[tuple[ModelT]]:
+        return select(self.model).where(self.model.tenant_id == self.tenant_id)
+
+    async def get(self, record_id: uuid.UUID) -> ModelT | None:
+        statement = self.select_readable().where(self.model.id == record_id)
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def get_or_raise(self, record_id: uuid.UUID, *, what: str) -> ModelT:
+        record = await self.get(record_id)
+        if record is None:
+            raise NotFound(what)
+        return record
+
+    async def get_many(self, record_ids: list[uuid.UUID]) -> dict[uuid.UUID, ModelT]:
+        if not record_ids:
+            return {}
+        statement = self.select_readable().where(self.model.id.in_(record_ids))
+        return {record.id: record for record in (await self.session.execute(statement)).scalars()}
+
+    async def count(self, statement: Select[Any] | None = None) -> int:
+        base = statement if statement is not None else self.select_readable()
+        return (
+            await self.session.execute(select(func.count()).select_from(base.order_by(None).subquery()))
+        ).scalar_one()
+
+    async def add(self, record: ModelT) -> ModelT:
+        if record.tenant_id != self.tenant_id:
+            raise ValueError("a record is added only by its own tenant's repository")
+        self.session.add(record)
+        await self.session.flush()
+        return record

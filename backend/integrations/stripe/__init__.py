@@ -1,0 +1,1 @@
+"""Stripe: its webhook events as canonical events."""

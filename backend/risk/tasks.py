@@ -1,0 +1,109 @@
+"""The risk engine's jobs: re-score the customers an ingest batch touched, score a tenant, score
+nightly, and train a queued model version.
+
+Every scoring job carries the time it scores as of, fixed when it was enqueued: a retry or a
+second copy then scores with the same as of and model, which `scoring.py` recognises and skips.
+A training job runs only a version row that is still queued, so a retry or a second copy of a
+finished run does nothing.
+
+Every process that enqueues a job loads the job modules (the outbox checks the name), the API
+and the CLI included: scoring and training (pandas, CatBoost: seconds to import) are imported
+inside the jobs, so only a process that scores or trains pays for it.
+"""
+
+import uuid
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from churnsaver.backend.core.db import utcnow
+from churnsaver.backend.risk.models import RiskModel
+from churnsaver.jobs.outbox import enqueue
+from churnsaver.jobs.registry import job
+from churnsaver.jobs.runtime import runtime
+from churnsaver.jobs.scheduler import every
+from churnsaver.tenants.service import list_tenants
+
+RESCORE_CUSTOMERS = "risk.rescore_customers"
+SCORE_TENANT = "risk.score_tenant"
+logger = structlog.get_logger(__name__)
+
+
+def enqueue_rescore(session: AsyncSession, tenant_id: uuid.UUID, customer_ids: list[uuid.UUID]) -> None:
+    """Re-score `customer_ids` as of now, after the caller's transaction commits: one outbox row."""
+    if customer_ids:
+        enqueue(
+            session,
+            RESCORE_CUSTOMERS,
+            tenant_id=tenant_id,
+            customer_ids=sorted(str(customer_id) for customer_id in customer_ids),
+            as_of=utcnow().isoformat(),
+        )
+
+
+def enqueue_score_tenant(session: AsyncSession, tenant_id: uuid.UUID, as_of: datetime | None = None) -> None:
+    """Score every customer of the tenant as of `as_of` (default: now), after the caller commits."""
+    enqueue(session, SCORE_TENANT, tenant_id=tenant_id, as_of=(as_of or utcnow()).isoformat())
+
+
+@job(RESCORE_CUSTOMERS)
+async def rescore_customers(tenant_id: str, customer_ids: list[str], as_of: str) -> None:
+    from churnsaver.backend.risk.scoring import score_customers
+
+    tenant = uuid.UUID(tenant_id)
+    async with runtime().db.tenant_unit_of_work(tenant) as session:
+        report = await score_customers(
+            session, tenant, datetime.fromisoformat(as_of), [uuid.UUID(customer_id) for customer_id in customer_ids]
+        )
+    if report.tier_changes:
+        logger.info("risk.rescored", tenant_id=tenant_id, scored=report.scored, tier_changes=report.tier_changes)
+
+
+@job(SCORE_TENANT)
+async def score_tenant_job(tenant_id: str, as_of: str) -> None:
+    from churnsaver.backend.risk.scoring import score_tenant
+
+    report = await score_tenant(runtime().db, uuid.UUID(tenant_id), datetime.fromisoformat(as_of))
+    logger.info(
+        "risk.tenant_scored",
+        tenant_id=tenant_id,
+        model_version=report.model_version,
+        scored=report.scored,
+        unchanged=report.unchanged,
+        tier_changes=report.tier_changes,
+    )
+
+
+@job("risk.score_all_tenants")
+async def score_all_tenants() -> None:
+    """Nightly: one `risk.score_tenant` per tenant, all as of the same moment."""
+    as_of = utcnow()
+    async with runtime().db.system_unit_of_work() as session:
+        for tenant in await list_tenants(session):
+            enqueue_score_tenant(session, tenant.id, as_of)
+
+
+every(timedelta(days=1), "risk.score_all_tenants")
+
+TRAIN = "risk.train"
+
+
+async def queue_training(
+    session: AsyncSession, tenant_id: uuid.UUID, *, as_of: datetime | None = None, force: bool = False
+) -> RiskModel:
+    """A queued version and its training job, in the caller's transaction."""
+    from churnsaver.backend.risk.training import create_version
+
+    row = await create_version(session, tenant_id, as_of=as_of)
+    enqueue(session, TRAIN, tenant_id=tenant_id, model_id=str(row.id), force=force)
+    return row
+
+
+# Training fails the same way when retried (the run is marked failed, not raised): few retries,
+# only for a job that could not start (the database unreachable, say).
+@job(TRAIN, max_retries=3)
+async def train(tenant_id: str, model_id: str, force: bool = False) -> None:
+    from churnsaver.backend.risk.training import train_model
+
+    await train_model(runtime().db, uuid.UUID(tenant_id), force=force, model_id=uuid.UUID(model_id))
