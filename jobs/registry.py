@@ -65,18 +65,14 @@ def job(
 def job_modules() -> list[str]:
     """Every module that registers jobs, found by convention: the `tasks.py` of `jobs/`, `tenants/`
     and each domain package of `backend/`. Nobody keeps a list: a new domain's jobs are found
-    because they live in its `tasks.py`. Packages are looked at on disk, never imported to look."""
-    import churnsaver.backend
-    import churnsaver.jobs
-    import churnsaver.tenants
-
-    backend = Path(churnsaver.backend.__path__[0])
-    folders = {
-        f"churnsaver.backend.{m.name}": backend / m.name for m in pkgutil.iter_modules([str(backend)]) if m.ispkg
-    }
-    folders["churnsaver.jobs"] = Path(churnsaver.jobs.__path__[0])
-    folders["churnsaver.tenants"] = Path(churnsaver.tenants.__path__[0])
-    return sorted(f"{package}.tasks" for package, folder in folders.items() if (folder / "tasks.py").is_file())
+    because they live in its `tasks.py`. Folders are looked at on disk, never imported to look."""
+    namespace = Path(__file__).resolve().parents[1]  # the folder of `churnsaver`, editable or installed
+    folders = {"jobs": namespace / "jobs", "tenants": namespace / "tenants"}
+    backend = namespace / "backend"
+    folders |= {f"backend.{m.name}": backend / m.name for m in pkgutil.iter_modules([str(backend)]) if m.ispkg}
+    return sorted(
+        f"churnsaver.{package}.tasks" for package, folder in folders.items() if (folder / "tasks.py").is_file()
+    )
 
 
 def load_jobs() -> None:

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database
-from churnsaver.backend.core.migrate import migrate
+from churnsaver.backend.migrate import migrate
 from churnsaver.backend.customers.models import Subscription
 from churnsaver.backend.customers.repository import CustomerRepository
 from churnsaver.backend.demo import DEMO_CUSTOMERS, seed_demo_tenant

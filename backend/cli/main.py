@@ -17,7 +17,7 @@ from churnsaver.backend.cli.synthetic import synthetic_app
 from churnsaver.backend.core.config import ConfigurationError, Settings
 from churnsaver.backend.core.db import Database
 from churnsaver.backend.core.logging import configure_logging
-from churnsaver.backend.core.migrate import migrate as run_migrations
+from churnsaver.backend.migrate import migrate as run_migrations
 from churnsaver.backend.demo import seed_demo_tenant
 from churnsaver.jobs.models import FailedJob
 from churnsaver.jobs.worker import running_jobs

@@ -11,6 +11,15 @@ from enum import StrEnum
 from typing import Any
 
 
+class Source(StrEnum):
+    """Where an event came from. Also the `source` of the timeline entries it produces."""
+
+    whop = "whop"
+    stripe = "stripe"
+    api = "api"
+    csv = "import"
+
+
 class EventType(StrEnum):
     payment_failed = "payment_failed"
     payment_succeeded = "payment_succeeded"

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from churnsaver.backend.core.bulk import StagedRows, is_one_of, start_bulk_transaction
 from churnsaver.backend.core.db import Database, ordered_uuid_hexes, utcnow
+from churnsaver.backend.customers.events import Source
 from churnsaver.backend.customers.models import Customer, CustomerIdentity
-from churnsaver.backend.ingest.models import Source
 
 # An imported customer, in `ROW_COLUMNS` order, with its traits as a JSON object's text. A plain
 # tuple: the garbage collector stops tracking a tuple of text and None (not a NamedTuple), and a

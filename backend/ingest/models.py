@@ -8,15 +8,7 @@ from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConst
 from sqlalchemy.orm import Mapped, mapped_column
 
 from churnsaver.backend.core.db import Base, TenantOwned, utcnow
-
-
-class Source(StrEnum):
-    """Where an event came from. Also the `source` of the timeline entries it produces."""
-
-    whop = "whop"
-    stripe = "stripe"
-    api = "api"
-    csv = "import"
+from churnsaver.backend.customers.events import Source as Source
 
 
 class InboxStatus(StrEnum):

@@ -20,8 +20,7 @@ from typing import Any
 
 from churnsaver.backend.core.money import currency_code
 from churnsaver.backend.customers.declines import classify_decline
-from churnsaver.backend.customers.events import CanonicalEvent, CustomerRef, EventType, SubscriptionState
-from churnsaver.backend.ingest.models import Source
+from churnsaver.backend.customers.events import CanonicalEvent, CustomerRef, EventType, Source, SubscriptionState
 from churnsaver.backend.integrations.facts import Facts
 
 # Months per billing interval, to bring any price to a monthly amount.

@@ -23,8 +23,7 @@ from typing import Any
 
 from churnsaver.backend.core.money import currency_code, to_minor_units
 from churnsaver.backend.customers.declines import classify_decline, code_from_message
-from churnsaver.backend.customers.events import CanonicalEvent, CustomerRef, EventType, SubscriptionState
-from churnsaver.backend.ingest.models import Source
+from churnsaver.backend.customers.events import CanonicalEvent, CustomerRef, EventType, Source, SubscriptionState
 from churnsaver.backend.integrations.facts import Facts
 
 PAYMENT_PENDING = "payment_pending"  # no canonical type: an informational timeline entry
