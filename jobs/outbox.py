@@ -12,6 +12,7 @@ was the largest single cost of storing a group commit's webhook deliveries.
 import json
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -33,14 +34,25 @@ _INSERT = insert(OutboxJob.__table__)
 
 
 def enqueue(
-    session: AsyncSession | Session, job_name: str, *, tenant_id: uuid.UUID | None = None, **kwargs: Any
+    session: AsyncSession | Session,
+    job_name: str,
+    *,
+    tenant_id: uuid.UUID | None = None,
+    not_before: datetime | None = None,
+    **kwargs: Any,
 ) -> None:
     """Enqueue job `job_name` with JSON-serialisable `kwargs`, in `session`'s transaction.
 
     A job enqueued for a tenant is called with `tenant_id` too (as a string), to re-check it.
+    With `not_before` (timezone-aware), the job is sent no earlier than that time; without, as
+    soon as the transaction has committed.
     """
+    if not_before is not None and not_before.tzinfo is None:
+        raise ValueError("not_before must be timezone-aware (UTC), not naive")
     kwargs = _job_kwargs(job_name, tenant_id, kwargs)
-    row = {"actor_name": job_name, "kwargs": kwargs, "tenant_id": tenant_id}  # the id and time: the model's defaults
+    # Every row has every key, so a commit's rows insert as one executemany; the id and the
+    # creation time are the model's defaults.
+    row = {"actor_name": job_name, "kwargs": kwargs, "tenant_id": tenant_id, "not_before": not_before}
     session.info.setdefault(_ROWS, []).append(row)
 
 

@@ -4,17 +4,21 @@ It runs in every web and worker process. It is woken right after a commit that e
 and also polls, so jobs left behind by a crash or a broker outage go out once it is back. A row
 already sent is sent again if no worker has finished it within REDELIVER_AFTER (a flushed
 Redis, a killed in-process worker): jobs are idempotent, so a duplicate changes nothing.
+
+A row with a `not_before` time is sent once that time has come. An idle relay sleeps until the
+next such time or its next poll, whichever is sooner; what is due is read from the database
+alone, so a relay started later (or in another process) finds it.
 """
 
 import asyncio
 from asyncio import FIRST_COMPLETED
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import dramatiq
 import structlog
 from dramatiq import Message
 from prometheus_client import Counter, Gauge
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, or_, select, update
 
 from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.jobs.models import OutboxJob
@@ -40,15 +44,22 @@ OUTBOX_LAG = Gauge("churnsaver_outbox_lag_seconds", "Age of the oldest outbox jo
 
 
 class OutboxRelay:
-    def __init__(self, db: Database, broker: dramatiq.Broker) -> None:
+    def __init__(self, db: Database, broker: dramatiq.Broker, *, poll_seconds: float = POLL_SECONDS) -> None:
         self.db = db
         self.broker = broker
+        self.poll_seconds = poll_seconds
         self._wake = asyncio.Event()
 
-    async def relay_once(self) -> int:
-        """Send one batch of due jobs; returns how many were sent."""
-        now = utcnow()
-        due = or_(OutboxJob.dispatched_at.is_(None), OutboxJob.dispatched_at < now - REDELIVER_AFTER)
+    async def relay_once(self, now: datetime | None = None) -> int:
+        """Send one batch of jobs due at `now` (by default, the current time); returns how many were sent."""
+        now = now or utcnow()
+        never_sent = OutboxJob.dispatched_at.is_(None)
+        # Three branches, each a range of the pending index, so rows waiting for later are never read.
+        due = or_(
+            and_(never_sent, OutboxJob.not_before.is_(None)),
+            and_(never_sent, OutboxJob.not_before <= now),
+            OutboxJob.dispatched_at < now - REDELIVER_AFTER,
+        )
         # Only jobs this process knows: during a rolling deploy a row for a job added (or
         # removed) by another version waits for a process that has it, instead of failing
         # every batch it is in.
@@ -59,7 +70,7 @@ class OutboxRelay:
                 # Several relays may run at once; each takes rows the others have not locked.
                 statement = statement.with_for_update(skip_locked=True)
             rows = list((await session.execute(statement)).scalars())
-            OUTBOX_LAG.set((now - rows[0].created_at).total_seconds() if rows else 0)
+            OUTBOX_LAG.set((now - min(map(_due_since, rows))).total_seconds() if rows else 0)
             if not rows:
                 return 0
             messages = [self._message(row) for row in rows]
@@ -75,6 +86,19 @@ class OutboxRelay:
             )
         OUTBOX_SENT.inc(len(rows))
         return len(rows)
+
+    async def next_due(self, now: datetime | None = None) -> datetime | None:
+        """The earliest `not_before` after `now` of a job never sent: when the relay must look again."""
+        statement = (
+            select(OutboxJob.not_before)
+            .where(OutboxJob.dispatched_at.is_(None), OutboxJob.not_before > (now or utcnow()))
+            # In the index's order: PostgreSQL then reads its first entry (`IS NULL` alone does not
+            # let it skip the leading column and use the order of the next).
+            .order_by(OutboxJob.dispatched_at, OutboxJob.not_before)
+            .limit(1)
+        )
+        async with self.db.system_session() as session:
+            return (await session.execute(statement)).scalar_one_or_none()
 
     def _message(self, row: OutboxJob) -> Message:
         spec = JOBS[row.actor_name]
@@ -112,10 +136,26 @@ class OutboxRelay:
                 if sent == BATCH_SIZE:
                     continue
                 wake_waiter = asyncio.ensure_future(self._wake.wait())
-                await asyncio.wait({wake_waiter, stop_waiter}, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+                timeout = await self._seconds_to_wait()
+                await asyncio.wait({wake_waiter, stop_waiter}, timeout=timeout, return_when=FIRST_COMPLETED)
                 wake_waiter.cancel()
                 if (rest := pass_started + MIN_PASS_SECONDS - loop.time()) > 0:
                     await asyncio.wait({stop_waiter}, timeout=rest)
         finally:
             stop_waiter.cancel()
             unregister()
+
+    async def _seconds_to_wait(self) -> float:
+        """Until the next poll, or sooner if a job waiting for its `not_before` falls due first."""
+        try:
+            next_due = await self.next_due()
+        except Exception:
+            logger.exception("outbox.next_due_failed")
+            return self.poll_seconds
+        if next_due is None:
+            return self.poll_seconds
+        return min(self.poll_seconds, max((next_due - utcnow()).total_seconds(), 0.0))
+
+
+def _due_since(row: OutboxJob) -> datetime:
+    return max(row.created_at, row.not_before) if row.not_before else row.created_at
