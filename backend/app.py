@@ -3,6 +3,7 @@
 import contextlib
 import gc
 from collections.abc import AsyncIterator
+from functools import partial
 
 import redis.asyncio as aioredis
 import structlog
@@ -11,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp
 
@@ -30,6 +31,28 @@ from churnsaver.jobs.worker import running_jobs
 from churnsaver.tenants.middleware import AuthenticationMiddleware
 
 logger = structlog.get_logger(__name__)
+
+
+# What `GET /` lists for an API client: where each part of the API is.
+ENDPOINTS = {
+    "service": "churnsaver",
+    "endpoints": {
+        "graphql": "/graphql",
+        "health": "/healthz",
+        "readiness": "/readyz",
+        "metrics": "/metrics",
+        "events": "/v1/events",
+        "webhooks": {"whop": "/webhooks/whop/{endpointId}", "stripe": "/webhooks/stripe/{endpointId}"},
+    },
+}
+
+
+async def index(request: Request, *, console: bool) -> Response:
+    """A browser goes to the GraphQL console (the dashboard, once there is one); an API client,
+    or anyone where the console is off (production), gets the list of endpoints."""
+    if console and "text/html" in request.headers.get("accept", ""):
+        return RedirectResponse("/graphql", status_code=303)
+    return JSONResponse(ENDPOINTS)
 
 
 async def healthz(_request: Request) -> Response:
@@ -137,6 +160,7 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> St
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+            Route("/", partial(index, console=graphql.graphql_ide is not None)),
             console_assets(),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),

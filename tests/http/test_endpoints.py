@@ -51,6 +51,44 @@ async def test_a_sane_incoming_request_id_is_kept(client):
     assert response.headers["x-request-id"] == "lb-1234"
 
 
+async def test_the_root_sends_a_browser_to_the_console(client):
+    response = await client.get("/", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+
+    assert response.status_code == 303
+    assert response.headers["location"] == "/graphql"
+    console = await client.get(response.headers["location"], headers={"Accept": "text/html"})
+    assert console.status_code == 200
+    assert "graphiql" in console.text.lower()
+
+
+async def test_the_root_lists_the_endpoints_for_an_api_client(client):
+    response = await client.get("/", headers={"Accept": "application/json"})
+
+    assert response.status_code == 200
+    endpoints = response.json()["endpoints"]
+    assert endpoints == {
+        "graphql": "/graphql",
+        "health": "/healthz",
+        "readiness": "/readyz",
+        "metrics": "/metrics",
+        "events": "/v1/events",
+        "webhooks": {"whop": "/webhooks/whop/{endpointId}", "stripe": "/webhooks/stripe/{endpointId}"},
+    }
+    for path in ("health", "readiness", "metrics"):
+        assert (await client.get(endpoints[path])).status_code == 200
+
+
+async def test_the_root_lists_the_endpoints_to_a_browser_where_the_console_is_off(tmp_path):
+    settings = Settings(env="production", secret_key="k" * 48, database_url=f"sqlite+aiosqlite:///{tmp_path}/unused.db")
+    transport = httpx.ASGITransport(app=create_app(settings, run_jobs=False))
+
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as production:
+        response = await production.get("/", headers={"Accept": "text/html"})
+
+    assert response.status_code == 200
+    assert response.json()["endpoints"]["graphql"] == "/graphql"
+
+
 async def test_unknown_route_is_a_json_404(client):
     response = await client.get("/nowhere")
 
