@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
+from churnsaver.backend.cli.command import Typer
 from churnsaver.backend.cli.output import JsonOption, console, errors, fail, print_json, run_async
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database
@@ -16,7 +17,7 @@ from churnsaver.backend.ingest import imports
 from churnsaver.backend.ingest.imports import MAX_REPORTED_REJECTIONS, CustomerColumns, ImportReport, OnProgress
 from churnsaver.tenants import service as tenants
 
-import_app = typer.Typer(help="Import customers (CSV) and events (JSON Lines) from files.", no_args_is_help=True)
+import_app = Typer(help="Import customers (CSV) and events (JSON Lines) from files.", no_args_is_help=True)
 
 TenantOption = Annotated[str, typer.Option("--tenant", help="The tenant's slug.")]
 PRINTED_REJECTIONS = 20

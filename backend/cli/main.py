@@ -9,6 +9,7 @@ import uvicorn
 from rich.table import Table
 from sqlalchemy import select
 
+from churnsaver.backend.cli.command import Typer
 from churnsaver.backend.cli.imports import import_app
 from churnsaver.backend.cli.output import JsonOption, console, fail, print_json, run_async
 from churnsaver.backend.cli.risk_models import model_app
@@ -24,10 +25,10 @@ from churnsaver.jobs.worker import running_jobs
 from churnsaver.tenants import service as tenants
 from churnsaver.tenants.api_keys import create_api_key, parse_scopes
 
-app = typer.Typer(help="Churn Saver: customer retention for subscription businesses.", no_args_is_help=True)
-tenant_app = typer.Typer(help="Create and list tenants.", no_args_is_help=True)
-apikey_app = typer.Typer(help="Mint API keys.", no_args_is_help=True)
-jobs_app = typer.Typer(help="Inspect background jobs.", no_args_is_help=True)
+app = Typer(help="Churn Saver: customer retention for subscription businesses.", no_args_is_help=True)
+tenant_app = Typer(help="Create and list tenants.", no_args_is_help=True)
+apikey_app = Typer(help="Mint API keys.", no_args_is_help=True)
+jobs_app = Typer(help="Inspect background jobs.", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(jobs_app, name="jobs")

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from churnsaver.backend.cli.command import Typer
 from churnsaver.backend.cli.output import JsonOption, console, errors, fail, print_json, run_async
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database
@@ -18,7 +19,7 @@ from churnsaver.backend.core.logging import configure_logging
 from churnsaver.backend.risk.models import RiskModel
 from churnsaver.tenants import service as tenants
 
-model_app = typer.Typer(help="Train and evaluate churn-risk models.", no_args_is_help=True)
+model_app = Typer(help="Train and evaluate churn-risk models.", no_args_is_help=True)
 
 TenantOption = Annotated[str, typer.Option("--tenant", help="The tenant's slug.")]
 METRIC_ROWS = (

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from churnsaver.backend.cli.command import Typer
 from churnsaver.backend.cli.output import JsonOption, console, errors, fail, print_json, run_async
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database, utcnow
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from churnsaver.backend.risk.scoring import Progress as OnProgress
     from churnsaver.backend.risk.scoring import ScoringReport
 
-scores_app = typer.Typer(help="Export customers' risk scores.", no_args_is_help=True)
+scores_app = Typer(help="Export customers' risk scores.", no_args_is_help=True)
 
 TenantOption = Annotated[str, typer.Option("--tenant", help="The tenant's slug.")]
 EXPORT_COLUMNS = ("customer_id", "score", "tier", "model_version", "reasons")
@@ -107,10 +108,14 @@ def _customer_progress(*, enabled: bool) -> Iterator["OnProgress | None"]:
 def export(
     tenant: TenantOption,
     output: Annotated[Path, typer.Option("--output", help="The CSV file to write.", show_default=False)],
+    as_json: JsonOption = False,
 ) -> None:
     """Write every scored customer, riskiest first: customer_id (the tenant's own id), score, tier,
     model_version, reasons (human text joined with "; ")."""
     written = run_async(_export)(tenant, output)
+    if as_json:
+        print_json({"output": str(output), "rows": written})
+        return
     console.print(f"exported {written:,} scores to {output}", highlight=False, markup=False)
 
 
