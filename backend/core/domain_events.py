@@ -9,10 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from churnsaver.backend.core.db import Base, TenantOwned, insert_for, ordered_uuid, utcnow
+from churnsaver.backend.core.db import Base, TenantOwned, ordered_uuid, utcnow
 
 
 class DomainEvent(TenantOwned, Base):
@@ -25,13 +24,3 @@ class DomainEvent(TenantOwned, Base):
     subject_id: Mapped[uuid.UUID]
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-async def record_events(session: AsyncSession, tenant_id: uuid.UUID, rows: list[dict[str, Any]]) -> None:
-    """Record domain events, each a dict with `type`, `subject_id`, `payload` (and optionally
-    `occurred_at`), in the caller's transaction."""
-    if not rows:
-        return
-    now = utcnow()
-    values = [{"id": ordered_uuid(), "tenant_id": tenant_id, "occurred_at": now} | row for row in rows]
-    await session.execute(insert_for(session)(DomainEvent.__table__), values)  # Core: no ORM cost per row

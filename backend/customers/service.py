@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from churnsaver.backend.core.pagination import KeysetOrder, Page, keyset_page, keyset_pages
+from churnsaver.backend.core.pagination import KeysetOrder, Page, keyset_pages
 from churnsaver.backend.customers.models import Customer, CustomerEvent, Subscription
 from churnsaver.backend.customers.repository import CustomerEventRepository, CustomerRepository, SubscriptionRepository
 
@@ -22,19 +22,6 @@ class CustomerFilter:
     status: str | None = None
     plan: str | None = None
     search: str | None = None
-
-
-async def list_customers(
-    session: AsyncSession,
-    tenant_id: uuid.UUID,
-    *,
-    first: int | None,
-    after: str | None,
-    with_total: bool = True,
-    filter: CustomerFilter | None = None,
-) -> Page[Customer]:
-    statement = customers_statement(session, tenant_id, filter)
-    return await keyset_page(session, statement, Customer, first=first, after=after, with_total=with_total)
 
 
 def customers_statement(

@@ -1,13 +1,15 @@
 """The app under load: the real app, plus a plain Starlette JSON endpoint as the baseline.
 
-`/plain/customers` authenticates the way the middleware does and runs the same service call
-(so the same SQL) as the GraphQL `customers` field, and returns the same JSON as the GraphQL
-`data`. It is added to the real app, so both go through the same middleware (request context,
-access log, metrics, body limit); only GraphQL itself differs.
+`/plain/customers` authenticates the way the middleware does, runs the same SQL as the GraphQL
+`customers` field (`first_customers`) and returns the same JSON as the GraphQL `data`. It is added
+to the real app, so both go through the same middleware (request context, access log, metrics,
+body limit); only GraphQL itself differs.
 """
 
+import uuid
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -18,9 +20,9 @@ from churnsaver.backend.app import create_app
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database
 from churnsaver.backend.core.errors import InvalidInput
-from churnsaver.backend.core.pagination import Page
+from churnsaver.backend.core.pagination import Page, keyset_page
 from churnsaver.backend.customers.models import Customer
-from churnsaver.backend.customers.service import list_customers
+from churnsaver.backend.customers.repository import CustomerRepository
 from churnsaver.tenants.api_keys import InvalidApiKey, authenticate_api_key, bearer_token, record_key_use
 from churnsaver.tenants.auth import Scope
 
@@ -49,6 +51,14 @@ def connection_json(page: Page[Customer]) -> dict[str, Any]:
     }
 
 
+async def first_customers(
+    session: AsyncSession, tenant_id: uuid.UUID, *, first: int, after: str | None
+) -> Page[Customer]:
+    """The page the GraphQL `customers` field reads without a filter: oldest first, with the total."""
+    statement = CustomerRepository(session, tenant_id).select_readable()
+    return await keyset_page(session, statement, Customer, first=first, after=after)
+
+
 def error(status: int, code: str, message: str) -> Response:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
@@ -70,7 +80,7 @@ async def plain_customers(request: Request) -> Response:
     try:
         first = int(request.query_params.get("first", "100"))
         async with db.tenant_unit_of_work(subject.tenant_id) as session:
-            page = await list_customers(
+            page = await first_customers(
                 session, subject.tenant_id, first=first, after=request.query_params.get("after")
             )
     except (ValueError, InvalidInput) as failure:
