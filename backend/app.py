@@ -126,14 +126,11 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> St
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        # What start-up loaded lives as long as the server: frozen out of the collector's sight,
-        # a full collection scans only what requests left behind. Unfrozen, each one walked the
-        # whole heap (modules, schema, models): ~200 ms in which no request was served.
+        # What start-up loaded lives as long as the server: frozen, a full collection scans only
+        # what requests left behind, not the whole heap (docs/performance.md, garbage collector).
         gc.freeze()
-        # A young collection every 700 new objects ran every few requests under a burst. Each one
-        # scanned what the requests in flight held, and moved it to the older generations, which
-        # scanned it again: 3% of a webhook delivery's instructions. Every 10,000, what a request
-        # allocates has mostly been freed by the time the collector runs.
+        # A young collection every 10,000 new objects finds most of a request's objects freed,
+        # rather than moving them to the older generations to be scanned again.
         thresholds = gc.get_threshold()
         gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *thresholds[1:])
         # SQLite is written by a thread of this process (sqlite_writer.py), beside the event loop.

@@ -3,8 +3,8 @@
 Without Redis, `serve` starts one child process that runs what `churnsaver worker` runs with
 Redis: the outbox relay, the scheduler and the Dramatiq worker, on the in-process broker. Why a
 process and not threads beside the web server: Python runs one thread at a time per process, so
-in-process jobs took their CPU from the acknowledgements (a webhook burst was acknowledged at
-half the rate while its processing ran), and the machine's other cores stayed idle. The child
+in-process jobs took their CPU from the acknowledgements (docs/performance.md, embedded jobs),
+and the machine's other cores stayed idle. The child
 has its own interpreter and core; it shares only the database with the web server, through
 transactions, as separate worker processes always do.
 

@@ -28,14 +28,10 @@ from churnsaver.jobs.registry import JOBS
 REDELIVER_AFTER = timedelta(minutes=30)
 BATCH_SIZE = 500
 POLL_SECONDS = 1.0
-# Under a burst, commits that enqueue come a few milliseconds apart (a receiver's group commit
-# each): a pass per wake-up cost a transaction per commit, and on SQLite the write lock the
-# receivers wait for. At most one pass per MIN_PASS_SECONDS sends them together; a job committed
-# after a quiet spell still goes at once. Each pass on SQLite still stalls the receivers' writer
-# (it waits out its busy handler's sleep of 1 ms or more when the relay holds the lock): at 0.05 s
-# a burst of 20,000 webhooks was acknowledged 6% slower than at 0.25 s (alternated runs). A job
-# relayed sooner gains nothing then: processing waits while deliveries arrive (ingest's
-# ARRIVING_SECONDS).
+# At most one pass per MIN_PASS_SECONDS sends a burst's enqueued jobs together, not a transaction
+# (and on SQLite a hold of the receivers' write lock) per commit; a job committed after a quiet
+# spell still goes at once, and one relayed sooner would wait anyway while deliveries arrive
+# (ingest's ARRIVING_SECONDS). Why 0.2 s: docs/performance.md, outbox relay.
 MIN_PASS_SECONDS = 0.2
 
 logger = structlog.get_logger(__name__)

@@ -25,9 +25,9 @@ Cost: four SQL statements whatever the number of customers (activity in the 90-d
 activity over the customer's life, the latest subscription state, the customers), each an
 aggregation in the database; numpy pivots the results. Both activity statements read the
 tenant's rows in primary-key order (customer, name, day), already grouped: an index on (tenant,
-day) would spare the window statement the older rows, but measured on SQLite at 100,000
-customers it ran twice as long (a sort of every row it reads, and a table lookup each). Lists of up to IN_LIST_LIMIT
-customers filter in SQL, longer ones (and the whole tenant) read the tenant and select in pandas.
+day) would spare the window statement the older rows, but costs a sort of every row it reads and
+a table lookup each, which is slower (docs/performance.md, risk features). Lists of up to
+IN_LIST_LIMIT customers filter in SQL, longer ones (and the whole tenant) read the tenant and select in pandas.
 """
 
 import asyncio
@@ -261,7 +261,7 @@ async def customer_facts(
     `customer_ids`, else the customers of `id_range`, else the whole tenant.
 
     Customers are keyed by the hex text of their id: pandas hashes text in C, while every
-    uuid.UUID hash is a Python call, which at 100,000 customers costs more than the queries.
+    uuid.UUID hash is a Python call, which for a large tenant costs more than the queries.
     Query results stay numpy columns (`Columns`) until the one frame at the end: a real-time
     re-score of one customer would otherwise spend most of its time building small frames.
 
@@ -405,8 +405,8 @@ async def _latest_state(session: AsyncSession, tenant_id: uuid.UUID, day: date, 
     """Per customer, each subscription field as the newest day up to `day` that says it.
 
     One grouped pass: the max of "<day as text><value>" is the newest day's value (a day without
-    the field concatenates to NULL, which max skips). Window functions, one sort per field, took
-    ten times as long at 100,000 customers."""
+    the field concatenates to NULL, which max skips), where window functions need one sort per
+    field."""
     day_text = cast(STATE.c.day, String)
 
     def newest(name: str) -> Any:
@@ -426,8 +426,8 @@ async def query_frame(
     session: AsyncSession, statement: Any, columns: list[str], index: str | None = None
 ) -> pd.DataFrame:
     """The statement's rows as a frame of object columns. On the connection, plain tuples: the
-    ORM's result handling and pandas' per-record checks cost more than the database at 100,000
-    customers."""
+    ORM's result handling and pandas' per-record checks cost more than the database for a large
+    tenant."""
     rows = list(map(tuple, (await (await session.connection()).execute(statement)).all()))
     if rows:
         frame = pd.DataFrame(rows, columns=columns, dtype=object)

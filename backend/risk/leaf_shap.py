@@ -1,8 +1,7 @@
 """Exact CatBoost SHAP values at the cost of a prediction, from per-tree, per-leaf tables.
 
-CatBoost's own SHAP pass costs a fraction of a millisecond per row per call (100,000 customers:
-about half a minute on two cores), where a prediction costs microseconds. Two facts make it
-cheap to do better, exactly:
+CatBoost's own SHAP pass costs orders of magnitude more per row than a prediction
+(docs/performance.md, risk scoring). Two facts make it cheap to do better, exactly:
 - a model's SHAP values are the sum of its trees' (each tree's value function is separate);
 - in an oblivious tree every depth has one split, so the leaf a row reaches records its every
   decision, and path-dependent TreeSHAP (CatBoost's) reads nothing else: one SHAP vector per leaf.
@@ -11,7 +10,7 @@ reaches it, with the model cut down to tree t. A batch then costs one leaf-index
 gather per tree; a tree's values are non-zero only on the few features it splits on, so only
 those columns are gathered.
 
-Filling costs one CatBoost call per tree (about 5 ms, whatever the rows), so it is done for all
+Filling costs one CatBoost call per tree, whatever the rows, so it is done for all
 trees at once from one representative row per unknown leaf. Training fills the tables from the
 training rows and stores them with the model (`to_array` / `from_array`): a process that loads
 a model scores at full speed from its first batch, and only a leaf no training row reached is

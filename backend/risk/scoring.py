@@ -46,9 +46,9 @@ from churnsaver.backend.risk.rules import RULES_SPEC, score_by_rules
 from churnsaver.backend.risk.score_store import among, insert_rows
 from churnsaver.backend.risk.settings import TIERS, Thresholds, load_config, tiers_for
 
-# CatBoost's SHAP pass has a fixed cost of about a second per call (its pre-calculation over the
-# trees), so a chunk is as large as SQLite's and asyncpg's bound-parameter limits (32,766) allow
-# for `customer_id IN (...)` with room to spare; its writes stay one short transaction.
+# CatBoost's SHAP pass has a large fixed cost per call (its pre-calculation over the trees), so
+# a chunk is as large as SQLite's and asyncpg's bound-parameter limits (32,766) allow for
+# `customer_id IN (...)` with room to spare; its writes stay one short transaction.
 CHUNK_SIZE = 20_000
 TIER_CHANGED = "risk.tier_changed"
 LOWEST_TIER = TIERS[-1]

@@ -3,9 +3,8 @@
 Every read of pending rows is one tenant's: a processing job asks when the tenant's oldest and
 newest pending deliveries arrived, several times a second while a burst is arriving, and claims
 the oldest. On (status, received_at) those reads had to gather every tenant's pending rows and
-sort them; on PostgreSQL a burst of 10,000 made each 6-9 ms, the two worker threads' polls a
-quarter of a core taken from the requests being acknowledged. With the tenant first, each is a
-probe at one end of the tenant's range.
+sort them, taking CPU from the requests being acknowledged (docs/performance.md, ingest
+processing). With the tenant first, each is a probe at one end of the tenant's range.
 
 Revision ID: 0005
 Revises: 0004

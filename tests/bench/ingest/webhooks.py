@@ -188,9 +188,9 @@ async def _load(
 
 async def _bare_round(post: Any, bare: RunningServer, requests: list[Prepared]) -> LoadResult:
     """A round's deliveries to the bare endpoint, sent again until the round has lasted
-    BARE_ROUND_SECONDS. One chunk takes under a tenth of a second there on a fast machine: a
-    hiccup of the machine's then moved the baseline, and the ratio with it, by a third. The bare
-    endpoint keeps nothing, so the same bodies can be posted twice."""
+    BARE_ROUND_SECONDS: one chunk alone is over so fast that a hiccup of the machine's would move
+    the baseline, and the ratio with it. The bare endpoint keeps nothing, so the same bodies can
+    be posted twice."""
     repeats: list[LoadResult] = []
     while sum(result.wall_seconds for result in repeats) < BARE_ROUND_SECONDS:
         repeats.append(_require_ok("the bare endpoint", await post(bare, requests)))
