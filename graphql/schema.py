@@ -5,19 +5,19 @@ from strawberry.tools import merge_types
 
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.errors import NotFound
-from churnsaver.graphql.customers import CustomerQueries
+from churnsaver.graphql.customers.queries import CustomerQueries
+from churnsaver.graphql.customers.types import CustomerType
 from churnsaver.graphql.extensions import build_extensions
-from churnsaver.graphql.ingest_stats import IngestStatsQueries
+from churnsaver.graphql.ingest.mutations import IngestMutations
+from churnsaver.graphql.ingest.queries import IngestQueries
+from churnsaver.graphql.ingest.types import WebhookEndpointType
+from churnsaver.graphql.node import Node, RowNode, parse_global_id
 from churnsaver.graphql.permissions import CanRead
-from churnsaver.graphql.risk import RiskMutations, RiskQueries
-from churnsaver.graphql.risk_models import RiskModelMutations, RiskModelQueries
-from churnsaver.graphql.tenants import TenantMutations, TenantQueries
-from churnsaver.graphql.types.api_key import ApiKeyType
-from churnsaver.graphql.types.customer import CustomerType
-from churnsaver.graphql.types.node import Node, RowNode, parse_global_id
-from churnsaver.graphql.types.tenant import TenantType
-from churnsaver.graphql.types.webhook_endpoint import WebhookEndpointType
-from churnsaver.graphql.webhooks import WebhookMutations, WebhookQueries
+from churnsaver.graphql.risk.mutations import RiskMutations
+from churnsaver.graphql.risk.queries import RiskQueries
+from churnsaver.graphql.tenants.mutations import TenantMutations
+from churnsaver.graphql.tenants.queries import TenantQueries
+from churnsaver.graphql.tenants.types import ApiKeyType, TenantType
 
 NODE_TYPES: dict[str, type[RowNode]] = {
     node_type.__strawberry_definition__.name: node_type
@@ -39,11 +39,8 @@ class NodeQueries:
         return found
 
 
-Query = merge_types(
-    "Query",
-    (NodeQueries, TenantQueries, CustomerQueries, IngestStatsQueries, WebhookQueries, RiskQueries, RiskModelQueries),
-)
-Mutation = merge_types("Mutation", (TenantMutations, WebhookMutations, RiskMutations, RiskModelMutations))
+Query = merge_types("Query", (NodeQueries, TenantQueries, CustomerQueries, IngestQueries, RiskQueries))
+Mutation = merge_types("Mutation", (TenantMutations, IngestMutations, RiskMutations))
 
 
 def create_schema(settings: Settings) -> strawberry.Schema:

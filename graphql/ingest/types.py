@@ -1,14 +1,18 @@
-"""The WebhookEndpoint type. Its secret is never part of it: it is returned once, by the mutation
-that creates or rotates it."""
+"""Ingest types: the webhook endpoints providers send to, and the daily delivery counters.
 
-from datetime import datetime
+A WebhookEndpoint's secret is never part of it: it is returned once, by the mutation that creates
+or rotates it.
+"""
+
+from datetime import date, datetime
 from enum import Enum
 
 import strawberry
 
+from churnsaver.backend.ingest.models import IngestDailyStat as IngestDailyStatRow
 from churnsaver.backend.ingest.models import Source
 from churnsaver.backend.ingest.models import WebhookEndpoint as WebhookEndpointRow
-from churnsaver.graphql.types.node import RowNode
+from churnsaver.graphql.node import RowNode
 
 
 @strawberry.enum(name="WebhookSource", description="The billing provider that sends to an endpoint.")
@@ -40,4 +44,19 @@ class WebhookEndpointType(RowNode):
             source=WebhookSource(row.source),
             created_at=row.created_at,
             previous_secret_expires_at=row.previous_secret_expires_at,
+        )
+
+
+@strawberry.type(name="IngestDailyStat", description="One source's deliveries on one UTC day.")
+class IngestDailyStatType:
+    source: str = strawberry.field(description="whop, stripe, api or import.")
+    day: date
+    accepted: int = strawberry.field(description="Stored for processing.")
+    duplicate: int = strawberry.field(description="Already received: acknowledged, changed nothing.")
+    rejected: int = strawberry.field(description="Refused: bad signature, malformed or unfit payload.")
+
+    @classmethod
+    def from_row(cls, row: IngestDailyStatRow) -> "IngestDailyStatType":
+        return cls(
+            source=row.source, day=row.day, accepted=row.accepted, duplicate=row.duplicate, rejected=row.rejected
         )

@@ -1,4 +1,4 @@
-"""Customer fields: the filtered list, and one customer by id or external id."""
+"""Customer queries: the filtered list, and one customer by id or external id."""
 
 from enum import Enum
 
@@ -9,11 +9,11 @@ from churnsaver.backend.core.pagination import keyset_page
 from churnsaver.backend.customers import service
 from churnsaver.backend.customers.models import Customer
 from churnsaver.backend.risk import queries as risk
+from churnsaver.graphql.customers.types import CustomerConnection, CustomerType
+from churnsaver.graphql.node import parse_node_uuid
 from churnsaver.graphql.pagination import connection_from_page, selects_total_count
 from churnsaver.graphql.permissions import CanRead
-from churnsaver.graphql.types.customer import CustomerConnection, CustomerType
-from churnsaver.graphql.types.node import parse_node_uuid
-from churnsaver.graphql.types.risk import RiskTier
+from churnsaver.graphql.risk.types import RiskTier
 
 
 @strawberry.input(description="Every condition given must hold.")

@@ -1,4 +1,4 @@
-"""Risk model fields: the tenant's versions, and queueing a training run."""
+"""Risk mutations: set the tier thresholds, and queue the training of a model version."""
 
 from datetime import datetime
 from typing import Annotated
@@ -6,11 +6,28 @@ from typing import Annotated
 import strawberry
 
 from churnsaver.backend.core.errors import DomainError
-from churnsaver.backend.risk.model_store import RiskModelRepository
+from churnsaver.backend.risk.settings import Thresholds
 from churnsaver.backend.risk.tasks import queue_training
-from churnsaver.graphql.permissions import CanRead, CanWrite
+from churnsaver.backend.risk.tiers import change_thresholds
+from churnsaver.graphql.permissions import CanWrite
 from churnsaver.graphql.results import UserError
-from churnsaver.graphql.types.risk_model import RiskModelType
+from churnsaver.graphql.risk.types import RiskModelType, RiskThresholdsType
+
+
+@strawberry.input(description="Each between 0 and 1, with 0 < medium < high < critical <= 1.")
+class RiskThresholdsInput:
+    critical: float
+    high: float
+    medium: float
+
+
+@strawberry.type
+class RiskThresholdsUpdated:
+    thresholds: RiskThresholdsType
+    rescoring: bool = strawberry.field(description="Customers are re-tiered by a scoring run, enqueued now.")
+
+
+SetRiskThresholdsResult = Annotated[RiskThresholdsUpdated | UserError, strawberry.union("SetRiskThresholdsResult")]
 
 
 @strawberry.input
@@ -32,19 +49,17 @@ TrainRiskModelResult = Annotated[RiskModelQueued | UserError, strawberry.union("
 
 
 @strawberry.type
-class RiskModelQueries:
-    @strawberry.field(
-        permission_classes=[CanRead],
-        description="The tenant's model versions, newest first. With none active, customers are scored by the rules.",
-    )
-    async def risk_models(self, info: strawberry.Info) -> list[RiskModelType]:
+class RiskMutations:
+    @strawberry.mutation(permission_classes=[CanWrite], description="Set the tier thresholds and re-tier customers.")
+    async def set_risk_thresholds(self, info: strawberry.Info, input: RiskThresholdsInput) -> SetRiskThresholdsResult:
         context = info.context
-        rows = await RiskModelRepository(context.session, context.auth.tenant_id).newest_first()
-        return [RiskModelType.from_row(row) for row in rows]
+        thresholds = Thresholds(critical=input.critical, high=input.high, medium=input.medium)
+        try:
+            config = await change_thresholds(context.session, context.auth.tenant_id, thresholds)
+        except DomainError as error:
+            return UserError.from_error(error)
+        return RiskThresholdsUpdated(thresholds=RiskThresholdsType.from_config(config), rescoring=True)
 
-
-@strawberry.type
-class RiskModelMutations:
     @strawberry.mutation(
         permission_classes=[CanWrite],
         description="Queue the training of a new version; it becomes active if no worse than the active one.",

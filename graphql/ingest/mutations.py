@@ -1,4 +1,4 @@
-"""Webhook endpoint fields: list, create, rotate the secret, delete."""
+"""Ingest mutations: create a webhook endpoint, rotate its secret, delete it."""
 
 from typing import Annotated
 
@@ -7,10 +7,10 @@ import strawberry
 from churnsaver.backend.core.errors import DomainError
 from churnsaver.backend.ingest import endpoints
 from churnsaver.backend.ingest.models import Source
-from churnsaver.graphql.permissions import CanRead, CanWrite
+from churnsaver.graphql.ingest.types import WebhookEndpointType, WebhookSource
+from churnsaver.graphql.node import parse_node_uuid
+from churnsaver.graphql.permissions import CanWrite
 from churnsaver.graphql.results import UserError
-from churnsaver.graphql.types.node import parse_node_uuid
-from churnsaver.graphql.types.webhook_endpoint import WebhookEndpointType, WebhookSource
 
 CREATE_SECRET_HELP = (
     "The secret your provider issued for this endpoint. When omitted, a whsec_ secret is generated and "
@@ -57,16 +57,7 @@ DeleteWebhookEndpointResult = Annotated[
 
 
 @strawberry.type
-class WebhookQueries:
-    @strawberry.field(permission_classes=[CanRead], description="The tenant's webhook endpoints, oldest first.")
-    async def webhook_endpoints(self, info: strawberry.Info) -> list[WebhookEndpointType]:
-        context = info.context
-        rows = await endpoints.list_endpoints(context.session, context.auth.tenant_id)
-        return [WebhookEndpointType.from_row(row) for row in rows]
-
-
-@strawberry.type
-class WebhookMutations:
+class IngestMutations:
     @strawberry.mutation(permission_classes=[CanWrite])
     async def create_webhook_endpoint(
         self, info: strawberry.Info, input: CreateWebhookEndpointInput

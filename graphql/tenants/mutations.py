@@ -1,47 +1,15 @@
-"""Viewer, tenant and API key fields."""
+"""Tenant mutations: create and revoke API keys."""
 
 from typing import Annotated
 
 import strawberry
 
-from churnsaver.backend.core.errors import DomainError, NotFound
-from churnsaver.graphql.permissions import CanRead, CanWrite
+from churnsaver.backend.core.errors import DomainError
+from churnsaver.graphql.node import parse_node_uuid
+from churnsaver.graphql.permissions import CanWrite
 from churnsaver.graphql.results import UserError
-from churnsaver.graphql.types.api_key import ApiKeyType
-from churnsaver.graphql.types.node import parse_node_uuid
-from churnsaver.graphql.types.tenant import TenantType
+from churnsaver.graphql.tenants.types import ApiKeyType
 from churnsaver.tenants import api_keys
-
-
-@strawberry.type
-class Viewer:
-    @strawberry.field
-    async def tenant(self, info: strawberry.Info) -> TenantType:
-        row = await info.context.loaders.tenant.load(info.context.auth.tenant_id)
-        if row is None:
-            raise NotFound("tenant")
-        return TenantType.from_row(row)
-
-    @strawberry.field(description="How the caller is authenticated: 'api_key' or 'member'.")
-    def kind(self, info: strawberry.Info) -> str:
-        return info.context.auth.kind.value
-
-    @strawberry.field
-    def scopes(self, info: strawberry.Info) -> list[str]:
-        return sorted(info.context.auth.scopes)
-
-
-@strawberry.type
-class TenantQueries:
-    @strawberry.field(permission_classes=[CanRead], description="The caller and its tenant.")
-    def viewer(self) -> Viewer:
-        return Viewer()
-
-    @strawberry.field(permission_classes=[CanRead])
-    async def api_keys(self, info: strawberry.Info) -> list[ApiKeyType]:
-        context = info.context
-        rows = await api_keys.list_api_keys(context.session, context.auth.tenant_id)
-        return [ApiKeyType.from_row(row) for row in rows]
 
 
 @strawberry.input

@@ -1,4 +1,5 @@
-"""The Customer type, its provider ids, and its connection."""
+"""Customer types: the customer, its provider ids, its current subscription, its timeline entries,
+and their connections."""
 
 from datetime import datetime
 
@@ -6,13 +7,14 @@ import strawberry
 from strawberry.scalars import JSON
 
 from churnsaver.backend.customers.models import Customer as CustomerRow
+from churnsaver.backend.customers.models import CustomerEvent as CustomerEventRow
 from churnsaver.backend.customers.models import CustomerIdentity as CustomerIdentityRow
-from churnsaver.graphql.dataloaders import RiskHistoryPage, TimelinePage
+from churnsaver.backend.customers.models import Subscription as SubscriptionRow
+from churnsaver.backend.customers.timeline import STATE_KEY
+from churnsaver.graphql.dataloaders.customer_pages import CustomerPage
+from churnsaver.graphql.node import RowNode
 from churnsaver.graphql.pagination import Connection, connection_from_page, selects_total_count
-from churnsaver.graphql.types.customer_event import CustomerEventConnection, CustomerEventType
-from churnsaver.graphql.types.node import RowNode
-from churnsaver.graphql.types.risk import RiskScoreConnection, RiskScoreType
-from churnsaver.graphql.types.subscription import CustomerSubscriptionType
+from churnsaver.graphql.risk.types import RiskScoreConnection, RiskScoreType
 
 
 @strawberry.type(name="CustomerIdentity", description="One provider id that leads to the customer.")
@@ -23,6 +25,45 @@ class CustomerIdentityType:
     @classmethod
     def from_row(cls, row: CustomerIdentityRow) -> "CustomerIdentityType":
         return cls(provider=row.provider, provider_id=row.provider_id)
+
+
+# Not named `Subscription`: that is the name GraphQL gives the root type of subscriptions.
+@strawberry.type(name="CustomerSubscription")
+class CustomerSubscriptionType:
+    status: str = strawberry.field(description="As the provider says: active, trialing, past_due, canceled, …")
+    plan: str | None
+    mrr: int | None = strawberry.field(description="Monthly recurring revenue in minor units of `currency`.")
+    currency: str | None = strawberry.field(description="ISO 4217 code.")
+    current_period_end: datetime | None
+    cancel_at_period_end: bool
+
+    @classmethod
+    def from_row(cls, row: SubscriptionRow) -> "CustomerSubscriptionType":
+        return cls(
+            status=row.status,
+            plan=row.plan,
+            mrr=row.mrr,
+            currency=row.currency,
+            current_period_end=row.current_period_end,
+            cancel_at_period_end=row.cancel_at_period_end,
+        )
+
+
+@strawberry.type(name="CustomerEvent")
+class CustomerEventType:
+    type: str = strawberry.field(description="A canonical event (payment_failed, plan_changed, …) or a usage event.")
+    occurred_at: datetime = strawberry.field(description="When it happened at the source, not when it arrived.")
+    source: str = strawberry.field(description="whop, stripe, api or import.")
+    properties: JSON
+
+    @classmethod
+    def from_row(cls, row: CustomerEventRow) -> "CustomerEventType":
+        # STATE_KEY is ingestion's own bookkeeping (what the event said about the subscription).
+        properties = {key: value for key, value in row.properties.items() if key != STATE_KEY}
+        return cls(type=row.type, occurred_at=row.occurred_at, source=row.source, properties=properties)
+
+
+CustomerEventConnection = Connection[CustomerEventType]
 
 
 @strawberry.type(name="Customer")
@@ -71,7 +112,7 @@ class CustomerType(RowNode):
     async def events(
         self, info: strawberry.Info, first: int | None = 20, after: str | None = None
     ) -> CustomerEventConnection:
-        key = TimelinePage(self.row.id, first, after, with_total=selects_total_count(info))
+        key = CustomerPage(self.row.id, first, after, with_total=selects_total_count(info))
         page = await info.context.loaders.timeline.load(key)
         return connection_from_page(page, CustomerEventType.from_row)
 
@@ -84,7 +125,7 @@ class CustomerType(RowNode):
     async def risk_history(
         self, info: strawberry.Info, first: int | None = 20, after: str | None = None
     ) -> RiskScoreConnection:
-        key = RiskHistoryPage(self.row.id, first, after, with_total=selects_total_count(info))
+        key = CustomerPage(self.row.id, first, after, with_total=selects_total_count(info))
         page = await info.context.loaders.risk_history.load(key)
         return connection_from_page(page, RiskScoreType.from_row)
 

@@ -1,0 +1,1 @@
+"""The customers domain in GraphQL: its types and queries."""

@@ -1,0 +1,33 @@
+"""Per-request dataloaders, one per relation (one per file beside this one).
+
+The context builds a fresh set for each request: a loader caches what it loaded, and a cache must
+not outlive the request that filled it.
+"""
+
+import uuid
+
+from churnsaver.backend.core.db import Database
+from churnsaver.graphql.dataloaders.api_key import ApiKeyLoader
+from churnsaver.graphql.dataloaders.customer import CustomerLoader
+from churnsaver.graphql.dataloaders.identities import IdentitiesLoader
+from churnsaver.graphql.dataloaders.risk_history import RiskHistoryLoader
+from churnsaver.graphql.dataloaders.risk_score import RiskScoreLoader
+from churnsaver.graphql.dataloaders.subscription import SubscriptionLoader
+from churnsaver.graphql.dataloaders.tenant import TenantLoader
+from churnsaver.graphql.dataloaders.timeline import TimelineLoader
+from churnsaver.graphql.dataloaders.webhook_endpoint import WebhookEndpointLoader
+
+
+class Loaders:
+    """Attributes are named as node types name them (`RowNode.loader`)."""
+
+    def __init__(self, db: Database, tenant_id: uuid.UUID) -> None:
+        self.tenant = TenantLoader(db, tenant_id)
+        self.customer = CustomerLoader(db, tenant_id)
+        self.api_key = ApiKeyLoader(db, tenant_id)
+        self.webhook_endpoint = WebhookEndpointLoader(db, tenant_id)
+        self.subscription = SubscriptionLoader(db, tenant_id)
+        self.identities = IdentitiesLoader(db, tenant_id)
+        self.timeline = TimelineLoader(db, tenant_id)
+        self.risk_score = RiskScoreLoader(db, tenant_id)
+        self.risk_history = RiskHistoryLoader(db, tenant_id)

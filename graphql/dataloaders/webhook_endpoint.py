@@ -1,0 +1,9 @@
+"""Webhook endpoints by id."""
+
+from churnsaver.backend.ingest.endpoints import WebhookEndpointRepository
+from churnsaver.backend.ingest.models import WebhookEndpoint
+from churnsaver.graphql.dataloaders.by_id import RowsById
+
+
+class WebhookEndpointLoader(RowsById[WebhookEndpoint]):
+    repository = WebhookEndpointRepository

@@ -1,0 +1,1 @@
+"""The ingest domain in GraphQL: webhook endpoints and delivery counters (types, queries, mutations)."""

@@ -1,0 +1,1 @@
+"""The risk domain in GraphQL: its types, queries and mutations."""
