@@ -5,10 +5,8 @@ from enum import Enum
 import strawberry
 
 from churnsaver.backend.core.errors import InvalidInput, NotFound
-from churnsaver.backend.core.pagination import keyset_page
 from churnsaver.backend.customers import service
-from churnsaver.backend.customers.models import Customer
-from churnsaver.backend.risk import queries as risk
+from churnsaver.backend.risk import service as risk
 from churnsaver.graphql.customers.types import CustomerConnection, CustomerType
 from churnsaver.graphql.node import parse_node_uuid
 from churnsaver.graphql.pagination import connection_from_page, selects_total_count
@@ -31,8 +29,8 @@ class CustomerFilter:
 
 @strawberry.enum(name="CustomerOrder")
 class CustomerOrder(Enum):
-    CREATED_ASC = "created_asc"
-    RISK_DESC = "risk_desc"
+    CREATED_ASC = risk.CustomerOrder.created_asc.value
+    RISK_DESC = risk.CustomerOrder.risk_desc.value
 
 
 @strawberry.type
@@ -50,21 +48,16 @@ class CustomerQueries:
         order_by: CustomerOrder = CustomerOrder.CREATED_ASC,
     ) -> CustomerConnection:
         context = info.context
-        tenant_id = context.auth.tenant_id
-        statement = service.customers_statement(
-            context.session, tenant_id, filter.to_service() if filter is not None else None
+        page = await risk.list_customers(
+            context.session,
+            context.auth.tenant_id,
+            filter=filter.to_service() if filter is not None else None,
+            tier=filter.tier.value if filter is not None and filter.tier is not None else None,
+            order=risk.CustomerOrder(order_by.value),
+            first=first,
+            after=after,
+            with_total=selects_total_count(info),
         )
-        if filter is not None and filter.tier is not None:
-            statement = risk.in_tier(statement, tenant_id, filter.tier.value)
-        with_total = selects_total_count(info)
-        if order_by is CustomerOrder.RISK_DESC:
-            page = await risk.riskiest_first(
-                context.session, tenant_id, statement, first=first, after=after, with_total=with_total
-            )
-        else:
-            page = await keyset_page(
-                context.session, statement, Customer, first=first, after=after, with_total=with_total
-            )
         return connection_from_page(page, CustomerType.from_row)
 
     @strawberry.field(

@@ -2,7 +2,7 @@
 
 import strawberry
 
-from churnsaver.backend.risk.model_store import RiskModelRepository
+from churnsaver.backend.risk import service
 from churnsaver.backend.risk.queries import risk_distribution
 from churnsaver.backend.risk.settings import load_config
 from churnsaver.graphql.permissions import CanRead
@@ -27,5 +27,5 @@ class RiskQueries:
     )
     async def risk_models(self, info: strawberry.Info) -> list[RiskModelType]:
         context = info.context
-        rows = await RiskModelRepository(context.session, context.auth.tenant_id).newest_first()
+        rows = await service.list_models(context.session, context.auth.tenant_id)
         return [RiskModelType.from_row(row) for row in rows]
