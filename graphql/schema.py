@@ -28,7 +28,7 @@ NODE_TYPES: dict[str, type[RowNode]] = {
 @strawberry.type
 class NodeQueries:
     @strawberry.field(permission_classes=[CanRead], description="Any object by its global id.")
-    async def node(self, info: strawberry.Info, id: strawberry.ID) -> Node:
+    async def node(self, info: strawberry.Info, id: strawberry.ID) -> Node | None:
         type_name, node_uuid = parse_global_id(id)
         node_type = NODE_TYPES.get(type_name)
         if node_type is None:

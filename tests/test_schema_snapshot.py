@@ -14,7 +14,7 @@ def test_contract_names_are_present():
 
     for fragment in (
         "viewer: Viewer!",
-        "node(id: ID!): Node!",
+        "node(id: ID!): Node\n",
         "customers(first: Int = 20, after: String = null, filter: CustomerFilter = null, "
         "orderBy: CustomerOrder! = CREATED_ASC): CustomerConnection!",
         "riskHistory(first: Int = 20, after: String = null): RiskScoreConnection!",

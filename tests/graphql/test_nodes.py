@@ -41,7 +41,7 @@ def made_up_id(type_name: str) -> str:
 
 async def not_found_message(client, tenant, node_id: str) -> str:
     body = await graphql(client, NODE, {"id": node_id}, headers=tenant.headers)
-    assert body["data"] is None
+    assert body["data"] == {"node": None}
     return body["errors"][0]["message"]
 
 
@@ -71,3 +71,23 @@ async def test_another_tenant_is_not_found(client, tenant, other_tenant):
 )
 async def test_malformed_or_unknown_ids_are_not_found(client, tenant, node_id):
     assert await not_found_message(client, tenant, node_id) == "node not found"
+
+
+async def test_an_id_not_found_nulls_only_its_own_field(client, db, tenant):
+    await create_customers(db, tenant.id, 1, prefix="sibling")
+    customer_id = await first_customer_id(client, tenant)
+    query = """query($found: ID!, $missing: ID!) {
+        found: node(id: $found) { id ... on Customer { externalId } }
+        missing: node(id: $missing) { id }
+        viewer { kind }
+    }"""
+    variables = {"found": customer_id, "missing": made_up_id("Customer")}
+
+    body = await graphql(client, query, variables, headers=tenant.headers)
+
+    assert body["data"] == {
+        "found": {"id": customer_id, "externalId": "sibling_000000"},
+        "missing": None,
+        "viewer": {"kind": "api_key"},
+    }
+    assert [(error["path"], error["message"]) for error in body["errors"]] == [(["missing"], "node not found")]

@@ -163,7 +163,7 @@ async def test_another_tenant_cannot_see_rotate_or_delete_an_endpoint(client, db
     listed = (await graphql(client, LIST, headers=other_tenant.headers))["data"]["webhookEndpoints"]
     assert listed == []
     node = await graphql(client, NODE, {"id": endpoint_id}, headers=other_tenant.headers)
-    assert node["data"] is None and node["errors"][0]["message"] == "node not found"
+    assert node["data"] == {"node": None} and node["errors"][0]["message"] == "node not found"
     for mutation, field in ((ROTATE, "rotateWebhookSecret"), (DELETE, "deleteWebhookEndpoint")):
         result = (await graphql(client, mutation, {"id": endpoint_id}, headers=other_tenant.headers))["data"][field]
         assert result == {"__typename": "UserError", "code": "NOT_FOUND", "message": "webhook endpoint not found"}
