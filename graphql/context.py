@@ -8,8 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database
-from churnsaver.backend.core.errors import PermissionDenied
 from churnsaver.graphql.dataloaders import Loaders
+from churnsaver.graphql.errors import Unauthenticated
 from churnsaver.tenants.auth import AuthSubject
 
 # Set by the UnitOfWork extension for the length of one operation. A context variable rather
@@ -35,7 +35,7 @@ class Context:
     def auth(self) -> AuthSubject:
         """The subject; resolvers behind a permission class can rely on it being there."""
         if self.subject is None:
-            raise PermissionDenied("authentication required")
+            raise Unauthenticated("authentication required")
         return self.subject
 
     @property

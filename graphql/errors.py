@@ -1,10 +1,32 @@
-"""What clients may see of an error: domain errors and GraphQL's own; everything else is masked."""
+"""What clients see of an error, its machine-readable code (`extensions.code`), and how it is logged.
 
-from graphql.error import GraphQLError
+Domain errors and GraphQL's own reach the client with their message; everything else is masked
+and logged with its traceback at error level. Client mistakes are logged at info: nothing on our
+side needs fixing.
+"""
 
-from churnsaver.backend.core.errors import DomainError
+from collections.abc import Iterator
+
+import structlog
+from graphql.error import GraphQLError, GraphQLSyntaxError
+from strawberry.extensions import MaskErrors, SchemaExtension
+
+from churnsaver.backend.core.errors import DomainError, PermissionDenied
+
+logger = structlog.get_logger(__name__)
 
 MASKED_MESSAGE = "Internal server error."
+
+PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+BAD_USER_INPUT = "BAD_USER_INPUT"
+UNAUTHENTICATED = "UNAUTHENTICATED"
+FORBIDDEN = "FORBIDDEN"
+INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+
+
+class Unauthenticated(PermissionDenied):
+    code = UNAUTHENTICATED
 
 
 def is_client_visible(error: GraphQLError) -> bool:
@@ -16,3 +38,49 @@ def is_client_visible(error: GraphQLError) -> bool:
 
 def should_mask(error: GraphQLError) -> bool:
     return not is_client_visible(error)
+
+
+def error_code(error: GraphQLError) -> str:
+    if not is_client_visible(error):
+        return INTERNAL_SERVER_ERROR
+    if isinstance(error.original_error, DomainError):
+        return error.original_error.code
+    code = (error.extensions or {}).get("code")
+    if isinstance(code, str):
+        return code  # set by a permission class, or by ValidationErrorCodes
+    if isinstance(error, GraphQLSyntaxError):
+        return PARSE_FAILED
+    # Left: errors graphql-core raises while executing, such as a variable of the wrong type.
+    return BAD_USER_INPUT
+
+
+def report_errors(errors: list[GraphQLError]) -> None:
+    """Give each client-visible error its code, and log every error at the level it deserves."""
+    for error in errors:
+        code = error_code(error)
+        if code == INTERNAL_SERVER_ERROR:
+            logger.error("graphql.unexpected_error", path=error.path, exc_info=error.original_error)
+        else:
+            error.extensions = {**(error.extensions or {}), "code": code}
+            logger.info("graphql.client_error", code=code, path=error.path)
+
+
+class ValidationErrorCodes(SchemaExtension):
+    """Codes validation errors, which nothing else tells from other errors without a cause."""
+
+    def on_validate(self) -> Iterator[None]:
+        yield
+        for error in self.execution_context.pre_execution_errors or []:
+            error.extensions = {**(error.extensions or {}), "code": VALIDATION_FAILED}
+
+
+class MaskUnexpectedErrors(MaskErrors):
+    """Replaces every error a client may not see by a plain message and INTERNAL_SERVER_ERROR."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=should_mask, error_message=MASKED_MESSAGE)
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": INTERNAL_SERVER_ERROR}
+        return masked

@@ -1,12 +1,11 @@
-"""Schema extensions: the operation's unit of work, and the limits every request is held to."""
+"""Schema extensions: the operation's unit of work, the limits every request is held to, error codes
+and masking."""
 
 from collections.abc import AsyncIterator, Callable
 
-import structlog
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
-    MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -17,9 +16,7 @@ from strawberry.extensions import (
 
 from churnsaver.backend.core.config import Environment, Settings
 from churnsaver.graphql.context import operation_session
-from churnsaver.graphql.errors import MASKED_MESSAGE, is_client_visible, should_mask
-
-logger = structlog.get_logger(__name__)
+from churnsaver.graphql.errors import MaskUnexpectedErrors, ValidationErrorCodes
 
 
 class UnitOfWork(SchemaExtension):
@@ -41,17 +38,6 @@ class UnitOfWork(SchemaExtension):
                 operation_session.reset(token)
 
 
-class LogUnexpectedErrors(SchemaExtension):
-    """Masked errors are logged here, with their traceback, before clients see a plain message."""
-
-    def on_operation(self):  # type: ignore[no-untyped-def]
-        yield
-        result = self.execution_context.result
-        for error in getattr(result, "errors", None) or []:
-            if not is_client_visible(error):
-                logger.error("graphql.unexpected_error", path=error.path, exc_info=error.original_error)
-
-
 # Parsing and validating the same document on every request costs more than executing a page of
 # it. Clients send few distinct documents; the caches are bounded LRUs shared by the process.
 DOCUMENT_CACHE_SIZE = 512
@@ -70,9 +56,9 @@ def build_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
         lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
         lambda: AddValidationRules(limit_rules),
         lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+        ValidationErrorCodes,
         UnitOfWork,
-        lambda: MaskErrors(should_mask_error=should_mask, error_message=MASKED_MESSAGE),
-        LogUnexpectedErrors,
+        MaskUnexpectedErrors,
     ]
     if settings.env is Environment.production:
         extensions.append(DisableIntrospection)

@@ -5,6 +5,7 @@ from typing import Any
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
+from churnsaver.graphql.errors import FORBIDDEN, UNAUTHENTICATED
 from churnsaver.tenants.auth import Scope
 
 
@@ -15,8 +16,10 @@ class _HasScope(BasePermission):
         subject = info.context.subject
         if subject is None:
             self.message = "authentication required"
+            self.error_extensions = {"code": UNAUTHENTICATED}
             return False
         self.message = f"this requires the '{self.scope}' scope"
+        self.error_extensions = {"code": FORBIDDEN}
         return subject.can(self.scope)
 
 

@@ -1,12 +1,15 @@
 """The root schema, assembled from per-domain query and mutation types."""
 
 import strawberry
+from graphql.error import GraphQLError
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.errors import NotFound
 from churnsaver.graphql.customers.queries import CustomerQueries
 from churnsaver.graphql.customers.types import CustomerType
+from churnsaver.graphql.errors import report_errors
 from churnsaver.graphql.extensions import build_extensions
 from churnsaver.graphql.ingest.mutations import IngestMutations
 from churnsaver.graphql.ingest.queries import IngestQueries
@@ -43,8 +46,15 @@ Query = merge_types("Query", (NodeQueries, TenantQueries, CustomerQueries, Inges
 Mutation = merge_types("Mutation", (TenantMutations, IngestMutations, RiskMutations))
 
 
-def create_schema(settings: Settings) -> strawberry.Schema:
-    return strawberry.Schema(
+class Schema(strawberry.Schema):
+    """Strawberry's schema, with errors coded and logged our way instead of all logged as errors."""
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        report_errors(errors)
+
+
+def create_schema(settings: Settings) -> Schema:
+    return Schema(
         query=Query,
         mutation=Mutation,
         types=list(NODE_TYPES.values()),

@@ -7,8 +7,8 @@ from churnsaver.backend.app import create_app
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database
 from churnsaver.graphql.context import Context
-from churnsaver.graphql.extensions import build_extensions
-from churnsaver.graphql.schema import create_schema
+from churnsaver.graphql.errors import MaskUnexpectedErrors
+from churnsaver.graphql.schema import Schema, create_schema
 from tests.fixtures.graphql import graphql
 from tests.fixtures.sql import counting_statements
 
@@ -63,7 +63,7 @@ async def test_unexpected_errors_are_masked():
         def broken(self) -> str:
             raise RuntimeError('relation "customers" does not exist at /srv/app/db.py line 3')
 
-    schema = strawberry.Schema(query=Query, extensions=build_extensions(Settings(env="test"))[-2:])
+    schema = Schema(query=Query, extensions=[MaskUnexpectedErrors])
     result = await schema.execute("{ broken }")
 
     assert [error.message for error in result.errors] == ["Internal server error."]

@@ -42,6 +42,7 @@ def made_up_id(type_name: str) -> str:
 async def not_found_message(client, tenant, node_id: str) -> str:
     body = await graphql(client, NODE, {"id": node_id}, headers=tenant.headers)
     assert body["data"] == {"node": None}
+    assert body["errors"][0]["extensions"] == {"code": "NOT_FOUND"}
     return body["errors"][0]["message"]
 
 
