@@ -13,16 +13,15 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import event, insert
-from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from churnsaver.backend.core.db import utcnow
-from churnsaver.backend.core.pg_driver import DriverStatement, DriverTransaction
+from churnsaver.backend.core.pg_driver import DriverUnitOfWork, before_commit
+from churnsaver.backend.core.unit_of_work import UnitOfWork
 from churnsaver.jobs.models import OutboxJob
 from churnsaver.jobs.registry import get_job
 
@@ -34,7 +33,7 @@ _INSERT = insert(OutboxJob.__table__)
 
 
 def enqueue(
-    session: AsyncSession | Session,
+    session: AsyncSession | Session | UnitOfWork,
     job_name: str,
     *,
     tenant_id: uuid.UUID | None = None,
@@ -56,35 +55,10 @@ def enqueue(
     session.info.setdefault(_ROWS, []).append(row)
 
 
-async def enqueue_on_driver(
-    transaction: DriverTransaction, job_name: str, *, tenant_id: uuid.UUID, **kwargs: Any
-) -> None:
-    """`enqueue`, in a transaction on PostgreSQL's driver (pg_driver.py): the row is written at
-    once, and the relays are woken once the transaction has committed."""
-    row = {
-        "id": uuid.uuid4(),
-        "actor_name": job_name,
-        "kwargs": json.dumps(_job_kwargs(job_name, tenant_id, kwargs)),
-        "tenant_id": tenant_id,
-        "created_at": utcnow(),
-        "dispatch_count": 0,
-    }
-    await transaction.execute(_driver_insert(transaction.dialect), row)
-    if wake_relays not in transaction.after_commit:
-        transaction.after_commit.append(wake_relays)
-
-
 def _job_kwargs(job_name: str, tenant_id: uuid.UUID | None, kwargs: dict[str, Any]) -> dict[str, Any]:
     """The arguments of a job known to the registry (KeyError if not): with its tenant, as text."""
     get_job(job_name)
     return kwargs if tenant_id is None else kwargs | {"tenant_id": str(tenant_id)}
-
-
-@lru_cache(maxsize=1)
-def _driver_insert(dialect: Dialect) -> DriverStatement:
-    return DriverStatement(
-        _INSERT, dialect, columns=["id", "actor_name", "kwargs", "tenant_id", "created_at", "dispatch_count"]
-    )
 
 
 def on_commit_wake(waker: Callable[[], None]) -> Callable[[], None]:
@@ -105,6 +79,17 @@ def _write_enqueued(session: Session) -> None:
         # One row (a group commit's one job) as a single execution, not an executemany of one.
         session.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
         session.info[_PENDING] = True
+
+
+@before_commit
+def _write_enqueued_on_driver(work: DriverUnitOfWork) -> None:
+    """`_write_enqueued` for a unit of work on PostgreSQL's driver, which applies no column
+    defaults or types: they are filled in here."""
+    for row in work.info.pop(_ROWS, ()):
+        values = {"id": uuid.uuid4(), "created_at": utcnow(), "dispatch_count": 0, **row}
+        work.execute(_INSERT, values | {"kwargs": json.dumps(row["kwargs"])})
+        if wake_relays not in work.after_commit:
+            work.after_commit.append(wake_relays)
 
 
 @event.listens_for(Session, "after_commit")

@@ -18,8 +18,8 @@ from churnsaver.backend.cli.synthetic import synthetic_app
 from churnsaver.backend.core.config import ConfigurationError, Settings
 from churnsaver.backend.core.db import Database
 from churnsaver.backend.core.logging import configure_logging
-from churnsaver.backend.migrate import migrate as run_migrations
 from churnsaver.backend.demo import seed_demo_tenant
+from churnsaver.backend.migrate import migrate as run_migrations
 from churnsaver.jobs.models import FailedJob
 from churnsaver.jobs.worker import running_jobs
 from churnsaver.tenants import service as tenants

@@ -1,15 +1,28 @@
-"""Bulk writes: one INSERT or UPDATE per batch of rows, built and run by a `RowBatch`.
+"""Bulk writes: one statement per batch of rows, whatever the number of rows, on both backends.
 
 SQLAlchemy's executemany runs every parameter of every row through its general machinery, which
-for a large import costs more than the database's own work. Here a batch is one statement and
-one round trip: on PostgreSQL each column is bound once, as an array, unnested by the server; on
+for a large batch costs more than the database's own work (docs/performance.md). Here a batch is
+one statement and one round trip: on PostgreSQL each column is bound once, as an array, unnested by the server; on
 SQLite the rows are bound as one JSON array, read by `json_each`. The values every row shares
-(the tenant, the batch time) are bound once. `StagedRows` goes further for the largest batches:
-rows already in their stored form, copied in without any per-value work in Python.
+(the tenant, the batch time) are bound once.
+
+- `RowBatch`: INSERT or UPDATE of a batch; `insert_rows` and `update_by_id` for async code.
+- `StagedRows`: rows already in their stored form, COPY'd on PostgreSQL, for the largest batches.
+- `InsertIfNew`: an INSERT that skips rows already stored and tells which ones it stored.
+- `is_one_of`: `column IN (a batch of values)` as one parameter.
+
+COPY and row-level security: COPY is refused into a table under row-level security, so
+`StagedRows` COPYs into a temporary table (no policies, seen by this transaction only) and
+INSERT ... SELECTs from it under the tenant's policies, like any other write.
+
+Every SQLite-versus-PostgreSQL difference of a bulk write lives here, not in the domains.
 """
 
 import json
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -18,10 +31,13 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     DateTime,
+    Integer,
     MetaData,
     String,
     Table,
+    Uuid,
     bindparam,
+    cast,
     column,
     false,
     func,
@@ -29,16 +45,18 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql.dml import Insert as PostgresInsert
 from sqlalchemy.dialects.sqlite.dml import Insert as SQLiteInsert
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateTable
 from sqlalchemy.sql.dml import Update
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from churnsaver.backend.core.db import dialect_insert
+from churnsaver.backend.core.unit_of_work import UnitOfWork
 
 BATCH_PARAMETER = "batch_rows"
 
@@ -53,37 +71,54 @@ def start_bulk_transaction(session: Session, table: Table) -> None:
     (SQLITE_BUSY_SNAPSHOT: no busy timeout applies); one that starts by writing waits its turn.
     PostgreSQL needs nothing: its rows are locked one by one as they are written.
     """
-    if session.bind.dialect.name != "postgresql":
+    if not _is_postgres(session.bind.dialect):
         key = next(iter(table.primary_key))
         session.execute(update(table).where(false()).values({key: key}))
 
 
-def is_one_of(session: Session, column: ColumnElement[Any], values: Sequence[str]) -> ColumnElement[bool]:
-    """`column IN values` for a large batch of text values, as one parameter rather than thousands,
-    which cost more to render, send and plan than the look-up itself: an array unnested by
-    PostgreSQL, a JSON array read by `json_each` on SQLite.
+def _is_postgres(dialect: Dialect) -> bool:
+    return dialect.name == "postgresql"
 
-    PostgreSQL: as a subquery, not `= ANY(array)`. After five runs of a prepared statement the
-    server may switch to a generic plan, which cannot hash an array parameter: where no index
-    serves, it compares each row with every key, and a batch of milliseconds takes seconds. The
-    unnested rows are hashed or probed one by one under any plan. (Forcing custom plans for the
-    whole transaction instead made every foreign-key check of a bulk upsert plan its query anew:
-    half of a 20,000-customer upsert's time.)"""
-    if session.bind.dialect.name == "postgresql":
+
+def is_one_of(
+    session: AsyncSession | Session, column: ColumnElement[Any], values: Sequence[Any]
+) -> ColumnElement[bool]:
+    """`column IN values` for a large batch of values, as one parameter rather than thousands,
+    which cost more to render, send and plan than the look-up itself: an array unnested by
+    PostgreSQL, a JSON array read by `json_each` on SQLite. The one way to test a batch of keys.
+
+    PostgreSQL: as a subquery, never `= ANY(array)`, which a generic plan (chosen after five runs
+    of a prepared statement) cannot hash: it compares each row with every key (docs/performance.md)."""
+    dialect = session.bind.dialect
+    if _is_postgres(dialect):
         listed = func.unnest(bindparam(None, value=list(values), type_=ARRAY(column.type)))
         return column.in_(select(listed))
-    listed = func.json_each(bindparam(None, value=json.dumps(list(values)), type_=String())).table_valued("value")
+    encode = _bind_processor(column.type, dialect)
+    stored = [encode(value) for value in values] if encode else list(values)
+    listed = func.json_each(bindparam(None, value=json.dumps(stored), type_=String())).table_valued("value")
     return column.in_(select(listed.c.value))
+
+
+def merged_json(session: AsyncSession | Session, current: Any, incoming: Any) -> ColumnElement[Any]:
+    """The JSON object `current` with the keys of `incoming` added or replaced."""
+    if _is_postgres(session.bind.dialect):
+        return cast(cast(current, JSONB).op("||")(cast(incoming, JSONB)), JSON)
+    return func.json_patch(current, incoming)
+
+
+def json_text(value: Any) -> str:
+    """`value` as compact JSON text (`json_array` says why orjson, then json)."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def json_array(rows: Sequence[Any]) -> str:
     """`rows` as one compact JSON text, for SQLite's `json_each`. orjson writes it several times
     faster than json; json writes what orjson refuses (integers beyond 64 bits, lone surrogates).
     A row's values are text, numbers and nulls, never infinities (which orjson writes as null)."""
-    try:
-        return orjson.dumps(rows).decode()
-    except orjson.JSONEncodeError:
-        return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+    return json_text(rows)
 
 
 class RowBatch:
@@ -108,11 +143,12 @@ class RowBatch:
         self.columns = {name: table.c[name].type for name in columns}
         self.constants = tuple(constants)
         self.dialect = dialect
-        self.is_postgres = dialect.name == "postgresql"
+        self.is_postgres = _is_postgres(dialect)
         # SQLite: each value encoded by its column's bind processor. A JSON document (an object or
         # array) stays one inside the batch's JSON, which `json_extract` hands back as its text.
         # Columns in `stored_form` come as SQLite stores them (a UUID as 32 hex digits, which
         # PostgreSQL reads too): nothing to encode.
+        self._json_columns = [name for name, kind in self.columns.items() if isinstance(kind, JSON)]
         self._encoders = [
             None if isinstance(kind, JSON) or name in stored_form else _bind_processor(kind, dialect)
             for name, kind in self.columns.items()
@@ -140,9 +176,15 @@ class RowBatch:
 
     def _columns(self) -> list[ColumnElement[Any]]:
         if self.is_postgres:
-            arrays = [bindparam(_array(name), type_=ARRAY(kind)) for name, kind in self.columns.items()]
-            unnested = func.unnest(*arrays).table_valued(*(column(name, kind) for name, kind in self.columns.items()))
-            return list(unnested.render_derived().c)
+            # A JSON column's values travel as text, cast back by the server: bound as an array
+            # of JSON, a JSON array value would be read as a dimension of the array.
+            bound = {name: String() if isinstance(kind, JSON) else kind for name, kind in self.columns.items()}
+            arrays = [bindparam(_array(name), type_=ARRAY(kind)) for name, kind in bound.items()]
+            unnested = func.unnest(*arrays).table_valued(*(column(name, kind) for name, kind in bound.items()))
+            return [
+                cast(value, kind).label(name) if isinstance(kind, JSON) else value
+                for value, (name, kind) in zip(unnested.render_derived().c, self.columns.items(), strict=True)
+            ]
         rows = func.json_each(bindparam(BATCH_PARAMETER, type_=String())).table_valued("value")
         return [func.json_extract(rows.c.value, f"$[{i}]").label(name) for i, name in enumerate(self.columns)]
 
@@ -150,7 +192,10 @@ class RowBatch:
         """What `self.insert()` or `self.update()` runs with for `rows` (tuples of the columns'
         values, in column order) and the values of the constants."""
         if self.is_postgres:
-            return {_array(name): [row[i] for row in rows] for i, name in enumerate(self.columns)} | dict(constants)
+            arrays = {_array(name): [row[i] for row in rows] for i, name in enumerate(self.columns)}
+            for name in self._json_columns:
+                arrays[_array(name)] = [None if value is None else json_text(value) for value in arrays[_array(name)]]
+            return arrays | dict(constants)
         # The rows as one JSON array: one statement, run by SQLite in one call that releases the
         # GIL (a Python thread parsing the next batch runs meanwhile), where an executemany takes
         # it back after every row.
@@ -232,3 +277,154 @@ class StagedRows(RowBatch):
             lambda driver: driver.copy_records_to_table(self.staging.name, records=encoded, columns=columns)
         )
         return dict(constants)
+
+
+STORED_COUNT = "stored_count"
+
+
+class InsertIfNew:
+    """An INSERT of a batch's rows that skips those already stored (ON CONFLICT DO NOTHING) and
+    tells which ones it stored, by `key` (a text column). Each row's `id` is given by the caller.
+
+    `then`, given the number of rows stored as a SQL expression, builds an INSERT that follows in
+    the same transaction (a counter's upsert): on PostgreSQL in the same statement, a round trip
+    saved. Build one per dialect and keep it: building the statements costs more than running
+    them for a few dozen rows."""
+
+    def __init__(
+        self,
+        dialect: Dialect,
+        table: Table,
+        columns: Sequence[str],
+        constants: Sequence[str],
+        *,
+        key: str,
+        stored_form: Sequence[str] = (),
+        then: Callable[[ColumnElement[int]], Any] | None = None,
+    ) -> None:
+        self.batch = RowBatch(dialect, table, columns, constants, stored_form=stored_form)
+        self._key, self._id = list(columns).index(key), list(columns).index("id")
+        insert = self.batch.insert().on_conflict_do_nothing()
+        self._then: Any = None
+        if self.batch.is_postgres:
+            # The keys come back as text: returning ids would cost a UUID parsed per row.
+            stored = insert.returning(table.c[key]).cte("stored")
+            self._insert: Any = select(stored.c[key])
+            if then is not None:
+                count = select(func.count()).select_from(stored).scalar_subquery()
+                self._insert = self._insert.add_cte(then(count).cte("then"))
+            return
+        self._insert = insert
+        if then is not None:
+            self._then = then(bindparam(STORED_COUNT, type_=Integer()))
+        ids = func.json_each(bindparam("ids", type_=String())).table_valued("value")
+        self._stored_keys = select(func.json_group_array(table.c[key])).where(table.c.id.in_(select(ids.c.value)))
+
+    def write(
+        self, work: UnitOfWork, rows: Sequence[Sequence[Any]], constants: Mapping[str, Any], then: Mapping[str, Any]
+    ) -> set[str]:
+        """Insert `rows` (in column order, no key twice) with the `constants`, and run `then` with
+        its own values; the keys of the rows stored now."""
+        if self.batch.is_postgres:
+            return set(work.fetch_column(self._insert, self.batch.parameters(rows, {**constants, **then})))
+        # SQLite: not by RETURNING, a step of SQLite's per row, each giving up the GIL and waiting
+        # to take it back from the busy event loop. When the count of changes says every row was
+        # stored, none is looked up; otherwise those holding this batch's ids, in one step.
+        if work.execute(self._insert, self.batch.parameters(rows, constants)) == len(rows):
+            stored = {row[self._key] for row in rows}
+        else:
+            ids = json_array([row[self._id] for row in rows])
+            stored = set(orjson.loads(work.fetch_column(self._stored_keys, {"ids": ids})[0]))
+        if self._then is not None:
+            work.execute(self._then, {**constants, **then, STORED_COUNT: len(stored)})
+        return stored
+
+
+TENANT = "batch_tenant_id"
+
+
+@lru_cache(maxsize=32)
+def _update_by_id(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> tuple[RowBatch, Any]:
+    if not _is_postgres(dialect):
+        return RowBatch(dialect, table, columns), table.update().where(
+            table.c.tenant_id == bindparam(TENANT, type_=table.c.tenant_id.type), table.c.id == bindparam("row_id")
+        )
+    batch = RowBatch(dialect, table, columns)
+    # Not named tenant_id: an UPDATE keeps its columns' names for its SET clause.
+    return batch, batch.update().where(table.c.tenant_id == bindparam(TENANT, type_=table.c.tenant_id.type))
+
+
+async def update_by_id(session: AsyncSession, model: Any, tenant_id: uuid.UUID, rows: list[dict[str, Any]]) -> None:
+    """Set each row's other columns where `id` is the row's, within the tenant's rows; every row
+    names the same columns, and no id comes twice.
+
+    PostgreSQL: one `RowBatch` UPDATE ... FROM the rows, joined by id, where an executemany runs
+    the UPDATE once per row. SQLite: the executemany, in SQLite's own loop, since its planner would
+    read a JSON batch again for each of the tenant's rows (docs/performance.md)."""
+    if not rows:
+        return
+    columns = tuple(rows[0])
+    batch, statement = _update_by_id(session.bind.dialect, model.__table__, columns)
+    if batch.is_postgres:
+        values = [tuple(row[name] for name in columns) for row in rows]
+        await session.execute(statement, batch.parameters(values, {TENANT: tenant_id}))
+        return
+    parameters = [
+        {"row_id": row["id"], TENANT: tenant_id, **{k: v for k, v in row.items() if k != "id"}} for row in rows
+    ]
+    await (await session.connection()).execute(statement, parameters)
+
+
+OnConflict = Callable[[Insert], Insert]
+
+
+@lru_cache(maxsize=32)
+def _row_insert(
+    dialect: Dialect, table: Table, shared: tuple[str, ...], columns: tuple[str, ...], on_conflict: OnConflict | None
+) -> tuple[RowBatch, Insert]:
+    stored_form = [name for name in columns if isinstance(table.c[name].type, Uuid)]
+    batch = RowBatch(dialect, table, columns, shared, stored_form=stored_form)
+    insert = batch.insert()
+    return batch, on_conflict(insert) if on_conflict else insert
+
+
+async def insert_rows(
+    session: AsyncSession,
+    table: Table,
+    shared: Mapping[str, Any],
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    on_conflict: OnConflict | None = None,
+) -> None:
+    """Insert `rows` (values of `columns`, in order; ids as their hex text, JSON values as they
+    are) into `table` in one statement, every row also holding `shared`, bound once. `on_conflict`
+    adds an ON CONFLICT clause to the dialect's INSERT; keep it a module-level function.
+
+    A `RowBatch`, not `StagedRows`: COPY's temporary table costs two more round trips, and most
+    such writes (a real-time re-score) are of a few rows."""
+    if not rows:
+        return
+    batch, statement = _row_insert(session.bind.dialect, table, tuple(shared), tuple(columns), on_conflict)
+    await session.execute(statement, batch.parameters(rows, shared))
+
+
+def upsert_counting_created(
+    session: Session, upsert: Insert, parameters: Mapping[str, Any], *, tenant_id: uuid.UUID, created_at: datetime
+) -> int:
+    """Run `upsert`, an INSERT ... ON CONFLICT DO UPDATE of one tenant's rows that gives a row it
+    creates the time `created_at` and keeps an updated row's, in a transaction begun by
+    `start_bulk_transaction`; how many rows it created. Counted, not returned row by row: fetching
+    a row per created row costs more than the upsert."""
+    table = upsert.table
+    if _is_postgres(session.bind.dialect):
+        upserted = upsert.returning(table.c.created_at).cte("upserted")
+        created = select(func.count()).select_from(upserted).where(upserted.c.created_at == created_at)
+        return session.execute(created, parameters).scalar_one()
+    session.execute(upsert, parameters)
+    # SQLite: the transaction has held the write lock since it began, before `created_at`, so no
+    # other row holds that time. Read from the (tenant, created_at, id) index alone.
+    created = (
+        select(func.count()).select_from(table).where(table.c.tenant_id == tenant_id, table.c.created_at == created_at)
+    )
+    return session.execute(created).scalar_one()

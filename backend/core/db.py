@@ -22,11 +22,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from churnsaver.backend.core import pg_driver
 from churnsaver.backend.core.config import Settings
+from churnsaver.backend.core.pg_driver import TENANT_SETTING
 from churnsaver.backend.core.sqlite_writer import SQLiteWriter
+from churnsaver.backend.core.unit_of_work import SessionUnitOfWork, UnitOfWork
 
-TENANT_SETTING = "churnsaver.tenant_id"
 T = TypeVar("T")
+# Writing transactions worth running at once on PostgreSQL: a second overlaps the first's round
+# trips, more did no better (docs/performance.md). SQLite has one writer at a time.
+POSTGRES_CONCURRENT_WRITERS = 2
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -45,7 +50,7 @@ def ordered_uuid() -> uuid.UUID:
     """A UUIDv7 (RFC 9562): the millisecond first, then random bits (uuid.uuid7 arrives in 3.14).
 
     Rows written in bulk with time-ordered keys are appended to their indexes instead of landing
-    on random pages; with random UUIDs a large import into SQLite runs several times slower.
+    on random pages (docs/performance.md).
     """
     value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10))
     value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
@@ -60,8 +65,8 @@ _VARIANT_DIGITS = {digit: "89ab"[int(digit, 16) % 4] for digit in "0123456789abc
 
 def ordered_uuid_hexes(count: int) -> list[str]:
     """`count` UUIDv7s, like `ordered_uuid`'s, as 32 hex digits: how SQLite stores a UUID, and a
-    form PostgreSQL reads. One clock reading and one read of random bytes serve the whole batch:
-    made one at a time, as `uuid.UUID` objects, they cost 2 to 3 µs a row in bulk writes."""
+    form PostgreSQL reads. One clock reading and one read of random bytes serve the whole batch,
+    cheaper than a `uuid.UUID` made and written out per row (docs/performance.md)."""
     prefix = f"{time.time_ns() // 1_000_000:012x}7"  # the millisecond, then the version
     digits = os.urandom(count * 10).hex()  # 74 random bits per UUID, from 80
     return [
@@ -156,7 +161,7 @@ def check_connections_on_checkout(engine: Engine) -> None:
     the connection has been idle.
 
     SQLAlchemy's `pool_pre_ping` asks on every checkout, and on asyncpg its ping is three round
-    trips (BEGIN, a query, ROLLBACK): a third of the round trips of a webhook group commit. A
+    trips (BEGIN, a query, ROLLBACK), as many as a group commit's own (docs/performance.md). A
     connection the server closed (a restart, `pg_terminate_backend`) is known closed already:
     asyncpg saw its socket close. One left idle is pinged, since its peer may have gone without
     a word (a firewall's or NAT's timeout). A connection found dead is replaced by a new one; a
@@ -201,12 +206,6 @@ def _set_tenant_for_transaction(session: Session, _transaction: Any, connection:
     connection.execute(SET_TENANT, {"name": TENANT_SETTING, "value": str(tenant_id) if tenant_id else ""})
 
 
-def _in_transaction(session: Session, work: Callable[[Session], T]) -> T:
-    """`work(session)` in a transaction of its own, committed when it returns."""
-    with session.begin():
-        return work(session)
-
-
 class Database:
     """The engines and session factories of one event loop."""
 
@@ -237,15 +236,20 @@ class Database:
         async with self.tenant_session(tenant_id) as session, session.begin():
             yield session
 
-    async def run_unit_of_work(self, tenant_id: uuid.UUID, work: Callable[[Session], T]) -> T:
-        """`work(session)`, synchronous code, in one tenant transaction committed when it returns:
-        on SQLite in one round trip to the writer thread (sqlite_writer.py), on PostgreSQL in an
-        async tenant session, begun, run and committed in one `run_sync` (one greenlet rather than
-        one for each step). For short, frequent writes such as the receivers' group commits."""
+    @property
+    def concurrent_writers(self) -> int:
+        """How many writing transactions are worth running at once."""
+        return 1 if self._sqlite_writer is not None else POSTGRES_CONCURRENT_WRITERS
+
+    async def run_unit_of_work(self, tenant_id: uuid.UUID, work: Callable[[UnitOfWork], T]) -> T:
+        """`work(unit_of_work)`, synchronous code, in one tenant transaction committed when it
+        returns (unit_of_work.py): on SQLite in one round trip to the writer thread
+        (sqlite_writer.py), on PostgreSQL in one greenlet on the asyncpg connection itself
+        (pg_driver.py). For short, frequent writes such as the receivers' group commits, and for
+        bulk writes that would otherwise wait on the event loop for each statement."""
         if self._sqlite_writer is not None:
-            return await self._sqlite_writer.run(tenant_id, work)
-        async with self.tenant_session(tenant_id) as session:
-            return await session.run_sync(_in_transaction, work)
+            return await self._sqlite_writer.run(tenant_id, lambda session: work(SessionUnitOfWork(session)))
+        return await pg_driver.run_unit_of_work(self.engine, tenant_id, work)
 
     @asynccontextmanager
     async def system_unit_of_work(self) -> AsyncIterator[AsyncSession]:

@@ -1,10 +1,9 @@
 """A thread that runs short synchronous units of work against the SQLite file, one at a time.
 
 An async session reaches SQLite through aiosqlite, which runs each call on its connection's
-thread and wakes the event loop with the result: a transaction of three statements is about ten
-such round trips. For the receivers' group commits that cost twice SQLite's own work, and a web
-process under a provider's burst spends its one core on it. Here a whole unit of work is one
-round trip: a plain sqlite3 connection on a dedicated thread runs it from BEGIN to COMMIT.
+thread and wakes the event loop with the result, about ten round trips for a short transaction
+(docs/performance.md). Here a whole unit of work is one round trip: a plain sqlite3 connection
+on a dedicated thread runs it from BEGIN to COMMIT.
 
 The connection is the thread's own: opened there on first use and closed there. Waiting for
 SQLite's write lock (the busy timeout) blocks this thread only, never the event loop.
@@ -24,11 +23,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 T = TypeVar("T")
 
-# While a thread writes to SQLite beside busy Python code (the event loop, an import's parser),
-# the GIL changes threads every half millisecond rather than every 5 ms. The writer lets go of
-# it for each call into SQLite and needs it back after, while the busy thread holds it for up to
-# an interval each time: at 5 ms a transaction's dozen calls waited for the GIL longer than
-# SQLite took to run them.
+# The GIL's switch interval while the writer thread works beside busy Python code (the event
+# loop, an import's parser): the writer needs the GIL back after each call into SQLite, and at
+# the default 5 ms it waited for it longer than SQLite took (docs/performance.md). Set only by the
+# composition root (the app, the CLI's import), since it is the whole process's.
 SWITCH_INTERVAL_SECONDS = 0.0005
 
 

@@ -15,12 +15,12 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from churnsaver.backend.core.bulk import update_by_id
 from churnsaver.backend.core.db import utcnow
 from churnsaver.backend.customers.events import CanonicalEvent
 from churnsaver.backend.customers.identities import RefKey, ref_key
 from churnsaver.backend.customers.models import Customer
 from churnsaver.backend.customers.timeline import History, HistoryRow, profile_of
-from churnsaver.backend.ingest.bulk import update_by_id
 
 MISSING = object()
 PROFILE_FIELDS = ("email", "name", "phone")

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Row, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from churnsaver.backend.core.bulk import update_by_id
 from churnsaver.backend.core.db import insert_for, utcnow
 from churnsaver.backend.customers.events import CanonicalEvent, EventType
 from churnsaver.backend.customers.identities import RefKey, ref_key
@@ -35,7 +36,6 @@ from churnsaver.backend.customers.timeline import (
     order_key,
     subscription_said,
 )
-from churnsaver.backend.ingest.bulk import update_by_id
 
 UNKNOWN_STATUS = "unknown"  # a subscription referenced before any event said its status
 # A subscription that has ended stops its scheduled cancellation without unscheduling it.

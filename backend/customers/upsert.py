@@ -14,13 +14,19 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import JSON, Select, cast, func, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Select, func, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
-from churnsaver.backend.core.bulk import StagedRows, is_one_of, start_bulk_transaction
+from churnsaver.backend.core.bulk import (
+    StagedRows,
+    is_one_of,
+    merged_json,
+    start_bulk_transaction,
+    upsert_counting_created,
+)
 from churnsaver.backend.core.db import Database, ordered_uuid_hexes, utcnow
+from churnsaver.backend.core.unit_of_work import UnitOfWork
 from churnsaver.backend.customers.events import Source
 from churnsaver.backend.customers.models import Customer, CustomerIdentity
 
@@ -66,8 +72,9 @@ def prepare_customers(dialect: Dialect, rows: list[CustomerRow], parts: int = 1)
     ]
 
 
-def upsert_customers(session: Session, tenant_id: uuid.UUID, batch: CustomerBatch) -> tuple[int, int]:
+def upsert_customers(work: UnitOfWork, tenant_id: uuid.UUID, batch: CustomerBatch) -> tuple[int, int]:
     """Create or update a customer per row of `batch`; (created, updated)."""
+    session = work.session
     start_bulk_transaction(session, Customer.__table__)
     via_identity = _external_ids_by_api_identity(session, tenant_id, [row[1] for row in batch.rows])
     if via_identity:
@@ -127,26 +134,10 @@ def _upsert(session: Session, tenant_id: uuid.UUID, batch: CustomerBatch) -> int
     upsert = insert.on_conflict_do_update(
         index_elements=["tenant_id", "external_id"],
         set_={
-            "traits": _merged_traits(session, table.c.traits, insert.excluded.traits),
+            "traits": merged_json(session, table.c.traits, insert.excluded.traits),
             **{name: func.coalesce(insert.excluded[name], table.c[name]) for name in KEPT_UNLESS_GIVEN},
             "updated_at": insert.excluded.updated_at,
         },
     )
-    # Counted rather than returned row by row: fetching a row per customer costs more than the
-    # upsert. A customer created here has this batch's time as its creation time; one updated
-    # kept its own.
-    if staged.is_postgres:
-        upserted = upsert.returning(table.c.created_at).cte("upserted")
-        created = select(func.count()).select_from(upserted).where(upserted.c.created_at == now)
-        return session.execute(created, parameters).scalar_one()
-    session.execute(upsert, parameters)
-    # SQLite: this transaction has held the write lock since it began, before `now`: any other
-    # customer was created earlier. Read from the (tenant, created_at, id) index alone.
-    created = select(func.count()).where(Customer.tenant_id == tenant_id, Customer.created_at == now)
-    return session.execute(created).scalar_one()
-
-
-def _merged_traits(session: Session, current: Any, incoming: Any) -> Any:
-    if session.bind.dialect.name == "postgresql":
-        return cast(cast(current, JSONB).op("||")(cast(incoming, JSONB)), JSON)
-    return func.json_patch(current, incoming)
+    # A customer created here has this batch's time as its creation time; one updated kept its own.
+    return upsert_counting_created(session, upsert, parameters, tenant_id=tenant_id, created_at=now)

@@ -20,11 +20,11 @@ from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from churnsaver.backend.core.db import Database, utcnow
+from churnsaver.backend.core.unit_of_work import UnitOfWork
 from churnsaver.backend.customers.apply import check_event
 from churnsaver.backend.customers.declines import classify_decline
 from churnsaver.backend.customers.events import CanonicalEvent, CustomerRef, EventType, SubscriptionState
@@ -292,10 +292,10 @@ async def store_batch(db: Database, tenant_id: uuid.UUID, deliveries: list[Deliv
     )
 
 
-def _store_batch(session: Session, tenant_id: uuid.UUID, deliveries: list[Delivery], rejected: int) -> list[str]:
-    new_ids = list(store_deliveries(session, tenant_id, Source.api, deliveries, rejected=rejected).values())
+def _store_batch(work: UnitOfWork, tenant_id: uuid.UUID, deliveries: list[Delivery], rejected: int) -> list[str]:
+    new_ids = list(store_deliveries(work, tenant_id, Source.api, deliveries, rejected=rejected).values())
     if new_ids:
-        enqueue(session, PROCESS_JOB, tenant_id=tenant_id, inbox_ids=new_ids)
+        enqueue(work, PROCESS_JOB, tenant_id=tenant_id, inbox_ids=new_ids)
     return new_ids
 
 

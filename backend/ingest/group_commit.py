@@ -4,13 +4,11 @@ A receiver hands its verified delivery to the `InboxWriter` of its database and 
 answer. The writer commits whatever has arrived since its last commit in one go: per tenant, one
 transaction holding, per source, one inbox insert of all its rows with their counters
 (`inbox.store_deliveries`, as the events API stores a batch), and one processing job for the
-new rows. On SQLite it runs as synchronous work through `Database.run_unit_of_work`: one round
-trip to the writer thread for the whole transaction. On PostgreSQL it runs on the driver itself
-(pg_driver.py), the same statements in four round trips, without the ORM's costs per statement.
-Batches form by themselves: while one commits, the next gathers, so a lone delivery is committed
-at once and a busy server commits hundreds per transaction, with no timer anywhere. On
-PostgreSQL two flushes may be in flight: a commit there is mostly waiting on round trips, which
-the second one overlaps.
+new rows, as one `Database.run_unit_of_work`. Batches form by themselves: while one commits, the
+next gathers, so a lone delivery is committed at once and a busy server commits hundreds per
+transaction, with no timer anywhere. As many flushes may be in flight as the database has
+`concurrent_writers`; two flushes of one tenant meet only at its counter row, the second waiting
+for the first's commit.
 
 Every caller learns its outcome only after its tenant's transaction has committed: created, or
 a duplicate (of a stored row, or of a delivery earlier in the same batch). If that transaction
@@ -27,13 +25,12 @@ from dataclasses import dataclass, field
 
 import prometheus_client
 import structlog
-from sqlalchemy.orm import Session
 
 from churnsaver.backend.core.db import Database
-from churnsaver.backend.core.pg_driver import DriverTransaction, tenant_transaction
-from churnsaver.backend.ingest.inbox import Delivery, store_deliveries, store_deliveries_on_driver
+from churnsaver.backend.core.unit_of_work import UnitOfWork
+from churnsaver.backend.ingest.inbox import Delivery, store_deliveries
 from churnsaver.backend.ingest.models import InboxStatus
-from churnsaver.jobs.outbox import enqueue, enqueue_on_driver
+from churnsaver.jobs.outbox import enqueue
 
 logger = structlog.get_logger(__name__)
 
@@ -41,10 +38,6 @@ PROCESS_JOB = "ingest.process_inbox"
 # A flush is one statement per tenant; this bounds its size (and its bind parameters) under a
 # burst. What is left waits for the next flush, which starts as soon as this one commits.
 MAX_BATCH = 500
-# Flushes in flight at once on PostgreSQL. A flush is four round trips (begin with the tenant,
-# insert with its counters, outbox, commit), most of it waiting: a second one overlaps them.
-# Two flushes of one tenant meet only at its counter row, the second waiting for the first's commit.
-MAX_POSTGRES_FLUSHES = 2
 
 BATCH_DELIVERIES = prometheus_client.Histogram(
     "churnsaver_ingest_group_commit_deliveries",
@@ -78,29 +71,17 @@ class _TenantBatch:
     tenant_id: uuid.UUID
     waiting: list[_Waiting] = field(default_factory=list)
 
-    def store(self, session: Session) -> set[tuple[str, str]]:
+    def store(self, work: UnitOfWork) -> set[tuple[str, str]]:
         """Store the deliveries and enqueue the processing of the new ones; the (source, external
         id) of the rows stored now."""
         by_source = self._by_source()
         created = {
-            source: store_deliveries(session, self.tenant_id, source, deliveries)
+            source: store_deliveries(work, self.tenant_id, source, deliveries)
             for source, deliveries in by_source.items()
         }
         stored_now, to_process = _outcome(by_source, created)
         if to_process:
-            enqueue(session, PROCESS_JOB, tenant_id=self.tenant_id, inbox_ids=to_process)
-        return stored_now
-
-    async def store_on_driver(self, transaction: DriverTransaction) -> set[tuple[str, str]]:
-        """`store`, on PostgreSQL's driver (pg_driver.py)."""
-        by_source = self._by_source()
-        created = {
-            source: await store_deliveries_on_driver(transaction, self.tenant_id, source, deliveries)
-            for source, deliveries in by_source.items()
-        }
-        stored_now, to_process = _outcome(by_source, created)
-        if to_process:
-            await enqueue_on_driver(transaction, PROCESS_JOB, tenant_id=self.tenant_id, inbox_ids=to_process)
+            enqueue(work, PROCESS_JOB, tenant_id=self.tenant_id, inbox_ids=to_process)
         return stored_now
 
     def _by_source(self) -> dict[str, list[Delivery]]:
@@ -126,10 +107,7 @@ class InboxWriter:
     def __init__(self, db: Database, *, max_batch: int = MAX_BATCH, max_flushes: int | None = None) -> None:
         self.db = db
         self.max_batch = max_batch
-        # SQLite has one writer at a time anyway. PostgreSQL commits tenants side by side, and
-        # runs a second flush while the first waits on its round trips.
-        self._postgres = not db.settings.is_sqlite
-        self.max_flushes = max_flushes or (MAX_POSTGRES_FLUSHES if self._postgres else 1)
+        self.max_flushes = max_flushes or db.concurrent_writers
         self._queue: list[_Waiting] = []
         self._flushers: set[asyncio.Task[None]] = set()
 
@@ -165,7 +143,7 @@ class InboxWriter:
         for waiting in batch:
             by_tenant.setdefault(waiting.tenant_id, _TenantBatch(waiting.tenant_id)).waiting.append(waiting)
         try:
-            if self._postgres and len(by_tenant) > 1:
+            if self.db.concurrent_writers > 1 and len(by_tenant) > 1:
                 await asyncio.gather(*(self._commit(tenant_batch) for tenant_batch in by_tenant.values()))
             else:
                 for tenant_batch in by_tenant.values():
@@ -178,11 +156,7 @@ class InboxWriter:
         """One tenant's transaction; its callers learn the outcome only after the commit."""
         started = time.perf_counter()
         try:
-            if self._postgres:
-                async with tenant_transaction(self.db, batch.tenant_id) as transaction:
-                    stored_now = await batch.store_on_driver(transaction)
-            else:
-                stored_now = await self.db.run_unit_of_work(batch.tenant_id, batch.store)
+            stored_now = await self.db.run_unit_of_work(batch.tenant_id, batch.store)
         except Exception as error:
             logger.error(
                 "ingest.group_commit_failed",

@@ -157,9 +157,8 @@ async def _claim_pending(session: AsyncSession, tenant_id: uuid.UUID, limit: int
         .where(InboxEvent.tenant_id == tenant_id, InboxEvent.status == InboxStatus.pending)
         .order_by(InboxEvent.received_at)
         .limit(limit)
+        .with_for_update(skip_locked=True)  # SQLite, one writer at a time, compiles it to nothing
     )
-    if session.bind.dialect.name == "postgresql":
-        oldest = oldest.with_for_update(skip_locked=True)
     picked = list((await session.execute(oldest)).scalars())
     return await _claim(session, tenant_id, picked) if picked else []
 

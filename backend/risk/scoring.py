@@ -4,7 +4,7 @@ One code path serves both modes: the real-time job re-scores the few customers a
 touched, the batch run scores every customer of a tenant. Features come from one read (a few
 aggregate queries, `features.py`); then each chunk of `CHUNK_SIZE` customers is vectorised: one
 SHAP pass (which gives the probabilities too), tiers, and one INSERT ... SELECT per table
-(`score_store.py`). A re-score of one customer is about ten short statements and no pandas
+(`core/bulk.py`). A re-score of one customer is about ten short statements and no pandas
 work beyond its one-row frame.
 
 A score is identified by (customer, as of, model version), which makes re-running idempotent:
@@ -31,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
+from churnsaver.backend.core.bulk import Insert, insert_rows, is_one_of
 from churnsaver.backend.core.db import Database, ordered_uuid_hexes, utcnow
 from churnsaver.backend.core.domain_events import DomainEvent
 from churnsaver.backend.risk.explain import Reason, shap_scores, top_reasons
@@ -43,7 +44,6 @@ from churnsaver.backend.risk.model_store import (
 )
 from churnsaver.backend.risk.models import RiskModel, RiskScore, RiskScoreHistory
 from churnsaver.backend.risk.rules import RULES_SPEC, score_by_rules
-from churnsaver.backend.risk.score_store import among, insert_rows
 from churnsaver.backend.risk.settings import TIERS, Thresholds, load_config, tiers_for
 
 # CatBoost's SHAP pass has a large fixed cost per call (its pre-calculation over the trees), so
@@ -53,13 +53,18 @@ CHUNK_SIZE = 20_000
 TIER_CHANGED = "risk.tier_changed"
 LOWEST_TIER = TIERS[-1]
 SCORE_COLUMNS = ("customer_id", "score", "tier", "reasons")
+
+
 # The current score only moves forward: of two jobs racing for a customer, the older as of never
 # overwrites the newer, whichever commits last.
-_NEWER_WINS = (
-    "ON CONFLICT (tenant_id, customer_id) DO UPDATE SET score = excluded.score, tier = excluded.tier, "
-    "reasons = excluded.reasons, model_version = excluded.model_version, as_of = excluded.as_of, "
-    "scored_at = excluded.scored_at WHERE risk_scores.as_of <= excluded.as_of"
-)
+def _newer_wins(insert: Insert) -> Insert:
+    replaced = ("score", "tier", "reasons", "model_version", "as_of", "scored_at")
+    return insert.on_conflict_do_update(
+        index_elements=["tenant_id", "customer_id"],
+        set_={name: insert.excluded[name] for name in replaced},
+        where=RiskScore.as_of <= insert.excluded.as_of,
+    )
+
 
 Progress = Callable[[int, int], None]  # (customers scored so far, customers to score)
 
@@ -324,7 +329,7 @@ class _Writes:
 
 async def _write(session: AsyncSession, writes: _Writes) -> None:
     shared = writes.shared
-    await insert_rows(session, RiskScore.__table__, shared, SCORE_COLUMNS, writes.current, conflict=_NEWER_WINS)
+    await insert_rows(session, RiskScore.__table__, shared, SCORE_COLUMNS, writes.current, on_conflict=_newer_wins)
     await insert_rows(session, RiskScoreHistory.__table__, shared, ("id", *SCORE_COLUMNS), writes.history)
     event_shared = {"tenant_id": shared["tenant_id"], "type": TIER_CHANGED, "occurred_at": shared["scored_at"]}
     await insert_rows(session, DomainEvent.__table__, event_shared, ("id", "subject_id", "payload"), writes.events)
@@ -345,7 +350,7 @@ async def _current_scores(
     scope = (
         column.between(customers.first, customers.last)
         if isinstance(customers, IdRange)
-        else among(session, column, customers)
+        else is_one_of(session, column, customers)
     )
     statement = select(column, RiskScore.tier, RiskScore.as_of, RiskScore.model_version).where(
         RiskScore.tenant_id == tenant_id, scope
@@ -359,7 +364,7 @@ async def _in_history(
 ) -> set[uuid.UUID]:
     statement = select(RiskScoreHistory.customer_id).where(
         RiskScoreHistory.tenant_id == tenant_id,
-        among(session, RiskScoreHistory.customer_id, customer_ids),
+        is_one_of(session, RiskScoreHistory.customer_id, customer_ids),
         RiskScoreHistory.as_of == as_of,
         RiskScoreHistory.model_version == version,
     )

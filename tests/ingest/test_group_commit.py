@@ -241,7 +241,7 @@ async def test_two_transactions_storing_the_same_new_ids_never_deadlock(db, tena
     async with db.tenant_unit_of_work(tenant.id) as earlier:
         assert await store(earlier, tenant.id, Source.whop, [first])
         # The retry, its deliveries in the other order, waits for the earlier transaction's row...
-        retry = asyncio.create_task(db.run_unit_of_work(tenant.id, storing([second, first])))
+        retry = asyncio.create_task(db.run_unit_of_work(tenant.id, storing(tenant.id, [second, first])))
         await wait_for_a_transaction_waiting_on_a_lock(db)
         # ...and holds none the earlier one needs: had it inserted `second` first, this would
         # wait for the retry while the retry waits for this (a deadlock; one of them aborted).
@@ -250,9 +250,9 @@ async def test_two_transactions_storing_the_same_new_ids_never_deadlock(db, tena
     assert await ingest_counters(db, tenant.id) == (2, 2, 0)
 
 
-def storing(deliveries: list[Delivery]):
-    """The unit of work that stores `deliveries`, handed over in this order."""
-    return lambda session: store_deliveries(session, session.info["tenant_id"], Source.whop, deliveries)
+def storing(tenant_id: uuid.UUID, deliveries: list[Delivery]):
+    """The work that stores `deliveries`, handed over in this order."""
+    return lambda work: store_deliveries(work, tenant_id, Source.whop, deliveries)
 
 
 async def wait_for_a_transaction_waiting_on_a_lock(db) -> None:
