@@ -1,5 +1,6 @@
 """`churnsaver import customers|events`: bulk imports from files, with a progress bar."""
 
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -13,6 +14,7 @@ from churnsaver.backend.cli.command import Typer
 from churnsaver.backend.cli.output import JsonOption, console, errors, fail, print_json, run_async
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database
+from churnsaver.backend.core.sqlite_writer import switching_threads_often
 from churnsaver.backend.ingest import imports
 from churnsaver.backend.ingest.imports import MAX_REPORTED_REJECTIONS, CustomerColumns, ImportReport, OnProgress
 from churnsaver.tenants import service as tenants
@@ -41,7 +43,7 @@ def import_customers(
     Re-running the same file duplicates nothing.
     """
     columns = CustomerColumns(id=id_column, label=label_column, churn_date=churn_date_column)
-    report = _run_import(file, tenant, partial(imports.import_customers, path=file, columns=columns), as_json)
+    report = _run_import(file, tenant, partial(_import_customers, path=file, columns=columns), as_json)
     if as_json:
         print_json(
             {
@@ -77,6 +79,14 @@ def import_events(
         highlight=False,
     )
     _print_rejections(report, "lines")
+
+
+async def _import_customers(
+    db: Database, tenant_id: uuid.UUID, path: Path, columns: CustomerColumns, on_progress: OnProgress
+) -> ImportReport:
+    # The file is parsed in the event loop while SQLite's writer thread writes: switch often.
+    with switching_threads_often():
+        return await imports.import_customers(db, tenant_id, path, columns, on_progress)
 
 
 # An import bound to its file and options, still to be given the database, tenant and progress.

@@ -1,10 +1,11 @@
 """Bulk imports from files: customers from a CSV export, events from JSON Lines.
 
 Both read their file as a stream, so memory stays flat whatever its size, and write in batches,
-one transaction each (customers on PostgreSQL: one per part of a batch, written at once). Both
-are idempotent: customers upsert on their id and events dedupe on `messageId`, so a re-run, or a
-run resumed after a crash, duplicates nothing. A bad row is reported with its line number and
-skipped; a file that cannot be read at all stops the import.
+one transaction each (customers: one per part of a batch, as many parts as the database has
+concurrent writers, written at once). Both are idempotent: customers upsert on their id and
+events dedupe on `messageId`, so a re-run, or a run resumed after a crash, duplicates nothing.
+A bad row is reported with its line number and skipped; a file that cannot be read at all stops
+the import.
 """
 
 import asyncio
@@ -24,7 +25,6 @@ from sqlalchemy.engine import Dialect
 
 from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.core.errors import InvalidInput
-from churnsaver.backend.core.sqlite_writer import switching_threads_often
 from churnsaver.backend.customers.trait_types import TraitType, infer_type, is_missing, trait_encoder
 from churnsaver.backend.customers.upsert import (
     CustomerBatch,
@@ -39,7 +39,6 @@ from churnsaver.backend.ingest.models import Source
 from churnsaver.backend.ingest.tasks import process_inbox
 
 CUSTOMER_BATCH_ROWS = 20_000
-POSTGRES_WRITERS = 2  # transactions writing a batch at once (see _writers)
 PARSE_STEP_ROWS = 100  # rows parsed between two turns of the event loop
 EVENT_BATCH_LINES = 500
 TYPE_SAMPLE_ROWS = 1000  # rows read ahead to infer column types, before anything is written
@@ -280,7 +279,7 @@ async def import_customers(
 ) -> ImportReport:
     """Upsert a customer per row of the CSV at `path`, its other columns becoming traits."""
     report = ImportReport()
-    with _open_file(path) as raw, switching_threads_often():
+    with _open_file(path) as raw:
         reader = csv.reader(_decoded_lines(raw, path))
         rows = _numbered_rows(reader, path)
         header_row = next(rows, None)
@@ -313,17 +312,14 @@ async def import_customers(
 
 
 async def _writers(db: Database, tenant_id: uuid.UUID) -> int:
-    """How many transactions write each batch at once. PostgreSQL: two. A batch's upsert is
-    PostgreSQL's work (index entries, foreign-key checks) and with one writer one backend did it
-    all, 80% busy, while this process parsed the next batch: two took 200,000 rows from 34k and
-    46k to 42k and 57k rows/s (alternated pairs), four did no better. A batch's parts hold no id
-    in common, and the next batch waits for all of them, so a later row for an id still wins. But
-    where two ids can be one customer (a customer merged from several providers has events-API
-    identities), two parts could update one row in opposite orders: one writer then. SQLite has
-    one writer whatever the number of connections."""
-    if db.engine.dialect.name != "postgresql" or await has_api_identities(db, tenant_id):
+    """How many transactions write each batch at once: as many as the database has concurrent
+    writers. A batch's parts hold no id in common, and the next batch waits for all of them, so a
+    later row for an id still wins. But where two ids can be one customer (a customer merged from
+    several providers has events-API identities), two parts could update one row in opposite
+    orders: one writer then."""
+    if db.concurrent_writers == 1 or await has_api_identities(db, tenant_id):
         return 1
-    return POSTGRES_WRITERS
+    return db.concurrent_writers
 
 
 async def _customer_batches(
@@ -367,8 +363,8 @@ async def _write_customers(
 ) -> None:
     """Write a batch's parts, a transaction each, at once. If one fails the others are cancelled
     (rolled back unless committed already): the import stops, and a re-run upserts them again."""
-    # One round trip to the database's thread on SQLite: the event loop, busy parsing the next
-    # batch, would otherwise hold up each statement's answer.
+    # A unit of work: the event loop, busy parsing the next batch, would otherwise hold up each
+    # statement's answer.
     async with asyncio.TaskGroup() as writes:
         tasks = [
             writes.create_task(

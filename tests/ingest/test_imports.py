@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from churnsaver.backend.cli.imports import _import_customers as cli_import_customers
+from churnsaver.backend.core.sqlite_writer import SWITCH_INTERVAL_SECONDS
 from churnsaver.backend.customers.models import Customer, CustomerEvent, CustomerIdentity
 from churnsaver.backend.ingest.imports import (
     CUSTOMER_BATCH_ROWS,
@@ -246,16 +248,24 @@ async def test_a_customer_known_by_its_api_identity_is_updated_not_duplicated(db
     assert customers["user_whop_1"].traits == {"segment": "smb"}
 
 
-async def test_an_import_leaves_the_thread_switch_interval_as_it_found_it(db, tenant, tmp_path):
-    good = write_csv(tmp_path / "good.csv", ["id", "plan"], [["c1", "pro"]])
+async def test_the_switch_interval_is_the_callers_and_the_cli_shortens_it_for_the_import(db, tenant, tmp_path):
+    """Process-wide tuning is the composition root's: the import leaves the GIL's switch interval
+    as its caller set it, and the CLI command runs it with the writer thread's."""
+    path = write_csv(tmp_path / "good.csv", ["id", "plan"], [["c1", "pro"]])
     unreadable = tmp_path / "unreadable.csv"
     unreadable.write_bytes(b"id,plan\nc1,\xff\n")
     before = sys.getswitchinterval()
+    seen = []
 
-    await run_customers(db, tenant.id, good)
+    def note_interval(_done: int) -> None:
+        seen.append(sys.getswitchinterval())
+
+    await import_customers(db, tenant.id, path, DEFAULT_COLUMNS, on_progress=note_interval)
+    await cli_import_customers(db, tenant.id, path, DEFAULT_COLUMNS, on_progress=note_interval)
     with pytest.raises(UnreadableFile):
-        await run_customers(db, tenant.id, unreadable)
+        await cli_import_customers(db, tenant.id, unreadable, DEFAULT_COLUMNS, on_progress=note_interval)
 
+    assert seen == [before, SWITCH_INTERVAL_SECONDS]
     assert sys.getswitchinterval() == before
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database
+from churnsaver.backend.core.sqlite_writer import switching_threads_often
 from churnsaver.backend.customers.models import Customer
 from churnsaver.backend.ingest.imports import CustomerColumns, import_customers
 from tests.bench.ingest.webhooks import BenchFailed
@@ -121,7 +122,8 @@ async def bench_csv(settings: Settings, config: CsvConfig) -> dict[str, Any]:
         columns = CustomerColumns(label="churned")
         cpu_before = time.process_time()
         started = time.perf_counter()
-        report = await import_customers(db, in_process.id, path, columns, lambda _done: None)
+        with switching_threads_often():  # as the command runs it
+            report = await import_customers(db, in_process.id, path, columns, lambda _done: None)
         elapsed = time.perf_counter() - started
         cpu = time.process_time() - cpu_before
         cli_seconds, cli_report = await asyncio.to_thread(_run_cli, settings, cli_path, by_cli.tenant.slug)
