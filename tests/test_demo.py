@@ -7,10 +7,10 @@ from sqlalchemy import select
 
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database
-from churnsaver.backend.migrate import migrate
 from churnsaver.backend.customers.models import Subscription
 from churnsaver.backend.customers.repository import CustomerRepository
 from churnsaver.backend.demo import DEMO_CUSTOMERS, seed_demo_tenant
+from churnsaver.backend.migrate import migrate
 from churnsaver.backend.risk.models import RiskModel
 from churnsaver.jobs.models import OutboxJob
 from churnsaver.tenants.api_keys import authenticate_api_key
