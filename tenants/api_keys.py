@@ -13,14 +13,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.core.db import utcnow
 from churnsaver.backend.core.errors import InvalidInput
-from churnsaver.backend.core.repository import TenantRepository
 from churnsaver.tenants.auth import AuthSubject, Scope, SubjectKind
 from churnsaver.tenants.models import ApiKey
+from churnsaver.tenants.repository import ApiKeyRepository
 
 KEY_PATTERN = re.compile(r"^cs_(?P<prefix>[0-9a-f]{12})_(?P<secret>[A-Za-z0-9_-]{43})$")
 # Writing last_used_at on every request would make every read a write; once a minute is plenty.
@@ -63,13 +63,11 @@ def parse_scopes(scopes: list[str] | None) -> list[str]:
         raise InvalidInput(f"unknown scope in {chosen!r}; use 'read' and/or 'write'") from None
 
 
-class ApiKeyRepository(TenantRepository[ApiKey]):
-    model = ApiKey
-
-
 async def create_api_key(
-    session: AsyncSession, tenant_id: uuid.UUID, *, name: str, scopes: list[str] | None = None
+    session: AsyncSession, subject: AuthSubject, *, name: str, scopes: list[str] | None = None
 ) -> NewApiKey:
+    subject.require_write()
+    tenant_id = subject.tenant_id
     name = name.strip()
     if not name or len(name) > 200:
         raise InvalidInput("an API key needs a name of 1 to 200 characters")
@@ -82,8 +80,9 @@ async def create_api_key(
     return NewApiKey(record=record, plaintext=plaintext)
 
 
-async def revoke_api_key(session: AsyncSession, tenant_id: uuid.UUID, key_id: uuid.UUID) -> ApiKey:
-    record = await ApiKeyRepository(session, tenant_id).get_or_raise(key_id, what="API key")
+async def revoke_api_key(session: AsyncSession, subject: AuthSubject, key_id: uuid.UUID) -> ApiKey:
+    subject.require_write()
+    record = await ApiKeyRepository(session, subject.tenant_id).get_or_raise(key_id, what="API key")
     if record.revoked_at is None:
         record.revoked_at = utcnow()
     return record
@@ -118,15 +117,13 @@ async def authenticate_api_key(system_session: AsyncSession, plaintext: str) -> 
 
 async def record_key_use(session: AsyncSession, subject: AuthSubject) -> None:
     """Stamp last_used_at; `session` is the subject's own tenant session."""
-    await session.execute(
-        update(ApiKey)
-        .where(ApiKey.tenant_id == subject.tenant_id, ApiKey.id == subject.subject_id)
-        .values(last_used_at=utcnow())
-    )
+    stamp = ApiKeyRepository(session, subject.tenant_id).update_owned().where(ApiKey.id == subject.subject_id)
+    await session.execute(stamp.values(last_used_at=utcnow()))
 
 
-async def list_api_keys(session: AsyncSession, tenant_id: uuid.UUID) -> list[ApiKey]:
-    statement = ApiKeyRepository(session, tenant_id).select_readable().order_by(ApiKey.created_at, ApiKey.id)
+async def list_api_keys(session: AsyncSession, subject: AuthSubject) -> list[ApiKey]:
+    subject.require_read()
+    statement = ApiKeyRepository(session, subject.tenant_id).select_readable().order_by(ApiKey.created_at, ApiKey.id)
     return list((await session.execute(statement)).scalars())
 
 

@@ -24,6 +24,7 @@ from churnsaver.jobs.models import FailedJob
 from churnsaver.jobs.worker import running_jobs
 from churnsaver.tenants import service as tenants
 from churnsaver.tenants.api_keys import create_api_key, parse_scopes
+from churnsaver.tenants.auth import AuthSubject
 
 app = Typer(help="Churn Saver: customer retention for subscription businesses.", no_args_is_help=True)
 tenant_app = Typer(help="Create and list tenants.", no_args_is_help=True)
@@ -136,7 +137,7 @@ async def _tenant_create(settings: Settings, name: str, slug: str | None):
         tenant_id = tenants.new_tenant_id()
         async with db.tenant_unit_of_work(tenant_id) as session:
             tenant = await tenants.create_tenant(session, tenant_id, name=name, slug=slug)
-            key = await create_api_key(session, tenant_id, name="default")
+            key = await create_api_key(session, AuthSubject.system(tenant_id), name="default")
         return tenant, key.plaintext
     finally:
         await db.dispose()
@@ -187,7 +188,7 @@ async def _apikey_create(settings: Settings, slug: str, name: str, scopes: list[
         async with db.system_session() as session:
             tenant = await tenants.get_tenant_by_slug(session, slug)
         async with db.tenant_unit_of_work(tenant.id) as session:
-            return await create_api_key(session, tenant.id, name=name, scopes=scopes)
+            return await create_api_key(session, AuthSubject.system(tenant.id), name=name, scopes=scopes)
     finally:
         await db.dispose()
 

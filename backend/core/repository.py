@@ -1,14 +1,15 @@
 """The tenant-scoping helper: the one way application code reaches tenant data.
 
 Every repository for a tenant-owned model subclasses `TenantRepository`, and every statement it
-builds starts from `select_readable()`, which filters on the acting tenant. On PostgreSQL,
-row-level security enforces the same rule a second time, below the application.
+builds starts from `select_readable()` (or `update_owned()` / `delete_owned()`), which filter on
+the acting tenant; a statement that joins another tenant-owned table adds `owned(that table)`.
+On PostgreSQL, row-level security enforces the same rule a second time, below the application.
 """
 
 import uuid
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, overload
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Delete, Select, Update, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.core.db import TenantOwned
@@ -24,8 +25,28 @@ class TenantRepository(Generic[ModelT]):
         self.session = session
         self.tenant_id = tenant_id
 
-    def select_readable(self) -> Select[tuple[ModelT]]:
-        return select(self.model).where(self.model.tenant_id == self.tenant_id)
+    def owned(self, target: Any = None) -> ColumnElement[bool]:
+        """The acting tenant's rows of `target`: this repository's model by default, or any other
+        tenant-owned model, alias or table a statement joins."""
+        source = self.model if target is None else target
+        columns = source.c if hasattr(source, "c") else source
+        return columns.tenant_id == self.tenant_id
+
+    @overload
+    def select_readable(self) -> Select[tuple[ModelT]]: ...
+
+    @overload
+    def select_readable(self, *columns: Any) -> Select[Any]: ...
+
+    def select_readable(self, *columns: Any) -> Select[Any]:
+        """The tenant's rows: whole records, or just `columns` of them (a bulk read skips the ORM)."""
+        return select(*(columns or (self.model,))).where(self.owned())
+
+    def update_owned(self) -> Update:
+        return update(self.model).where(self.owned())
+
+    def delete_owned(self) -> Delete:
+        return delete(self.model).where(self.owned())
 
     async def get(self, record_id: uuid.UUID) -> ModelT | None:
         statement = self.select_readable().where(self.model.id == record_id)

@@ -39,9 +39,7 @@ class TenantMutations:
     async def create_api_key(self, info: strawberry.Info, input: CreateApiKeyInput) -> CreateApiKeyResult:
         context = info.context
         try:
-            created = await api_keys.create_api_key(
-                context.session, context.auth.tenant_id, name=input.name, scopes=input.scopes
-            )
+            created = await api_keys.create_api_key(context.session, context.auth, name=input.name, scopes=input.scopes)
         except DomainError as error:
             return UserError.from_error(error)
         return ApiKeyCreated(api_key=ApiKeyType.from_row(created.record), secret=created.plaintext)
@@ -51,7 +49,7 @@ class TenantMutations:
         context = info.context
         try:
             key_id = parse_node_uuid(id, "ApiKey")
-            row = await api_keys.revoke_api_key(context.session, context.auth.tenant_id, key_id)
+            row = await api_keys.revoke_api_key(context.session, context.auth, key_id)
         except DomainError as error:
             return UserError.from_error(error)
         return ApiKeyRevoked(api_key=ApiKeyType.from_row(row))

@@ -16,5 +16,5 @@ class TenantQueries:
     @strawberry.field(permission_classes=[CanRead])
     async def api_keys(self, info: strawberry.Info) -> list[ApiKeyType]:
         context = info.context
-        rows = await api_keys.list_api_keys(context.session, context.auth.tenant_id)
+        rows = await api_keys.list_api_keys(context.session, context.auth)
         return [ApiKeyType.from_row(row) for row in rows]

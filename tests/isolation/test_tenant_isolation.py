@@ -14,6 +14,7 @@ from churnsaver.backend.customers.models import Customer
 from churnsaver.backend.customers.repository import CustomerRepository
 from churnsaver.backend.models import metadata
 from churnsaver.tenants.api_keys import ApiKeyRepository, revoke_api_key
+from churnsaver.tenants.auth import AuthSubject
 from tests.fixtures.factories import create_customers
 
 # Every table with a tenant_id holds tenant data, except the outbox, where it is only a label.
@@ -43,7 +44,7 @@ async def test_revoking_another_tenants_key_id_is_not_found(db: Database, tenant
 
     async with db.tenant_unit_of_work(tenant.id) as session:
         with pytest.raises(NotFound):
-            await revoke_api_key(session, tenant.id, their_key.id)
+            await revoke_api_key(session, AuthSubject.system(tenant.id), their_key.id)
 
 
 def test_every_tenant_table_is_listed_for_rls():
