@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.core.db import insert_for
@@ -36,6 +36,11 @@ from churnsaver.backend.customers.declines import classify_decline
 from churnsaver.backend.customers.events import CanonicalEvent, DeclineClass, EventType
 from churnsaver.backend.customers.identities import RefKey, ref_key
 from churnsaver.backend.customers.models import CustomerDailyActivity, CustomerDailyState, CustomerEvent
+from churnsaver.backend.customers.repository import (
+    CustomerDailyActivityRepository,
+    CustomerDailyStateRepository,
+    CustomerEventRepository,
+)
 from churnsaver.backend.customers.timeline import STATE_KEY, OrderKey, order_key, subscription_said
 
 ACTIVITY = CustomerDailyActivity.__table__
@@ -152,9 +157,8 @@ async def _fold_days(session: AsyncSession, tenant_id: uuid.UUID, days: dict[Day
 
 
 async def _stored_days(session: AsyncSession, tenant_id: uuid.UUID, keys: list[DayKey]) -> dict[DayKey, dict[str, Any]]:
-    statement = select(STATE).where(
-        STATE.c.tenant_id == tenant_id, tuple_(STATE.c.customer_id, STATE.c.day).in_(sorted(keys, key=_day_order))
-    )
+    statement = CustomerDailyStateRepository(session, tenant_id).select_readable(STATE)
+    statement = statement.where(tuple_(STATE.c.customer_id, STATE.c.day).in_(sorted(keys, key=_day_order)))
     return {(row.customer_id, row.day): row._asdict() for row in await session.execute(statement)}
 
 
@@ -162,7 +166,7 @@ async def _timeline_days(session: AsyncSession, tenant_id: uuid.UUID, keys: list
     """The given customer-days folded from every timeline event of theirs that carries state."""
     first = min(day for _, day in keys)
     last = max(day for _, day in keys)
-    statement = _timeline_rows(tenant_id).where(
+    statement = _timeline_rows(session, tenant_id).where(
         CustomerEvent.customer_id.in_({customer_id for customer_id, _ in keys}),
         CustomerEvent.occurred_at >= _day_start(first),
         CustomerEvent.occurred_at < _day_start(last + timedelta(days=1)),
@@ -177,14 +181,14 @@ async def _timeline_days(session: AsyncSession, tenant_id: uuid.UUID, keys: list
     return days
 
 
-def _timeline_rows(tenant_id: uuid.UUID) -> Any:
-    return select(
+def _timeline_rows(session: AsyncSession, tenant_id: uuid.UUID) -> Any:
+    return CustomerEventRepository(session, tenant_id).select_readable(
         CustomerEvent.customer_id,
         CustomerEvent.type,
         CustomerEvent.occurred_at,
         CustomerEvent.dedupe_key,
         CustomerEvent.properties,
-    ).where(CustomerEvent.tenant_id == tenant_id)
+    )
 
 
 def _said(properties: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -229,16 +233,17 @@ async def rebuild_aggregates(session: AsyncSession, tenant_id: uuid.UUID) -> tup
 
     Customers are folded REBUILD_CUSTOMERS at a time (their rows read, folded and written before
     the next group), so memory stays bounded however long the timeline is."""
-    await session.execute(delete(CustomerDailyActivity).where(CustomerDailyActivity.tenant_id == tenant_id))
-    await session.execute(delete(CustomerDailyState).where(CustomerDailyState.tenant_id == tenant_id))
-    owners = select(CustomerEvent.customer_id).where(CustomerEvent.tenant_id == tenant_id).distinct()
+    await session.execute(CustomerDailyActivityRepository(session, tenant_id).delete_owned())
+    await session.execute(CustomerDailyStateRepository(session, tenant_id).delete_owned())
+    owners = CustomerEventRepository(session, tenant_id).select_readable(CustomerEvent.customer_id).distinct()
     customers = sorted((await session.scalars(owners)).all(), key=str)
     activity_rows = state_rows = 0
     for start in range(0, len(customers), REBUILD_CUSTOMERS):
         group = customers[start : start + REBUILD_CUSTOMERS]
         counts: Counter[ActivityKey] = Counter()
         days: dict[DayKey, DayState] = {}
-        for row in await session.execute(_timeline_rows(tenant_id).where(CustomerEvent.customer_id.in_(group))):
+        rows = _timeline_rows(session, tenant_id).where(CustomerEvent.customer_id.in_(group))
+        for row in await session.execute(rows):
             if _is_derived(row.properties):
                 continue
             day = utc_day(row.occurred_at)

@@ -11,12 +11,13 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.core.db import insert_for, utcnow
 from churnsaver.backend.customers.events import CanonicalEvent, CustomerRef
 from churnsaver.backend.customers.models import Customer, CustomerIdentity
+from churnsaver.backend.customers.repository import CustomerIdentityRepository, CustomerRepository
 from churnsaver.backend.customers.timeline import order_key, profile_of
 
 RefKey = tuple[str, str]  # (provider, provider id)
@@ -97,18 +98,18 @@ async def _insert_customers(
 
 async def _identities(session: AsyncSession, tenant_id: uuid.UUID, keys: Iterable[RefKey]) -> dict[RefKey, uuid.UUID]:
     wanted = set(keys)
-    statement = select(CustomerIdentity.provider, CustomerIdentity.provider_id, CustomerIdentity.customer_id).where(
-        CustomerIdentity.tenant_id == tenant_id, CustomerIdentity.provider_id.in_([pid for _, pid in wanted])
+    statement = CustomerIdentityRepository(session, tenant_id).select_readable(
+        CustomerIdentity.provider, CustomerIdentity.provider_id, CustomerIdentity.customer_id
     )
+    statement = statement.where(CustomerIdentity.provider_id.in_([pid for _, pid in wanted]))
     return {(p, pid): cid for p, pid, cid in await session.execute(statement) if (p, pid) in wanted}
 
 
 async def _customers_by_external_id(
     session: AsyncSession, tenant_id: uuid.UUID, external_ids: set[str]
 ) -> dict[str, uuid.UUID]:
-    statement = select(Customer.external_id, Customer.id).where(
-        Customer.tenant_id == tenant_id, Customer.external_id.in_(list(external_ids))
-    )
+    statement = CustomerRepository(session, tenant_id).select_readable(Customer.external_id, Customer.id)
+    statement = statement.where(Customer.external_id.in_(list(external_ids)))
     return {key: customer_id for key, customer_id in await session.execute(statement)}
 
 
@@ -118,8 +119,9 @@ async def _customers_by_email(session: AsyncSession, tenant_id: uuid.UUID, email
         return {}
     email = func.lower(Customer.email)
     statement = (
-        select(email, Customer.id)
-        .where(Customer.tenant_id == tenant_id, email.in_(list(emails)))
+        CustomerRepository(session, tenant_id)
+        .select_readable(email, Customer.id)
+        .where(email.in_(list(emails)))
         .order_by(Customer.created_at.desc(), Customer.id.desc())
     )
     # Descending, so the oldest is written last and kept.

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.core.bulk import update_by_id
@@ -20,6 +20,7 @@ from churnsaver.backend.core.db import utcnow
 from churnsaver.backend.customers.events import CanonicalEvent
 from churnsaver.backend.customers.identities import RefKey, ref_key
 from churnsaver.backend.customers.models import Customer
+from churnsaver.backend.customers.repository import CustomerRepository
 from churnsaver.backend.customers.timeline import History, HistoryRow, profile_of
 
 MISSING = object()
@@ -80,8 +81,9 @@ def _refold(rows: Iterable[HistoryRow]) -> tuple[dict[str, str], dict[str, Any]]
 async def _lock(session: AsyncSession, tenant_id: uuid.UUID, ids: set[uuid.UUID]) -> dict[uuid.UUID, Row[Any]]:
     """The customers' profiles, locked (on PostgreSQL) in id order, so concurrent batches take turns."""
     statement = (
-        select(Customer.id, Customer.email, Customer.name, Customer.phone, Customer.traits)
-        .where(Customer.tenant_id == tenant_id, Customer.id.in_(list(ids)))
+        CustomerRepository(session, tenant_id)
+        .select_readable(Customer.id, Customer.email, Customer.name, Customer.phone, Customer.traits)
+        .where(Customer.id.in_(list(ids)))
         .order_by(Customer.id)
         # NO KEY UPDATE: the timeline rows this batch inserted hold KEY SHARE locks on their
         # customers (the foreign key), and a plain FOR UPDATE would deadlock against another batch's.

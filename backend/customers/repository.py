@@ -1,15 +1,29 @@
-"""Tenant-scoped reads of customers, their provider ids, subscriptions and timelines."""
+"""Tenant-scoped reads of customers, their provider ids, subscriptions, timelines and daily aggregates.
+
+The apply path (identities, profiles, subscription state, timeline, activity) reads and writes
+in bulk, by columns rather than records: its statements still start from these repositories'
+`select_readable(*columns)`, `update_owned()` and `delete_owned()`."""
 
 import uuid
 from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, case, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from churnsaver.backend.core.pagination import KeysetOrder, Page, keyset_pages
 from churnsaver.backend.core.repository import TenantRepository
-from churnsaver.backend.customers.models import Customer, CustomerEvent, CustomerIdentity, Subscription
+from churnsaver.backend.customers.models import (
+    Customer,
+    CustomerDailyActivity,
+    CustomerDailyState,
+    CustomerEvent,
+    CustomerIdentity,
+    Subscription,
+)
 
+NEWEST_EVENT_FIRST = KeysetOrder(time_column="occurred_at", descending=True)
 # Statuses of a subscription that is still running: the customer has it, or is being billed for it.
 # A past-due subscription counts: it is the one a recovery campaign is about.
 ACTIVE_STATUSES = ("active", "trialing", "past_due")
@@ -62,7 +76,7 @@ class SubscriptionRepository(TenantRepository[Subscription]):
         candidate = aliased(Subscription)
         return (
             select(candidate.id)
-            .where(candidate.tenant_id == self.tenant_id, candidate.customer_id == customer_id)
+            .where(self.owned(candidate), candidate.customer_id == customer_id)
             .order_by(
                 case((candidate.status.in_(ACTIVE_STATUSES), 0), else_=1),
                 candidate.state_at.desc(),
@@ -86,3 +100,28 @@ class CustomerEventRepository(TenantRepository[CustomerEvent]):
 
     def select_timeline(self, customer_id: uuid.UUID) -> Select[tuple[CustomerEvent]]:
         return self.select_readable().where(CustomerEvent.customer_id == customer_id)
+
+
+class CustomerDailyActivityRepository(TenantRepository[CustomerDailyActivity]):
+    model = CustomerDailyActivity
+
+
+class CustomerDailyStateRepository(TenantRepository[CustomerDailyState]):
+    model = CustomerDailyState
+
+
+async def customer_timelines(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    customer_ids: list[uuid.UUID],
+    *,
+    first: int | None,
+    after: str | None,
+    with_total: bool = True,
+) -> dict[uuid.UUID, Page[CustomerEvent]]:
+    """The same page of each customer's timeline, newest first, in one statement (a dataloader's batch)."""
+    events = CustomerEventRepository(session, tenant_id)
+    statements = {customer_id: events.select_timeline(customer_id) for customer_id in customer_ids}
+    return await keyset_pages(
+        session, statements, CustomerEvent, first=first, after=after, with_total=with_total, order=NEWEST_EVENT_FIRST
+    )

@@ -1,5 +1,5 @@
-"""Customer queries for the API: lists with filters, one customer, subscriptions and timelines.
-Ingestion writes customers."""
+"""Customer reads for the API: lists with filters, one customer by id or external id.
+Applying events (ingest calls `apply.py`) writes customers."""
 
 import uuid
 from dataclasses import dataclass
@@ -7,11 +7,9 @@ from dataclasses import dataclass
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from churnsaver.backend.core.pagination import KeysetOrder, Page, keyset_pages
-from churnsaver.backend.customers.models import Customer, CustomerEvent, Subscription
-from churnsaver.backend.customers.repository import CustomerEventRepository, CustomerRepository, SubscriptionRepository
-
-NEWEST_EVENT_FIRST = KeysetOrder(time_column="occurred_at", descending=True)
+from churnsaver.backend.customers.models import Customer, Subscription
+from churnsaver.backend.customers.repository import CustomerRepository, SubscriptionRepository
+from churnsaver.tenants.auth import AuthSubject
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,11 +23,12 @@ class CustomerFilter:
 
 
 def customers_statement(
-    session: AsyncSession, tenant_id: uuid.UUID, filter: CustomerFilter | None = None
+    session: AsyncSession, subject: AuthSubject, filter: CustomerFilter | None = None
 ) -> Select[tuple[Customer]]:
     """The tenant's customers matching `filter`, unordered: other orders and filters build on it."""
-    statement = CustomerRepository(session, tenant_id).select_readable()
-    return _filtered(session, tenant_id, statement, filter) if filter is not None else statement
+    subject.require_read()
+    statement = CustomerRepository(session, subject.tenant_id).select_readable()
+    return _filtered(session, subject.tenant_id, statement, filter) if filter is not None else statement
 
 
 def _filtered(
@@ -54,28 +53,13 @@ def _filtered(
     return statement
 
 
-async def get_customer(session: AsyncSession, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> Customer | None:
+async def get_customer(session: AsyncSession, subject: AuthSubject, customer_id: uuid.UUID) -> Customer | None:
     """None when the tenant has no such customer, whether it is missing or another tenant's."""
-    return await CustomerRepository(session, tenant_id).get(customer_id)
+    subject.require_read()
+    return await CustomerRepository(session, subject.tenant_id).get(customer_id)
 
 
-async def get_customer_by_external_id(session: AsyncSession, tenant_id: uuid.UUID, external_id: str) -> Customer | None:
+async def get_customer_by_external_id(session: AsyncSession, subject: AuthSubject, external_id: str) -> Customer | None:
     """By the tenant's own id for the customer, or any provider id it carries; None as above."""
-    return await CustomerRepository(session, tenant_id).get_by_external_id(external_id)
-
-
-async def customer_timelines(
-    session: AsyncSession,
-    tenant_id: uuid.UUID,
-    customer_ids: list[uuid.UUID],
-    *,
-    first: int | None,
-    after: str | None,
-    with_total: bool = True,
-) -> dict[uuid.UUID, Page[CustomerEvent]]:
-    """The same page of each customer's timeline, newest first, in one statement."""
-    events = CustomerEventRepository(session, tenant_id)
-    statements = {customer_id: events.select_timeline(customer_id) for customer_id in customer_ids}
-    return await keyset_pages(
-        session, statements, CustomerEvent, first=first, after=after, with_total=with_total, order=NEWEST_EVENT_FIRST
-    )
+    subject.require_read()
+    return await CustomerRepository(session, subject.tenant_id).get_by_external_id(external_id)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, select
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.core.bulk import update_by_id
@@ -27,6 +27,7 @@ from churnsaver.backend.core.db import insert_for, utcnow
 from churnsaver.backend.customers.events import CanonicalEvent, EventType
 from churnsaver.backend.customers.identities import RefKey, ref_key
 from churnsaver.backend.customers.models import CustomerEvent, Subscription
+from churnsaver.backend.customers.repository import CustomerEventRepository, SubscriptionRepository
 from churnsaver.backend.customers.timeline import (
     History,
     HistoryRow,
@@ -173,8 +174,9 @@ async def _lock(
 ) -> dict[SubscriptionKey, Row[Any]]:
     """The stored subscriptions among `keys`, locked (on PostgreSQL) in id order against deadlocks."""
     statement = (
-        select(Subscription.__table__)
-        .where(Subscription.tenant_id == tenant_id, Subscription.external_id.in_([external for _, external in keys]))
+        SubscriptionRepository(session, tenant_id)
+        .select_readable(Subscription.__table__)
+        .where(Subscription.external_id.in_([external for _, external in keys]))
         .order_by(Subscription.id)
         .with_for_update(key_share=True)
     )
@@ -239,9 +241,8 @@ async def _reconcile(
     """Make the stored derived rows those `wanted`: drop the stale, add the missing, fix the changed."""
     stale = [row.id for key, row in have.items() if key not in wanted]
     if stale:
-        await session.execute(
-            delete(CustomerEvent).where(CustomerEvent.tenant_id == tenant_id, CustomerEvent.id.in_(stale))
-        )
+        stale_rows = CustomerEventRepository(session, tenant_id).delete_owned().where(CustomerEvent.id.in_(stale))
+        await session.execute(stale_rows)
     await insert_rows(session, tenant_id, [row for key, row in wanted.items() if key not in have])
     changed = [
         {"id": have[key].id, "properties": row["properties"]}

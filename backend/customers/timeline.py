@@ -18,7 +18,6 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +25,7 @@ from churnsaver.backend.core.bulk import RowBatch
 from churnsaver.backend.core.db import ordered_uuid, utcnow
 from churnsaver.backend.customers.events import CanonicalEvent, CustomerRef, SubscriptionState
 from churnsaver.backend.customers.models import CustomerEvent
+from churnsaver.backend.customers.repository import CustomerEventRepository
 
 STATE_KEY = "$state"
 MAX_DEDUPE_KEY = 255  # customer_events.dedupe_key
@@ -184,7 +184,7 @@ class History:
 
 async def _load(session: AsyncSession, tenant_id: uuid.UUID, customer_ids: Iterable[uuid.UUID]) -> list[HistoryRow]:
     """The rows of these customers that carry state (usage events are skipped)."""
-    statement = select(
+    statement = CustomerEventRepository(session, tenant_id).select_readable(
         CustomerEvent.id,
         CustomerEvent.customer_id,
         CustomerEvent.type,
@@ -192,8 +192,8 @@ async def _load(session: AsyncSession, tenant_id: uuid.UUID, customer_ids: Itera
         CustomerEvent.source,
         CustomerEvent.dedupe_key,
         CustomerEvent.properties,
-    ).where(
-        CustomerEvent.tenant_id == tenant_id,
+    )
+    statement = statement.where(
         CustomerEvent.customer_id.in_(list(customer_ids)),
         CustomerEvent.properties[STATE_KEY].as_string().is_not(None),
     )
