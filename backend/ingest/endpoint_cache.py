@@ -25,8 +25,9 @@ from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from churnsaver.backend.core.db import Database, utcnow
-from churnsaver.backend.ingest.endpoints import find_receiving_endpoint, secret_box
 from churnsaver.backend.ingest.models import Source, WebhookEndpoint
+from churnsaver.backend.ingest.repository import find_receiving_endpoint
+from churnsaver.backend.ingest.webhook_secrets import secret_box
 
 TTL_SECONDS = 30.0
 MAX_ENTRIES = 10_000

@@ -36,7 +36,6 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.core.db import Database, utcnow
@@ -45,6 +44,7 @@ from churnsaver.backend.customers.events import CanonicalEvent
 from churnsaver.backend.ingest import events_api
 from churnsaver.backend.ingest.inbox import mark
 from churnsaver.backend.ingest.models import InboxEvent, InboxStatus, Source
+from churnsaver.backend.ingest.repository import InboxEventRepository
 from churnsaver.backend.integrations.stripe import events as stripe
 from churnsaver.backend.integrations.whop import events as whop
 from churnsaver.backend.risk.tasks import enqueue_rescore
@@ -108,9 +108,10 @@ async def process_inbox(
 ) -> ProcessResult:
     """Process the pending rows among `inbox_ids`, and up to `also_pending` other pending rows of
     the tenant (oldest first), in the caller's transaction; idempotent."""
-    rows = await _claim(session, tenant_id, inbox_ids)
+    inbox = InboxEventRepository(session, tenant_id)
+    rows = await inbox.claim(inbox_ids)
     if also_pending > 0:
-        rows += await _claim_pending(session, tenant_id, also_pending)
+        rows += await _claim_pending(inbox, also_pending)
     events: list[CanonicalEvent] = []
     ignored: dict[str, list[uuid.UUID]] = defaultdict(list)
     failed: list[tuple[uuid.UUID, str]] = []
@@ -131,48 +132,14 @@ async def process_inbox(
     return ProcessResult(len(rows) - ignored_count - len(failed), ignored_count, len(failed), applied)
 
 
-async def _claim(
-    session: AsyncSession, tenant_id: uuid.UUID, inbox_ids: list[uuid.UUID]
-) -> list[tuple[uuid.UUID, str, str]]:
-    statement = (
-        update(InboxEvent)
-        .where(
-            InboxEvent.tenant_id == tenant_id,
-            InboxEvent.id.in_(inbox_ids),
-            InboxEvent.status == InboxStatus.pending,
-        )
-        .values(status=InboxStatus.processed, processed_at=utcnow())
-        .returning(InboxEvent.id, InboxEvent.source, InboxEvent.payload)
-        .execution_options(synchronize_session=False)
-    )
-    return [tuple(row) for row in await session.execute(statement)]
-
-
-async def _claim_pending(session: AsyncSession, tenant_id: uuid.UUID, limit: int) -> list[tuple[uuid.UUID, str, str]]:
-    """Claim up to `limit` more pending rows of the tenant, oldest first. After `_claim`, and
-    picked by a statement of its own: on PostgreSQL it skips rows another job has locked instead
-    of waiting for them, so two jobs sweeping each other's rows never deadlock."""
-    oldest = (
-        select(InboxEvent.id)
-        .where(InboxEvent.tenant_id == tenant_id, InboxEvent.status == InboxStatus.pending)
-        .order_by(InboxEvent.received_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)  # SQLite, one writer at a time, compiles it to nothing
-    )
-    picked = list((await session.execute(oldest)).scalars())
-    return await _claim(session, tenant_id, picked) if picked else []
-
-
-def _pending_received_at(tenant_id: uuid.UUID, *, newest: bool) -> Select[tuple[datetime]]:
-    # One end of the pending index each: min() and max() in one statement would read every
-    # pending row, which is a whole burst while one is arriving.
-    received_at = InboxEvent.received_at
-    return (
-        select(received_at)
-        .where(InboxEvent.tenant_id == tenant_id, InboxEvent.status == InboxStatus.pending)
-        .order_by(received_at.desc() if newest else received_at)
-        .limit(1)
-    )
+async def _claim_pending(inbox: InboxEventRepository, limit: int) -> list[tuple[uuid.UUID, str, str]]:
+    """Claim up to `limit` more pending rows of the tenant, oldest first. After the rows asked
+    for, and picked by a statement of its own: on PostgreSQL it skips rows another job has locked
+    instead of waiting for them, so two jobs sweeping each other's rows never deadlock."""
+    oldest = inbox.select_pending(InboxEvent.id).order_by(InboxEvent.received_at).limit(limit)
+    oldest = oldest.with_for_update(skip_locked=True)  # SQLite, one writer at a time, compiles it to nothing
+    picked = list((await inbox.session.execute(oldest)).scalars())
+    return await inbox.claim(picked) if picked else []
 
 
 async def _pending_span(db: Database, tenant_id: uuid.UUID) -> tuple[datetime, datetime] | None:
@@ -180,10 +147,11 @@ async def _pending_span(db: Database, tenant_id: uuid.UUID) -> tuple[datetime, d
     outside any write transaction: a job whose rows an earlier one took (the usual case under
     load) then ends without taking the write lock."""
     async with db.tenant_session(tenant_id) as session:
-        oldest = (await session.execute(_pending_received_at(tenant_id, newest=False))).scalar()
+        inbox = InboxEventRepository(session, tenant_id)
+        oldest = (await session.execute(inbox.select_pending_received_at(newest=False))).scalar()
         if oldest is None:
             return None
-        newest = (await session.execute(_pending_received_at(tenant_id, newest=True))).scalar()
+        newest = (await session.execute(inbox.select_pending_received_at(newest=True))).scalar()
     return oldest, newest or oldest
 
 

@@ -1,6 +1,6 @@
 """Webhook endpoints by id."""
 
-from churnsaver.backend.ingest.endpoints import WebhookEndpointRepository
+from churnsaver.backend.ingest.repository import WebhookEndpointRepository
 from churnsaver.backend.ingest.models import WebhookEndpoint
 from churnsaver.graphql.dataloaders.by_id import RowsById
 

@@ -5,7 +5,7 @@ from typing import Annotated
 import strawberry
 
 from churnsaver.backend.core.errors import DomainError
-from churnsaver.backend.ingest import endpoints
+from churnsaver.backend.ingest import service
 from churnsaver.backend.ingest.models import Source
 from churnsaver.graphql.ingest.types import WebhookEndpointType, WebhookSource
 from churnsaver.graphql.node import parse_node_uuid
@@ -64,9 +64,9 @@ class IngestMutations:
     ) -> CreateWebhookEndpointResult:
         context = info.context
         try:
-            created = await endpoints.create_endpoint(
+            created = await service.create_endpoint(
                 context.session,
-                context.auth.tenant_id,
+                context.auth,
                 source=Source(input.source.value),
                 signing_secret=input.signing_secret,
                 secret_key=context.settings.resolved_secret_key,
@@ -89,9 +89,9 @@ class IngestMutations:
     ) -> RotateWebhookSecretResult:
         context = info.context
         try:
-            rotated = await endpoints.rotate_secret(
+            rotated = await service.rotate_secret(
                 context.session,
-                context.auth.tenant_id,
+                context.auth,
                 parse_node_uuid(id, "WebhookEndpoint"),
                 signing_secret=signing_secret,
                 secret_key=context.settings.resolved_secret_key,
@@ -108,9 +108,7 @@ class IngestMutations:
     async def delete_webhook_endpoint(self, info: strawberry.Info, id: strawberry.ID) -> DeleteWebhookEndpointResult:
         context = info.context
         try:
-            await endpoints.delete_endpoint(
-                context.session, context.auth.tenant_id, parse_node_uuid(id, "WebhookEndpoint")
-            )
+            await service.delete_endpoint(context.session, context.auth, parse_node_uuid(id, "WebhookEndpoint"))
         except DomainError as error:
             return UserError.from_error(error)
         return WebhookEndpointDeleted(deleted_id=id)

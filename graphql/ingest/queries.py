@@ -5,7 +5,7 @@ from typing import Annotated
 
 import strawberry
 
-from churnsaver.backend.ingest import endpoints, stats
+from churnsaver.backend.ingest import service
 from churnsaver.graphql.ingest.types import IngestDailyStatType, WebhookEndpointType
 from churnsaver.graphql.permissions import CanRead
 
@@ -26,11 +26,11 @@ class IngestQueries:
         to: date | None = None,
     ) -> list[IngestDailyStatType]:
         context = info.context
-        rows = await stats.ingest_stats(context.session, context.auth.tenant_id, first_day=from_, last_day=to)
+        rows = await service.ingest_stats(context.session, context.auth, first_day=from_, last_day=to)
         return [IngestDailyStatType.from_row(row) for row in rows]
 
     @strawberry.field(permission_classes=[CanRead], description="The tenant's webhook endpoints, oldest first.")
     async def webhook_endpoints(self, info: strawberry.Info) -> list[WebhookEndpointType]:
         context = info.context
-        rows = await endpoints.list_endpoints(context.session, context.auth.tenant_id)
+        rows = await service.list_endpoints(context.session, context.auth)
         return [WebhookEndpointType.from_row(row) for row in rows]

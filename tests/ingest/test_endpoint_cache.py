@@ -8,9 +8,11 @@ import pytest
 from sqlalchemy import delete, select, update
 
 from churnsaver.backend.core.db import utcnow
-from churnsaver.backend.ingest import endpoints
+from churnsaver.backend.ingest import service as endpoints
+from churnsaver.backend.ingest import webhook_secrets
 from churnsaver.backend.ingest.endpoint_cache import EndpointCache
 from churnsaver.backend.ingest.models import InboxEvent, Source, WebhookEndpoint
+from churnsaver.tenants.auth import AuthSubject
 from churnsaver.tenants.models import Tenant
 from tests.fixtures.billing_payloads import whop_payment_failed
 from tests.fixtures.senders import WebhookTarget, create_webhook_target, deliver, whop_v1_delivery
@@ -24,7 +26,9 @@ async def whop(db, settings, tenant) -> WebhookTarget:
 
 async def rotate_elsewhere(db, settings, target: WebhookTarget, new_secret: str) -> None:
     """A rotation committed by another process: a plain statement, which this process's sessions never see."""
-    sealed = endpoints.secret_box(settings.resolved_secret_key).encrypt(new_secret, bound_to=str(target.endpoint_id))
+    sealed = webhook_secrets.secret_box(settings.resolved_secret_key).encrypt(
+        new_secret, bound_to=str(target.endpoint_id)
+    )
     async with db.system_engine.begin() as connection:
         await connection.execute(
             update(WebhookEndpoint.__table__)
@@ -77,7 +81,11 @@ async def test_a_rotation_in_this_process_is_seen_at_once(db, settings, whop):
 
     async with db.tenant_unit_of_work(whop.tenant_id) as session:
         rotated = await endpoints.rotate_secret(
-            session, whop.tenant_id, whop.endpoint_id, signing_secret=None, secret_key=settings.resolved_secret_key
+            session,
+            AuthSubject.system(whop.tenant_id),
+            whop.endpoint_id,
+            signing_secret=None,
+            secret_key=settings.resolved_secret_key,
         )
 
     entry = await cache.get(whop.endpoint_id, Source.whop)
@@ -90,7 +98,7 @@ async def test_a_deletion_in_this_process_stops_deliveries_at_once(db, whop):
     await cache.get(whop.endpoint_id, Source.whop)
 
     async with db.tenant_unit_of_work(whop.tenant_id) as session:
-        await endpoints.delete_endpoint(session, whop.tenant_id, whop.endpoint_id)
+        await endpoints.delete_endpoint(session, AuthSubject.system(whop.tenant_id), whop.endpoint_id)
 
     assert await cache.get(whop.endpoint_id, Source.whop) is None
 
@@ -101,7 +109,7 @@ async def test_a_change_that_rolls_back_keeps_the_entry(db, settings, whop):
 
     with pytest.raises(RuntimeError):
         async with db.tenant_unit_of_work(whop.tenant_id) as session:
-            await endpoints.delete_endpoint(session, whop.tenant_id, whop.endpoint_id)
+            await endpoints.delete_endpoint(session, AuthSubject.system(whop.tenant_id), whop.endpoint_id)
             raise RuntimeError("rolled back")
 
     assert (await cache.get(whop.endpoint_id, Source.whop)).cached
@@ -122,7 +130,7 @@ async def test_a_rotation_elsewhere_takes_effect_at_the_first_delivery_signed_wi
     client, db, settings, whop
 ):
     before = await deliver(client, whop.path, whop_v1_delivery(whop.secret, whop_payment_failed()))
-    new_secret = endpoints.generate_secret()
+    new_secret = webhook_secrets.generate_secret()
     await rotate_elsewhere(db, settings, whop, new_secret)
 
     with_new = await deliver(client, whop.path, whop_v1_delivery(new_secret, whop_payment_failed()))
@@ -161,7 +169,11 @@ async def test_the_previous_secret_stops_verifying_when_its_grace_ends_even_whil
     cache = EndpointCache(db)
     async with db.tenant_unit_of_work(whop.tenant_id) as session:
         rotated = await endpoints.rotate_secret(
-            session, whop.tenant_id, whop.endpoint_id, signing_secret=None, secret_key=settings.resolved_secret_key
+            session,
+            AuthSubject.system(whop.tenant_id),
+            whop.endpoint_id,
+            signing_secret=None,
+            secret_key=settings.resolved_secret_key,
         )
     entry = await cache.get(whop.endpoint_id, Source.whop)
     assert entry.verifying_secrets() == [rotated.signing_secret, whop.secret]

@@ -9,8 +9,8 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from churnsaver.backend.core.db import utcnow
-from churnsaver.backend.ingest.endpoints import secret_box
 from churnsaver.backend.ingest.models import WebhookEndpoint
+from churnsaver.backend.ingest.webhook_secrets import secret_box
 from tests.fixtures.factories import create_api_key_for
 from tests.fixtures.graphql import graphql
 

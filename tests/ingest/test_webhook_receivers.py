@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import select, update
 
 from churnsaver.backend.core.db import utcnow
-from churnsaver.backend.ingest import endpoints
+from churnsaver.backend.ingest import service as endpoints
 from churnsaver.backend.ingest.models import InboxEvent, Source, WebhookEndpoint
 from churnsaver.jobs.models import OutboxJob
+from churnsaver.tenants.auth import AuthSubject
 from tests.fixtures.billing_payloads import (
     stripe_invoice_payment_failed,
     whop_payment_failed,
@@ -74,7 +75,7 @@ async def rotate(db, settings, target: WebhookTarget) -> WebhookTarget:
     async with db.tenant_unit_of_work(target.tenant_id) as session:
         rotated = await endpoints.rotate_secret(
             session,
-            target.tenant_id,
+            AuthSubject.system(target.tenant_id),
             target.endpoint_id,
             signing_secret=None,
             secret_key=settings.resolved_secret_key,
@@ -298,7 +299,7 @@ async def test_an_endpoint_of_the_other_source_is_404(client, db, whop):
 
 async def test_a_deleted_endpoint_is_404(client, db, whop):
     async with db.tenant_unit_of_work(whop.tenant_id) as session:
-        await endpoints.delete_endpoint(session, whop.tenant_id, whop.endpoint_id)
+        await endpoints.delete_endpoint(session, AuthSubject.system(whop.tenant_id), whop.endpoint_id)
 
     response = await deliver(client, whop.path, whop_v1_delivery(whop.secret, whop_payment_failed()))
 
