@@ -14,10 +14,12 @@ from sqlalchemy import func, select
 
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database, utcnow
+from churnsaver.backend.risk.service import queue_training
 from churnsaver.backend.risk.tasks import enqueue_score_tenant
 from churnsaver.backend.synthetic import generate
 from churnsaver.backend.synthetic.loading import apply_items
 from churnsaver.tenants.api_keys import create_api_key
+from churnsaver.tenants.auth import AuthSubject
 from churnsaver.tenants.models import Tenant
 from churnsaver.tenants.service import create_tenant, new_tenant_id
 
@@ -54,21 +56,21 @@ async def seed_demo_tenant(db: Database, settings: Settings) -> DemoTenant | Non
     if tenant_count:
         return None
     tenant_id = new_tenant_id()
+    subject = AuthSubject.system(tenant_id)
     end = utcnow()
     dataset = generate(
         DEMO_SEED, DEMO_CUSTOMERS, end - DEMO_HISTORY, end, usage_scale=DEMO_USAGE_SCALE, prefix="cus_demo"
     )
-    from churnsaver.backend.risk.tasks import queue_training  # CatBoost: only when seeding
 
     # One transaction: a start interrupted while loading leaves no half-seeded demo behind.
     async with db.tenant_unit_of_work(tenant_id) as session:
         await create_tenant(session, tenant_id, name="Demo Store", slug=DEMO_SLUG)
-        key = await create_api_key(session, tenant_id, name="demo")
+        key = await create_api_key(session, subject, name="demo")
         await apply_items(session, tenant_id, dataset.items)
         # Scored by the rules at once; the first model trains in the background and, once
         # active, scores the tenant again (the demo has the churners a first model needs).
         enqueue_score_tenant(session, tenant_id)
-        await queue_training(session, tenant_id)
+        await queue_training(session, subject)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     key_file.write_text(key.plaintext)
     key_file.chmod(0o600)

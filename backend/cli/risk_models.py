@@ -17,7 +17,9 @@ from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database
 from churnsaver.backend.core.logging import configure_logging
 from churnsaver.backend.risk.models import RiskModel
+from churnsaver.backend.risk.service import evaluate_active_model
 from churnsaver.tenants import service as tenants
+from churnsaver.tenants.auth import AuthSubject
 
 model_app = Typer(help="Train and evaluate churn-risk models.", no_args_is_help=True)
 
@@ -110,26 +112,25 @@ async def _tenant_id(db: Database, slug: str):
 
 
 async def _train(slug: str, as_of: datetime | None, force: bool) -> RiskModel:
-    from churnsaver.backend.risk.training import train_model
+    from churnsaver.backend.risk.tasks import train_model
 
     # stdout holds only the result; the run's own log lines are for a log, not for this output.
     configure_logging("WARNING")
     db = Database(Settings())
     try:
-        return await train_model(db, await _tenant_id(db, slug), as_of=as_of, force=force)
+        subject = AuthSubject.system(await _tenant_id(db, slug))
+        return await train_model(db, subject, as_of=as_of, force=force)
     finally:
         await db.dispose()
 
 
 async def _evaluate(slug: str) -> dict[str, Any]:
-    from churnsaver.backend.risk.training import evaluate_active
-
     configure_logging("WARNING")
     db = Database(Settings())
     try:
-        tenant_id = await _tenant_id(db, slug)
-        async with db.tenant_session(tenant_id) as session:
-            return await evaluate_active(session, tenant_id)
+        subject = AuthSubject.system(await _tenant_id(db, slug))
+        async with db.tenant_session(subject.tenant_id) as session:
+            return await evaluate_active_model(session, subject)
     finally:
         await db.dispose()
 

@@ -19,9 +19,10 @@ from churnsaver.backend.cli.output import JsonOption, console, errors, fail, pri
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.core.errors import InvalidInput
-from churnsaver.backend.risk.queries import export_rows
+from churnsaver.backend.risk.service import export_scores
 from churnsaver.backend.risk.settings import TIERS
 from churnsaver.tenants import service as tenants
+from churnsaver.tenants.auth import AuthSubject
 
 if TYPE_CHECKING:
     from churnsaver.backend.risk.scoring import Progress as OnProgress
@@ -126,6 +127,7 @@ async def _export(slug: str, output: Path) -> int:
     try:
         async with db.system_session() as session:
             tenant = await tenants.get_tenant_by_slug(session, slug)
+        subject = AuthSubject.system(tenant.id)
         try:
             file = output.open("w", newline="", encoding="utf-8")
         except OSError as error:
@@ -135,7 +137,7 @@ async def _export(slug: str, output: Path) -> int:
             writer = csv.writer(file)
             writer.writerow(EXPORT_COLUMNS)
             async with db.tenant_session(tenant.id) as session:
-                async for external_id, score_value, tier, version, reasons in export_rows(session, tenant.id):
+                async for external_id, score_value, tier, version, reasons in export_scores(session, subject):
                     reasons_text = "; ".join(reason_text(reason) for reason in reasons)
                     writer.writerow((external_id, f"{score_value:.4f}", tier, version, reasons_text))
                     written += 1

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pandas as pd
-from sqlalchemy import String, Text, and_, case, cast, distinct, func, select
+from sqlalchemy import String, Text, and_, case, cast, distinct, func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.core.db import utcnow
@@ -57,6 +57,11 @@ from churnsaver.backend.customers.activity import (
 )
 from churnsaver.backend.customers.events import DeclineClass, EventType
 from churnsaver.backend.customers.models import Customer
+from churnsaver.backend.customers.repository import (
+    CustomerDailyActivityRepository,
+    CustomerDailyStateRepository,
+    CustomerRepository,
+)
 from churnsaver.backend.risk.traits import (
     MISSING_CATEGORY,
     is_identifier,
@@ -145,7 +150,7 @@ Scope = list[uuid.UUID] | IdRange | None
 async def id_ranges(session: AsyncSession, tenant_id: uuid.UUID, size: int) -> list[tuple[IdRange, int]]:
     """The tenant's customers cut into slices of `size` in id order, with each slice's count.
     Only the ids are read (the primary key's index), as text: no UUID object per customer."""
-    statement = select(key_column(Customer.id)).where(Customer.tenant_id == tenant_id).order_by(Customer.id)
+    statement = CustomerRepository(session, tenant_id).select_readable(key_column(Customer.id)).order_by(Customer.id)
     keys = list((await session.scalars(statement)).all())
     slices = []
     for start in range(0, len(keys), size):
@@ -171,14 +176,16 @@ def last_day(as_of: datetime) -> date:
 
 async def discover_spec(session: AsyncSession, tenant_id: uuid.UUID, as_of: datetime | None = None) -> FeatureSpec:
     """The features a tenant's data supports: the base ones, its usage events, its traits."""
-    usage = select(ACTIVITY.c.name).where(ACTIVITY.c.tenant_id == tenant_id, ACTIVITY.c.name.not_in(NON_USAGE_NAMES))
+    usage = CustomerDailyActivityRepository(session, tenant_id).select_readable(ACTIVITY.c.name)
+    usage = usage.where(ACTIVITY.c.name.not_in(NON_USAGE_NAMES))
     if as_of is not None:
         usage = usage.where(ACTIVITY.c.day <= last_day(as_of))
     total = func.sum(ACTIVITY.c["count"])
     usage = usage.group_by(ACTIVITY.c.name).order_by(total.desc(), ACTIVITY.c.name).limit(MAX_USAGE_EVENTS)
     events = sorted(name for (name,) in await session.execute(usage))
     values: dict[str, list[Any]] = defaultdict(list)
-    sample = select(Customer.traits).where(Customer.tenant_id == tenant_id).order_by(Customer.id).limit(TRAIT_SAMPLE)
+    sample = CustomerRepository(session, tenant_id).select_readable(Customer.traits)
+    sample = sample.order_by(Customer.id).limit(TRAIT_SAMPLE)
     for (traits,) in await session.execute(sample):
         for name, value in (traits if isinstance(traits, dict) else {}).items():
             values[name].append(value)
@@ -341,7 +348,7 @@ async def _customers(
     columns = [key_column(Customer.id), Customer.id, Customer.churned_at, Customer.churn_label]
     if with_traits:  # as text, decoded by `_traits` (the JSON type's stdlib decoder is slower)
         columns.append(cast(Customer.traits, Text))
-    statement = _scoped(select(*columns).where(Customer.tenant_id == tenant_id), Customer.id, customer_ids)
+    statement = _scoped(CustomerRepository(session, tenant_id).select_readable(*columns), Customer.id, customer_ids)
     names = ["key", "id", "churned_at", "churn_label", *(["traits"] if with_traits else [])]
     return await query_columns(session, statement.order_by(Customer.id), names)
 
@@ -361,7 +368,7 @@ async def _window_activity(
         return func.sum(case((ACTIVITY.c.day > day - timedelta(days=days), count), else_=0))
 
     names = [*usage_events, EventType.payment_failed.value, *sorted(DECLINE_NAMES)]
-    statement = select(
+    statement = CustomerDailyActivityRepository(session, tenant_id).select_readable(
         key_column(ACTIVITY.c.customer_id),
         ACTIVITY.c.name,
         within(7),
@@ -369,8 +376,8 @@ async def _window_activity(
         within(30),
         func.sum(count),
         func.max(ACTIVITY.c.day),
-    ).where(
-        ACTIVITY.c.tenant_id == tenant_id,
+    )
+    statement = statement.where(
         ACTIVITY.c.day > day - timedelta(days=WINDOW_DAYS),
         ACTIVITY.c.day <= day,
         ACTIVITY.c.name.in_(names),
@@ -388,14 +395,15 @@ async def _life_activity(session: AsyncSession, tenant_id: uuid.UUID, day: date,
     def usage_days(days: int) -> Any:
         return func.count(distinct(case((and_(usage, ACTIVITY.c.day > day - timedelta(days=days)), ACTIVITY.c.day))))
 
-    statement = select(
+    statement = CustomerDailyActivityRepository(session, tenant_id).select_readable(
         key_column(ACTIVITY.c.customer_id),
         func.min(ACTIVITY.c.day),
         func.max(case((usage, ACTIVITY.c.day))),
         usage_days(30),
         usage_days(90),
         func.sum(case((ACTIVITY.c.name.in_(DISCOUNT_NAMES), ACTIVITY.c["count"]), else_=0)),
-    ).where(ACTIVITY.c.tenant_id == tenant_id, ACTIVITY.c.day <= day)
+    )
+    statement = statement.where(ACTIVITY.c.day <= day)
     statement = _scoped(statement, ACTIVITY.c.customer_id, customer_ids)
     names = ["customer_id", "first_day", "last_usage_day", "active_30", "active_90", "discounts"]
     return await query_columns(session, statement.group_by(ACTIVITY.c.customer_id), names)
@@ -412,9 +420,10 @@ async def _latest_state(session: AsyncSession, tenant_id: uuid.UUID, day: date, 
     def newest(name: str) -> Any:
         return func.max(day_text.concat(cast(STATE.c[name], String)))
 
-    statement = select(key_column(STATE.c.customer_id), *(newest(name) for name in STATE_FEATURE_FIELDS)).where(
-        STATE.c.tenant_id == tenant_id, STATE.c.day <= day
+    statement = CustomerDailyStateRepository(session, tenant_id).select_readable(
+        key_column(STATE.c.customer_id), *(newest(name) for name in STATE_FEATURE_FIELDS)
     )
+    statement = statement.where(STATE.c.day <= day)
     statement = _scoped(statement, STATE.c.customer_id, customer_ids).group_by(STATE.c.customer_id)
     state = await query_columns(session, statement, ["customer_id", *STATE_FEATURE_FIELDS])
     for name in STATE_FEATURE_FIELDS:

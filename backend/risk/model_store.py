@@ -21,12 +21,11 @@ import pandas as pd
 from catboost import CatBoostClassifier, Pool
 from scipy.special import expit
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import defer
 
-from churnsaver.backend.core.repository import TenantRepository
 from churnsaver.backend.risk.features import MISSING_CATEGORY, FeatureSpec
 from churnsaver.backend.risk.leaf_shap import is_symmetric, leaf_tables
 from churnsaver.backend.risk.models import RiskModel
+from churnsaver.backend.risk.repository import RiskModelRepository
 
 RULES_VERSION = "rules"
 CACHED_MODELS = 64
@@ -140,23 +139,6 @@ def stored_model(row: RiskModel) -> CalibratedCatBoost:
             _cache.pop(next(iter(_cache)))
         _cache[row.id] = cached
     return cached
-
-
-class RiskModelRepository(TenantRepository[RiskModel]):
-    model = RiskModel
-
-    async def active(self) -> RiskModel | None:
-        statement = self.select_readable().where(RiskModel.active.is_(True), RiskModel.kind == "catboost")
-        return (await self.session.execute(statement)).scalars().first()
-
-    async def newest_first(self) -> list[RiskModel]:
-        """Every version without its model bytes: listing versions never needs them."""
-        statement = (
-            self.select_readable()
-            .options(defer(RiskModel.model_blob))
-            .order_by(RiskModel.created_at.desc(), RiskModel.id.desc())
-        )
-        return list((await self.session.execute(statement)).scalars())
 
 
 async def load_active_model(session: AsyncSession, tenant_id: uuid.UUID) -> ActiveModel:

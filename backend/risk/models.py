@@ -10,6 +10,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from churnsaver.backend.core.db import Base, TenantOwned, utcnow
 
+TIERS = ("critical", "high", "medium", "low")  # a score's tier, highest first
+
 
 class RiskModel(TenantOwned, Base):
     """One model version of a tenant: `version` is "v1", "v2", ... or "rules" (cold start).

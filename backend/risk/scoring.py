@@ -27,7 +27,6 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 from catboost import Pool
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -36,13 +35,9 @@ from churnsaver.backend.core.db import Database, ordered_uuid_hexes, utcnow
 from churnsaver.backend.core.domain_events import DomainEvent
 from churnsaver.backend.risk.explain import Reason, shap_scores, top_reasons
 from churnsaver.backend.risk.features import FeatureMatrix, FeatureSpec, IdRange, feature_matrix, id_ranges
-from churnsaver.backend.risk.model_store import (
-    RULES_VERSION,
-    CalibratedCatBoost,
-    RiskModelRepository,
-    stored_model,
-)
+from churnsaver.backend.risk.model_store import RULES_VERSION, CalibratedCatBoost, stored_model
 from churnsaver.backend.risk.models import RiskModel, RiskScore, RiskScoreHistory
+from churnsaver.backend.risk.repository import RiskModelRepository, RiskScoreHistoryRepository, RiskScoreRepository
 from churnsaver.backend.risk.rules import RULES_SPEC, score_by_rules
 from churnsaver.backend.risk.settings import TIERS, Thresholds, load_config, tiers_for
 
@@ -352,8 +347,10 @@ async def _current_scores(
         if isinstance(customers, IdRange)
         else is_one_of(session, column, customers)
     )
-    statement = select(column, RiskScore.tier, RiskScore.as_of, RiskScore.model_version).where(
-        RiskScore.tenant_id == tenant_id, scope
+    statement = (
+        RiskScoreRepository(session, tenant_id)
+        .select_readable(column, RiskScore.tier, RiskScore.as_of, RiskScore.model_version)
+        .where(scope)
     )
     rows = await (await session.connection()).execute(statement)
     return {row[0]: _Current(row[1], row[2], row[3]) for row in rows}
@@ -362,8 +359,8 @@ async def _current_scores(
 async def _in_history(
     session: AsyncSession, tenant_id: uuid.UUID, as_of: datetime, version: str, customer_ids: list[uuid.UUID]
 ) -> set[uuid.UUID]:
-    statement = select(RiskScoreHistory.customer_id).where(
-        RiskScoreHistory.tenant_id == tenant_id,
+    statement = RiskScoreHistoryRepository(session, tenant_id).select_readable(RiskScoreHistory.customer_id)
+    statement = statement.where(
         is_one_of(session, RiskScoreHistory.customer_id, customer_ids),
         RiskScoreHistory.as_of == as_of,
         RiskScoreHistory.model_version == version,

@@ -1,20 +1,28 @@
-"""Risk reads for the API that span domains: customers listed by risk, and the tenant's model versions.
+"""The risk engine's API, for GraphQL and the CLI: customers listed by risk, tiers, thresholds,
+model versions, training and exports. Each function checks the subject's scope; none commits.
 
 Risk may read customers (it sits above them), so listing customers by tier or riskiest first lives
 here; the customers domain lists them by their own fields only.
+
+Training and evaluation (pandas, CatBoost: seconds to import) are imported inside the functions
+that need them, so a process that only serves reads never pays for them.
 """
 
-import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.core.pagination import Page, keyset_page
 from churnsaver.backend.customers import service as customers
 from churnsaver.backend.customers.models import Customer
-from churnsaver.backend.risk.model_store import RiskModelRepository
 from churnsaver.backend.risk.models import RiskModel
-from churnsaver.backend.risk.queries import in_tier, riskiest_first
+from churnsaver.backend.risk.repository import Distribution, RiskModelRepository, RiskScoreRepository
+from churnsaver.backend.risk.settings import RiskConfig, Thresholds, load_config, set_thresholds
+from churnsaver.backend.risk.tasks import enqueue_score_tenant, enqueue_training
+from churnsaver.tenants.auth import AuthSubject
 
 
 class CustomerOrder(StrEnum):
@@ -24,7 +32,7 @@ class CustomerOrder(StrEnum):
 
 async def list_customers(
     session: AsyncSession,
-    tenant_id: uuid.UUID,
+    subject: AuthSubject,
     *,
     filter: customers.CustomerFilter | None = None,
     tier: str | None = None,
@@ -35,14 +43,63 @@ async def list_customers(
 ) -> Page[Customer]:
     """A keyset page of the tenant's customers matching `filter` and, when given, whose current
     score is in `tier`."""
-    statement = customers.customers_statement(session, tenant_id, filter)
+    statement = customers.customers_statement(session, subject, filter)
+    scores = RiskScoreRepository(session, subject.tenant_id)
     if tier is not None:
-        statement = in_tier(statement, tenant_id, tier)
+        statement = scores.in_tier(statement, tier)
     if order is CustomerOrder.risk_desc:
-        return await riskiest_first(session, tenant_id, statement, first=first, after=after, with_total=with_total)
+        return await scores.riskiest_first(statement, first=first, after=after, with_total=with_total)
     return await keyset_page(session, statement, Customer, first=first, after=after, with_total=with_total)
 
 
-async def list_models(session: AsyncSession, tenant_id: uuid.UUID) -> list[RiskModel]:
+async def risk_distribution(session: AsyncSession, subject: AuthSubject) -> Distribution:
+    """How many customers are in each tier now, and how many are not scored yet."""
+    subject.require_read()
+    return await RiskScoreRepository(session, subject.tenant_id).distribution()
+
+
+async def risk_thresholds(session: AsyncSession, subject: AuthSubject) -> RiskConfig:
+    subject.require_read()
+    return await load_config(session, subject.tenant_id)
+
+
+async def set_risk_thresholds(session: AsyncSession, subject: AuthSubject, thresholds: Thresholds) -> RiskConfig:
+    """Store the thresholds (InvalidInput unless 0 < medium < high < critical <= 1) and enqueue a
+    scoring run: tiers are stored with the scores, so they change when the tenant is scored again."""
+    subject.require_write()
+    config = await set_thresholds(session, subject.tenant_id, thresholds)
+    enqueue_score_tenant(session, subject.tenant_id)
+    return config
+
+
+async def list_risk_models(session: AsyncSession, subject: AuthSubject) -> list[RiskModel]:
     """The tenant's model versions, newest first, without their model bytes."""
-    return await RiskModelRepository(session, tenant_id).newest_first()
+    subject.require_read()
+    return await RiskModelRepository(session, subject.tenant_id).newest_first()
+
+
+async def queue_training(
+    session: AsyncSession, subject: AuthSubject, *, as_of: datetime | None = None, force: bool = False
+) -> RiskModel:
+    """A queued version and its training job, in the caller's transaction."""
+    from churnsaver.backend.risk.training import create_version
+
+    row = await create_version(session, subject, as_of=as_of)
+    enqueue_training(session, subject.tenant_id, row.id, force=force)
+    return row
+
+
+async def evaluate_active_model(
+    session: AsyncSession, subject: AuthSubject, as_of: datetime | None = None
+) -> dict[str, Any]:
+    """The active version's metrics recomputed on the holdout of the rows as of `as_of` (now)."""
+    from churnsaver.backend.risk.training import evaluate_active
+
+    subject.require_read()
+    return await evaluate_active(session, subject.tenant_id, as_of)
+
+
+def export_scores(session: AsyncSession, subject: AuthSubject) -> AsyncIterator[tuple[Any, ...]]:
+    """(external id, score, tier, model version, reasons) of every scored customer, riskiest first, streamed."""
+    subject.require_read()
+    return RiskScoreRepository(session, subject.tenant_id).export_rows()

@@ -9,14 +9,12 @@ import uuid
 from dataclasses import dataclass, replace
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.core.db import insert_for, utcnow
 from churnsaver.backend.core.errors import InvalidInput
-from churnsaver.backend.risk.models import RiskSettings
-
-TIERS = ("critical", "high", "medium", "low")  # highest first
+from churnsaver.backend.risk.models import TIERS, RiskSettings
+from churnsaver.backend.risk.repository import RiskSettingsRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +63,7 @@ def tiers_for(scores: np.ndarray, thresholds: Thresholds) -> np.ndarray:
 
 
 async def load_config(session: AsyncSession, tenant_id: uuid.UUID) -> RiskConfig:
-    row = (await session.execute(select(RiskSettings).where(RiskSettings.tenant_id == tenant_id))).scalar_one_or_none()
+    row = await RiskSettingsRepository(session, tenant_id).find()
     if row is None:
         return DEFAULT_SETTINGS
     return RiskConfig(

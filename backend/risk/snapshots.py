@@ -23,12 +23,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.customers.activity import ACTIVITY, STATE
 from churnsaver.backend.customers.events import EventType
 from churnsaver.backend.customers.models import Customer
+from churnsaver.backend.customers.repository import (
+    CustomerDailyActivityRepository,
+    CustomerDailyStateRepository,
+    CustomerRepository,
+)
 from churnsaver.backend.customers.subscription_state import ENDED_STATUSES
 from churnsaver.backend.risk.features import (
     MISSING_CATEGORY,
@@ -84,7 +89,9 @@ async def training_rows(
     if horizon_days < 1:
         raise ValueError("the horizon must be at least one day")
     spec = spec or await discover_spec(session, tenant_id, as_of)
-    first_day = await session.scalar(select(func.min(ACTIVITY.c.day)).where(ACTIVITY.c.tenant_id == tenant_id))
+    first_day = await session.scalar(
+        CustomerDailyActivityRepository(session, tenant_id).select_readable(func.min(ACTIVITY.c.day))
+    )
     dates = snapshot_dates(as_of, horizon_days, first_day, max_snapshots)
     churns = await _churn_days(session, tenant_id, last_day(as_of))
     holdout_dates = set(dates[len(dates) - _holdout_count(len(dates)) :])
@@ -140,7 +147,7 @@ async def _stable_order(
     on any database, however often it is loaded."""
     if not ids:
         return np.zeros(0, dtype=int)
-    statement = select(Customer.id, Customer.external_id).where(Customer.tenant_id == tenant_id)
+    statement = CustomerRepository(session, tenant_id).select_readable(Customer.id, Customer.external_id)
     external = dict((await session.execute(statement)).all())
     dates = np.array([moment.timestamp() for moment in moments])
     _, keys = np.unique(np.array([external.get(customer_id, "") for customer_id in ids]), return_inverse=True)
@@ -176,20 +183,22 @@ def _churned(facts: pd.DataFrame, moment: datetime, horizon_days: int, churns: p
 
 async def _churn_days(session: AsyncSession, tenant_id: uuid.UUID, until: date) -> pd.DataFrame:
     """(customer, day) of every cancellation event and every ended subscription state up to `until`."""
-    canceled = select(key_column(ACTIVITY.c.customer_id), ACTIVITY.c.day).where(
-        ACTIVITY.c.tenant_id == tenant_id,
+    activity = CustomerDailyActivityRepository(session, tenant_id)
+    canceled = activity.select_readable(key_column(ACTIVITY.c.customer_id), ACTIVITY.c.day).where(
         ACTIVITY.c.name == EventType.subscription_canceled.value,
         ACTIVITY.c.day <= until,
     )
-    ended = select(key_column(STATE.c.customer_id), STATE.c.day).where(
-        STATE.c.tenant_id == tenant_id, STATE.c.status.in_(ENDED_STATUSES), STATE.c.day <= until
+    state = CustomerDailyStateRepository(session, tenant_id)
+    ended = state.select_readable(key_column(STATE.c.customer_id), STATE.c.day).where(
+        STATE.c.status.in_(ENDED_STATUSES), STATE.c.day <= until
     )
     return await query_frame(session, canceled.union_all(ended), ["customer_id", "day"])
 
 
 async def _imported(session: AsyncSession, tenant_id: uuid.UUID, as_of: datetime, spec: FeatureSpec) -> pd.DataFrame:
     """The imported labelled customers: their traits as of `as_of`, every other feature missing."""
-    statement = select(Customer.id).where(Customer.tenant_id == tenant_id, Customer.churn_label.is_not(None))
+    labelled = CustomerRepository(session, tenant_id).select_readable(Customer.id)
+    statement = labelled.where(Customer.churn_label.is_not(None))
     ids = list((await session.scalars(statement.order_by(Customer.id))).all())
     if not ids:
         return pd.DataFrame(columns=[*spec.columns, "customer_id", "churn_label"])

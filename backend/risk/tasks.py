@@ -1,5 +1,5 @@
 """The risk engine's jobs: re-score the customers an ingest batch touched, score a tenant, score
-nightly, and train a queued model version.
+nightly, and train a queued model version (the job boundary commits each step of a run).
 
 Every scoring job carries the time it scores as of, fixed when it was enqueued: a retry or a
 second copy then scores with the same as of and model, which `scoring.py` recognises and skips.
@@ -11,18 +11,21 @@ and the CLI included: scoring and training (pandas, CatBoost: seconds to import)
 inside the jobs, so only a process that scores or trains pays for it.
 """
 
+import asyncio
 import uuid
 from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from churnsaver.backend.core.db import utcnow
+from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.risk.models import RiskModel
+from churnsaver.backend.risk.repository import RiskModelRepository
 from churnsaver.jobs.outbox import enqueue
 from churnsaver.jobs.registry import job
 from churnsaver.jobs.runtime import runtime
 from churnsaver.jobs.scheduler import every
+from churnsaver.tenants.auth import AuthSubject
 from churnsaver.tenants.service import list_tenants
 
 RESCORE_CUSTOMERS = "risk.rescore_customers"
@@ -89,21 +92,77 @@ every(timedelta(days=1), "risk.score_all_tenants")
 TRAIN = "risk.train"
 
 
-async def queue_training(
-    session: AsyncSession, tenant_id: uuid.UUID, *, as_of: datetime | None = None, force: bool = False
-) -> RiskModel:
-    """A queued version and its training job, in the caller's transaction."""
-    from churnsaver.backend.risk.training import create_version
-
-    row = await create_version(session, tenant_id, as_of=as_of)
-    enqueue(session, TRAIN, tenant_id=tenant_id, model_id=str(row.id), force=force)
-    return row
+def enqueue_training(session: AsyncSession, tenant_id: uuid.UUID, model_id: uuid.UUID, *, force: bool) -> None:
+    """Train the queued version `model_id`, after the caller's transaction commits."""
+    enqueue(session, TRAIN, tenant_id=tenant_id, model_id=str(model_id), force=force)
 
 
 # Training fails the same way when retried (the run is marked failed, not raised): few retries,
 # only for a job that could not start (the database unreachable, say).
 @job(TRAIN, max_retries=3)
 async def train(tenant_id: str, model_id: str, force: bool = False) -> None:
-    from churnsaver.backend.risk.training import train_model
+    subject = AuthSubject.system(uuid.UUID(tenant_id))
+    await train_model(runtime().db, subject, force=force, model_id=uuid.UUID(model_id))
 
-    await train_model(runtime().db, uuid.UUID(tenant_id), force=force, model_id=uuid.UUID(model_id))
+
+async def train_model(
+    db: Database,
+    subject: AuthSubject,
+    *,
+    as_of: datetime | None = None,
+    force: bool = False,
+    model_id: uuid.UUID | None = None,
+) -> RiskModel:
+    """Run the training of version `model_id` (a new one when None) and return its final row.
+
+    Each step of `training.py` commits in a unit of work of its own, so the version's status and
+    progress are visible while the fit runs. A version that is not queued any more (a retried or
+    duplicate job) is returned untouched. Ends "ready" (active or not), "rejected" (too few
+    churners: the rules keep scoring) or "failed".
+    """
+    from churnsaver.backend.risk import training
+
+    tenant_id = subject.tenant_id
+    if model_id is None:
+        async with db.tenant_unit_of_work(tenant_id) as session:
+            model_id = (await training.create_version(session, subject, as_of=as_of)).id
+    async with db.tenant_unit_of_work(tenant_id) as session:
+        claimed = await training.claim_run(session, tenant_id, model_id)
+    if claimed:
+        try:
+            await _run_training(db, tenant_id, model_id, force)
+        except Exception:
+            logger.exception("risk.training_failed", tenant_id=str(tenant_id), model_id=str(model_id))
+            async with db.tenant_unit_of_work(tenant_id) as session:
+                error = "training failed unexpectedly"
+                await training.finish_run(session, tenant_id, model_id, status="failed", error=error)
+    async with db.tenant_session(tenant_id) as session:
+        return await RiskModelRepository(session, tenant_id).get_or_raise(model_id, what="risk model")
+
+
+async def _run_training(db: Database, tenant_id: uuid.UUID, model_id: uuid.UUID, force: bool) -> None:
+    from churnsaver.backend.risk import training
+
+    async with db.tenant_session(tenant_id) as session:
+        run = await training.prepare_run(session, tenant_id, model_id)
+    summary = run.training_set.summary
+    if (reason := run.rejection()) is not None:
+        async with db.tenant_unit_of_work(tenant_id) as session:
+            await training.finish_run(
+                session, tenant_id, model_id, status="rejected", training_summary=summary, error=reason
+            )
+        return
+    async with db.tenant_unit_of_work(tenant_id) as session:
+        await training.record_progress(session, tenant_id, model_id, "training", 20)
+    try:
+        trained = await asyncio.to_thread(training.fit, run.training_set)
+    except training.NotEnoughData as not_enough:
+        async with db.tenant_unit_of_work(tenant_id) as session:
+            await training.finish_run(
+                session, tenant_id, model_id, status="rejected", training_summary=summary, error=str(not_enough)
+            )
+        return
+    async with db.tenant_unit_of_work(tenant_id) as session:
+        await training.record_progress(session, tenant_id, model_id, "comparing with the active version", 90)
+    async with db.tenant_unit_of_work(tenant_id) as session:
+        await training.store_trained(session, tenant_id, model_id, trained, run, force=force)

@@ -1,4 +1,4 @@
-"""Training a tenant's churn model: the pure fit on a TrainingSet, and the run that stores a version.
+"""Training a tenant's churn model: the pure fit on a TrainingSet, and the steps of a run that stores a version.
 
 Rows are weekly snapshots (risk/snapshots.py): the newest snapshot dates are the holdout, scored
 once at the end and never seen by the fit. The number of trees is chosen by early stopping on a
@@ -20,32 +20,28 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 import structlog
 from catboost import CatBoostClassifier
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from churnsaver.backend.core.db import Database, ordered_uuid, utcnow
+from churnsaver.backend.core.db import ordered_uuid, utcnow
 from churnsaver.backend.core.errors import DomainError, InvalidInput
 from churnsaver.backend.risk import metrics
 from churnsaver.backend.risk.baseline import LogisticBaseline
 from churnsaver.backend.risk.features import FeatureMatrix, FeatureSpec
 from churnsaver.backend.risk.leaf_shap import leaf_tables
-from churnsaver.backend.risk.model_store import (
-    CalibratedCatBoost,
-    Calibration,
-    RiskModelRepository,
-    catboost_pool,
-    stored_model,
-)
+from churnsaver.backend.risk.model_store import CalibratedCatBoost, Calibration, catboost_pool, stored_model
 from churnsaver.backend.risk.models import RiskModel
-from churnsaver.backend.risk.settings import load_config
+from churnsaver.backend.risk.repository import RiskModelRepository
+from churnsaver.backend.risk.settings import RiskConfig, load_config
 from churnsaver.backend.risk.snapshots import training_rows
 from churnsaver.backend.risk.tasks import enqueue_score_tenant
+from churnsaver.tenants.auth import AuthSubject
 
 VALIDATION_SHARE = 0.2  # of the training rows, newest dates first
 MIN_VALIDATION_CHURNERS = 5
@@ -240,9 +236,12 @@ def _iso(value: np.datetime64) -> str:
     return pd.Timestamp(value).date().isoformat()
 
 
-# --- A training run: a version row whose progress is visible, the fit, the activation rule ---
+# --- A training run's steps: a version row whose progress is visible, the fit, the activation rule ---
+# Each step runs in the caller's transaction and never commits: `risk/tasks.py: train_model` runs
+# every step in a unit of work of its own, so the row shows each stage while the run goes on.
 
 STALE_RUN = timedelta(hours=1)  # a queued or running version older than this no longer blocks a new one
+FINISHED = ("ready", "rejected", "failed")
 logger = structlog.get_logger(__name__)
 
 
@@ -254,9 +253,32 @@ class NoActiveModel(DomainError):
     code = "NOT_FOUND"
 
 
-async def create_version(session: AsyncSession, tenant_id: uuid.UUID, *, as_of: datetime | None = None) -> RiskModel:
+@dataclass(frozen=True)
+class TrainingRun:
+    """What a claimed run trains on: its rows, and the tenant's settings."""
+
+    config: RiskConfig
+    training_set: TrainingSet
+
+    @cached_property
+    def churners(self) -> int:
+        return labelled_churners(self.training_set)
+
+    def rejection(self) -> str | None:
+        """Why these rows cannot train a model, or None when they can."""
+        if self.churners >= self.config.min_churners:
+            return None
+        return (
+            f"{self.churners} labelled churners; a model needs at least {self.config.min_churners}. "
+            "The rule-based score stays in use."
+        )
+
+
+async def create_version(session: AsyncSession, subject: AuthSubject, *, as_of: datetime | None = None) -> RiskModel:
     """A queued CatBoost version "v<n+1>", in the caller's transaction; refused while another run
     of the tenant is queued or training, or for a time in the future."""
+    subject.require_write()
+    tenant_id = subject.tenant_id
     as_of = as_of or utcnow()
     if as_of.tzinfo is None:
         raise InvalidInput("as of needs a timezone (UTC)")
@@ -285,111 +307,68 @@ async def create_version(session: AsyncSession, tenant_id: uuid.UUID, *, as_of: 
     )
 
 
-async def train_model(
-    db: Database,
+async def claim_run(session: AsyncSession, tenant_id: uuid.UUID, model_id: uuid.UUID) -> bool:
+    """Queued -> training; False when the version is not queued any more (a retried or duplicate job)."""
+    progress = {"stage": "building training rows", "percent": 5}
+    return await RiskModelRepository(session, tenant_id).claim(model_id, status="training", progress=progress)
+
+
+async def prepare_run(session: AsyncSession, tenant_id: uuid.UUID, model_id: uuid.UUID) -> TrainingRun:
+    row = await RiskModelRepository(session, tenant_id).get_or_raise(model_id, what="risk model")
+    config = await load_config(session, tenant_id)
+    return TrainingRun(config, await training_rows(session, tenant_id, row.as_of, row.horizon_days))
+
+
+async def record_progress(
+    session: AsyncSession, tenant_id: uuid.UUID, model_id: uuid.UUID, stage: str, percent: int
+) -> None:
+    await RiskModelRepository(session, tenant_id).set_values(model_id, progress={"stage": stage, "percent": percent})
+
+
+async def finish_run(
+    session: AsyncSession, tenant_id: uuid.UUID, model_id: uuid.UUID, *, status: str, **values: Any
+) -> None:
+    """End a run that stored no model: "rejected" (with the reason) or "failed"."""
+    if status not in FINISHED:
+        raise ValueError(f"a run does not finish {status!r}")
+    progress = {"stage": status, "percent": 100}
+    await RiskModelRepository(session, tenant_id).set_values(
+        model_id, status=status, finished_at=utcnow(), progress=progress, **values
+    )
+
+
+async def store_trained(
+    session: AsyncSession,
     tenant_id: uuid.UUID,
-    as_of: datetime | None = None,
-    force: bool = False,
-    model_id: uuid.UUID | None = None,
+    model_id: uuid.UUID,
+    trained: TrainedModel,
+    run: TrainingRun,
+    *,
+    force: bool,
 ) -> RiskModel:
-    """Run the training of version `model_id` (a new one when None) and return its final row.
-
-    A version that is not queued any more (a retried or duplicate job) is returned untouched.
-    Ends "ready" (active or not, see `_activation`), "rejected" (too few churners: the rules
-    keep scoring) or "failed".
-    """
-    if model_id is None:
-        async with db.tenant_unit_of_work(tenant_id) as session:
-            model_id = (await create_version(session, tenant_id, as_of=as_of)).id
-    if await _claim(db, tenant_id, model_id):
-        try:
-            await _run(db, tenant_id, model_id, force)
-        except Exception:
-            logger.exception("risk.training_failed", tenant_id=str(tenant_id), model_id=str(model_id))
-            await _update(db, tenant_id, model_id, status="failed", error="training failed unexpectedly")
-    async with db.tenant_session(tenant_id) as session:
-        return await RiskModelRepository(session, tenant_id).get_or_raise(model_id, what="risk model")
-
-
-async def _claim(db: Database, tenant_id: uuid.UUID, model_id: uuid.UUID) -> bool:
-    """Queued -> training in one statement: of two copies of a job, one claims the run."""
-    async with db.tenant_unit_of_work(tenant_id) as session:
-        statement = (
-            update(RiskModel)
-            .where(RiskModel.tenant_id == tenant_id, RiskModel.id == model_id, RiskModel.status == "queued")
-            .values(status="training", progress={"stage": "building training rows", "percent": 5})
-            .returning(RiskModel.id)
-            .execution_options(synchronize_session=False)
-        )
-        return (await session.execute(statement)).first() is not None
-
-
-async def _update(db: Database, tenant_id: uuid.UUID, model_id: uuid.UUID, **values: Any) -> None:
-    if values.get("status") in ("ready", "rejected", "failed"):
-        values = {"finished_at": utcnow(), "progress": {"stage": values["status"], "percent": 100}, **values}
-    async with db.tenant_unit_of_work(tenant_id) as session:
-        await session.execute(
-            update(RiskModel)
-            .where(RiskModel.tenant_id == tenant_id, RiskModel.id == model_id)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
+    """Store the trained model on its version, "ready", and activate it when `_activation` says so
+    (a re-score of the tenant is then enqueued in the same transaction)."""
+    repository = RiskModelRepository(session, tenant_id)
+    activation = await _activation(repository, trained, run.training_set, force)
+    row = await repository.get_or_raise(model_id, what="risk model")
+    row.status, row.finished_at = "ready", utcnow()
+    row.progress = {"stage": "ready", "percent": 100}
+    row.metrics, row.baseline_metrics = trained.metrics, trained.baseline_metrics
+    row.training_summary = {**trained.summary, "churners": run.churners, "activation": activation}
+    row.feature_importances = trained.importances
+    row.feature_spec, row.model_blob = trained.model.spec_json(), trained.model.to_blob()
+    if activation["activated"]:
+        await repository.deactivate_others(model_id)
+        row.active, row.activated_at = True, utcnow()
+        enqueue_score_tenant(session, tenant_id)
+    logger.info("risk.trained", tenant_id=str(tenant_id), version=row.version, **activation)
+    return row
 
 
 def labelled_churners(training_set: TrainingSet) -> int:
     """Distinct customers with a churn outcome among the rows (snapshots repeat a customer)."""
     ids = training_set.matrix.customer_ids
     return len({ids[index] for index in np.flatnonzero(np.asarray(training_set.labels) == 1)})
-
-
-async def _run(db: Database, tenant_id: uuid.UUID, model_id: uuid.UUID, force: bool) -> None:
-    async with db.tenant_session(tenant_id) as session:
-        row = await RiskModelRepository(session, tenant_id).get_or_raise(model_id, what="risk model")
-        config = await load_config(session, tenant_id)
-        training_set = await training_rows(session, tenant_id, row.as_of, row.horizon_days)
-    churners = labelled_churners(training_set)
-    if churners < config.min_churners:
-        await _update(
-            db,
-            tenant_id,
-            model_id,
-            status="rejected",
-            training_summary=training_set.summary,
-            error=(
-                f"{churners} labelled churners; a model needs at least {config.min_churners}. "
-                "The rule-based score stays in use."
-            ),
-        )
-        return
-    await _update(db, tenant_id, model_id, progress={"stage": "training", "percent": 20})
-    try:
-        trained = await asyncio.to_thread(fit, training_set)
-    except NotEnoughData as reason:
-        await _update(
-            db, tenant_id, model_id, status="rejected", training_summary=training_set.summary, error=str(reason)
-        )
-        return
-    await _update(db, tenant_id, model_id, progress={"stage": "comparing with the active version", "percent": 90})
-    async with db.tenant_unit_of_work(tenant_id) as session:
-        repository = RiskModelRepository(session, tenant_id)
-        activation = await _activation(repository, trained, training_set, force)
-        row = await repository.get_or_raise(model_id, what="risk model")
-        row.status, row.finished_at = "ready", utcnow()
-        row.progress = {"stage": "ready", "percent": 100}
-        row.metrics, row.baseline_metrics = trained.metrics, trained.baseline_metrics
-        row.training_summary = {**trained.summary, "churners": churners, "activation": activation}
-        row.feature_importances = trained.importances
-        row.feature_spec, row.model_blob = trained.model.spec_json(), trained.model.to_blob()
-        if activation["activated"]:
-            await session.execute(
-                update(RiskModel)
-                .where(RiskModel.tenant_id == tenant_id, RiskModel.active.is_(True), RiskModel.id != model_id)
-                .values(active=False)
-                .execution_options(synchronize_session=False)
-            )
-            row.active, row.activated_at = True, utcnow()
-            enqueue_score_tenant(session, tenant_id)
-    logger.info("risk.trained", tenant_id=str(tenant_id), version=row.version, **activation)
 
 
 async def _activation(

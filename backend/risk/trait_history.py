@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.customers.events import EventType
 from churnsaver.backend.customers.models import CustomerEvent
+from churnsaver.backend.customers.repository import CustomerEventRepository
 from churnsaver.backend.customers.timeline import STATE_KEY
 from churnsaver.backend.risk.features import TRAIT_PREFIX, FeatureSpec, key_column
 from churnsaver.backend.risk.traits import MISSING_CATEGORY, trait_category, trait_number
@@ -37,10 +37,10 @@ class TraitHistory:
 
     @classmethod
     async def load(cls, session: AsyncSession, tenant_id: uuid.UUID) -> "TraitHistory":
-        statement = select(
+        statement = CustomerEventRepository(session, tenant_id).select_readable(
             key_column(CustomerEvent.customer_id), CustomerEvent.occurred_at, CustomerEvent.dedupe_key
-        ).add_columns(CustomerEvent.properties)
-        statement = statement.where(CustomerEvent.tenant_id == tenant_id, CustomerEvent.type == EventType.identify)
+        )
+        statement = statement.add_columns(CustomerEvent.properties).where(CustomerEvent.type == EventType.identify)
         rows: dict[str, list[tuple[datetime, str, dict[str, Any]]]] = defaultdict(list)
         for key, occurred_at, dedupe_key, properties in await session.execute(statement):
             traits = (properties.get(STATE_KEY) or {}).get("traits")

@@ -50,7 +50,7 @@ class CustomerQueries:
         context = info.context
         page = await risk.list_customers(
             context.session,
-            context.auth.tenant_id,
+            context.auth,
             filter=filter.to_service() if filter is not None else None,
             tier=filter.tier.value if filter is not None and filter.tier is not None else None,
             order=risk.CustomerOrder(order_by.value),
@@ -71,11 +71,11 @@ class CustomerQueries:
             raise InvalidInput("pass exactly one of `id` and `externalId`")
         context = info.context
         if external_id is not None:
-            row = await service.get_customer_by_external_id(context.session, context.auth.tenant_id, external_id)
+            row = await service.get_customer_by_external_id(context.session, context.auth, external_id)
         else:
             try:
                 customer_id = parse_node_uuid(id, "Customer")
             except NotFound:
                 return None  # a malformed id names no customer, like a missing one
-            row = await service.get_customer(context.session, context.auth.tenant_id, customer_id)
+            row = await service.get_customer(context.session, context.auth, customer_id)
         return CustomerType.from_row(row) if row is not None else None

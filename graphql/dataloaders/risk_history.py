@@ -5,7 +5,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.core.pagination import Page
-from churnsaver.backend.risk import queries as risk
+from churnsaver.backend.risk import repository as risk
 from churnsaver.backend.risk.models import RiskScoreHistory
 from churnsaver.graphql.dataloaders.customer_pages import CustomerPagesLoader
 

@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Sequence
 
 from churnsaver.backend.risk.models import RiskScore
-from churnsaver.backend.risk.queries import RiskScoreRepository
+from churnsaver.backend.risk.repository import RiskScoreRepository
 from churnsaver.graphql.dataloaders.base import TenantScopedLoader
 
 

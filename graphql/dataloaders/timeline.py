@@ -5,7 +5,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.core.pagination import Page
-from churnsaver.backend.customers import service as customers
+from churnsaver.backend.customers import repository as customers
 from churnsaver.backend.customers.models import CustomerEvent
 from churnsaver.graphql.dataloaders.customer_pages import CustomerPagesLoader
 

@@ -1,7 +1,7 @@
 """Webhook endpoints by id."""
 
-from churnsaver.backend.ingest.repository import WebhookEndpointRepository
 from churnsaver.backend.ingest.models import WebhookEndpoint
+from churnsaver.backend.ingest.repository import WebhookEndpointRepository
 from churnsaver.graphql.dataloaders.by_id import RowsById
 
 

@@ -6,9 +6,8 @@ from typing import Annotated
 import strawberry
 
 from churnsaver.backend.core.errors import DomainError
+from churnsaver.backend.risk import service
 from churnsaver.backend.risk.settings import Thresholds
-from churnsaver.backend.risk.tasks import queue_training
-from churnsaver.backend.risk.tiers import change_thresholds
 from churnsaver.graphql.permissions import CanWrite
 from churnsaver.graphql.results import UserError
 from churnsaver.graphql.risk.types import RiskModelType, RiskThresholdsType
@@ -55,7 +54,7 @@ class RiskMutations:
         context = info.context
         thresholds = Thresholds(critical=input.critical, high=input.high, medium=input.medium)
         try:
-            config = await change_thresholds(context.session, context.auth.tenant_id, thresholds)
+            config = await service.set_risk_thresholds(context.session, context.auth, thresholds)
         except DomainError as error:
             return UserError.from_error(error)
         return RiskThresholdsUpdated(thresholds=RiskThresholdsType.from_config(config), rescoring=True)
@@ -70,7 +69,7 @@ class RiskMutations:
         context = info.context
         input = input or TrainRiskModelInput()
         try:
-            row = await queue_training(context.session, context.auth.tenant_id, as_of=input.as_of, force=input.force)
+            row = await service.queue_training(context.session, context.auth, as_of=input.as_of, force=input.force)
         except DomainError as error:
             return UserError.from_error(error)
         return RiskModelQueued(model=RiskModelType.from_row(row))

@@ -3,8 +3,6 @@
 import strawberry
 
 from churnsaver.backend.risk import service
-from churnsaver.backend.risk.queries import risk_distribution
-from churnsaver.backend.risk.settings import load_config
 from churnsaver.graphql.permissions import CanRead
 from churnsaver.graphql.risk.types import RiskDistributionType, RiskModelType, RiskThresholdsType
 
@@ -14,12 +12,12 @@ class RiskQueries:
     @strawberry.field(permission_classes=[CanRead], description="How many customers are in each risk tier now.")
     async def risk_distribution(self, info: strawberry.Info) -> RiskDistributionType:
         context = info.context
-        return RiskDistributionType.from_distribution(await risk_distribution(context.session, context.auth.tenant_id))
+        return RiskDistributionType.from_distribution(await service.risk_distribution(context.session, context.auth))
 
     @strawberry.field(permission_classes=[CanRead], description="The scores at which the risk tiers start.")
     async def risk_thresholds(self, info: strawberry.Info) -> RiskThresholdsType:
         context = info.context
-        return RiskThresholdsType.from_config(await load_config(context.session, context.auth.tenant_id))
+        return RiskThresholdsType.from_config(await service.risk_thresholds(context.session, context.auth))
 
     @strawberry.field(
         permission_classes=[CanRead],
@@ -27,5 +25,5 @@ class RiskQueries:
     )
     async def risk_models(self, info: strawberry.Info) -> list[RiskModelType]:
         context = info.context
-        rows = await service.list_models(context.session, context.auth.tenant_id)
+        rows = await service.list_risk_models(context.session, context.auth)
         return [RiskModelType.from_row(row) for row in rows]

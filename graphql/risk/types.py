@@ -9,7 +9,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from churnsaver.backend.risk.models import RiskModel as RiskModelRow
-from churnsaver.backend.risk.queries import Distribution
+from churnsaver.backend.risk.repository import Distribution
 from churnsaver.backend.risk.settings import RiskConfig
 from churnsaver.graphql.pagination import Connection
 

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, insert, inspect
 
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database
-from churnsaver.backend.core.migrate import alembic_config, migrate
+from churnsaver.backend.migrate import alembic_config, migrate
 from churnsaver.jobs.broker import create_broker
 from churnsaver.jobs.models import OutboxJob
 from churnsaver.jobs.relay import OutboxRelay

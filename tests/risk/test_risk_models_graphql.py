@@ -5,8 +5,9 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from churnsaver.backend.core.db import utcnow
-from churnsaver.backend.risk.training import train_model
+from churnsaver.backend.risk.tasks import train_model
 from churnsaver.jobs.models import OutboxJob
+from churnsaver.tenants.auth import AuthSubject
 from tests.fixtures.factories import create_api_key_for
 from tests.fixtures.graphql import graphql
 from tests.risk.test_model_cli import import_crm_export
@@ -34,7 +35,7 @@ async def test_risk_models_show_versions_with_metrics_and_stay_in_their_tenant(
     client, db, tenant, other_tenant, tmp_path
 ):
     await import_crm_export(db, tenant.id, tmp_path / "crm.csv")
-    trained = await train_model(db, tenant.id)
+    trained = await train_model(db, AuthSubject.system(tenant.id))
 
     mine = await graphql(client, RISK_MODELS, headers=tenant.headers)
     theirs = await graphql(client, RISK_MODELS, headers=other_tenant.headers)

@@ -12,22 +12,19 @@ from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.core.errors import NotFound
 from churnsaver.backend.ingest import imports
 from churnsaver.backend.ingest.imports import CustomerColumns
-from churnsaver.backend.risk.model_store import (
-    CalibratedCatBoost,
-    Calibration,
-    RiskModelRepository,
-    catboost_pool,
-    load_active_model,
-)
+from churnsaver.backend.risk.model_store import CalibratedCatBoost, Calibration, catboost_pool, load_active_model
 from churnsaver.backend.risk.models import RiskModel
+from churnsaver.backend.risk.repository import RiskModelRepository
+from churnsaver.backend.risk.service import queue_training
 from churnsaver.backend.risk.snapshots import training_rows
-from churnsaver.backend.risk.tasks import TRAIN, queue_training
-from churnsaver.backend.risk.training import TrainingRefused, create_version, train_model
+from churnsaver.backend.risk.tasks import TRAIN, train_model
+from churnsaver.backend.risk.training import TrainingRefused, create_version
 from churnsaver.backend.synthetic import crm_export_csv, generate, load_dataset
 from churnsaver.backend.synthetic.crm_export import CHURN_DATE_COLUMN, LABEL_COLUMN
 from churnsaver.jobs.models import OutboxJob
 from churnsaver.jobs.registry import get_job
 from churnsaver.jobs.runtime import JobRuntime, set_runtime
+from churnsaver.tenants.auth import AuthSubject
 from tests.fixtures.factories import create_tenant_with_key
 from tests.fixtures.risk_models import store_active_model
 
@@ -45,7 +42,7 @@ async def synthetic_tenant(db: Database):
 
 @pytest.fixture(scope="module")
 async def first_version(db: Database, synthetic_tenant) -> RiskModel:
-    return await train_model(db, synthetic_tenant.id, as_of=END)
+    return await train_model(db, AuthSubject.system(synthetic_tenant.id), as_of=END)
 
 
 async def versions(db: Database, tenant_id: uuid.UUID) -> list[RiskModel]:
@@ -95,8 +92,8 @@ async def test_a_worse_version_is_kept_inactive_unless_forced(db, synthetic_tena
     tenant_id = synthetic_tenant.id
     await store_active_model(db, tenant_id, await model_fit_on_the_holdout(db, tenant_id), as_of=END, version="v90")
 
-    worse = await train_model(db, tenant_id, as_of=END)
-    forced = await train_model(db, tenant_id, as_of=END, force=True)
+    worse = await train_model(db, AuthSubject.system(tenant_id), as_of=END)
+    forced = await train_model(db, AuthSubject.system(tenant_id), as_of=END, force=True)
 
     assert (worse.version, worse.status, worse.active) == ("v91", "ready", False)
     activation = worse.training_summary["activation"]
@@ -117,7 +114,7 @@ async def test_a_better_version_replaces_the_active_one(db, synthetic_tenant, fi
         db, tenant_id, CalibratedCatBoost(noise, rows.matrix.spec, Calibration()), as_of=END, version="v95"
     )
 
-    better = await train_model(db, tenant_id, as_of=END)
+    better = await train_model(db, AuthSubject.system(tenant_id), as_of=END)
 
     assert better.active
     assert better.training_summary["activation"]["reason"] == "no worse than v95 on the same holdout"
@@ -127,7 +124,7 @@ async def test_a_better_version_replaces_the_active_one(db, synthetic_tenant, fi
 async def test_too_few_churners_is_refused_and_the_rules_stay(db, tenant):
     await load_dataset(db, tenant.id, generate(seed=4, customers=30, start=START, end=END, usage_scale=0.3))
 
-    row = await train_model(db, tenant.id, as_of=END)
+    row = await train_model(db, AuthSubject.system(tenant.id), as_of=END)
 
     assert (row.status, row.active, row.metrics) == ("rejected", False, None)
     assert "a model needs at least 50" in row.error and "rule-based score stays in use" in row.error
@@ -142,7 +139,7 @@ async def test_a_mixed_type_crm_export_trains_without_preprocessing(db, tenant, 
     columns = CustomerColumns(label=LABEL_COLUMN, churn_date=CHURN_DATE_COLUMN)
     await imports.import_customers(db, tenant.id, path=export.path, columns=columns, on_progress=lambda _done: None)
 
-    row = await train_model(db, tenant.id)
+    row = await train_model(db, AuthSubject.system(tenant.id))
 
     assert row.status == "ready", row.error
     assert row.active and row.training_summary["imported_labelled"] == export.rows
@@ -152,19 +149,19 @@ async def test_a_mixed_type_crm_export_trains_without_preprocessing(db, tenant, 
 
 async def test_a_second_run_is_refused_while_one_is_queued_and_the_future_is_refused(db, tenant):
     async with db.tenant_unit_of_work(tenant.id) as session:
-        queued = await create_version(session, tenant.id)
+        queued = await create_version(session, AuthSubject.system(tenant.id))
     with pytest.raises(TrainingRefused, match=f"training of {queued.version} is already queued"):
         async with db.tenant_unit_of_work(tenant.id) as session:
-            await create_version(session, tenant.id)
+            await create_version(session, AuthSubject.system(tenant.id))
     with pytest.raises(Exception, match="must not be in the future"):
         async with db.tenant_unit_of_work(tenant.id) as session:
-            await create_version(session, tenant.id, as_of=utcnow() + timedelta(days=1))
+            await create_version(session, AuthSubject.system(tenant.id), as_of=utcnow() + timedelta(days=1))
 
 
 async def test_the_training_job_runs_a_queued_version_once(db, settings, tenant):
     await load_dataset(db, tenant.id, generate(seed=4, customers=30, start=START, end=END, usage_scale=0.3))
     async with db.tenant_unit_of_work(tenant.id) as session:
-        queued = await queue_training(session, tenant.id, as_of=END)
+        queued = await queue_training(session, AuthSubject.system(tenant.id), as_of=END)
     async with db.system_session() as session:
         [outbox] = (await session.execute(select(OutboxJob).where(OutboxJob.tenant_id == tenant.id))).scalars()
     assert outbox.actor_name == TRAIN and outbox.kwargs["model_id"] == str(queued.id)
@@ -187,6 +184,6 @@ async def test_versions_and_models_stay_within_their_tenant(db, synthetic_tenant
         assert await RiskModelRepository(session, other_tenant.id).newest_first() == []
         assert (await load_active_model(session, other_tenant.id)).kind == "rules"
     with pytest.raises(NotFound):
-        await train_model(db, other_tenant.id, model_id=first_version.id)
+        await train_model(db, AuthSubject.system(other_tenant.id), model_id=first_version.id)
     [unchanged] = [row for row in await versions(db, synthetic_tenant.id) if row.id == first_version.id]
     assert unchanged.finished_at == first_version.finished_at
