@@ -111,3 +111,12 @@ def test_an_import_against_the_layering_is_caught(importer: str, imported: str, 
     path = tmp_path / "module.py"
     path.write_text(f"def later() -> None:\n    from {imported} import something\n")
     assert violations(importer, path) == [f"module.py:2: {unit_of(importer)} imports {imported} ({unit_of(imported)})"]
+
+
+def test_tenant_filters_are_written_only_by_the_scoping_helper() -> None:
+    """`Model.tenant_id == …` appears only in core/repository.py (`owned_by`, which every
+    repository builds on) and in core/bulk.py, whose statements are built once per table and bind
+    the tenant per batch: the one named exemption."""
+    allowed = {REPO_ROOT / "backend" / "core" / "repository.py", REPO_ROOT / "backend" / "core" / "bulk.py"}
+    writers = {path for _, path in module_files() if "tenant_id ==" in path.read_text()}
+    assert writers - allowed == set()

@@ -56,6 +56,7 @@ from sqlalchemy.sql.dml import Update
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from churnsaver.backend.core.db import dialect_insert
+from churnsaver.backend.core.repository import owned_by
 from churnsaver.backend.core.unit_of_work import UnitOfWork
 
 BATCH_PARAMETER = "batch_rows"
@@ -340,6 +341,8 @@ class InsertIfNew:
         return stored
 
 
+# The tenant of an update's rows, bound per batch: its statement is built once per table, so it
+# cannot start from a repository (the named exemption from "every read starts from one").
 TENANT = "batch_tenant_id"
 
 
@@ -425,6 +428,6 @@ def upsert_counting_created(
     # SQLite: the transaction has held the write lock since it began, before `created_at`, so no
     # other row holds that time. Read from the (tenant, created_at, id) index alone.
     created = (
-        select(func.count()).select_from(table).where(table.c.tenant_id == tenant_id, table.c.created_at == created_at)
+        select(func.count()).select_from(table).where(owned_by(tenant_id, table), table.c.created_at == created_at)
     )
     return session.execute(created).scalar_one()

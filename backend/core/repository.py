@@ -18,6 +18,14 @@ from churnsaver.backend.core.errors import NotFound
 ModelT = TypeVar("ModelT", bound=TenantOwned)
 
 
+def owned_by(tenant_id: uuid.UUID, target: Any) -> ColumnElement[bool]:
+    """The rows of `target` (a tenant-owned model, alias or table) that belong to `tenant_id`.
+    Repositories build on it; synchronous bulk writers, which have no async session to give a
+    repository, call it directly."""
+    columns = target.c if hasattr(target, "c") else target
+    return columns.tenant_id == tenant_id  # type: ignore[no-any-return]
+
+
 class TenantRepository(Generic[ModelT]):
     model: ClassVar[type[Any]]
 
@@ -28,9 +36,7 @@ class TenantRepository(Generic[ModelT]):
     def owned(self, target: Any = None) -> ColumnElement[bool]:
         """The acting tenant's rows of `target`: this repository's model by default, or any other
         tenant-owned model, alias or table a statement joins."""
-        source = self.model if target is None else target
-        columns = source.c if hasattr(source, "c") else source
-        return columns.tenant_id == self.tenant_id
+        return owned_by(self.tenant_id, self.model if target is None else target)
 
     @overload
     def select_readable(self) -> Select[tuple[ModelT]]: ...

@@ -26,6 +26,7 @@ from churnsaver.backend.core.bulk import (
     upsert_counting_created,
 )
 from churnsaver.backend.core.db import Database, ordered_uuid_hexes, utcnow
+from churnsaver.backend.core.repository import owned_by
 from churnsaver.backend.core.unit_of_work import UnitOfWork
 from churnsaver.backend.customers.events import Source
 from churnsaver.backend.customers.models import Customer, CustomerIdentity
@@ -93,7 +94,7 @@ async def has_api_identities(db: Database, tenant_id: uuid.UUID) -> bool:
 def _any_api_identity(tenant_id: uuid.UUID) -> Select[tuple[uuid.UUID]]:
     return (
         select(CustomerIdentity.id)
-        .where(CustomerIdentity.tenant_id == tenant_id, CustomerIdentity.provider == Source.api)
+        .where(owned_by(tenant_id, CustomerIdentity), CustomerIdentity.provider == Source.api)
         .limit(1)
     )
 
@@ -107,7 +108,7 @@ def _external_ids_by_api_identity(session: Session, tenant_id: uuid.UUID, api_id
         select(CustomerIdentity.provider_id, Customer.external_id)
         .join(Customer, Customer.id == CustomerIdentity.customer_id)
         .where(
-            CustomerIdentity.tenant_id == tenant_id,
+            owned_by(tenant_id, CustomerIdentity),
             CustomerIdentity.provider == Source.api,
             is_one_of(session, CustomerIdentity.provider_id, api_ids),
         )

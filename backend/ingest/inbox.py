@@ -10,7 +10,7 @@ from functools import lru_cache, partial
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, Integer, bindparam, select, true, update
+from sqlalchemy import ColumnElement, Date, Integer, bindparam, select, true
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -184,13 +184,3 @@ def add_counts(
         "rejected": rejected,
     }
     work.execute(_count_statement(work.dialect), parameters)
-
-
-async def mark(
-    session: AsyncSession, tenant_id: uuid.UUID, ids: list[uuid.UUID], status: InboxStatus, error: str | None = None
-) -> None:
-    await session.execute(
-        update(InboxEvent)
-        .where(InboxEvent.tenant_id == tenant_id, InboxEvent.id.in_(ids))
-        .values(status=status, processed_at=utcnow(), error=error)
-    )

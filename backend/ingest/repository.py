@@ -67,6 +67,10 @@ class InboxEventRepository(TenantRepository[InboxEvent]):
         )
         return [tuple(row) for row in await self.session.execute(statement)]
 
+    async def mark(self, inbox_ids: list[uuid.UUID], status: InboxStatus, error: str | None = None) -> None:
+        statement = self.update_owned().where(InboxEvent.id.in_(inbox_ids))
+        await self.session.execute(statement.values(status=status, processed_at=utcnow(), error=error))
+
     def select_pending(self, *columns: Any) -> Select[Any]:
         return self.select_readable(*columns).where(InboxEvent.status == InboxStatus.pending)
 

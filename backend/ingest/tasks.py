@@ -42,7 +42,6 @@ from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.customers.apply import ApplyResult, apply_events, check_event
 from churnsaver.backend.customers.events import CanonicalEvent
 from churnsaver.backend.ingest import events_api
-from churnsaver.backend.ingest.inbox import mark
 from churnsaver.backend.ingest.models import InboxEvent, InboxStatus, Source
 from churnsaver.backend.ingest.repository import InboxEventRepository
 from churnsaver.backend.integrations.stripe import events as stripe
@@ -125,9 +124,9 @@ async def process_inbox(
             failed.append((row_id, _describe(error)))
     applied = await apply_events(session, tenant_id, events)
     for reason, ids in ignored.items():
-        await mark(session, tenant_id, ids, InboxStatus.ignored, reason)
+        await inbox.mark(ids, InboxStatus.ignored, reason)
     for row_id, error in failed:
-        await mark(session, tenant_id, [row_id], InboxStatus.failed, error)
+        await inbox.mark([row_id], InboxStatus.failed, error)
     ignored_count = sum(len(ids) for ids in ignored.values())
     return ProcessResult(len(rows) - ignored_count - len(failed), ignored_count, len(failed), applied)
 
