@@ -35,9 +35,13 @@ test: install browser
 bench: install
 	$(UV) run python -m tests.bench
 
+# mypy reads the code as the installed `churnsaver` namespace: .mypy/churnsaver points at this folder.
+MYPY_PACKAGES := -p churnsaver.backend -p churnsaver.graphql -p churnsaver.jobs -p churnsaver.tenants -p churnsaver.widgets
 lint: install
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
+	@mkdir -p .mypy && ln -sfn .. .mypy/churnsaver
+	$(UV) run mypy $(MYPY_PACKAGES)
 
 format: install
 	$(UV) run ruff check --fix .
