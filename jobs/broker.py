@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import dramatiq
-from dramatiq.asyncio import get_event_loop_thread
+from dramatiq.asyncio import EventLoopThread, get_event_loop_thread
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import (
@@ -56,6 +56,14 @@ async def _settle(outbox_id: str | None, failure: FailedJob | None) -> None:
             await session.execute(delete(OutboxJob).where(OutboxJob.id == uuid.UUID(outbox_id)))
 
 
+def _actors_loop() -> EventLoopThread:
+    """The event loop the AsyncIO middleware runs the actors on, from worker boot to shutdown."""
+    loop_thread = get_event_loop_thread()
+    if loop_thread is None:
+        raise RuntimeError("the AsyncIO middleware has not started the actors' event loop")
+    return loop_thread
+
+
 class JobCompletion(Middleware):
     def after_process_message(
         self, broker: dramatiq.Broker, message: Any, *, result: Any = None, exception: BaseException | None = None
@@ -77,7 +85,7 @@ class JobCompletion(Middleware):
             )
         else:
             JOBS_FINISHED.labels(message.actor_name, "done").inc()
-        get_event_loop_thread().run_coroutine(_settle(message.options.get("outbox_id"), failure))
+        _actors_loop().run_coroutine(_settle(message.options.get("outbox_id"), failure))
 
 
 class ActorRuntime(Middleware):
@@ -91,7 +99,7 @@ class ActorRuntime(Middleware):
         set_runtime(JobRuntime(settings=self.settings, db=Database(self.settings)))
 
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        get_event_loop_thread().run_coroutine(runtime().db.dispose())
+        _actors_loop().run_coroutine(runtime().db.dispose())
         set_runtime(None)
 
 
@@ -123,7 +131,7 @@ def create_broker(settings: Settings) -> dramatiq.Broker:
     else:
         broker = StubBroker(middleware=_middleware(settings))
     for spec in JOBS.values():
-        dramatiq.Actor(
+        dramatiq.Actor[..., None](
             spec.function,
             broker=broker,
             actor_name=spec.name,

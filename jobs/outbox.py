@@ -27,7 +27,7 @@ from churnsaver.jobs.registry import get_job
 
 _ROWS = "outbox_rows"  # enqueued in this transaction, not written yet
 _PENDING = "outbox_pending"  # written in this transaction: wake the relays after the commit
-_relay_wakers: list[Callable[[], None]] = []
+_relay_wakers: list[Callable[[], object]] = []
 # Built once: a statement built per commit is keyed for SQLAlchemy's compiled cache on every run.
 _INSERT = insert(OutboxJob.__table__)
 
@@ -61,7 +61,7 @@ def _job_kwargs(job_name: str, tenant_id: uuid.UUID | None, kwargs: dict[str, An
     return kwargs if tenant_id is None else kwargs | {"tenant_id": str(tenant_id)}
 
 
-def on_commit_wake(waker: Callable[[], None]) -> Callable[[], None]:
+def on_commit_wake(waker: Callable[[], object]) -> Callable[[], None]:
     """Call `waker` after any commit that enqueued jobs; returns a function that unregisters it."""
     _relay_wakers.append(waker)
     return lambda: _relay_wakers.remove(waker)

@@ -62,7 +62,7 @@ class OutboxRelay:
         known = OutboxJob.actor_name.in_(list(JOBS))
         statement = select(OutboxJob).where(due, known).order_by(OutboxJob.created_at).limit(BATCH_SIZE)
         async with self.db.system_unit_of_work() as session:
-            if session.bind.dialect.name == "postgresql":
+            if session.get_bind().dialect.name == "postgresql":
                 # Several relays may run at once; each takes rows the others have not locked.
                 statement = statement.with_for_update(skip_locked=True)
             rows = list((await session.execute(statement)).scalars())

@@ -10,9 +10,10 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 import structlog
-from sqlalchemy import update
+from sqlalchemy import CursorResult, update
 
 from churnsaver.backend.core.db import Database, insert_for, utcnow
 from churnsaver.jobs.models import ScheduleSlot
@@ -50,11 +51,15 @@ async def claim_due_runs(db: Database, now: datetime | None = None) -> list[str]
                 continue
             if slot.next_run_at > now:
                 continue
-            won = await session.execute(
-                update(ScheduleSlot)
-                .where(ScheduleSlot.name == slot.name, ScheduleSlot.next_run_at == slot.next_run_at)
-                .values(next_run_at=now + periodic.every, last_run_at=now)
-                .execution_options(synchronize_session=False)
+            # An UPDATE's result is a CursorResult; Session.execute types it as a plain Result.
+            won = cast(
+                CursorResult[Any],
+                await session.execute(
+                    update(ScheduleSlot)
+                    .where(ScheduleSlot.name == slot.name, ScheduleSlot.next_run_at == slot.next_run_at)
+                    .values(next_run_at=now + periodic.every, last_run_at=now)
+                    .execution_options(synchronize_session=False)
+                ),
             )
             if won.rowcount == 1:
                 enqueue(session, periodic.job_name)

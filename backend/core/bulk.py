@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
+from typing import cast as typing_cast
 
 import orjson
 from sqlalchemy import (
@@ -48,9 +49,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql.dml import Insert as PostgresInsert
 from sqlalchemy.dialects.sqlite.dml import Insert as SQLiteInsert
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import AdaptedConnection, Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.schema import CreateTable
 from sqlalchemy.sql.dml import Update
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -72,7 +73,7 @@ def start_bulk_transaction(session: Session, table: Table) -> None:
     (SQLITE_BUSY_SNAPSHOT: no busy timeout applies); one that starts by writing waits its turn.
     PostgreSQL needs nothing: its rows are locked one by one as they are written.
     """
-    if not _is_postgres(session.bind.dialect):
+    if not _is_postgres(session.get_bind().dialect):
         key = next(iter(table.primary_key))
         session.execute(update(table).where(false()).values({key: key}))
 
@@ -82,7 +83,7 @@ def _is_postgres(dialect: Dialect) -> bool:
 
 
 def is_one_of(
-    session: AsyncSession | Session, column: ColumnElement[Any], values: Sequence[Any]
+    session: AsyncSession | Session, column: ColumnElement[Any] | QueryableAttribute[Any], values: Sequence[Any]
 ) -> ColumnElement[bool]:
     """`column IN values` for a large batch of values, as one parameter rather than thousands,
     which cost more to render, send and plan than the look-up itself: an array unnested by
@@ -90,10 +91,10 @@ def is_one_of(
 
     PostgreSQL: as a subquery, never `= ANY(array)`, which a generic plan (chosen after five runs
     of a prepared statement) cannot hash: it compares each row with every key (docs/performance.md)."""
-    dialect = session.bind.dialect
+    dialect = session.get_bind().dialect
     if _is_postgres(dialect):
-        listed = func.unnest(bindparam(None, value=list(values), type_=ARRAY(column.type)))
-        return column.in_(select(listed))
+        unnested = func.unnest(bindparam(None, value=list(values), type_=ARRAY(column.type)))
+        return column.in_(select(unnested))
     encode = _bind_processor(column.type, dialect)
     stored = [encode(value) for value in values] if encode else list(values)
     listed = func.json_each(bindparam(None, value=json.dumps(stored), type_=String())).table_valued("value")
@@ -102,7 +103,7 @@ def is_one_of(
 
 def merged_json(session: AsyncSession | Session, current: Any, incoming: Any) -> ColumnElement[Any]:
     """The JSON object `current` with the keys of `incoming` added or replaced."""
-    if _is_postgres(session.bind.dialect):
+    if _is_postgres(session.get_bind().dialect):
         return cast(cast(current, JSONB).op("||")(cast(incoming, JSONB)), JSON)
     return func.json_patch(current, incoming)
 
@@ -246,9 +247,9 @@ class StagedRows(RowBatch):
         )
         # SQLite stores a datetime as text in its own format, which JSON cannot carry as is.
         self._datetimes = [
-            (position, kind.dialect_impl(dialect).bind_processor(dialect))
+            (position, process)
             for position, kind in enumerate(self.columns.values())
-            if _is_datetime(kind)
+            if _is_datetime(kind) and (process := kind.dialect_impl(dialect).bind_processor(dialect)) is not None
         ]
 
     def _columns(self) -> list[ColumnElement[Any]]:
@@ -273,7 +274,8 @@ class StagedRows(RowBatch):
         session.execute(CreateTable(self.staging))
         columns = list(self.columns)
         # COPY is asyncpg's own, not a DB-API call: run on the session's connection, in its transaction.
-        connection = session.connection().connection.dbapi_connection
+        # On an async driver the DB-API connection is SQLAlchemy's adapter, typed as a plain one.
+        connection = typing_cast(AdaptedConnection, session.connection().connection.dbapi_connection)
         connection.run_async(
             lambda driver: driver.copy_records_to_table(self.staging.name, records=encoded, columns=columns)
         )
@@ -367,7 +369,7 @@ async def update_by_id(session: AsyncSession, model: Any, tenant_id: uuid.UUID, 
     if not rows:
         return
     columns = tuple(rows[0])
-    batch, statement = _update_by_id(session.bind.dialect, model.__table__, columns)
+    batch, statement = _update_by_id(session.get_bind().dialect, model.__table__, columns)
     if batch.is_postgres:
         values = [tuple(row[name] for name in columns) for row in rows]
         await session.execute(statement, batch.parameters(values, {TENANT: tenant_id}))
@@ -408,7 +410,7 @@ async def insert_rows(
     such writes (a real-time re-score) are of a few rows."""
     if not rows:
         return
-    batch, statement = _row_insert(session.bind.dialect, table, tuple(shared), tuple(columns), on_conflict)
+    batch, statement = _row_insert(session.get_bind().dialect, table, tuple(shared), tuple(columns), on_conflict)
     await session.execute(statement, batch.parameters(rows, shared))
 
 
@@ -420,7 +422,7 @@ def upsert_counting_created(
     `start_bulk_transaction`; how many rows it created. Counted, not returned row by row: fetching
     a row per created row costs more than the upsert."""
     table = upsert.table
-    if _is_postgres(session.bind.dialect):
+    if _is_postgres(session.get_bind().dialect):
         upserted = upsert.returning(table.c.created_at).cte("upserted")
         created = select(func.count()).select_from(upserted).where(upserted.c.created_at == created_at)
         return session.execute(created, parameters).scalar_one()

@@ -13,9 +13,9 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from sqlalchemy import DateTime, MetaData, event, exc, text
+from sqlalchemy import DateTime, MetaData, Table, event, exc, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -98,6 +98,10 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime()}
 
+    if TYPE_CHECKING:
+        # Every model is declared with a table, which SQLAlchemy types as any FROM clause.
+        __table__: ClassVar[Table]
+
 
 class TenantOwned:
     """Mixin for every row that belongs to one tenant: RLS and the scoping helper key on it."""
@@ -107,7 +111,7 @@ class TenantOwned:
 
 def insert_for(session: AsyncSession | Session) -> Any:
     """The INSERT construct of the session's dialect, which has `on_conflict_do_nothing` on both backends."""
-    return dialect_insert(session.bind.dialect)
+    return dialect_insert(session.get_bind().dialect)
 
 
 def dialect_insert(dialect: Dialect) -> Any:

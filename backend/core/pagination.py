@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, func, literal_column, select, true, tuple_, union_all
+from sqlalchemy import ColumnElement, Label, Select, func, literal_column, select, true, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -195,7 +195,7 @@ def _branch(index: int, statement: Select[Any], page_statement: Select[Any], wit
     """One statement's page, tagged with its index (inlined: our own small integer, no parameter
     whose type PostgreSQL would have to guess in a UNION); with the total, as `_page_with_total`."""
     page = page_statement.subquery()
-    branch = literal_column(str(index)).label(BRANCH)
+    branch: Label[int] = literal_column(str(index)).label(BRANCH)
     if not with_total:
         return select(branch, *page.c)
     total = _total(statement, name=None)

@@ -107,6 +107,7 @@ async def run_unit_of_work(engine: AsyncEngine, tenant_id: uuid.UUID, work: Call
     committed when it returns and rolled back if it raises."""
     async with engine.connect() as connection:
         driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None  # a connection checked out of the pool is open
         # BEGIN and the tenant in one round trip. A simple query takes no parameters; the
         # tenant goes in as a UUID's canonical text, which holds nothing but hex digits and dashes.
         tenant = str(uuid.UUID(str(tenant_id)))

@@ -39,7 +39,7 @@ class TenantRepository(Generic[ModelT]):
         return owned_by(self.tenant_id, self.model if target is None else target)
 
     @overload
-    def select_readable(self) -> Select[tuple[ModelT]]: ...
+    def select_readable(self) -> Select[ModelT]: ...
 
     @overload
     def select_readable(self, *columns: Any) -> Select[Any]: ...
@@ -68,7 +68,9 @@ class TenantRepository(Generic[ModelT]):
         if not record_ids:
             return {}
         statement = self.select_readable().where(self.model.id.in_(record_ids))
-        return {record.id: record for record in (await self.session.execute(statement)).scalars()}
+        records = (await self.session.execute(statement)).scalars()
+        # Read by id only for models keyed by `id`, which TenantOwned does not declare.
+        return {record.id: record for record in records}  # type: ignore[attr-defined]
 
     async def count(self, statement: Select[Any] | None = None) -> int:
         base = statement if statement is not None else self.select_readable()

@@ -10,9 +10,9 @@ Jobs are enqueued with `jobs.outbox.enqueue(work, ...)`, as with a session.
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import CursorResult, Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
@@ -45,11 +45,12 @@ class SessionUnitOfWork(UnitOfWork):
 
     def __init__(self, session: Session) -> None:
         self._session = session
-        self.dialect = session.bind.dialect
+        self.dialect = session.get_bind().dialect
         self.info = session.info  # so the session's own commit writes what the outbox kept
 
     def execute(self, statement: Executable, values: Mapping[str, Any] | None = None) -> int:
-        return self._session.execute(statement, values).rowcount  # type: ignore[attr-defined]
+        # A DML statement's result is a CursorResult; Session.execute types it as a plain Result.
+        return cast(CursorResult[Any], self._session.execute(statement, values)).rowcount
 
     def fetch_column(self, statement: Executable, values: Mapping[str, Any] | None = None) -> list[Any]:
         return list(self._session.execute(statement, values).scalars())

@@ -23,7 +23,7 @@ deadlocking.
 
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -81,21 +81,30 @@ def activity_names(event_type: str, properties: Mapping[str, Any]) -> list[str]:
 
 @dataclass(slots=True)
 class DayState:
-    """One customer-day's state: per field, the (order, value) of the newest event saying it."""
+    """One customer-day's state: per field, the (order, value) of the newest event saying it; the
+    orders of the day's oldest and newest events."""
 
+    oldest: OrderKey
+    newest: OrderKey
     fields: dict[str, tuple[OrderKey, Any]] = field(default_factory=dict)
-    oldest: OrderKey | None = None
-    newest: OrderKey | None = None
 
     def merge(self, said: Mapping[str, Any], order: OrderKey) -> None:
         for name in STATE_FIELDS:
             if name in said and (name not in self.fields or self.fields[name][0] < order):
                 self.fields[name] = (order, said[name])
-        self.oldest = order if self.oldest is None else min(self.oldest, order)
-        self.newest = order if self.newest is None else max(self.newest, order)
+        self.oldest = min(self.oldest, order)
+        self.newest = max(self.newest, order)
 
     def values(self) -> dict[str, Any]:
         return {name: self.fields[name][1] if name in self.fields else None for name in STATE_FIELDS}
+
+
+def _merge_day(days: dict[DayKey, DayState], key: DayKey, said: Mapping[str, Any], order: OrderKey) -> None:
+    """Fold what an event `said` into its customer-day's state, begun by the day's first event."""
+    state = days.get(key)
+    if state is None:
+        state = days[key] = DayState(oldest=order, newest=order)
+    state.merge(said, order)
 
 
 async def record_aggregates(
@@ -111,7 +120,7 @@ async def record_aggregates(
             counts[(customer_id, name, day)] += 1
         if event.subscription is not None:
             said = subscription_said(event.subscription, event.customer.provider)
-            days.setdefault((customer_id, day), DayState()).merge(said, order_key(event))
+            _merge_day(days, (customer_id, day), said, order_key(event))
     await _add_activity(session, tenant_id, counts)
     if days:
         await _fold_days(session, tenant_id, days)
@@ -162,7 +171,9 @@ async def _stored_days(session: AsyncSession, tenant_id: uuid.UUID, keys: list[D
     return {(row.customer_id, row.day): row._asdict() for row in await session.execute(statement)}
 
 
-async def _timeline_days(session: AsyncSession, tenant_id: uuid.UUID, keys: list[DayKey]) -> dict[DayKey, DayState]:
+async def _timeline_days(
+    session: AsyncSession, tenant_id: uuid.UUID, keys: Collection[DayKey]
+) -> dict[DayKey, DayState]:
     """The given customer-days folded from every timeline event of theirs that carries state."""
     first = min(day for _, day in keys)
     last = max(day for _, day in keys)
@@ -177,7 +188,7 @@ async def _timeline_days(session: AsyncSession, tenant_id: uuid.UUID, keys: list
         said = _said(row.properties)
         key = (row.customer_id, utc_day(row.occurred_at))
         if said is not None and key in wanted:
-            days.setdefault(key, DayState()).merge(said, (row.occurred_at, row.dedupe_key))
+            _merge_day(days, key, said, (row.occurred_at, row.dedupe_key))
     return days
 
 
@@ -250,7 +261,7 @@ async def rebuild_aggregates(session: AsyncSession, tenant_id: uuid.UUID) -> tup
             for name in activity_names(row.type, row.properties):
                 counts[(row.customer_id, name, day)] += 1
             if (said := _said(row.properties)) is not None:
-                days.setdefault((row.customer_id, day), DayState()).merge(said, (row.occurred_at, row.dedupe_key))
+                _merge_day(days, (row.customer_id, day), said, (row.occurred_at, row.dedupe_key))
         await _add_activity(session, tenant_id, counts)
         await _write_days(
             session, {key: _state_row(tenant_id, key, day.values(), day.newest[0]) for key, day in days.items()}

@@ -10,6 +10,8 @@ whose external id it becomes. A whole batch resolves in a handful of queries.
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TypedDict
 
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +35,22 @@ class Resolution:
     created: int
 
 
+class NewCustomer(TypedDict):
+    """The row of a customer created for a provider id seen the first time."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    external_id: str
+    email: str | None
+    name: str | None
+    phone: str | None
+    traits: dict[str, object]
+    churn_label: bool | None
+    churned_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
 async def resolve_customers(session: AsyncSession, tenant_id: uuid.UUID, events: list[CanonicalEvent]) -> Resolution:
     """The customer of every provider id in `events`, creating and attaching what is new."""
     known = await _identities(session, tenant_id, {ref_key(event.customer) for event in events})
@@ -45,9 +63,10 @@ async def resolve_customers(session: AsyncSession, tenant_id: uuid.UUID, events:
         return Resolution(known, 0)
 
     by_external_id = await _customers_by_external_id(session, tenant_id, {pid for _, pid in unknown})
-    by_email = await _customers_by_email(session, tenant_id, {_email(profiles[key]) for key in unknown} - {None})
+    emails = {_email(profiles[key]) for key in unknown}
+    by_email = await _customers_by_email(session, tenant_id, {email for email in emails if email is not None})
     attach: dict[RefKey, uuid.UUID] = {}
-    new_customers: dict[uuid.UUID, dict[str, object]] = {}
+    new_customers: dict[uuid.UUID, NewCustomer] = {}
     for key in unknown:
         email = _email(profiles[key])
         customer_id = by_external_id.get(key[1]) or (by_email.get(email) if email else None)
@@ -74,7 +93,7 @@ async def resolve_customers(session: AsyncSession, tenant_id: uuid.UUID, events:
 async def _insert_customers(
     session: AsyncSession,
     tenant_id: uuid.UUID,
-    new_customers: dict[uuid.UUID, dict[str, object]],
+    new_customers: dict[uuid.UUID, NewCustomer],
     attach: dict[RefKey, uuid.UUID],
 ) -> int:
     """Insert the new customers; ids attached to one another transaction created meanwhile (same
@@ -134,7 +153,7 @@ def _email(profile: dict[str, str]) -> str | None:
 
 def _new_customer(
     tenant_id: uuid.UUID, customer_id: uuid.UUID, external_id: str, profile: dict[str, str]
-) -> dict[str, object]:
+) -> NewCustomer:
     now = utcnow()
     return {
         "id": customer_id,

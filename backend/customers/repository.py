@@ -8,7 +8,7 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, or_, select
+from sqlalchemy import Select, SQLColumnExpression, case, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -69,7 +69,7 @@ class CustomerIdentityRepository(TenantRepository[CustomerIdentity]):
 class SubscriptionRepository(TenantRepository[Subscription]):
     model = Subscription
 
-    def current_id(self, customer_id: ColumnElement[uuid.UUID]) -> Any:
+    def current_id(self, customer_id: SQLColumnExpression[uuid.UUID]) -> Any:
         """The id of a customer's current subscription, as a correlated scalar subquery: the active
         one with the newest state, or else the one with the newest state. Newest by event time
         (`state_at`), never by arrival, so the answer does not depend on delivery order."""
@@ -86,7 +86,7 @@ class SubscriptionRepository(TenantRepository[Subscription]):
             .scalar_subquery()
         )
 
-    def select_current(self) -> Select[tuple[Subscription]]:
+    def select_current(self) -> Select[Subscription]:
         """Every customer's current subscription; one row per customer that has any."""
         return self.select_readable().where(Subscription.id == self.current_id(Subscription.customer_id))
 
@@ -98,7 +98,7 @@ class SubscriptionRepository(TenantRepository[Subscription]):
 class CustomerEventRepository(TenantRepository[CustomerEvent]):
     model = CustomerEvent
 
-    def select_timeline(self, customer_id: uuid.UUID) -> Select[tuple[CustomerEvent]]:
+    def select_timeline(self, customer_id: uuid.UUID) -> Select[CustomerEvent]:
         return self.select_readable().where(CustomerEvent.customer_id == customer_id)
 
 

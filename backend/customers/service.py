@@ -24,7 +24,7 @@ class CustomerFilter:
 
 def customers_statement(
     session: AsyncSession, subject: AuthSubject, filter: CustomerFilter | None = None
-) -> Select[tuple[Customer]]:
+) -> Select[Customer]:
     """The tenant's customers matching `filter`, unordered: other orders and filters build on it."""
     subject.require_read()
     statement = CustomerRepository(session, subject.tenant_id).select_readable()
@@ -32,8 +32,8 @@ def customers_statement(
 
 
 def _filtered(
-    session: AsyncSession, tenant_id: uuid.UUID, statement: Select[tuple[Customer]], filter: CustomerFilter
-) -> Select[tuple[Customer]]:
+    session: AsyncSession, tenant_id: uuid.UUID, statement: Select[Customer], filter: CustomerFilter
+) -> Select[Customer]:
     if filter.status is not None or filter.plan is not None:
         current = SubscriptionRepository(session, tenant_id).select_current()
         current = current.where(Subscription.customer_id == Customer.id)

@@ -102,7 +102,7 @@ def transitions(before: Fold, after: Fold, said: dict[str, Any]) -> list[Transit
 def _plan_change(before: Fold, after: Fold, said: dict[str, Any]) -> dict[str, Any]:
     change: dict[str, Any] = {"from_plan": before.plan, "to_plan": after.plan}
     # A delta only when this event priced the new plan: otherwise the MRR is still the old plan's.
-    if "mrr" in said and before.mrr is not None and before.currency == after.currency:
+    if "mrr" in said and after.mrr is not None and before.mrr is not None and before.currency == after.currency:
         delta = after.mrr - before.mrr
         direction = "upgrade" if delta > 0 else "downgrade" if delta < 0 else "lateral"
         change |= {"mrr_delta": delta, "currency": after.currency, "direction": direction}
@@ -122,6 +122,12 @@ class Replay:
         found = [t for t in transitions(self.fold, after, said) if t.type != event_type]
         self.fold, self.last = after, order
         return found
+
+    def columns(self) -> dict[str, Any]:
+        """The Subscription columns of the state reached: `Fold.columns` at the last event folded."""
+        if self.last is None:
+            raise ValueError("a subscription's state is reached by at least one event")
+        return self.fold.columns(self.last)
 
 
 async def apply_subscription_events(
@@ -150,6 +156,7 @@ async def apply_subscription_events(
             continue
         replay = Replay(Fold() if subscription is None else Fold.of(subscription))
         for event in run:
+            assert event.subscription is not None  # grouped by its subscription above
             said = subscription_said(event.subscription, event.customer.provider)
             customer_id = customer_ids[ref_key(event.customer)]
             for found in replay.step(said, order_key(event), event.type):
@@ -158,7 +165,7 @@ async def apply_subscription_events(
             customer_id = customer_ids[ref_key(run[0].customer)]
             fresh[key] = _new_row(tenant_id, customer_id, key, replay)
         else:
-            updates.append({"id": subscription.id, **replay.fold.columns(replay.last), "updated_at": utcnow()})
+            updates.append({"id": subscription.id, **replay.columns(), "updated_at": utcnow()})
     raced = await _create(session, tenant_id, fresh)
     for subscription in raced:
         # Created meanwhile by another transaction: refolded below, derived rows included.
@@ -215,8 +222,8 @@ async def _refold(
         owners.update(customer_ids[ref_key(event.customer)] for event in by_subscription[key])
     histories: dict[SubscriptionKey, list[HistoryRow]] = defaultdict(list)
     for row in await history.rows(owners):
-        if subscription := row.state.get("subscription"):
-            histories[(subscription["provider"], subscription["id"])].append(row)
+        if said := row.state.get("subscription"):
+            histories[(said["provider"], said["id"])].append(row)
     have: dict[str, HistoryRow] = {}
     wanted: dict[str, dict[str, Any]] = {}
     updates = []
@@ -230,7 +237,7 @@ async def _refold(
             for found in replay.step(row.state["subscription"], row.order, row.type):
                 new = _derived(row.customer_id, row, found, key)
                 wanted[new["dedupe_key"]] = new
-        updates.append({"id": subscription.id, **replay.fold.columns(replay.last), "updated_at": utcnow()})
+        updates.append({"id": subscription.id, **replay.columns(), "updated_at": utcnow()})
     await update_by_id(session, Subscription, tenant_id, updates)
     await _reconcile(session, tenant_id, have, wanted)
 
@@ -270,7 +277,7 @@ def _new_row(tenant_id: uuid.UUID, customer_id: uuid.UUID, key: SubscriptionKey,
         "customer_id": customer_id,
         "provider": key[0],
         "external_id": key[1],
-        **replay.fold.columns(replay.last),
+        **replay.columns(),
         "created_at": now,
         "updated_at": now,
     }

@@ -136,7 +136,7 @@ async def insert_rows(session: AsyncSession, tenant_id: uuid.UUID, rows: list[di
     if not rows:
         return set()
     rows = sorted(rows, key=lambda row: (row["source"], row["dedupe_key"]))
-    batch, statement = _row_insert(session.bind.dialect)
+    batch, statement = _row_insert(session.get_bind().dialect)
     values = [tuple(row[name] for name in ROW_COLUMNS) for row in rows]
     parameters = batch.parameters(values, {"tenant_id": tenant_id})
     return {(source, key) for source, key in await session.execute(statement, parameters)}

@@ -91,7 +91,7 @@ async def has_api_identities(db: Database, tenant_id: uuid.UUID) -> bool:
         return (await session.execute(_any_api_identity(tenant_id))).first() is not None
 
 
-def _any_api_identity(tenant_id: uuid.UUID) -> Select[tuple[uuid.UUID]]:
+def _any_api_identity(tenant_id: uuid.UUID) -> Select[uuid.UUID]:
     return (
         select(CustomerIdentity.id)
         .where(owned_by(tenant_id, CustomerIdentity), CustomerIdentity.provider == Source.api)

@@ -70,6 +70,7 @@ def _invoice(kind: str, invoice: dict[str, Any], _previous: dict[str, Any]) -> F
         "billing_reason": invoice.get("billing_reason"),
         "attempt_count": invoice.get("attempt_count"),
     }
+    status: str | None
     if failed:
         decline_code = _decline_code(invoice)
         next_attempt = invoice.get("next_payment_attempt")
@@ -114,7 +115,7 @@ def _subscription(kind: str, subscription: dict[str, Any], previous: dict[str, A
         # Pausing payment collection is an update to Stripe, and a pause or resume to a retention team.
         canonical_type = EventType.subscription_paused if paused_collection else EventType.subscription_resumed
     details = _object(subscription, "cancellation_details")
-    pause = subscription.get("pause_collection") if paused_collection else {}
+    pause = subscription.get("pause_collection") or {}
     properties = {
         "cancellation_reason": details.get("reason"),
         "cancellation_feedback": details.get("feedback"),
