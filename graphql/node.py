@@ -6,10 +6,11 @@ run 100 id resolvers.
 
 import uuid
 from collections.abc import Iterable
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import strawberry
 from strawberry.relay import from_base64, to_base64
+from strawberry.types import get_object_definition
 
 from churnsaver.backend.core.errors import NotFound
 
@@ -45,9 +46,13 @@ class RowNode(Node):
     row: strawberry.Private[Any]
     loader: ClassVar[str]
 
+    if TYPE_CHECKING:
+        # The __init__ each node type's @strawberry.type generates; mypy cannot see it on this undecorated base.
+        def __init__(self, *, row: Any, id: strawberry.ID) -> None: ...
+
     @classmethod
     def global_id(cls, row: Any) -> strawberry.ID:
-        return strawberry.ID(to_base64(cls.__strawberry_definition__.name, row.id))
+        return strawberry.ID(to_base64(get_object_definition(cls, strict=True).name, row.id))
 
     @classmethod
     def from_row(cls, row: Any) -> Self:

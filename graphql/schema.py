@@ -3,7 +3,7 @@
 import strawberry
 from graphql.error import GraphQLError
 from strawberry.tools import merge_types
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, get_object_definition
 
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.errors import NotFound
@@ -23,7 +23,7 @@ from churnsaver.graphql.tenants.queries import TenantQueries
 from churnsaver.graphql.tenants.types import ApiKeyType, TenantType
 
 NODE_TYPES: dict[str, type[RowNode]] = {
-    node_type.__strawberry_definition__.name: node_type
+    get_object_definition(node_type, strict=True).name: node_type
     for node_type in (TenantType, CustomerType, ApiKeyType, WebhookEndpointType)
 }
 

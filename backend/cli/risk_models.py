@@ -68,7 +68,7 @@ def train(
     for label, key in METRIC_ROWS:
         table.add_row(label, _figure(row.metrics, key), _figure(row.baseline_metrics, key))
     console.print(table)
-    summary = row.training_summary or {}
+    summary: dict[str, Any] = row.training_summary or {}
     activation = summary.get("activation", {})
     split = summary.get("split", {})
     console.print(

@@ -16,7 +16,7 @@ import json
 import uuid
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Any, Literal, overload
 
 import orjson
 import structlog
@@ -77,6 +77,7 @@ def normalize_item(item: dict[str, Any]) -> list[CanonicalEvent]:
     traits = _object(item, "traits")
     occurred_at = _occurred_at(item)
     customer = _customer(customer_id, traits)
+    event_type: str  # an EventType, or a usage event's own name
     if kind == "identify":
         event_type, subscription, properties = EventType.identify, None, {}
     else:
@@ -124,6 +125,16 @@ def _track(
     if name in CANONICAL_TYPES:
         raise ValueError(f"event name {name!r} is reserved for billing events")
     return name, None, properties
+
+
+@overload
+def _text(values: dict[str, Any], key: str, max_length: int, *, required: Literal[True], prefix: str = "") -> str: ...
+
+
+@overload
+def _text(
+    values: dict[str, Any], key: str, max_length: int, *, required: bool = False, prefix: str = ""
+) -> str | None: ...
 
 
 def _text(values: dict[str, Any], key: str, max_length: int, *, required: bool = False, prefix: str = "") -> str | None:

@@ -210,7 +210,8 @@ def customer_row(row: list[str], layout: CustomerLayout, traits: RowTraits) -> C
     # A churn date says the customer churned, whatever the label column (if any) left blank.
     if label is None and churned_at is not None:
         label = True
-    return (external_id, traits(row), label, churned_at, *profile)
+    # email, name, phone: PROFILE_COLUMNS order
+    return (external_id, traits(row), label, churned_at, profile[0], profile[1], profile[2])
 
 
 def _numbered_rows(reader: Any, path: Path) -> Iterator[tuple[int, list[str]]]:

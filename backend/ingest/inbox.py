@@ -86,7 +86,7 @@ class _PlannedRows:
         # In the order of their keys: two transactions storing the same new external ids (a
         # provider retrying while the first attempt commits) then wait for each other in one
         # order, never each for the other (a deadlock, on PostgreSQL).
-        rows = [
+        rows: list[tuple[str, ...]] = [
             (inbox_id, external_id, delivery.event_type, delivery.payload, delivery.status)
             for inbox_id, (external_id, delivery) in zip(inbox_ids, firsts.items(), strict=True)
         ]

@@ -65,7 +65,7 @@ class InboxEventRepository(TenantRepository[InboxEvent]):
             .returning(InboxEvent.id, InboxEvent.source, InboxEvent.payload)
             .execution_options(synchronize_session=False)
         )
-        return [tuple(row) for row in await self.session.execute(statement)]
+        return [(inbox_id, source, payload) for inbox_id, source, payload in await self.session.execute(statement)]
 
     async def mark(self, inbox_ids: list[uuid.UUID], status: InboxStatus, error: str | None = None) -> None:
         statement = self.update_owned().where(InboxEvent.id.in_(inbox_ids))
@@ -74,7 +74,7 @@ class InboxEventRepository(TenantRepository[InboxEvent]):
     def select_pending(self, *columns: Any) -> Select[Any]:
         return self.select_readable(*columns).where(InboxEvent.status == InboxStatus.pending)
 
-    def select_pending_received_at(self, *, newest: bool) -> Select[tuple[datetime]]:
+    def select_pending_received_at(self, *, newest: bool) -> Select[datetime]:
         # One end of the pending index each: min() and max() in one statement would read every
         # pending row, which is a whole burst while one is arriving.
         received_at = InboxEvent.received_at

@@ -117,11 +117,11 @@ async def process_inbox(
     for row_id, source, payload in rows:
         try:
             events += normalize_delivery(source, payload)
-        except Ignored as reason:
-            ignored[str(reason)].append(row_id)
+        except Ignored as ignore:
+            ignored[str(ignore)].append(row_id)
         # Whatever a malformed payload makes a normalizer raise, that row fails alone.
-        except Exception as error:
-            failed.append((row_id, _describe(error)))
+        except Exception as exc:
+            failed.append((row_id, _describe(exc)))
     applied = await apply_events(session, tenant_id, events)
     for reason, ids in ignored.items():
         await inbox.mark(ids, InboxStatus.ignored, reason)

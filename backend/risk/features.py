@@ -536,7 +536,7 @@ def _state_features(state: Columns, rows: np.ndarray, size: int) -> dict[str, np
     found = rows >= 0
     rows = rows[found]
 
-    def spread(values: Sequence[Any], missing: Any, dtype: Any) -> np.ndarray:
+    def spread(values: Sequence[Any] | np.ndarray, missing: Any, dtype: Any) -> np.ndarray:
         column = np.full(size, missing, dtype=dtype)
         column[rows] = np.asarray(values, dtype=dtype)[found] if len(values) else []
         return column

@@ -4,6 +4,7 @@ Features come from the customers' daily aggregates (`customers/activity.py`)."""
 
 import uuid
 from datetime import datetime
+from typing import TypedDict
 
 from sqlalchemy import JSON, Float, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -11,6 +12,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 from churnsaver.backend.core.db import Base, TenantOwned, utcnow
 
 TIERS = ("critical", "high", "medium", "low")  # a score's tier, highest first
+
+
+class FeatureImportanceItem(TypedDict):
+    """One entry of `RiskModel.feature_importances`."""
+
+    feature: str
+    importance: float
 
 
 class RiskModel(TenantOwned, Base):
@@ -34,7 +42,7 @@ class RiskModel(TenantOwned, Base):
     metrics: Mapped[dict[str, object] | None] = mapped_column(JSON)
     baseline_metrics: Mapped[dict[str, object] | None] = mapped_column(JSON)
     training_summary: Mapped[dict[str, object] | None] = mapped_column(JSON)
-    feature_importances: Mapped[list[dict[str, object]] | None] = mapped_column(JSON)
+    feature_importances: Mapped[list[FeatureImportanceItem] | None] = mapped_column(JSON)
     feature_spec: Mapped[dict[str, object] | None] = mapped_column(JSON)
     model_blob: Mapped[bytes | None] = mapped_column(LargeBinary)
     error: Mapped[str | None] = mapped_column(Text)

@@ -44,7 +44,7 @@ class RiskScoreRepository(TenantRepository[RiskScore]):
         customers = await CustomerRepository(self.session, self.tenant_id).count()
         return Distribution(counts=counts, unscored=max(customers - sum(counts.values()), 0))
 
-    def in_tier(self, statement: Select[tuple[Customer]], tier: str) -> Select[tuple[Customer]]:
+    def in_tier(self, statement: Select[Customer], tier: str) -> Select[Customer]:
         """`statement` (customers) narrowed to those whose current score is in `tier`."""
         # Correlated on the customer only: `riskiest_first` joins risk_scores to the outer statement too.
         scored = (
@@ -55,7 +55,7 @@ class RiskScoreRepository(TenantRepository[RiskScore]):
         return statement.where(scored.exists())
 
     async def riskiest_first(
-        self, statement: Select[tuple[Customer]], *, first: int | None, after: str | None, with_total: bool = True
+        self, statement: Select[Customer], *, first: int | None, after: str | None, with_total: bool = True
     ) -> Page[Customer]:
         """A keyset page of `statement` (customers), highest current score first, unscored last.
 
@@ -97,7 +97,7 @@ class RiskScoreRepository(TenantRepository[RiskScore]):
 class RiskScoreHistoryRepository(TenantRepository[RiskScoreHistory]):
     model = RiskScoreHistory
 
-    def select_customer(self, customer_id: uuid.UUID) -> Select[tuple[RiskScoreHistory]]:
+    def select_customer(self, customer_id: uuid.UUID) -> Select[RiskScoreHistory]:
         return self.select_readable().where(RiskScoreHistory.customer_id == customer_id)
 
 

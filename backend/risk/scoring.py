@@ -19,10 +19,10 @@ A score is identified by (customer, as of, model version), which makes re-runnin
 import asyncio
 import functools
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -48,6 +48,7 @@ CHUNK_SIZE = 20_000
 TIER_CHANGED = "risk.tier_changed"
 LOWEST_TIER = TIERS[-1]
 SCORE_COLUMNS = ("customer_id", "score", "tier", "reasons")
+StageT = TypeVar("StageT")
 
 
 # The current score only moves forward: of two jobs racing for a customer, the older as of never
@@ -184,9 +185,11 @@ async def score_tenant(
             return features, await _current_scores(session, tenant_id, id_range)
 
     report = ScoringReport(as_of=as_of, model_version=model.version)
+    if not slices:  # no customers
+        return report
     stages: list[asyncio.Task[Any]] = []
     try:
-        reading = _start(stages, read(slices[0][0])) if slices else None
+        reading = _start(stages, read(slices[0][0]))
         writing: asyncio.Task[None] | None = None
         for position in range(len(slices)):
             features, current = await reading
@@ -217,7 +220,7 @@ async def score_tenant(
     return report
 
 
-def _start(stages: list[asyncio.Task[Any]], stage: Any) -> asyncio.Task[Any]:
+def _start(stages: list[asyncio.Task[Any]], stage: Coroutine[Any, Any, StageT]) -> asyncio.Task[StageT]:
     task = asyncio.ensure_future(stage)
     stages.append(task)
     return task

@@ -68,7 +68,7 @@ def snapshot_dates(as_of: datetime, horizon_days: int, first_day: date | None, l
     if first_day is None:
         return []
     newest = datetime.combine(as_of.astimezone(UTC).date(), time(), UTC) - timedelta(days=horizon_days)
-    dates = []
+    dates: list[datetime] = []
     moment = newest
     while len(dates) < limit and last_day(moment) >= first_day:
         dates.append(moment)

@@ -36,7 +36,7 @@ from churnsaver.backend.risk.baseline import LogisticBaseline
 from churnsaver.backend.risk.features import FeatureMatrix, FeatureSpec
 from churnsaver.backend.risk.leaf_shap import leaf_tables
 from churnsaver.backend.risk.model_store import CalibratedCatBoost, Calibration, catboost_pool, stored_model
-from churnsaver.backend.risk.models import RiskModel
+from churnsaver.backend.risk.models import FeatureImportanceItem, RiskModel
 from churnsaver.backend.risk.repository import RiskModelRepository
 from churnsaver.backend.risk.settings import RiskConfig, load_config
 from churnsaver.backend.risk.snapshots import training_rows
@@ -70,10 +70,17 @@ class NotEnoughData(ValueError):
 class TrainingSet(Protocol):
     """What risk/snapshots.py builds: feature rows, their 0/1 labels and which rows are the holdout."""
 
-    matrix: FeatureMatrix
-    labels: np.ndarray
-    holdout: np.ndarray
-    summary: dict[str, Any]
+    @property
+    def matrix(self) -> FeatureMatrix: ...
+
+    @property
+    def labels(self) -> np.ndarray: ...
+
+    @property
+    def holdout(self) -> np.ndarray: ...
+
+    @property
+    def summary(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -81,7 +88,7 @@ class TrainedModel:
     model: CalibratedCatBoost
     metrics: dict[str, Any]  # CatBoost on the holdout
     baseline_metrics: dict[str, Any]  # logistic regression, same rows, same holdout
-    importances: list[dict[str, Any]]
+    importances: list[FeatureImportanceItem]
     summary: dict[str, Any]
 
 
@@ -181,7 +188,7 @@ def fit_frame(
     holdout_frame, holdout_labels = frame[holdout], labels[holdout]
     importances = sorted(
         (
-            {"feature": name, "importance": float(value)}
+            FeatureImportanceItem(feature=name, importance=float(value))
             for name, value in zip(spec.columns, model.get_feature_importance(), strict=True)
         ),
         key=lambda item: -item["importance"],

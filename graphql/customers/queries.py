@@ -67,15 +67,15 @@ class CustomerQueries:
     async def customer(
         self, info: strawberry.Info, id: strawberry.ID | None = None, external_id: str | None = None
     ) -> CustomerType | None:
-        if (id is None) == (external_id is None):
-            raise InvalidInput("pass exactly one of `id` and `externalId`")
         context = info.context
-        if external_id is not None:
+        if external_id is not None and id is None:
             row = await service.get_customer_by_external_id(context.session, context.auth, external_id)
-        else:
+        elif id is not None and external_id is None:
             try:
                 customer_id = parse_node_uuid(id, "Customer")
             except NotFound:
                 return None  # a malformed id names no customer, like a missing one
             row = await service.get_customer(context.session, context.auth, customer_id)
+        else:
+            raise InvalidInput("pass exactly one of `id` and `externalId`")
         return CustomerType.from_row(row) if row is not None else None

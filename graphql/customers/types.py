@@ -60,7 +60,7 @@ class CustomerEventType:
     def from_row(cls, row: CustomerEventRow) -> "CustomerEventType":
         # STATE_KEY is ingestion's own bookkeeping (what the event said about the subscription).
         properties = {key: value for key, value in row.properties.items() if key != STATE_KEY}
-        return cls(type=row.type, occurred_at=row.occurred_at, source=row.source, properties=properties)
+        return cls(type=row.type, occurred_at=row.occurred_at, source=row.source, properties=JSON(properties))
 
 
 CustomerEventConnection = Connection[CustomerEventType]
@@ -92,7 +92,7 @@ class CustomerType(RowNode):
             email=row.email,
             name=row.name,
             phone=row.phone,
-            traits=row.traits,
+            traits=JSON(row.traits),
             churn_label=row.churn_label,
             churned_at=row.churned_at,
             created_at=row.created_at,
