@@ -7,6 +7,7 @@ On PostgreSQL, row-level security enforces the same rule a second time, below th
 """
 
 import uuid
+from collections.abc import Sequence
 from typing import Any, ClassVar, Generic, TypeVar, overload
 
 from sqlalchemy import ColumnElement, Delete, Select, Update, delete, func, select, update
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.core.db import TenantOwned
 from churnsaver.backend.core.errors import NotFound
+from churnsaver.backend.core.pagination import KeysetOrder, Page, keyset_pages
 
 ModelT = TypeVar("ModelT", bound=TenantOwned)
 
@@ -47,6 +49,23 @@ class TenantRepository(Generic[ModelT]):
     def select_readable(self, *columns: Any) -> Select[Any]:
         """The tenant's rows: whole records, or just `columns` of them (a bulk read skips the ORM)."""
         return select(*(columns or (self.model,))).where(self.owned())
+
+    async def pages_by(
+        self,
+        column: Any,
+        keys: Sequence[Any],
+        *,
+        first: int | None,
+        after: str | None,
+        with_total: bool,
+        order: KeysetOrder,
+    ) -> dict[Any, Page[ModelT]]:
+        """The same keyset page of the tenant's rows for each of `keys` of `column` (each customer's
+        timeline, say), from one statement: a dataloader's batch."""
+        statements = {key: self.select_readable().where(column == key) for key in keys}
+        return await keyset_pages(
+            self.session, statements, self.model, first=first, after=after, with_total=with_total, order=order
+        )
 
     def update_owned(self) -> Update:
         return update(self.model).where(self.owned())

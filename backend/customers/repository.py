@@ -9,10 +9,9 @@ from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import Select, SQLColumnExpression, case, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from churnsaver.backend.core.pagination import KeysetOrder, Page, keyset_pages
+from churnsaver.backend.core.pagination import KeysetOrder, Page
 from churnsaver.backend.core.repository import TenantRepository
 from churnsaver.backend.customers.models import (
     Customer,
@@ -98,8 +97,18 @@ class SubscriptionRepository(TenantRepository[Subscription]):
 class CustomerEventRepository(TenantRepository[CustomerEvent]):
     model = CustomerEvent
 
-    def select_timeline(self, customer_id: uuid.UUID) -> Select[CustomerEvent]:
-        return self.select_readable().where(CustomerEvent.customer_id == customer_id)
+    async def pages_by_customer(
+        self, customer_ids: list[uuid.UUID], *, first: int | None, after: str | None, with_total: bool = True
+    ) -> dict[uuid.UUID, Page[CustomerEvent]]:
+        """The same page of each customer's timeline, newest first."""
+        return await self.pages_by(
+            CustomerEvent.customer_id,
+            customer_ids,
+            first=first,
+            after=after,
+            with_total=with_total,
+            order=NEWEST_EVENT_FIRST,
+        )
 
 
 class CustomerDailyActivityRepository(TenantRepository[CustomerDailyActivity]):
@@ -108,20 +117,3 @@ class CustomerDailyActivityRepository(TenantRepository[CustomerDailyActivity]):
 
 class CustomerDailyStateRepository(TenantRepository[CustomerDailyState]):
     model = CustomerDailyState
-
-
-async def customer_timelines(
-    session: AsyncSession,
-    tenant_id: uuid.UUID,
-    customer_ids: list[uuid.UUID],
-    *,
-    first: int | None,
-    after: str | None,
-    with_total: bool = True,
-) -> dict[uuid.UUID, Page[CustomerEvent]]:
-    """The same page of each customer's timeline, newest first, in one statement (a dataloader's batch)."""
-    events = CustomerEventRepository(session, tenant_id)
-    statements = {customer_id: events.select_timeline(customer_id) for customer_id in customer_ids}
-    return await keyset_pages(
-        session, statements, CustomerEvent, first=first, after=after, with_total=with_total, order=NEWEST_EVENT_FIRST
-    )

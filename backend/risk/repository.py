@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, and_, func, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
 from churnsaver.backend.core.errors import InvalidInput
-from churnsaver.backend.core.pagination import KeysetOrder, Page, clamp_page_size, keyset_pages
+from churnsaver.backend.core.pagination import KeysetOrder, Page, clamp_page_size
 from churnsaver.backend.core.repository import TenantRepository
 from churnsaver.backend.customers.models import Customer
 from churnsaver.backend.customers.repository import CustomerRepository
@@ -97,25 +96,18 @@ class RiskScoreRepository(TenantRepository[RiskScore]):
 class RiskScoreHistoryRepository(TenantRepository[RiskScoreHistory]):
     model = RiskScoreHistory
 
-    def select_customer(self, customer_id: uuid.UUID) -> Select[RiskScoreHistory]:
-        return self.select_readable().where(RiskScoreHistory.customer_id == customer_id)
-
-
-async def score_histories(
-    session: AsyncSession,
-    tenant_id: uuid.UUID,
-    customer_ids: list[uuid.UUID],
-    *,
-    first: int | None,
-    after: str | None,
-    with_total: bool = True,
-) -> dict[uuid.UUID, Page[RiskScoreHistory]]:
-    """The same page of each customer's score history, newest first, in one statement (a dataloader's batch)."""
-    history = RiskScoreHistoryRepository(session, tenant_id)
-    statements = {customer_id: history.select_customer(customer_id) for customer_id in customer_ids}
-    return await keyset_pages(
-        session, statements, RiskScoreHistory, first=first, after=after, with_total=with_total, order=NEWEST_SCORE_FIRST
-    )
+    async def pages_by_customer(
+        self, customer_ids: list[uuid.UUID], *, first: int | None, after: str | None, with_total: bool = True
+    ) -> dict[uuid.UUID, Page[RiskScoreHistory]]:
+        """The same page of each customer's score history, newest first."""
+        return await self.pages_by(
+            RiskScoreHistory.customer_id,
+            customer_ids,
+            first=first,
+            after=after,
+            with_total=with_total,
+            order=NEWEST_SCORE_FIRST,
+        )
 
 
 class RiskModelRepository(TenantRepository[RiskModel]):

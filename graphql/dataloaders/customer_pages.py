@@ -1,4 +1,5 @@
-"""The base of the loaders that page a list per customer (timeline, score history).
+"""The base of the loaders that page a list per customer (timeline, score history): a loader
+names the repository whose `pages_by_customer` reads the pages.
 
 Keys with the same page arguments share one statement. One UNION ALL branch per customer: a batch
 of MAX_PAGE_SIZE stays well inside SQLite's 500-branch limit.
@@ -6,9 +7,9 @@ of MAX_PAGE_SIZE stays well inside SQLite's 500-branch limit.
 
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +19,12 @@ from churnsaver.backend.core.pagination import MAX_PAGE_SIZE, Page
 from churnsaver.graphql.dataloaders.base import TenantScopedLoader
 
 RowT = TypeVar("RowT")
+
+
+class CustomerPages(Protocol[RowT]):
+    async def pages_by_customer(
+        self, customer_ids: list[uuid.UUID], *, first: int | None, after: str | None, with_total: bool = True
+    ) -> dict[uuid.UUID, Page[RowT]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,20 +38,10 @@ class CustomerPage:
 
 
 class CustomerPagesLoader(TenantScopedLoader[CustomerPage, Page[RowT]]):
+    repository: Callable[[AsyncSession, uuid.UUID], CustomerPages[RowT]]
+
     def __init__(self, db: Database, tenant_id: uuid.UUID) -> None:
         super().__init__(db, tenant_id, max_batch_size=MAX_PAGE_SIZE)
-
-    async def fetch(
-        self,
-        session: AsyncSession,
-        customer_ids: list[uuid.UUID],
-        *,
-        first: int | None,
-        after: str | None,
-        with_total: bool,
-    ) -> dict[uuid.UUID, Page[RowT]]:
-        """The same page of each customer's list, by customer."""
-        raise NotImplementedError
 
     async def load_batch(self, keys: Sequence[CustomerPage]) -> list[Page[RowT] | InvalidInput]:
         by_arguments: defaultdict[tuple[int | None, str | None, bool], list[uuid.UUID]] = defaultdict(list)
@@ -55,7 +52,9 @@ class CustomerPagesLoader(TenantScopedLoader[CustomerPage, Page[RowT]]):
             for (first, after, with_total), customer_ids in by_arguments.items():
                 pages: Mapping[uuid.UUID, Page[RowT] | InvalidInput]
                 try:
-                    pages = await self.fetch(session, customer_ids, first=first, after=after, with_total=with_total)
+                    pages = await self.repository(session, self.tenant_id).pages_by_customer(
+                        customer_ids, first=first, after=after, with_total=with_total
+                    )
                 except InvalidInput as error:
                     # A bad cursor or page size fails the fields that passed it, not the whole batch.
                     pages = dict.fromkeys(customer_ids, error)
