@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from churnsaver.backend.core.db import Base, TenantOwned, ordered_uuid, utcnow
+from churnsaver.backend.core.db import Base, TenantOwned, utcnow
+from churnsaver.backend.core.ids import ordered_uuid
 
 
 class DomainEvent(TenantOwned, Base):

@@ -22,7 +22,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.core.bulk import RowBatch
-from churnsaver.backend.core.db import ordered_uuid, utcnow
+from churnsaver.backend.core.db import utcnow
+from churnsaver.backend.core.ids import ordered_uuid
 from churnsaver.backend.customers.events import CanonicalEvent, CustomerRef, SubscriptionState
 from churnsaver.backend.customers.models import CustomerEvent
 from churnsaver.backend.customers.repository import CustomerEventRepository

@@ -25,7 +25,8 @@ from churnsaver.backend.core.bulk import (
     start_bulk_transaction,
     upsert_counting_created,
 )
-from churnsaver.backend.core.db import Database, ordered_uuid_hexes, utcnow
+from churnsaver.backend.core.db import Database, utcnow
+from churnsaver.backend.core.ids import ordered_uuid_hexes
 from churnsaver.backend.core.repository import owned_by
 from churnsaver.backend.core.unit_of_work import UnitOfWork
 from churnsaver.backend.customers.events import Source

@@ -15,7 +15,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.core.bulk import InsertIfNew
-from churnsaver.backend.core.db import dialect_insert, ordered_uuid_hexes, utcnow
+from churnsaver.backend.core.db import dialect_insert, utcnow
+from churnsaver.backend.core.ids import ordered_uuid_hexes
 from churnsaver.backend.core.unit_of_work import UnitOfWork, run_in_session
 from churnsaver.backend.ingest.models import InboxEvent, InboxStatus, IngestDailyStat
 

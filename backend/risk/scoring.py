@@ -31,8 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
 from churnsaver.backend.core.bulk import Insert, insert_rows, is_one_of
-from churnsaver.backend.core.db import Database, ordered_uuid_hexes, utcnow
+from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.core.domain_events import DomainEvent
+from churnsaver.backend.core.ids import ordered_uuid_hexes
 from churnsaver.backend.risk.explain import Reason, shap_scores, top_reasons
 from churnsaver.backend.risk.features import FeatureMatrix, FeatureSpec, IdRange, feature_matrix, id_ranges
 from churnsaver.backend.risk.model_store import RULES_VERSION, CalibratedCatBoost, stored_model

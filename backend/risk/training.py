@@ -29,8 +29,9 @@ import structlog
 from catboost import CatBoostClassifier
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from churnsaver.backend.core.db import ordered_uuid, utcnow
+from churnsaver.backend.core.db import utcnow
 from churnsaver.backend.core.errors import DomainError, InvalidInput
+from churnsaver.backend.core.ids import ordered_uuid
 from churnsaver.backend.risk import metrics
 from churnsaver.backend.risk.baseline import LogisticBaseline
 from churnsaver.backend.risk.features import FeatureMatrix, FeatureSpec

@@ -3,7 +3,7 @@
 import time
 import uuid
 
-from churnsaver.backend.core.db import ordered_uuid_hexes
+from churnsaver.backend.core.ids import ordered_uuid_hexes
 
 
 def test_a_batch_of_ids_are_distinct_uuid7s_of_the_current_millisecond():

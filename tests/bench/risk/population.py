@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from sqlalchemy import insert
 
-from churnsaver.backend.core.db import Database, ordered_uuid
+from churnsaver.backend.core.db import Database
+from churnsaver.backend.core.ids import ordered_uuid
 from churnsaver.backend.customers.models import Customer, CustomerDailyActivity, CustomerDailyState, CustomerIdentity
 
 BATCH_ROWS = 20_000
