@@ -25,7 +25,8 @@ from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from churnsaver.backend.core.db import Database, utcnow
-from churnsaver.backend.ingest.models import Source, WebhookEndpoint
+from churnsaver.backend.customers.events import Source
+from churnsaver.backend.ingest.models import WebhookEndpoint
 from churnsaver.backend.ingest.repository import find_receiving_endpoint
 from churnsaver.backend.ingest.webhook_secrets import secret_box
 

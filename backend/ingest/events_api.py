@@ -27,9 +27,8 @@ from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.core.unit_of_work import UnitOfWork
 from churnsaver.backend.customers.apply import check_event
 from churnsaver.backend.customers.declines import classify_decline
-from churnsaver.backend.customers.events import CanonicalEvent, CustomerRef, EventType, SubscriptionState
+from churnsaver.backend.customers.events import CanonicalEvent, CustomerRef, EventType, Source, SubscriptionState
 from churnsaver.backend.ingest.inbox import Delivery, store_deliveries
-from churnsaver.backend.ingest.models import Source
 from churnsaver.jobs.outbox import enqueue
 from churnsaver.tenants.auth import AuthSubject, Scope
 

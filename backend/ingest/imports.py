@@ -25,6 +25,7 @@ from sqlalchemy.engine import Dialect
 
 from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.core.errors import InvalidInput
+from churnsaver.backend.customers.events import Source
 from churnsaver.backend.customers.trait_types import TraitType, infer_type, is_missing, trait_encoder
 from churnsaver.backend.customers.upsert import (
     CustomerBatch,
@@ -35,7 +36,6 @@ from churnsaver.backend.customers.upsert import (
 )
 from churnsaver.backend.ingest.events_api import check_item, loads_strict
 from churnsaver.backend.ingest.inbox import Delivery, store
-from churnsaver.backend.ingest.models import Source
 from churnsaver.backend.ingest.tasks import process_inbox
 
 CUSTOMER_BATCH_ROWS = 20_000

@@ -8,7 +8,6 @@ from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConst
 from sqlalchemy.orm import Mapped, mapped_column
 
 from churnsaver.backend.core.db import Base, TenantOwned, utcnow
-from churnsaver.backend.customers.events import Source as Source
 
 
 class InboxStatus(StrEnum):

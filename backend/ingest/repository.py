@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.core.db import utcnow
 from churnsaver.backend.core.repository import TenantRepository
-from churnsaver.backend.ingest.models import InboxEvent, InboxStatus, IngestDailyStat, Source, WebhookEndpoint
+from churnsaver.backend.customers.events import Source
+from churnsaver.backend.ingest.models import InboxEvent, InboxStatus, IngestDailyStat, WebhookEndpoint
 
 
 class WebhookEndpointRepository(TenantRepository[WebhookEndpoint]):

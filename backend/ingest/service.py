@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.core.db import utcnow
 from churnsaver.backend.core.errors import InvalidInput
-from churnsaver.backend.ingest.models import IngestDailyStat, Source, WebhookEndpoint
+from churnsaver.backend.customers.events import Source
+from churnsaver.backend.ingest.models import IngestDailyStat, WebhookEndpoint
 from churnsaver.backend.ingest.repository import IngestDailyStatRepository, WebhookEndpointRepository
 from churnsaver.backend.ingest.webhook_secrets import checked_secret, seal
 from churnsaver.tenants.auth import AuthSubject

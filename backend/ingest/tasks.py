@@ -40,9 +40,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.customers.apply import ApplyResult, apply_events, check_event
-from churnsaver.backend.customers.events import CanonicalEvent
+from churnsaver.backend.customers.events import CanonicalEvent, Source
 from churnsaver.backend.ingest import events_api
-from churnsaver.backend.ingest.models import InboxEvent, InboxStatus, Source
+from churnsaver.backend.ingest.models import InboxEvent, InboxStatus
 from churnsaver.backend.ingest.repository import InboxEventRepository
 from churnsaver.backend.integrations.stripe import events as stripe
 from churnsaver.backend.integrations.whop import events as whop

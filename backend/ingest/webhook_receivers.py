@@ -45,10 +45,10 @@ from churnsaver.backend.core.middleware import (
     request_id_of,
     too_large,
 )
+from churnsaver.backend.customers.events import Source
 from churnsaver.backend.ingest.endpoint_cache import EndpointCache, ReceivingEndpoint, endpoint_cache
 from churnsaver.backend.ingest.group_commit import DeliveryNotStored, InboxWriter, inbox_writer
 from churnsaver.backend.ingest.inbox import Delivery, count
-from churnsaver.backend.ingest.models import Source
 from churnsaver.backend.ingest.webhook_payloads import DeliveryReader, Rejection, read_stripe, read_whop, require_json
 from churnsaver.backend.integrations.signatures import SignatureError, SignatureMismatch
 

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 from churnsaver.backend.core.crypto import SecretBox
 from churnsaver.backend.core.errors import InvalidInput
-from churnsaver.backend.ingest.models import Source
+from churnsaver.backend.customers.events import Source
 from churnsaver.backend.integrations.signatures import WHSEC_PREFIX, standard_webhooks_key
 
 GENERATED_SECRET_BYTES = 32

@@ -5,8 +5,8 @@ from typing import Annotated
 import strawberry
 
 from churnsaver.backend.core.errors import DomainError
+from churnsaver.backend.customers.events import Source
 from churnsaver.backend.ingest import service
-from churnsaver.backend.ingest.models import Source
 from churnsaver.graphql.ingest.types import WebhookEndpointType, WebhookSource
 from churnsaver.graphql.node import parse_node_uuid
 from churnsaver.graphql.permissions import CanWrite

@@ -9,8 +9,8 @@ from enum import Enum
 
 import strawberry
 
+from churnsaver.backend.customers.events import Source
 from churnsaver.backend.ingest.models import IngestDailyStat as IngestDailyStatRow
-from churnsaver.backend.ingest.models import Source
 from churnsaver.backend.ingest.models import WebhookEndpoint as WebhookEndpointRow
 from churnsaver.graphql.node import RowNode
 

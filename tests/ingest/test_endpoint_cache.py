@@ -8,10 +8,11 @@ import pytest
 from sqlalchemy import delete, select, update
 
 from churnsaver.backend.core.db import utcnow
+from churnsaver.backend.customers.events import Source
 from churnsaver.backend.ingest import service as endpoints
 from churnsaver.backend.ingest import webhook_secrets
 from churnsaver.backend.ingest.endpoint_cache import EndpointCache
-from churnsaver.backend.ingest.models import InboxEvent, Source, WebhookEndpoint
+from churnsaver.backend.ingest.models import InboxEvent, WebhookEndpoint
 from churnsaver.tenants.auth import AuthSubject
 from churnsaver.tenants.models import Tenant
 from tests.fixtures.billing_payloads import whop_payment_failed

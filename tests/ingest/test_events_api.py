@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from churnsaver.backend.customers.events import DeclineClass, EventType
+from churnsaver.backend.customers.events import DeclineClass, EventType, Source
 from churnsaver.backend.customers.models import Customer, CustomerEvent
 from churnsaver.backend.ingest.events_api import MAX_BODY_BYTES, RECEIVED_AT, normalize_item
-from churnsaver.backend.ingest.models import InboxEvent, Source
+from churnsaver.backend.ingest.models import InboxEvent
 from churnsaver.backend.ingest.tasks import process_inbox
 from churnsaver.jobs.models import OutboxJob
 from tests.fixtures.factories import create_api_key_for

@@ -8,9 +8,10 @@ import uuid
 import pytest
 from sqlalchemy import delete, select, text
 
+from churnsaver.backend.customers.events import Source
 from churnsaver.backend.ingest.group_commit import DeliveryNotStored, InboxWriter
 from churnsaver.backend.ingest.inbox import Delivery, store, store_deliveries
-from churnsaver.backend.ingest.models import InboxEvent, InboxStatus, Source
+from churnsaver.backend.ingest.models import InboxEvent, InboxStatus
 from churnsaver.jobs.models import OutboxJob
 from churnsaver.tenants.models import Tenant
 from tests.fixtures.billing_payloads import whop_payment_failed, whop_test_delivery

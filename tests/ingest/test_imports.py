@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from churnsaver.backend.cli.imports import _import_customers as cli_import_customers
 from churnsaver.backend.core.sqlite_writer import SWITCH_INTERVAL_SECONDS
+from churnsaver.backend.customers.events import Source
 from churnsaver.backend.customers.models import Customer, CustomerEvent, CustomerIdentity
 from churnsaver.backend.ingest.imports import (
     CUSTOMER_BATCH_ROWS,
@@ -24,7 +25,7 @@ from churnsaver.backend.ingest.imports import (
     import_customers,
     import_events,
 )
-from churnsaver.backend.ingest.models import InboxEvent, InboxStatus, Source
+from churnsaver.backend.ingest.models import InboxEvent, InboxStatus
 from tests.fixtures.factories import create_customers
 from tests.fixtures.ingest_state import ingest_counters
 

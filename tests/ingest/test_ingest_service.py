@@ -4,8 +4,8 @@ endpoints, whoever calls the service, and a subject without read cannot see the 
 import pytest
 
 from churnsaver.backend.core.errors import PermissionDenied
+from churnsaver.backend.customers.events import Source
 from churnsaver.backend.ingest import service
-from churnsaver.backend.ingest.models import Source
 from churnsaver.tenants.auth import AuthSubject, Scope
 from tests.fixtures.factories import scoped_subject
 

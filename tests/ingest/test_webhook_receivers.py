@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import select, update
 
 from churnsaver.backend.core.db import utcnow
+from churnsaver.backend.customers.events import Source
 from churnsaver.backend.ingest import service as endpoints
-from churnsaver.backend.ingest.models import InboxEvent, Source, WebhookEndpoint
+from churnsaver.backend.ingest.models import InboxEvent, WebhookEndpoint
 from churnsaver.jobs.models import OutboxJob
 from churnsaver.tenants.auth import AuthSubject
 from tests.fixtures.billing_payloads import (

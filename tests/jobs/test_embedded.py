@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database
+from churnsaver.backend.customers.events import Source
 from churnsaver.backend.ingest.inbox import Delivery, store
-from churnsaver.backend.ingest.models import InboxEvent, InboxStatus, Source
+from churnsaver.backend.ingest.models import InboxEvent, InboxStatus
 from churnsaver.jobs.embedded import jobs_in_child_process
 from churnsaver.jobs.outbox import enqueue
 from tests.fixtures import billing_payloads as payloads

@@ -12,7 +12,7 @@ from typing import Any
 
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database
-from churnsaver.backend.ingest.models import Source
+from churnsaver.backend.customers.events import Source
 from tests.bench.ingest.deliveries import events_batches
 from tests.bench.ingest.load import Answer, Prepared, post_all
 from tests.bench.ingest.verify import ProcessingMonitor, counters, inbox_by_status, processing_summary

@@ -32,8 +32,8 @@ from typing import Any
 
 from churnsaver.backend.app import create_app
 from churnsaver.backend.core.db import Database
+from churnsaver.backend.customers.events import Source
 from churnsaver.backend.ingest.group_commit import BATCH_DELIVERIES
-from churnsaver.backend.ingest.models import Source
 from tests.bench.ingest.apps import BARE_PATH, create_bare_app
 from tests.bench.ingest.deliveries import signed, whop_envelopes
 from tests.bench.server import REPO_ROOT

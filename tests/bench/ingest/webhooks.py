@@ -25,7 +25,7 @@ import httpx
 
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database
-from churnsaver.backend.ingest.models import Source
+from churnsaver.backend.customers.events import Source
 from tests.bench.ingest.apps import BARE_PATH
 from tests.bench.ingest.deliveries import signed, whop_envelopes
 from tests.bench.ingest.load import Answer, LoadResult, Prepared, combined, post_all
