@@ -1,5 +1,6 @@
 """The typed GraphQL context: who is asking, for which tenant, and the operation's unit of work."""
 
+import asyncio
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,9 @@ from churnsaver.tenants.auth import AuthSubject
 # Set by the UnitOfWork extension for the length of one operation. A context variable rather
 # than a context attribute, because one WebSocket context serves concurrent operations.
 operation_session: ContextVar[AsyncSession] = ContextVar("operation_session")
+# Sibling root fields resolve concurrently, and a session runs one statement at a time: they take
+# turns on it, each holding the lock for its whole resolver.
+operation_session_turn: ContextVar[asyncio.Lock] = ContextVar("operation_session_turn")
 
 
 @dataclass

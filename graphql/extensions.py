@@ -1,11 +1,15 @@
 """Schema extensions: the operation's unit of work, the limits every request is held to, error codes
 and masking."""
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
+from strawberry import Info
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
+    FieldExtension,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -13,9 +17,10 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.extensions.field_extension import AsyncExtensionResolver, SyncExtensionResolver
 
 from churnsaver.backend.core.config import Environment, Settings
-from churnsaver.graphql.context import operation_session
+from churnsaver.graphql.context import operation_session, operation_session_turn
 from churnsaver.graphql.errors import MaskUnexpectedErrors, ValidationErrorCodes
 
 
@@ -27,6 +32,7 @@ class UnitOfWork(SchemaExtension):
         tenant_id = context.subject.tenant_id if context.subject else None
         async with context.db.tenant_session(tenant_id) as session:
             token = operation_session.set(session)
+            turn = operation_session_turn.set(asyncio.Lock())
             try:
                 yield
                 result = self.execution_context.result
@@ -35,7 +41,19 @@ class UnitOfWork(SchemaExtension):
                 else:
                     await session.rollback()
             finally:
+                operation_session_turn.reset(turn)
                 operation_session.reset(token)
+
+
+class OneSessionAtATime(FieldExtension):
+    """On every query root field: its resolver uses the operation's session only in its turn."""
+
+    def resolve(self, next_: SyncExtensionResolver, source: Any, info: Info, **kwargs: Any) -> Any:
+        return next_(source, info, **kwargs)  # a synchronous resolver issues no statement
+
+    async def resolve_async(self, next_: AsyncExtensionResolver, source: Any, info: Info, **kwargs: Any) -> Any:
+        async with operation_session_turn.get():
+            return await next_(source, info, **kwargs)
 
 
 # Parsing and validating the same document on every request costs more than executing a page of

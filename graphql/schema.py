@@ -10,7 +10,7 @@ from churnsaver.backend.core.errors import NotFound
 from churnsaver.graphql.customers.queries import CustomerQueries
 from churnsaver.graphql.customers.types import CustomerType
 from churnsaver.graphql.errors import report_errors
-from churnsaver.graphql.extensions import build_extensions
+from churnsaver.graphql.extensions import OneSessionAtATime, build_extensions
 from churnsaver.graphql.ingest.mutations import IngestMutations
 from churnsaver.graphql.ingest.queries import IngestQueries
 from churnsaver.graphql.ingest.types import WebhookEndpointType
@@ -43,6 +43,8 @@ class NodeQueries:
 
 
 Query = merge_types("Query", (NodeQueries, TenantQueries, CustomerQueries, IngestQueries, RiskQueries))
+for root_field in get_object_definition(Query, strict=True).fields:
+    root_field.extensions.append(OneSessionAtATime())
 Mutation = merge_types("Mutation", (TenantMutations, IngestMutations, RiskMutations))
 
 
