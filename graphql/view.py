@@ -8,6 +8,7 @@ Strawberry's would load them from a CDN.
 
 from typing import Any
 
+from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket
@@ -32,6 +33,14 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.db = db
         self.settings = settings
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """A JSON body must hold an object (a list is a batch, refused as such): anything else
+        is the client's mistake, a 400, where the view would fail reading its `query`."""
+        document = super().parse_json(data)
+        if not isinstance(document, dict | list):
+            raise HTTPException(400, 'the request body must be a JSON object: {"query": "..."}')
+        return document
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(CONSOLE_HTML, headers={"content-security-policy": CONSOLE_CSP})
