@@ -56,7 +56,11 @@ def _digest(plaintext: str) -> str:
 
 
 def parse_scopes(scopes: list[str] | None) -> list[str]:
-    chosen = scopes or [Scope.read, Scope.write]
+    """The scopes of a new key: both when none are named; an empty list names none and is refused,
+    rather than read as "all"."""
+    if scopes is not None and not scopes:
+        raise InvalidInput("a key needs at least one scope: 'read' and/or 'write'")
+    chosen = [Scope.read, Scope.write] if scopes is None else scopes
     try:
         return sorted({Scope(scope).value for scope in chosen})
     except ValueError:

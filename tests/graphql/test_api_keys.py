@@ -72,6 +72,16 @@ async def test_unknown_scope_is_a_typed_error(client, tenant):
     assert "unknown scope" in created["message"]
 
 
+async def test_an_empty_scope_list_is_refused_not_read_as_every_scope(client, tenant):
+    before = await graphql(client, LIST, headers=tenant.headers)
+    created = await create(client, tenant, scopes=[])
+    after = await graphql(client, LIST, headers=tenant.headers)
+
+    assert created == {"__typename": "UserError", "code": "BAD_USER_INPUT", "message": created["message"]}
+    assert "at least one scope" in created["message"]
+    assert after == before
+
+
 async def test_a_read_only_key_cannot_create_keys(client, db, tenant):
     read_only = await create_api_key_for(db, tenant.id, scopes=["read"])
 
