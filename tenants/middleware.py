@@ -39,7 +39,12 @@ class AuthenticationMiddleware:
         if scope["type"] != "http" or not self._is_protected(scope["path"]):
             await self.app(scope, receive, send)
             return
-        authorization = dict(scope["headers"]).get(b"authorization")
+        authorizations = [value for name, value in scope["headers"] if name == b"authorization"]
+        if len(authorizations) > 1:
+            # Proxies and frameworks disagree on which of several wins: none is taken.
+            await send_json(send, *json_error(400, "BAD_REQUEST", "send exactly one Authorization header"))
+            return
+        authorization = authorizations[0] if authorizations else None
         if authorization is None:
             if self._is_console_page(scope):
                 await self.app(scope, receive, send)

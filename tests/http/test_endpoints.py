@@ -234,3 +234,13 @@ async def test_read_only_key_can_query(client, db: Database, tenant):
     )
 
     assert response.json()["data"]["viewer"]["scopes"] == ["read"]
+
+
+async def test_two_authorization_headers_are_refused_whichever_is_valid(client, tenant):
+    headers = [("authorization", "Bearer cs_not_a_key"), ("authorization", tenant.headers["Authorization"])]
+
+    response = await client.post("/graphql", json={"query": "{ viewer { kind } }"}, headers=headers)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "BAD_REQUEST"
+    assert "exactly one Authorization header" in response.json()["error"]["message"]
