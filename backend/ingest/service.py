@@ -97,7 +97,8 @@ async def delete_endpoint(session: AsyncSession, subject: AuthSubject, endpoint_
 def stats_range(first_day: date | None, last_day: date | None, *, today: date) -> tuple[date, date]:
     """The inclusive range of days asked for: it ends today and spans 30 days unless told otherwise."""
     last = last_day or today
-    first = first_day or last - timedelta(days=DEFAULT_DAYS - 1)
+    # The default span, clipped at the first day a date can hold (`to` may be in year 1).
+    first = first_day or last - timedelta(days=min(DEFAULT_DAYS - 1, (last - date.min).days))
     if first > last:
         raise InvalidInput("`from` must not be after `to`")
     if (last - first).days >= MAX_DAYS:

@@ -98,3 +98,8 @@ async def test_ingest_stats_need_the_read_scope(client, db, tenant):
     body = await graphql(client, STATS, headers={"Authorization": f"Bearer {write_only}"})
 
     assert body["errors"][0]["message"] == "this requires the 'read' scope"
+
+
+async def test_a_range_ending_in_the_first_days_of_year_one_is_answered(client, tenant):
+    # The default 30 days before 0001-01-05 would start before the first day a date can hold.
+    assert await stats(client, tenant, to="0001-01-05") == []
