@@ -1,0 +1,82 @@
+"""The edge's one definition of acceptable JSON and timestamps."""
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from churnsaver.backend.core.accepted_json import (
+    MAX_DEPTH,
+    UnacceptableInput,
+    check_json_value,
+    loads_accepted,
+    parse_timestamp,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "reason"),
+    [
+        ('{"properties":{"note":"\\ud800"}}', "properties.note", "lone surrogate"),
+        ('{"traits":{"plan":"\\u0000"}}', "traits.plan", "NUL"),
+        ('{"v":1e400}', "v", "finite"),
+        ('{"a":[1,{"b":-1e999}]}', "a[1].b", "finite"),
+        ('{"\\ud800":1}', "\\ud800", "lone surrogate"),
+        ('{"a":NaN}', "", "NaN is not JSON"),
+        ('{"a":Infinity}', "", "Infinity is not JSON"),
+        ('{"a":' + "1" * 400 + "}", "a", "double's range"),
+        ("{\"a\": 'x'}", "", "malformed JSON"),
+    ],
+)
+def test_refusals_name_the_field_and_the_reason(text: str, field: str, reason: str) -> None:
+    with pytest.raises(UnacceptableInput) as refusal:
+        loads_accepted(text.encode())
+    if field != "\\ud800":
+        assert refusal.value.field == field
+    assert reason in refusal.value.reason
+
+
+def test_a_field_prefix_is_carried_into_the_path() -> None:
+    with pytest.raises(UnacceptableInput) as refusal:
+        loads_accepted(b'{"a":"\\u0000"}', "batch[2]")
+    assert refusal.value.field == "batch[2].a"
+    assert str(refusal.value).startswith("batch[2].a: ")
+
+
+def test_nesting_is_limited_without_a_recursion_error() -> None:
+    for depth in (MAX_DEPTH + 1, 100_000):
+        text = "[" * depth + "]" * depth
+        with pytest.raises(UnacceptableInput, match="nested deeper"):
+            loads_accepted(text)
+    deep = []
+    for _ in range(10_000):
+        deep = [deep]
+    with pytest.raises(UnacceptableInput, match="nested deeper"):
+        check_json_value(deep)
+
+
+def test_acceptable_values_read_back_unchanged() -> None:
+    value = {"a": [1, 2.5, "é", None, True, {"b": "x" * 10}], "big": 10**30, "nested": [[[]]]}
+    assert loads_accepted(json.dumps(value)) == {**value, "big": float(10**30)}
+    edge = "[" * MAX_DEPTH + "]" * MAX_DEPTH
+    assert loads_accepted(edge) == json.loads(edge)
+    # Many sibling containers are not depth: the fast check falls back to the walk, which accepts.
+    wide = json.dumps({"items": [{"k": [i]} for i in range(200)]})
+    assert loads_accepted(wide) == json.loads(wide)
+
+
+@pytest.mark.parametrize("value", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"])
+def test_timestamps_outside_years_1_to_9999_in_utc_are_refused(value: str) -> None:
+    with pytest.raises(UnacceptableInput, match="outside years 1 to 9999") as refusal:
+        parse_timestamp(value, "timestamp")
+    assert refusal.value.field == "timestamp"
+
+
+def test_timestamps_are_utc_and_need_a_zone_unless_told() -> None:
+    assert parse_timestamp("2026-01-02T03:04:05+02:00", "t") == datetime(2026, 1, 2, 1, 4, 5, tzinfo=UTC)
+    with pytest.raises(UnacceptableInput, match="needs a timezone"):
+        parse_timestamp("2026-01-02T03:04:05", "t")
+    assert parse_timestamp("2026-01-02", "t", naive_is_utc=True) == datetime(2026, 1, 2, tzinfo=UTC)
+    for bad in (1700000000, "yesterday", "2026-01-02\x00"):
+        with pytest.raises(UnacceptableInput):
+            parse_timestamp(bad, "t")
