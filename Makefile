@@ -1,5 +1,5 @@
 # Churn Saver. `make run` serves the embedded default; `make test` runs the whole suite.
-.PHONY: install browser run test test-sqlite bench lint format schema clean
+.PHONY: install browser run test test-sqlite fuzz bench lint format schema clean
 
 # uv comes from PyPI (installed on first use); everything else is pinned in uv.lock.
 UV := $(or $(shell command -v uv 2>/dev/null),python3 -m uv)
@@ -31,6 +31,10 @@ run: install
 PYTEST_WORKERS ?= auto
 test: install browser
 	$(UV) run pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+# The property-based tests alone, with many more examples than `make test` gives them.
+fuzz: install
+	HYPOTHESIS_PROFILE=fuzz $(UV) run pytest -n $(PYTEST_WORKERS) -m fuzz $(PYTEST_ARGS)
 
 bench: install
 	$(UV) run python -m tests.bench

@@ -1,16 +1,26 @@
 """Fixtures for the whole suite. Database-backed tests run once per backend (SQLite, PostgreSQL)."""
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from churnsaver.backend.app import create_app
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database
 from tests.fixtures.databases import BACKENDS, POSTGRES_URL, REDIS_URL, migrated_database
 from tests.fixtures.factories import TenantWithKey, create_tenant_with_key
+
+# Property-based tests: a short run in `make test`, a long one in `make fuzz` (HYPOTHESIS_PROFILE=fuzz).
+# No deadline: an example's time is a database round trip, which the machine's load decides.
+_FUZZ_HEALTH = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large]
+hypothesis_settings.register_profile("default", max_examples=40, deadline=None, suppress_health_check=_FUZZ_HEALTH)
+hypothesis_settings.register_profile("fuzz", max_examples=2000, deadline=None, suppress_health_check=_FUZZ_HEALTH)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
