@@ -28,7 +28,7 @@ from churnsaver.graphql.console import STATIC_PATH, console_assets
 from churnsaver.graphql.view import GraphQLView
 from churnsaver.jobs.embedded import jobs_in_child_process
 from churnsaver.jobs.worker import running_jobs
-from churnsaver.tenants.middleware import AuthenticationMiddleware
+from churnsaver.tenants.middleware import AuthenticationMiddleware, AuthFailureThrottles
 
 logger = structlog.get_logger(__name__)
 
@@ -175,6 +175,7 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> St
             Middleware(
                 AuthenticationMiddleware,
                 db=db,
+                throttles=AuthFailureThrottles.from_settings(settings),
                 protected_prefixes=("/graphql", "/v1"),
                 public_prefixes=(f"{STATIC_PATH}/",),
             ),

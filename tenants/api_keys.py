@@ -131,6 +131,12 @@ async def list_api_keys(session: AsyncSession, subject: AuthSubject) -> list[Api
     return list((await session.execute(statement)).scalars())
 
 
+def key_prefix(plaintext: str) -> str | None:
+    """The public prefix a presented key names, if it is shaped like a key."""
+    match = KEY_PATTERN.match(plaintext)
+    return match["prefix"] if match else None
+
+
 def bearer_token(authorization: str) -> str:
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

@@ -5,7 +5,8 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from limits import parse as parse_limit
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -38,6 +39,18 @@ class Settings(BaseSettings):
     graphql_max_depth: int = 12
     graphql_max_aliases: int = 30
     graphql_max_tokens: int = 5000
+    # Failed authentications (wrong or unknown API keys), in the `limits` notation.
+    auth_failure_limit_per_ip: str = "20/minute"
+    auth_failure_limit_per_key: str = "10/minute"
+
+    @field_validator("auth_failure_limit_per_ip", "auth_failure_limit_per_key")
+    @classmethod
+    def _is_a_rate_limit(cls, value: str) -> str:
+        try:
+            parse_limit(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a rate limit such as '20/minute'") from None
+        return value
 
     @model_validator(mode="after")
     def _production_needs_explicit_secrets(self) -> "Settings":

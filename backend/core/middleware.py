@@ -75,6 +75,13 @@ def route_label(path: str) -> str:
     return f"/{first}" if first in {"graphql", "healthz", "readyz", "metrics", "v1", "webhooks", "widgets"} else "other"
 
 
+def client_host(scope: Scope) -> str:
+    """The client's address: the socket peer, or what a proxy the server trusts says it is
+    (uvicorn's `--forwarded-allow-ips`, which rewrites the scope from X-Forwarded-For)."""
+    client = scope.get("client")
+    return client[0] if client else "unknown"
+
+
 def request_id_of(headers: dict[bytes, bytes]) -> str:
     """The caller's `x-request-id` when it is a sane one, else a new id: 128 random bits as 32
     hex digits. Not a uuid4: an id only has to be unique, and making a UUID object costs more than
