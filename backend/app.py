@@ -19,7 +19,8 @@ from starlette.types import ASGIApp
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database
 from churnsaver.backend.core.logging import configure_logging
-from churnsaver.backend.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from churnsaver.backend.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware, client_host
+from churnsaver.backend.core.operator_access import metrics_refusal
 from churnsaver.backend.core.sqlite_writer import switching_threads_often
 from churnsaver.backend.ingest.events_api import MAX_BODY_BYTES as EVENTS_MAX_BODY_BYTES
 from churnsaver.backend.ingest.events_api import receive_events
@@ -84,7 +85,13 @@ async def readyz(request: Request) -> Response:
     )
 
 
-async def metrics(_request: Request) -> Response:
+async def metrics(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    refusal = metrics_refusal(client_host(request.scope), request.headers.get("authorization"), settings)
+    if refusal is not None:
+        status, body = refusal
+        headers = {"www-authenticate": "Bearer"} if status == 401 else None
+        return Response(body, status_code=status, media_type="application/json", headers=headers)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

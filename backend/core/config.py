@@ -3,11 +3,13 @@
 import secrets
 from enum import StrEnum
 from functools import cached_property
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
+from typing import Annotated
 
 from limits import parse as parse_limit
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Environment(StrEnum):
@@ -42,6 +44,16 @@ class Settings(BaseSettings):
     # Failed authentications (wrong or unknown API keys), in the `limits` notation.
     auth_failure_limit_per_ip: str = "20/minute"
     auth_failure_limit_per_key: str = "10/minute"
+    # /metrics: a bearer token, and/or the client networks (CIDRs, comma-separated) that may read it.
+    metrics_token: str | None = None
+    metrics_allow: Annotated[list[IPv4Network | IPv6Network], NoDecode] = []
+
+    @field_validator("metrics_allow", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("auth_failure_limit_per_ip", "auth_failure_limit_per_key")
     @classmethod
