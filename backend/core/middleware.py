@@ -31,6 +31,9 @@ SECURITY_HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
 JSON_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+# Only on answers that came over TLS: on plain http a browser ignores it, and a client that
+# reached us unencrypted may have no https to go to.
+HSTS = (b"strict-transport-security", b"max-age=31536000")
 
 
 def json_error(status: int, code: str, message: str) -> tuple[int, bytes]:
@@ -99,11 +102,22 @@ def begin_request(scope: Scope, request_id: str) -> None:
     structlog.contextvars.bind_contextvars(request_id=request_id)
 
 
-def answer_headers(headers: list[tuple[bytes, bytes]], request_id: str) -> list[tuple[bytes, bytes]]:
-    """`headers` of a response plus the request id and the security headers every answer carries."""
+def is_secure(scope: Scope) -> bool:
+    """Whether the request came over TLS: to this server, or to a proxy the server trusts that says
+    so (uvicorn's `--forwarded-allow-ips` sets the scheme from X-Forwarded-Proto)."""
+    return scope.get("scheme") in ("https", "wss")
+
+
+def answer_headers(
+    headers: list[tuple[bytes, bytes]], request_id: str, *, secure: bool = False
+) -> list[tuple[bytes, bytes]]:
+    """`headers` of a response plus the request id and the security headers every answer carries,
+    and HSTS on an answer that goes out over TLS (`secure`)."""
     answer = [*headers, (b"x-request-id", request_id.encode()), *SECURITY_HEADERS]
     if _is_json(headers):
         answer.append(JSON_CSP)
+    if secure:
+        answer.append(HSTS)
     return answer
 
 
@@ -141,12 +155,13 @@ class RequestContextMiddleware:
         begin_request(scope, request_id)
         started = time.perf_counter()
         status = 500
+        secure = is_secure(scope)
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = answer_headers(list(message.get("headers", [])), request_id)
+                message["headers"] = answer_headers(list(message.get("headers", [])), request_id, secure=secure)
             await send(message)
 
         try:

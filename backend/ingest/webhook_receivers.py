@@ -40,6 +40,7 @@ from churnsaver.backend.core.middleware import (
     answer_headers,
     begin_request,
     end_request,
+    is_secure,
     json_error,
     read_body,
     request_id_of,
@@ -127,7 +128,7 @@ class WebhookReceivers:
         try:
             answer = await self._answer(route, scope["method"], raw_headers, receive)
             status = answer.status
-            headers = answer_headers(answer.headers, request_id)
+            headers = answer_headers(answer.headers, request_id, secure=is_secure(scope))
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": answer.body})
         except ClientDisconnect:
