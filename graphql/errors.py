@@ -5,6 +5,7 @@ and logged with its traceback at error level. Client mistakes are logged at info
 side needs fixing.
 """
 
+import re
 from collections.abc import Iterator
 
 import structlog
@@ -52,6 +53,14 @@ def error_code(error: GraphQLError) -> str:
         return PARSE_FAILED
     # Left: errors graphql-core raises while executing, such as a variable of the wrong type.
     return BAD_USER_INPUT
+
+
+SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+
+
+def hide_suggestions(error: GraphQLError) -> None:
+    """Drop the "Did you mean 'email'?" of a message: it reads the schema out to a caller who guesses."""
+    error.message = SUGGESTION.sub("", error.message)
 
 
 def report_errors(errors: list[GraphQLError]) -> None:

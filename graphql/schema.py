@@ -2,14 +2,15 @@
 
 import strawberry
 from graphql.error import GraphQLError
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, get_object_definition
 
-from churnsaver.backend.core.config import Settings
+from churnsaver.backend.core.config import Environment, Settings
 from churnsaver.backend.core.errors import NotFound
 from churnsaver.graphql.customers.queries import CustomerQueries
 from churnsaver.graphql.customers.types import CustomerType
-from churnsaver.graphql.errors import report_errors
+from churnsaver.graphql.errors import hide_suggestions, report_errors
 from churnsaver.graphql.extensions import OneSessionAtATime, build_extensions
 from churnsaver.graphql.ingest.mutations import IngestMutations
 from churnsaver.graphql.ingest.queries import IngestQueries
@@ -52,6 +53,10 @@ class Schema(strawberry.Schema):
     """Strawberry's schema, with errors coded and logged our way instead of all logged as errors."""
 
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        if self.config.disable_field_suggestions:
+            # Strawberry's own removal covers unknown fields only; arguments, types and enum values too.
+            for error in errors:
+                hide_suggestions(error)
         report_errors(errors)
 
 
@@ -61,4 +66,5 @@ def create_schema(settings: Settings) -> Schema:
         mutation=Mutation,
         types=list(NODE_TYPES.values()),
         extensions=build_extensions(settings),
+        config=StrawberryConfig(disable_field_suggestions=settings.env is Environment.production),
     )
