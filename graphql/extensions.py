@@ -21,6 +21,7 @@ from strawberry.extensions.field_extension import AsyncExtensionResolver, SyncEx
 
 from churnsaver.backend.core.config import Environment, Settings
 from churnsaver.graphql.context import operation_session, operation_session_turn
+from churnsaver.graphql.depth_limit import depth_limit_counting_introspection
 from churnsaver.graphql.errors import MaskUnexpectedErrors, ValidationErrorCodes
 
 
@@ -67,6 +68,7 @@ def build_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     # makes new rule classes each time, and the validation cache (keyed by the rules) never hits.
     limit_rules = [
         *QueryDepthLimiter(max_depth=settings.graphql_max_depth).validation_rules,
+        depth_limit_counting_introspection(settings.graphql_max_depth),
         *MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules,
     ]
     extensions: list[Callable[[], SchemaExtension]] = [
