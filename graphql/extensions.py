@@ -2,7 +2,7 @@
 and masking."""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from strawberry import Info
@@ -18,11 +18,13 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.extensions.field_extension import AsyncExtensionResolver, SyncExtensionResolver
+from strawberry.schema.exceptions import CannotGetOperationTypeError
 
 from churnsaver.backend.core.config import Environment, Settings
 from churnsaver.graphql.context import operation_session, operation_session_turn
 from churnsaver.graphql.depth_limit import depth_limit_counting_introspection
 from churnsaver.graphql.errors import MaskUnexpectedErrors, ValidationErrorCodes
+from graphql import OperationDefinitionNode
 
 
 class UnitOfWork(SchemaExtension):
@@ -57,6 +59,29 @@ class OneSessionAtATime(FieldExtension):
             return await next_(source, info, **kwargs)
 
 
+class OperationNameRequired(CannotGetOperationTypeError):
+    """A document with several operations and no operationName: Strawberry would run the first."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+    def as_http_error_reason(self) -> str:
+        return "the document holds several operations: name the one to run in operationName"
+
+
+class OneOperationOrItsName(SchemaExtension):
+    """Refuses (400, through the view) a document of several operations sent without operationName."""
+
+    def on_parse(self) -> Iterator[None]:
+        yield
+        document = self.execution_context.graphql_document
+        if document is None or self.execution_context._provided_operation_name is not None:
+            return  # `operation_name` would answer the first operation's name; only this tells "none sent"
+        operations = [node for node in document.definitions if isinstance(node, OperationDefinitionNode)]
+        if len(operations) > 1:
+            raise OperationNameRequired
+
+
 # Parsing and validating the same document on every request costs more than executing a page of
 # it. Clients send few distinct documents; the caches are bounded LRUs shared by the process.
 DOCUMENT_CACHE_SIZE = 512
@@ -74,6 +99,7 @@ def build_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     extensions: list[Callable[[], SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
         lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+        OneOperationOrItsName,
         lambda: AddValidationRules(limit_rules),
         lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
         ValidationErrorCodes,
