@@ -63,6 +63,16 @@ def hide_suggestions(error: GraphQLError) -> None:
     error.message = SUGGESTION.sub("", error.message)
 
 
+def is_request_error(data: object, errors: list[GraphQLError] | None) -> bool:
+    """Whether the operation never ran: the document did not parse or validate, or its variables
+    did not coerce. Such errors have no path; an error while running has one, or is masked."""
+    return (
+        data is None
+        and bool(errors)
+        and all(error.path is None and error_code(error) != INTERNAL_SERVER_ERROR for error in errors or ())
+    )
+
+
 def report_errors(errors: list[GraphQLError]) -> None:
     """Give each client-visible error its code, and log every error at the level it deserves."""
     for error in errors:

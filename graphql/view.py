@@ -14,12 +14,16 @@ from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
 
 from churnsaver.backend.core.config import Environment, Settings
 from churnsaver.backend.core.db import Database
 from churnsaver.graphql.console import CONSOLE_CSP, CONSOLE_HTML
 from churnsaver.graphql.context import Context
+from churnsaver.graphql.errors import is_request_error
+from churnsaver.graphql.media_types import GRAPHQL_RESPONSE_JSON, prefers_graphql_response
 from churnsaver.graphql.schema import create_schema
 from churnsaver.tenants.api_keys import InvalidApiKey, authenticate_api_key, bearer_token
 
@@ -41,6 +45,31 @@ class GraphQLView(GraphQL[Context, None]):
         if not isinstance(document, dict | list):
             raise HTTPException(400, 'the request body must be a JSON object: {"query": "..."}')
         return document
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        if isinstance(request, Request) and prefers_graphql_response(request.headers.get("accept")):
+            sub_response.media_type = GRAPHQL_RESPONSE_JSON
+            request.state.graphql_response = sub_response  # process_result sets its status
+        return sub_response
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        """Answered as application/graphql-response+json, an operation that never ran (it did not
+        parse, validate or coerce its variables) is a 400 without `data`, as the spec asks."""
+        response_data = await super().process_result(request, result)
+        sub_response = getattr(request.state, "graphql_response", None)
+        if sub_response is not None and is_request_error(result.data, result.errors):
+            sub_response.status_code = 400
+            response_data.pop("data", None)
+        return response_data
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        if sub_response.media_type == GRAPHQL_RESPONSE_JSON:
+            response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
+        return response
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(CONSOLE_HTML, headers={"content-security-policy": CONSOLE_CSP})

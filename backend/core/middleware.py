@@ -124,7 +124,7 @@ def answer_headers(
 def _is_json(headers: list[tuple[bytes, bytes]]) -> bool:
     for name, value in headers:
         if name == b"content-type":
-            return value.startswith(b"application/json")
+            return value.startswith((b"application/json", b"application/graphql-response+json"))
     return False
 
 
