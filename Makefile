@@ -1,5 +1,5 @@
 # Churn Saver. `make run` serves the embedded default; `make test` runs the whole suite.
-.PHONY: install browser run test test-sqlite fuzz bench lint format schema clean
+.PHONY: install browser graphql-http-audit run test test-sqlite fuzz bench lint format schema clean
 
 # uv comes from PyPI (installed on first use); everything else is pinned in uv.lock.
 UV := $(or $(shell command -v uv 2>/dev/null),python3 -m uv)
@@ -23,13 +23,25 @@ browser:
 				"(install it with: sudo apt-get install chromium)"; \
 		fi; }
 
+# The GraphQL-over-HTTP audit suite (npm graphql-http), installed from its lock file; again only when
+# the lock file changes. Without npm the audit test is skipped (and fails under .ci/run).
+AUDIT_DIR := tests/http/graphql_http_audit
+$(AUDIT_DIR)/node_modules/.package-lock.json: $(AUDIT_DIR)/package.json $(AUDIT_DIR)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix $(AUDIT_DIR) --no-audit --no-fund --loglevel=error; \
+	else \
+		echo "npm is missing: the GraphQL-over-HTTP audit test will be skipped (install it with: sudo apt-get install npm)"; \
+	fi
+
+graphql-http-audit: $(AUDIT_DIR)/node_modules/.package-lock.json
+
 run: install
 	CHURNSAVER_DEMO=$${CHURNSAVER_DEMO:-1} $(UV) run churnsaver serve
 
 # One pytest worker per core (pytest-xdist): the suite waits on subprocesses, servers and
 # databases as much as it computes. PYTEST_WORKERS=0 runs it in this process alone.
 PYTEST_WORKERS ?= auto
-test: install browser
+test: install browser graphql-http-audit
 	$(UV) run pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # The property-based tests alone, with many more examples than `make test` gives them.
