@@ -29,7 +29,8 @@ from churnsaver.graphql.console import STATIC_PATH, console_assets
 from churnsaver.graphql.view import GraphQLView
 from churnsaver.jobs.embedded import jobs_in_child_process
 from churnsaver.jobs.worker import running_jobs
-from churnsaver.tenants.middleware import AuthenticationMiddleware, AuthFailureThrottles
+from churnsaver.tenants.key_authentication import KeyAuthenticator
+from churnsaver.tenants.middleware import AuthenticationMiddleware
 
 logger = structlog.get_logger(__name__)
 
@@ -129,7 +130,8 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> St
     configure_logging(settings.log_level)
     settings.resolved_secret_key  # noqa: B018 - outside production, generated on first start and kept
     db = Database(settings)
-    graphql = GraphQLView(db, settings)
+    authenticator = KeyAuthenticator.from_settings(db, settings)
+    graphql = GraphQLView(db, settings, authenticator)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -182,7 +184,7 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> St
             Middleware(
                 AuthenticationMiddleware,
                 db=db,
-                throttles=AuthFailureThrottles.from_settings(settings),
+                authenticator=authenticator,
                 protected_prefixes=("/graphql", "/v1"),
                 public_prefixes=(f"{STATIC_PATH}/",),
             ),

@@ -20,16 +20,18 @@ from strawberry.types import ExecutionResult
 
 from churnsaver.backend.core.config import Environment, Settings
 from churnsaver.backend.core.db import Database
+from churnsaver.backend.core.middleware import client_host
 from churnsaver.graphql.console import CONSOLE_CSP, CONSOLE_HTML
 from churnsaver.graphql.context import Context
 from churnsaver.graphql.errors import is_request_error
 from churnsaver.graphql.media_types import GRAPHQL_RESPONSE_JSON, prefers_graphql_response
 from churnsaver.graphql.schema import create_schema
-from churnsaver.tenants.api_keys import InvalidApiKey, authenticate_api_key, bearer_token
+from churnsaver.tenants.api_keys import InvalidApiKey
+from churnsaver.tenants.key_authentication import KeyAuthenticator, TooManyFailures
 
 
 class GraphQLView(GraphQL[Context, None]):
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Settings, authenticator: KeyAuthenticator) -> None:
         super().__init__(
             create_schema(settings),
             graphql_ide="graphiql" if settings.env is not Environment.production else None,
@@ -37,6 +39,7 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.db = db
         self.settings = settings
+        self.authenticator = authenticator
 
     def parse_json(self, data: str | bytes) -> Any:
         """A JSON body must hold an object (a list is a batch, refused as such): anything else
@@ -84,9 +87,7 @@ class GraphQLView(GraphQL[Context, None]):
         if not isinstance(header, str):
             raise ConnectionRejectionError({"reason": "authentication required"})
         try:
-            token = bearer_token(header)
-            async with self.db.system_session() as session:
-                authentication = await authenticate_api_key(session, token)
-        except InvalidApiKey as error:
+            authentication = await self.authenticator.authenticate(client_host(context.request.scope), header)
+        except (InvalidApiKey, TooManyFailures) as error:
             raise ConnectionRejectionError({"reason": error.reason}) from None
         context.subject = authentication.subject

@@ -1,55 +1,12 @@
 """The authentication middleware: an API key resolved to the auth subject of the request."""
 
-from dataclasses import dataclass
-
 import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database
 from churnsaver.backend.core.middleware import client_host, json_error, send_json
-from churnsaver.backend.core.rate_limit import FailureThrottle, failure_storage
-from churnsaver.tenants.api_keys import (
-    InvalidApiKey,
-    authenticate_api_key,
-    bearer_token,
-    key_prefix,
-    record_key_use,
-)
-
-
-@dataclass(frozen=True, slots=True)
-class AuthFailureThrottles:
-    """Failed authentications counted per client address and per key prefix.
-
-    A blocked address is refused before its key is looked at. A blocked prefix only turns the
-    failures that name it into 429s: the key's owner is never locked out by someone else's guesses.
-    """
-
-    per_ip: FailureThrottle
-    per_key: FailureThrottle
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> "AuthFailureThrottles":
-        storage = failure_storage(settings.redis_url)
-        return cls(
-            per_ip=FailureThrottle(settings.auth_failure_limit_per_ip, storage, "auth-failures-ip"),
-            per_key=FailureThrottle(settings.auth_failure_limit_per_key, storage, "auth-failures-key"),
-        )
-
-    async def failed(self, ip: str, token: str | None) -> int | None:
-        """Count a failure; the seconds to wait when the address or the prefix is over its limit."""
-        waits = [await self.per_ip.failed(ip)]
-        if token is not None and (prefix := key_prefix(token)) is not None:
-            waits.append(await self.per_key.failed(prefix))
-        return max((wait for wait in waits if wait is not None), default=None)
-
-
-def too_many_failures(retry_after: int) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-    status, body = json_error(
-        429, "RATE_LIMITED", f"too many failed authentications; retry after {retry_after} seconds"
-    )
-    return status, body, [(b"retry-after", str(retry_after).encode())]
+from churnsaver.tenants.api_keys import InvalidApiKey, record_key_use
+from churnsaver.tenants.key_authentication import KeyAuthenticator, TooManyFailures
 
 
 class AuthenticationMiddleware:
@@ -64,13 +21,13 @@ class AuthenticationMiddleware:
         self,
         app: ASGIApp,
         db: Database,
-        throttles: AuthFailureThrottles,
+        authenticator: KeyAuthenticator,
         protected_prefixes: tuple[str, ...],
         public_prefixes: tuple[str, ...] = (),
     ) -> None:
         self.app = app
         self.db = db
-        self.throttles = throttles
+        self.authenticator = authenticator
         self.protected_prefixes = protected_prefixes
         self.public_prefixes = public_prefixes
 
@@ -101,22 +58,14 @@ class AuthenticationMiddleware:
                 [(b"www-authenticate", b"Bearer")],
             )
             return
-        ip = client_host(scope)
-        if (blocked := self.throttles.per_ip.retry_after(ip)) is not None:
-            await send_json(send, *too_many_failures(blocked))
-            return
-        token = None
         try:
-            token = bearer_token(authorization.decode("latin-1"))
-            async with self.db.system_session() as session:
-                authentication = await authenticate_api_key(session, token)
+            authentication = await self.authenticator.authenticate(client_host(scope), authorization.decode("latin-1"))
+        except TooManyFailures as refusal:
+            body = json_error(429, "RATE_LIMITED", refusal.reason)
+            await send_json(send, *body, [(b"retry-after", str(refusal.retry_after).encode())])
+            return
         except InvalidApiKey as error:
-            if (retry_after := await self.throttles.failed(ip, token)) is not None:
-                await send_json(send, *too_many_failures(retry_after))
-            else:
-                await send_json(
-                    send, *json_error(401, "UNAUTHENTICATED", error.reason), [(b"www-authenticate", b"Bearer")]
-                )
+            await send_json(send, *json_error(401, "UNAUTHENTICATED", error.reason), [(b"www-authenticate", b"Bearer")])
             return
         subject = authentication.subject
         if authentication.use_is_unrecorded:

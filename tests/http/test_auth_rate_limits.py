@@ -1,17 +1,20 @@
 """Failed authentication is throttled per client address and per key prefix: 429 with Retry-After,
 counted in memory, or in Redis so that every web process shares the counts."""
 
+import json
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+import websockets
 from starlette.applications import Starlette
 
 from churnsaver.backend.app import create_app
 from churnsaver.backend.core.config import Settings
 from tests.fixtures.factories import TenantWithKey
 from tests.fixtures.jobs import with_redis
+from tests.fixtures.server import running_server
 
 VIEWER = {"query": "{ viewer { kind } }"}
 
@@ -121,3 +124,24 @@ async def test_two_app_instances_on_redis_share_the_count(settings, tenant: Tena
     assert first_statuses == [401] * 4
     assert refused.status_code == 429
     assert int(refused.headers["retry-after"]) >= 1
+
+
+async def websocket_acknowledged(url: str, authorization: str) -> bool:
+    async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as socket:
+        await socket.send(json.dumps({"type": "connection_init", "payload": {"authorization": authorization}}))
+        try:
+            return json.loads(await socket.recv())["type"] == "connection_ack"
+        except websockets.ConnectionClosed:
+            return False
+
+
+async def test_failed_websocket_handshakes_count_too(settings, tenant: TenantWithKey):
+    limited = settings.model_copy(update={"auth_failure_limit_per_ip": "3/minute"})
+    with running_server(limited) as base_url:
+        url = base_url.replace("http://", "ws://") + "/graphql"
+        guesses = [await websocket_acknowledged(url, f"Bearer {wrong_key()}") for _ in range(4)]
+        # The address is now blocked: even the right key is refused until the window frees.
+        valid_after = await websocket_acknowledged(url, tenant.headers["Authorization"])
+
+    assert guesses == [False] * 4
+    assert valid_after is False
