@@ -41,15 +41,26 @@ def create_app_role() -> None:
     op.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}")
 
 
-def enable_tenant_rls(table: str) -> None:
+def enable_tenant_rls(table: str, *, tenant_column: str = "tenant_id") -> None:
+    """Rows of `table` visible and writable only for the tenant `tenant_column` names."""
     if not is_postgres():
         return
     op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
     op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
     op.execute(
         f"CREATE POLICY tenant_isolation ON {table} "
-        f"USING (tenant_id = {CURRENT_TENANT}) WITH CHECK (tenant_id = {CURRENT_TENANT})"
+        f"USING ({tenant_column} = {CURRENT_TENANT}) WITH CHECK ({tenant_column} = {CURRENT_TENANT})"
     )
+
+
+def disable_tenant_rls(table: str) -> None:
+    """Undo `enable_tenant_rls(table)` and any system policy beside it."""
+    if not is_postgres():
+        return
+    for policy in ("tenant_isolation", "system_lookup", "system_access"):
+        op.execute(f"DROP POLICY IF EXISTS {policy} ON {table}")
+    op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+    op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
 
 
 def allow_system_lookup(table: str) -> None:
@@ -58,3 +69,11 @@ def allow_system_lookup(table: str) -> None:
     if not is_postgres():
         return
     op.execute(f"CREATE POLICY system_lookup ON {table} FOR SELECT TO CURRENT_USER USING (true)")
+
+
+def allow_system_access(table: str) -> None:
+    """Let the system (owner) connection read and write `table` across tenants, for work that is
+    no one tenant's (the scheduler, the outbox relay, the CLI's admin commands)."""
+    if not is_postgres():
+        return
+    op.execute(f"CREATE POLICY system_access ON {table} TO CURRENT_USER USING (true) WITH CHECK (true)")

@@ -4,6 +4,7 @@ import re
 import uuid
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.core.errors import Conflict, InvalidInput, NotFound
@@ -28,11 +29,16 @@ async def create_tenant(session: AsyncSession, tenant_id: uuid.UUID, *, name: st
     slug = slug or slugify(name)
     if not SLUG_PATTERN.match(slug):
         raise InvalidInput(f"slug {slug!r} must be 1-63 lowercase letters, digits or inner hyphens")
-    if await find_tenant_by_slug(session, slug) is not None:
-        raise Conflict(f"a tenant with slug {slug!r} already exists")
     tenant = Tenant(id=tenant_id, slug=slug, name=name)
     session.add(tenant)
-    await session.flush()
+    # The creating tenant session cannot see other tenants' rows (row-level security), so a taken
+    # slug shows as the unique constraint refusing the row; the caller's transaction rolls back.
+    try:
+        await session.flush()
+    except IntegrityError as error:
+        if "slug" not in str(error.orig):
+            raise
+        raise Conflict(f"a tenant with slug {slug!r} already exists") from error
     return tenant
 
 
