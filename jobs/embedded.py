@@ -11,7 +11,8 @@ transactions, as separate worker processes always do.
 The web server wakes the child's relay after every commit that enqueued jobs, through a pipe, so
 a job starts at once rather than at the relay's next poll. The pipe also ties the child to its
 parent: when the parent closes it (a graceful stop) or dies, the child stops its relay and
-scheduler, lets running jobs finish within the worker's stop timeout, and exits. A child that
+scheduler, lets running jobs finish within the shutdown timeout, marks what they left undone as
+unsent in the outbox (jobs/worker.py), and exits; a child still running after that is killed. A child that
 exits on its own (a crash) is logged and started again; nothing is lost meanwhile, since jobs
 wait in the outbox until a relay sends them.
 """
@@ -32,12 +33,12 @@ from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database
 from churnsaver.backend.core.logging import configure_logging
 from churnsaver.jobs.outbox import on_commit_wake, wake_relays
-from churnsaver.jobs.worker import STOP_TIMEOUT_SECONDS, running_jobs
+from churnsaver.jobs.worker import running_jobs
 
 logger = structlog.get_logger(__name__)
 
-# Running jobs get the worker's own stop timeout, then a margin to close the database.
-CHILD_STOP_SECONDS = STOP_TIMEOUT_SECONDS + 20
+# Beyond the shutdown timeout its running jobs get, the child's time to close the database and exit.
+CHILD_EXIT_MARGIN_SECONDS = 2.0
 RESTART_DELAY_SECONDS = 1.0
 START_TIMEOUT_SECONDS = 120
 WAKE = b"w"
@@ -90,6 +91,7 @@ class _Child:
     """The running child and the write end of its wake pipe."""
 
     def __init__(self, settings: Settings) -> None:
+        self.stop_seconds = settings.shutdown_timeout_seconds + CHILD_EXIT_MARGIN_SECONDS
         context = multiprocessing.get_context("spawn")  # never fork a process that has threads
         reader, self.writer = context.Pipe(duplex=False)
         self.ready, ready_writer = context.Pipe(duplex=False)
@@ -111,7 +113,7 @@ class _Child:
     async def stop(self) -> None:
         """Close the pipe (the child's signal to stop) and wait for it to exit."""
         self.writer.close()
-        await asyncio.to_thread(self.process.join, CHILD_STOP_SECONDS)
+        await asyncio.to_thread(self.process.join, self.stop_seconds)
         if self.process.is_alive():
             logger.error("jobs.child_stop_timeout", pid=self.process.pid)
             self.process.kill()

@@ -113,6 +113,17 @@ class OutboxRelay:
     def wake(self) -> None:
         self._wake.set()
 
+    async def mark_unsent(self, *, dispatched_since: datetime) -> None:
+        """Mark the rows sent since `dispatched_since` and still in the outbox (their jobs have not
+        finished) as never sent, for an in-memory broker whose messages die with this process."""
+        async with self.db.system_unit_of_work() as session:
+            await session.execute(
+                update(OutboxJob)
+                .where(OutboxJob.dispatched_at >= dispatched_since)
+                .values(dispatched_at=None)
+                .execution_options(synchronize_session=False)
+            )
+
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until `stop` is set; a pass under way finishes first."""
         loop = asyncio.get_running_loop()

@@ -80,7 +80,15 @@ def serve(
             console.print(f"  demo tenant      {demo.slug}")
             console.print(f"  demo API key     {demo.api_key}", soft_wrap=True)
             console.print('  try it           in the console, set header {"Authorization": "Bearer <key>"}\n')
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, ws="websockets-sansio")
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        ws="websockets-sansio",
+        # After SIGTERM, requests still running after this are cancelled and the app shuts down.
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
+    )
 
 
 async def _seed_demo(settings: Settings):

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # /metrics: a bearer token, and/or the client networks (CIDRs, comma-separated) that may read it.
     metrics_token: str | None = None
     metrics_allow: Annotated[list[IPv4Network | IPv6Network], NoDecode] = []
+    # After SIGTERM, requests in flight and then running jobs each get this long before the
+    # process exits anyway; what a job left undone is sent again (jobs/worker.py).
+    shutdown_timeout_seconds: int = Field(default=5, gt=0)
 
     @field_validator("metrics_allow", mode="before")
     @classmethod

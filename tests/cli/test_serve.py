@@ -1,7 +1,10 @@
 """`churnsaver serve` on the embedded default, as `make run` starts it: migrates, seeds, prints, serves."""
 
+import contextlib
 import os
 import re
+import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -70,3 +73,72 @@ def test_the_printed_key_queries_the_demo_data(served):
     }
     assert (data_dir / "churnsaver.db").exists()
     assert (data_dir / "secret_key").exists()
+
+
+SHUTDOWN_TIMEOUT_SECONDS = 1
+# Requests get the timeout, then running jobs get it, then the jobs process a margin to exit.
+STOPS_WITHIN_SECONDS = 2 * SHUTDOWN_TIMEOUT_SECONDS + 4
+
+
+def start_serve(data_dir, port: int) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "CHURNSAVER_DATA_DIR": str(data_dir),
+        "CHURNSAVER_DEMO": "1",
+        "CHURNSAVER_SHUTDOWN_TIMEOUT_SECONDS": str(SHUTDOWN_TIMEOUT_SECONDS),
+    }
+    for name in ("CHURNSAVER_DATABASE_URL", "CHURNSAVER_REDIS_URL", "CHURNSAVER_ENV"):
+        env.pop(name, None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "churnsaver.backend.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def outbox(data_dir) -> list[tuple[str, bool]]:
+    """(job, sent) for each outbox row: a row stays until its job has finished. Empty before
+    serve has migrated the database."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{data_dir / 'churnsaver.db'}?mode=ro", uri=True)) as db:
+            rows = db.execute("SELECT actor_name, dispatched_at IS NOT NULL FROM outbox_jobs").fetchall()
+    except sqlite3.OperationalError:  # no database file or no tables yet
+        return []
+    return [(name, bool(sent)) for name, sent in rows]
+
+
+def wait_until(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def test_sigterm_stops_serve_within_its_deadline_and_the_interrupted_job_runs_on_the_next_start(tmp_path):
+    process = start_serve(tmp_path, free_port())
+    try:
+        # The demo's first scoring runs for seconds in the jobs process: stop while it is under way.
+        wait_until(lambda: any(sent for _job, sent in outbox(tmp_path)), 120, "the demo's jobs to be sent")
+        stopping = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        exit_code = process.wait(30)
+        stopped_after = time.monotonic() - stopping
+    finally:
+        process.kill()
+        process.wait()
+
+    # Once shut down, uvicorn re-raises the signal it caught: a supervisor sees a stop by SIGTERM.
+    assert exit_code == -signal.SIGTERM
+    assert stopped_after < STOPS_WITHIN_SECONDS, f"stopped after {stopped_after:.1f} s"
+    left = outbox(tmp_path)
+    assert left, "the demo's jobs finished before the stop: nothing was interrupted"
+    assert not any(sent for _job, sent in left), f"unfinished jobs still marked sent: {left}"
+
+    process = start_serve(tmp_path, free_port())
+    try:
+        wait_until(lambda: outbox(tmp_path) == [], 120, f"the interrupted jobs {left} to run again")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
