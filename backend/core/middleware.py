@@ -156,16 +156,25 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status = 500
         secure = is_secure(scope)
+        response_started = False
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                response_started = True
                 message["headers"] = answer_headers(list(message.get("headers", [])), request_id, secure=secure)
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # Answered here rather than by Starlette's outermost handler: the 500 keeps the request
+            # id and the security headers, and, not raised on to the server, the connection stays open.
+            if scope["type"] != "http" or response_started:
+                raise
+            logger.exception("http.unhandled_error", method=scope["method"], path=scope["path"])
+            await send_json(send_with_headers, *json_error(500, "INTERNAL", "internal server error"))
         finally:
             if scope["type"] == "http":
                 end_request(scope, status, started)
