@@ -38,6 +38,7 @@ from churnsaver.backend.customers.subscription_state import ENDED_STATUSES
 from churnsaver.backend.risk.features import (
     MISSING_CATEGORY,
     TRAIT_PREFIX,
+    WINDOW_DAYS,
     FeatureMatrix,
     FeatureSpec,
     customer_facts,
@@ -61,6 +62,12 @@ class TrainingSet:
     labels: np.ndarray  # bool per row: churned within the horizon
     holdout: np.ndarray  # bool per row: kept out of training, for validation
     summary: dict[str, Any]
+
+
+def training_window(horizon_days: int) -> timedelta:
+    """How far before `as_of` training reads at most: the horizon, the weekly snapshot dates before
+    it, the feature window before each, and the day `last_day` steps back."""
+    return timedelta(days=horizon_days + WINDOW_DAYS + 1) + SNAPSHOT_EVERY * MAX_SNAPSHOTS
 
 
 def snapshot_dates(as_of: datetime, horizon_days: int, first_day: date | None, limit: int) -> list[datetime]:

@@ -19,7 +19,7 @@ import os
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any, Protocol
 
@@ -40,7 +40,7 @@ from churnsaver.backend.risk.model_store import CalibratedCatBoost, Calibration,
 from churnsaver.backend.risk.models import FeatureImportanceItem, RiskModel
 from churnsaver.backend.risk.repository import RiskModelRepository
 from churnsaver.backend.risk.settings import RiskConfig, load_config
-from churnsaver.backend.risk.snapshots import training_rows
+from churnsaver.backend.risk.snapshots import training_rows, training_window
 from churnsaver.backend.risk.tasks import enqueue_score_tenant
 from churnsaver.tenants.auth import AuthSubject
 
@@ -248,6 +248,7 @@ def _iso(value: np.datetime64) -> str:
 # Each step runs in the caller's transaction and never commits: `risk/tasks.py: train_model` runs
 # every step in a unit of work of its own, so the row shows each stage while the run goes on.
 
+EARLIEST_TIME = datetime.min.replace(tzinfo=UTC)
 STALE_RUN = timedelta(hours=1)  # a queued or running version older than this no longer blocks a new one
 FINISHED = ("ready", "rejected", "failed")
 logger = structlog.get_logger(__name__)
@@ -284,7 +285,8 @@ class TrainingRun:
 
 async def create_version(session: AsyncSession, subject: AuthSubject, *, as_of: datetime | None = None) -> RiskModel:
     """A queued CatBoost version "v<n+1>", in the caller's transaction; refused while another run
-    of the tenant is queued or training, or for a time in the future."""
+    of the tenant is queued or training, for a time in the future, or for one too close to the
+    start of the calendar for the training window before it."""
     subject.require_write()
     tenant_id = subject.tenant_id
     as_of = as_of or utcnow()
@@ -292,6 +294,10 @@ async def create_version(session: AsyncSession, subject: AuthSubject, *, as_of: 
         raise InvalidInput("as of needs a timezone (UTC)")
     if as_of > utcnow():
         raise InvalidInput("as of must not be in the future")
+    config = await load_config(session, tenant_id)
+    window = training_window(config.horizon_days)
+    if as_of - EARLIEST_TIME < window:
+        raise InvalidInput(f"as of must leave room for the training window: {window.days} days of history before it")
     repository = RiskModelRepository(session, tenant_id)
     versions = await repository.newest_first()
     running = [
@@ -300,7 +306,6 @@ async def create_version(session: AsyncSession, subject: AuthSubject, *, as_of: 
     if running:
         raise TrainingRefused(f"training of {running[0].version} is already {running[0].status}")
     numbers = [int(row.version[1:]) for row in versions if row.kind == "catboost" and row.version[1:].isdigit()]
-    config = await load_config(session, tenant_id)
     return await repository.add(
         RiskModel(
             id=ordered_uuid(),

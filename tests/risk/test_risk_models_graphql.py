@@ -5,7 +5,9 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from churnsaver.backend.core.db import utcnow
+from churnsaver.backend.risk.snapshots import DEFAULT_HORIZON_DAYS, training_window
 from churnsaver.backend.risk.tasks import train_model
+from churnsaver.backend.risk.training import EARLIEST_TIME
 from churnsaver.jobs.models import OutboxJob
 from churnsaver.tenants.auth import AuthSubject
 from tests.fixtures.factories import create_api_key_for
@@ -90,3 +92,29 @@ async def test_train_risk_model_refuses_the_future_and_needs_the_write_scope(cli
     }
     assert forbidden["errors"][0]["message"] == "this requires the 'write' scope"
     assert (await graphql(client, RISK_MODELS, headers=tenant.headers))["data"]["riskModels"] == []
+
+
+async def test_train_risk_model_refuses_an_as_of_without_room_for_the_training_window(client, db, tenant):
+    answers = [
+        await graphql(client, TRAIN, {"input": {"asOf": as_of}}, headers=tenant.headers)
+        for as_of in ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00+01:00", "0001-06-30T00:00:00Z")
+    ]
+
+    for answer in answers:
+        assert answer["data"]["trainRiskModel"] == {
+            "__typename": "UserError",
+            "code": "BAD_USER_INPUT",
+            "message": "as of must leave room for the training window: 303 days of history before it",
+        }
+    assert (await graphql(client, RISK_MODELS, headers=tenant.headers))["data"]["riskModels"] == []
+    async with db.system_session() as session:
+        jobs = (await session.execute(select(OutboxJob).where(OutboxJob.tenant_id == tenant.id))).scalars().all()
+    assert jobs == []
+
+
+async def test_a_model_trained_as_of_the_earliest_time_allowed_finishes(db, tenant):
+    as_of = EARLIEST_TIME + training_window(DEFAULT_HORIZON_DAYS)
+
+    trained = await train_model(db, AuthSubject.system(tenant.id), as_of=as_of)
+
+    assert trained.status in ("ready", "rejected"), trained.error
