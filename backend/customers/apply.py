@@ -47,6 +47,20 @@ class ApplyResult:
     changed_customers: frozenset[uuid.UUID] = frozenset()
 
 
+def combined(results: list[ApplyResult]) -> ApplyResult:
+    """One result for batches applied one after another in a transaction."""
+    if len(results) == 1:
+        return results[0]
+    return ApplyResult(
+        received=sum(result.received for result in results),
+        applied=sum(result.applied for result in results),
+        duplicates=sum(result.duplicates for result in results),
+        customers_created=sum(result.customers_created for result in results),
+        subscriptions_touched=sum(result.subscriptions_touched for result in results),
+        changed_customers=frozenset().union(*(result.changed_customers for result in results)),
+    )
+
+
 def check_event(event: CanonicalEvent) -> None:
     """ValueError when `event` cannot be stored; normalizers' output is checked before applying."""
     _check_text(event.type, "type", LIMITS["type"])

@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.core.errors import InvalidInput
+from churnsaver.backend.core.quarantine import Batch, run_isolating
 from churnsaver.backend.customers.events import Source
 from churnsaver.backend.customers.trait_types import TraitType, infer_type, is_missing, trait_encoder
 from churnsaver.backend.customers.upsert import (
@@ -384,7 +386,8 @@ async def import_events(db: Database, tenant_id: uuid.UUID, path: Path, on_progr
     """Store each line of the JSON Lines file at `path` as an events-API item and process it.
 
     Items are processed inline, in the transaction that stores them, so an import that returns
-    has applied everything; items already stored by an earlier run are duplicates and skipped.
+    has applied everything but the items quarantined (ingest/tasks.py); items already stored by an
+    earlier run are duplicates and skipped.
     """
     report = ImportReport()
     received_at = utcnow().isoformat()
@@ -397,15 +400,30 @@ async def import_events(db: Database, tenant_id: uuid.UUID, path: Path, on_progr
                     deliveries.append(_event_delivery(data, received_at))
                 except ValueError as error:
                     report.reject(line, str(error))
-            async with db.tenant_unit_of_work(tenant_id) as session:
-                rejected = report.rejected - rejected_before
-                new_ids = await store(session, tenant_id, Source.api, deliveries, rejected=rejected)
-                if new_ids:
-                    await process_inbox(session, tenant_id, new_ids)
+            new_ids = await run_isolating(
+                db,
+                tenant_id,
+                partial(
+                    _store_and_process,
+                    tenant_id=tenant_id,
+                    deliveries=deliveries,
+                    rejected=report.rejected - rejected_before,
+                ),
+                what="import events",
+            )
             report.imported += len(new_ids)
             report.duplicates += len(deliveries) - len(new_ids)
             on_progress(file.tell())
     return report
+
+
+async def _store_and_process(
+    session: AsyncSession, batch: Batch, *, tenant_id: uuid.UUID, deliveries: list[Delivery], rejected: int
+) -> list[uuid.UUID]:
+    new_ids = await store(session, tenant_id, Source.api, deliveries, rejected=rejected)
+    if new_ids:
+        await process_inbox(session, tenant_id, new_ids, batch=batch)
+    return new_ids
 
 
 def _event_lines(file: BinaryIO) -> Iterator[tuple[int, bytes | None]]:

@@ -14,7 +14,12 @@ class InboxStatus(StrEnum):
     pending = "pending"
     processed = "processed"
     ignored = "ignored"  # stored and acknowledged, not processed: test payloads, unknown types
-    failed = "failed"
+    failed = "failed"  # could not be normalized
+    quarantined = "quarantined"  # normalized, but applying it failed; the tenant's other rows went on
+
+
+# The rows that were not processed and may be retried after a fix (`failedEvents`, `ingest retry`).
+NOT_PROCESSED = (InboxStatus.failed, InboxStatus.quarantined)
 
 
 class WebhookEndpoint(TenantOwned, Base):

@@ -1,12 +1,22 @@
 """Processing the inbox: stored deliveries become canonical events, applied in one transaction.
 
 `ingest.process_inbox` runs for the rows a receiver stored (webhooks, the events API); the CLI
-import calls `process_inbox` inline. Rows are claimed first, with the statement that marks them
-processed: on PostgreSQL that locks them, so a second copy of the job waits and then finds
-nothing left to do; on SQLite it takes the write lock before anything is read. A row that cannot
-be normalized is marked failed with the reason, and the rest of the batch goes on: retrying
-would fail the same way. Anything else (a database error) rolls the whole batch back, rows
-pending again, and the job is retried.
+import and `churnsaver ingest retry` run `process_pending` inline. Rows are claimed first, with the
+statement that marks them processed: on PostgreSQL that locks them, so a second copy of the job
+waits and then finds nothing left to do; on SQLite it takes the write lock before anything is read.
+
+One row never stops a tenant's processing (backend/core/quarantine.py holds the policy, shared
+by every job that processes a tenant's items):
+- a row that cannot be normalized is marked `failed` with the reason, and the rest go on;
+- when applying the batch fails, a transient failure (the database unavailable, the connection
+  lost, a serialization failure, a deadlock, a lock timeout) rolls the whole batch back, rows
+  pending again, and the job is retried;
+- any other failure is the data's: the batch is claimed again in a new transaction and applied
+  in order, in savepoints split in halves down to the rows that fail alone. Those are marked
+  `quarantined` with the error, every other row is applied, and the job succeeds. Quarantined and
+  failed rows are listed by GraphQL `failedEvents` and go back to pending with
+  `churnsaver ingest retry` (or `retryFailedEvents`) once the cause is fixed.
+The normal case takes no savepoint: isolating starts only after a batch has failed.
 
 A job takes, beside the rows it was enqueued for, the tenant's other pending rows up to
 BATCH_LIMIT in all. Each group commit enqueues a job for the few dozen rows it stored; under load
@@ -31,7 +41,7 @@ import json
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -39,7 +49,8 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.core.db import Database, utcnow
-from churnsaver.backend.customers.apply import ApplyResult, apply_events, check_event
+from churnsaver.backend.core.quarantine import Batch, describe, run_isolating
+from churnsaver.backend.customers.apply import ApplyResult, apply_events, check_event, combined
 from churnsaver.backend.customers.events import CanonicalEvent, Source
 from churnsaver.backend.ingest import events_api
 from churnsaver.backend.ingest.models import InboxEvent, InboxStatus
@@ -85,8 +96,17 @@ NORMALIZERS: dict[str, Normalizer] = {
 class ProcessResult:
     processed: int
     ignored: int
-    failed: int
+    failed: int  # could not be normalized
+    quarantined: int  # could not be applied
     applied: ApplyResult
+    # The rows failed or quarantined, with the reason: inbox id -> reason.
+    not_processed: dict[uuid.UUID, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _NormalizedRow:
+    inbox_id: uuid.UUID
+    events: list[CanonicalEvent]
 
 
 def normalize_delivery(source: str, payload: str) -> list[CanonicalEvent]:
@@ -103,32 +123,67 @@ def normalize_delivery(source: str, payload: str) -> list[CanonicalEvent]:
 
 
 async def process_inbox(
-    session: AsyncSession, tenant_id: uuid.UUID, inbox_ids: list[uuid.UUID], *, also_pending: int = 0
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    inbox_ids: list[uuid.UUID],
+    *,
+    also_pending: int = 0,
+    batch: Batch | None = None,
 ) -> ProcessResult:
     """Process the pending rows among `inbox_ids`, and up to `also_pending` other pending rows of
-    the tenant (oldest first), in the caller's transaction; idempotent."""
+    the tenant (oldest first), in the caller's transaction; idempotent. With an isolating `batch`
+    (`process_pending` gives one after a failure), rows whose events cannot be applied are
+    quarantined and the others applied; otherwise such a row fails the whole batch."""
     inbox = InboxEventRepository(session, tenant_id)
     rows = await inbox.claim(inbox_ids)
     if also_pending > 0:
         rows += await _claim_pending(inbox, also_pending)
-    events: list[CanonicalEvent] = []
+    normalized: list[_NormalizedRow] = []
     ignored: dict[str, list[uuid.UUID]] = defaultdict(list)
-    failed: list[tuple[uuid.UUID, str]] = []
+    failed: dict[uuid.UUID, str] = {}
     for row_id, source, payload in rows:
         try:
-            events += normalize_delivery(source, payload)
+            normalized.append(_NormalizedRow(row_id, normalize_delivery(source, payload)))
         except Ignored as ignore:
             ignored[str(ignore)].append(row_id)
         # Whatever a malformed payload makes a normalizer raise, that row fails alone.
         except Exception as exc:
-            failed.append((row_id, _describe(exc)))
-    applied = await apply_events(session, tenant_id, events)
+            failed[row_id] = describe(exc)
+
+    async def apply_rows(group: list[_NormalizedRow]) -> ApplyResult:
+        return await apply_events(session, tenant_id, [event for row in group for event in row.events])
+
+    applied = await (batch or Batch(session, isolating=False)).apply(normalized, apply_rows)
     for reason, ids in ignored.items():
         await inbox.mark(ids, InboxStatus.ignored, reason)
-    for row_id, error in failed:
+    for row_id, error in failed.items():
         await inbox.mark([row_id], InboxStatus.failed, error)
+    for failure in applied.failures:
+        await inbox.mark([failure.item.inbox_id], InboxStatus.quarantined, failure.reason)
+    quarantined = {failure.item.inbox_id: failure.reason for failure in applied.failures}
     ignored_count = sum(len(ids) for ids in ignored.values())
-    return ProcessResult(len(rows) - ignored_count - len(failed), ignored_count, len(failed), applied)
+    return ProcessResult(
+        processed=len(rows) - ignored_count - len(failed) - len(quarantined),
+        ignored=ignored_count,
+        failed=len(failed),
+        quarantined=len(quarantined),
+        applied=combined(applied.results),
+        not_processed=failed | quarantined,
+    )
+
+
+async def process_pending(
+    db: Database, tenant_id: uuid.UUID, inbox_ids: list[uuid.UUID], *, also_pending: int = 0
+) -> ProcessResult:
+    """`process_inbox` in a unit of work of its own, committed, with the customers it changed
+    queued for re-scoring; rows that cannot be applied are quarantined (see the module docstring)."""
+
+    async def work(session: AsyncSession, batch: Batch) -> ProcessResult:
+        result = await process_inbox(session, tenant_id, inbox_ids, also_pending=also_pending, batch=batch)
+        enqueue_rescore(session, tenant_id, list(result.applied.changed_customers))
+        return result
+
+    return await run_isolating(db, tenant_id, work, what="ingest.process_inbox")
 
 
 async def _claim_pending(inbox: InboxEventRepository, limit: int) -> list[tuple[uuid.UUID, str, str]]:
@@ -166,21 +221,14 @@ async def wait_while_arriving(db: Database, tenant_id: uuid.UUID) -> bool:
     return False
 
 
-def _describe(error: Exception) -> str:
-    message = str(error) if isinstance(error, ValueError) else f"{type(error).__name__}: {error}"
-    return message[:1000]
-
-
 @job("ingest.process_inbox")
 async def process_inbox_job(tenant_id: str, inbox_ids: list[str]) -> None:
     tenant = uuid.UUID(tenant_id)
     if not await wait_while_arriving(runtime().db, tenant):
         return  # its rows were taken by an earlier job's batch, or a second copy already ran
     ids = [uuid.UUID(inbox_id) for inbox_id in inbox_ids]
-    async with runtime().db.tenant_unit_of_work(tenant) as session:
-        result = await process_inbox(session, tenant, ids, also_pending=BATCH_LIMIT - len(ids))
-        enqueue_rescore(session, tenant, list(result.applied.changed_customers))
-    if result.processed + result.ignored + result.failed == 0:
+    result = await process_pending(runtime().db, tenant, ids, also_pending=BATCH_LIMIT - len(ids))
+    if result.processed + result.ignored + result.failed + result.quarantined == 0:
         return  # a second copy of a job already done
     logger.info(
         "ingest.processed",
@@ -188,6 +236,7 @@ async def process_inbox_job(tenant_id: str, inbox_ids: list[str]) -> None:
         processed=result.processed,
         ignored=result.ignored,
         failed=result.failed,
+        quarantined=result.quarantined,
         applied=result.applied.applied,
         duplicates=result.applied.duplicates,
     )

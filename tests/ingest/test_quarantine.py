@@ -1,0 +1,268 @@
+"""One delivery that cannot be applied is quarantined with its reason while the tenant's other
+deliveries, before and after it, are applied; a failure of the moment quarantines nothing.
+
+The poison deliveries are stored directly, as a receiver that accepted them would have: the
+HTTP edge refuses such input, and processing must hold even for rows stored before it did."""
+
+import json
+import sqlite3
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select, text
+
+from churnsaver.backend.core.db import Database, utcnow
+from churnsaver.backend.core.quarantine import is_transient
+from churnsaver.backend.ingest.inbox import Delivery, store
+from churnsaver.backend.ingest.models import InboxEvent, InboxStatus
+from churnsaver.backend.ingest.tasks import process_pending
+from churnsaver.jobs.registry import get_job
+from churnsaver.jobs.runtime import JobRuntime, set_runtime
+from tests.fixtures import billing_payloads as payloads
+from tests.fixtures.factories import TenantWithKey
+from tests.fixtures.ingest_state import ingest_state
+
+POISON = "__poison__"
+
+
+@dataclass(frozen=True)
+class Poison:
+    name: str
+    source: str
+    payload: dict[str, Any]  # "__poison__" stands where the raw JSON text `raw` goes
+    raw: str
+    # The reason the row is quarantined with, on each backend (None: that backend stores it).
+    reasons: dict[str, str | None]
+
+    @property
+    def external_id(self) -> str:
+        return str(self.payload.get("messageId") or self.payload["id"])
+
+    @property
+    def body(self) -> str:
+        return json.dumps(self.payload, separators=(",", ":")).replace(f'"{POISON}"', self.raw)
+
+
+def api_item(customer: str, message: str, **fields: Any) -> dict[str, Any]:
+    item = {"messageId": message, "customerId": customer, "timestamp": utcnow().isoformat()}
+    return item | {"type": "track", "event": "report_exported", "properties": {"count": 1}} | fields
+
+
+SURROGATE = "surrogates not allowed"
+POISONS = [
+    Poison(
+        "lone surrogate in properties",
+        "api",
+        api_item("acct_poison", "m_surrogate", properties={"note": POISON}),
+        '"\\ud800"',
+        {"sqlite": SURROGATE, "postgresql": SURROGATE},
+    ),
+    Poison(
+        "numbers beyond the stores",
+        "api",
+        api_item("acct_poison", "m_numbers", properties={"v": POISON}),
+        '1e400,"w":1000000000000000000000000000000',
+        {"sqlite": "malformed JSON", "postgresql": "invalid input syntax for type json"},
+    ),
+    Poison(
+        "NUL in identify traits",
+        "api",
+        api_item("acct_poison", "m_nul", type="identify", traits={"plan": POISON}),
+        '"\\u0000"',
+        {"sqlite": None, "postgresql": "unsupported Unicode escape sequence"},
+    ),
+    Poison(
+        "lone surrogate in a Whop cancellation reason",
+        "whop",
+        payloads.whop_membership_deactivated(
+            user_id="user_Poison", membership_id="mem_Poison", cancellation_reason=POISON
+        ),
+        '"\\ud800"',
+        {"sqlite": SURROGATE, "postgresql": SURROGATE},
+    ),
+]
+
+
+def valid(customer: str) -> Delivery:
+    item = api_item(customer, f"m_{customer}")
+    return Delivery(item["messageId"], item["event"], json.dumps(item))
+
+
+async def store_one(db: Database, tenant_id: uuid.UUID, source: str, delivery: Delivery) -> uuid.UUID:
+    """Store a delivery in a transaction of its own: rows arrive one after another."""
+    async with db.tenant_unit_of_work(tenant_id) as session:
+        [inbox_id] = await store(session, tenant_id, source, [delivery])
+    return inbox_id
+
+
+async def run_job(db: Database, settings: Any, tenant_id: uuid.UUID, inbox_ids: list[uuid.UUID]) -> None:
+    """The processing job, as a worker runs it, for the rows it was enqueued for."""
+    set_runtime(JobRuntime(settings=settings, db=db))
+    try:
+        await get_job("ingest.process_inbox").function(
+            tenant_id=str(tenant_id), inbox_ids=[str(inbox_id) for inbox_id in inbox_ids]
+        )
+    finally:
+        set_runtime(None)
+
+
+async def inbox(db: Database, tenant_id: uuid.UUID) -> dict[str, InboxEvent]:
+    async with db.tenant_session(tenant_id) as session:
+        rows = (await session.execute(select(InboxEvent).where(InboxEvent.tenant_id == tenant_id))).scalars()
+        return {row.external_id: row for row in rows}
+
+
+async def timeline_by_customer(db: Database, tenant_id: uuid.UUID) -> Counter[str]:
+    state = await ingest_state(db, tenant_id)
+    return Counter(key[0] for key, count in state.timeline.items() for _ in range(count))
+
+
+@pytest.mark.parametrize("poison", POISONS, ids=[poison.name for poison in POISONS])
+async def test_a_poison_delivery_is_quarantined_and_the_tenants_other_deliveries_go_on(
+    settings: Any, db: Database, tenant: TenantWithKey, other_tenant: TenantWithKey, poison: Poison
+) -> None:
+    await store_one(db, tenant.id, "api", valid("acct_before"))
+    poison_id = await store_one(db, tenant.id, poison.source, Delivery(poison.external_id, "poison", poison.body))
+    await store_one(db, tenant.id, "api", valid("acct_after"))
+    theirs = await store_one(db, other_tenant.id, "api", valid("acct_theirs"))
+
+    # The job enqueued for the poison row sweeps the rows stored before and after it.
+    await run_job(db, settings, tenant.id, [poison_id])
+
+    rows = await inbox(db, tenant.id)
+    reason = poison.reasons[db.engine.dialect.name]
+    poisoned = rows[poison.external_id]
+    if reason is None:
+        assert (poisoned.status, poisoned.error) == (InboxStatus.processed, None)
+    else:
+        assert poisoned.status == InboxStatus.quarantined
+        assert reason in poisoned.error
+    assert {rows["m_acct_before"].status, rows["m_acct_after"].status} == {InboxStatus.processed}
+    applied = await timeline_by_customer(db, tenant.id)
+    assert (applied["acct_before"], applied["acct_after"]) == (1, 1)
+
+    # The tenant's processing did not stop: a later delivery is processed by its own job.
+    later = await store_one(db, tenant.id, "api", valid("acct_later"))
+    await run_job(db, settings, tenant.id, [later])
+    assert (await inbox(db, tenant.id))["m_acct_later"].status == InboxStatus.processed
+    applied = await timeline_by_customer(db, tenant.id)
+    assert (applied["acct_before"], applied["acct_after"], applied["acct_later"]) == (1, 1, 1)
+
+    # Another tenant's row was never touched, and its own job processes it.
+    assert (await inbox(db, other_tenant.id))["m_acct_theirs"].status == InboxStatus.pending
+    await run_job(db, settings, other_tenant.id, [theirs])
+    assert (await inbox(db, other_tenant.id))["m_acct_theirs"].status == InboxStatus.processed
+
+
+async def test_every_poison_row_of_a_batch_is_quarantined_and_every_other_row_applied_in_one_job(
+    db: Database, tenant: TenantWithKey
+) -> None:
+    poisons = [poison for poison in POISONS if poison.reasons[db.engine.dialect.name] is not None]
+    ids: list[uuid.UUID] = []
+    for number in range(40):
+        ids.append(await store_one(db, tenant.id, "api", valid(f"acct_{number:02d}")))
+        if number % 10 == 5:
+            poison = poisons[number // 10 % len(poisons)]
+            delivery = Delivery(f"{poison.external_id}_{number}", "poison", poison.body)
+            ids.append(await store_one(db, tenant.id, poison.source, delivery))
+
+    result = await process_pending(db, tenant.id, ids)
+
+    assert (result.processed, result.quarantined) == (40, 4)
+    assert set(result.not_processed) == {
+        row.id for row in (await inbox(db, tenant.id)).values() if row.status == InboxStatus.quarantined
+    }
+    applied = await timeline_by_customer(db, tenant.id)
+    assert applied == Counter({f"acct_{number:02d}": 1 for number in range(40)})
+
+
+@asynccontextmanager
+async def database_busy(db: Database) -> AsyncIterator[None]:
+    """Another transaction holds what processing needs, longer than processing waits for it: on
+    SQLite the write lock, on PostgreSQL every customer row (the job's lock wait times out)."""
+    if db.engine.dialect.name == "sqlite":
+
+        def wait_briefly(connection: Any) -> None:
+            connection.exec_driver_sql("PRAGMA busy_timeout = 100")
+
+        holder = sqlite3.connect(db.engine.url.database, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        event.listen(db.engine.sync_engine, "begin", wait_briefly)
+        try:
+            yield
+        finally:
+            event.remove(db.engine.sync_engine, "begin", wait_briefly)
+            holder.rollback()
+            holder.close()
+            await db.engine.dispose()  # the pooled connections go back to waiting as configured
+        return
+
+    def wait_briefly(connection: Any) -> None:
+        connection.exec_driver_sql("SET LOCAL lock_timeout = '200ms'")
+
+    async with db.system_engine.connect() as holder:
+        await holder.begin()
+        await holder.execute(text("SELECT id FROM customers FOR UPDATE"))
+        event.listen(db.engine.sync_engine, "begin", wait_briefly)
+        try:
+            yield
+        finally:
+            event.remove(db.engine.sync_engine, "begin", wait_briefly)
+            await holder.rollback()
+
+
+async def test_a_failure_of_the_moment_quarantines_nothing_and_the_retry_processes_everything(
+    settings: Any, db: Database, tenant: TenantWithKey
+) -> None:
+    poison = POISONS[1]
+    await run_job(db, settings, tenant.id, [await store_one(db, tenant.id, "api", valid("acct_known"))])
+    known_again = Delivery(
+        "m_known_again",
+        "identify",
+        json.dumps(api_item("acct_known", "m_known_again", type="identify", traits={"plan": "pro"})),
+    )
+    ids = [
+        await store_one(db, tenant.id, "api", valid("acct_first")),
+        await store_one(db, tenant.id, poison.source, Delivery(poison.external_id, "poison", poison.body)),
+        await store_one(db, tenant.id, "api", known_again),
+    ]
+    state = await ingest_state(db, tenant.id)
+
+    async with database_busy(db):
+        with pytest.raises(Exception) as failure:
+            await run_job(db, settings, tenant.id, ids)
+    assert is_transient(failure.value)
+    statuses = Counter(row.status for row in (await inbox(db, tenant.id)).values())
+    assert statuses == {InboxStatus.processed: 1, InboxStatus.pending: 3}
+    assert await ingest_state(db, tenant.id) == state
+
+    await run_job(db, settings, tenant.id, ids)  # the job's retry
+    rows = await inbox(db, tenant.id)
+    assert rows[poison.external_id].status == InboxStatus.quarantined
+    assert {rows[key].status for key in ("m_acct_first", "m_known_again")} == {InboxStatus.processed}
+    applied = await timeline_by_customer(db, tenant.id)
+    assert (applied["acct_first"], applied["acct_known"]) == (1, 2)
+
+
+async def test_a_poison_line_of_an_import_is_quarantined_and_the_files_other_lines_imported(
+    db: Database, tenant: TenantWithKey, tmp_path: Any
+) -> None:
+    from churnsaver.backend.ingest.imports import import_events
+
+    poison = POISONS[1]
+    lines = [json.dumps(api_item("acct_one", "m_one")), poison.body, json.dumps(api_item("acct_two", "m_two"))]
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+
+    report = await import_events(db, tenant.id, path, lambda _done: None)
+
+    assert report.imported == 3
+    rows = await inbox(db, tenant.id)
+    assert rows[poison.external_id].status == InboxStatus.quarantined
+    applied = await timeline_by_customer(db, tenant.id)
+    assert (applied["acct_one"], applied["acct_two"]) == (1, 1)
