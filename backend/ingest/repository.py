@@ -5,7 +5,8 @@ known (which endpoint a delivery was sent to) is `find_receiving_endpoint`, on t
 """
 
 import uuid
-from datetime import date, datetime
+from collections import Counter
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from churnsaver.backend.core.db import utcnow
 from churnsaver.backend.core.repository import TenantRepository
 from churnsaver.backend.customers.events import Source
-from churnsaver.backend.ingest.models import InboxEvent, InboxStatus, IngestDailyStat, WebhookEndpoint
+from churnsaver.backend.ingest.models import NOT_PROCESSED, InboxEvent, InboxStatus, IngestDailyStat, WebhookEndpoint
 
 
 class WebhookEndpointRepository(TenantRepository[WebhookEndpoint]):
@@ -80,3 +81,32 @@ class InboxEventRepository(TenantRepository[InboxEvent]):
         # pending row, which is a whole burst while one is arriving.
         received_at = InboxEvent.received_at
         return self.select_pending(received_at).order_by(received_at.desc() if newest else received_at).limit(1)
+
+    def select_not_processed(self) -> Select[Any]:
+        """The rows failed or quarantined: not processed, retryable after a fix."""
+        return self.select_readable().where(InboxEvent.status.in_(NOT_PROCESSED))
+
+    async def not_processed_by_day(self, first_day: date, last_day: date) -> Counter[tuple[str, date]]:
+        """How many rows received on each day of the range are failed or quarantined, by (source, day)."""
+        start = datetime.combine(first_day, time(), UTC)
+        end = datetime.combine(last_day, time(), UTC) + timedelta(days=1)
+        statement = (
+            self.select_readable(InboxEvent.source, InboxEvent.received_at)
+            .where(InboxEvent.status.in_(NOT_PROCESSED))
+            .where(InboxEvent.received_at >= start, InboxEvent.received_at < end)
+        )
+        return Counter((source, received_at.date()) for source, received_at in await self.session.execute(statement))
+
+    async def requeue(self, inbox_ids: list[uuid.UUID] | None) -> list[uuid.UUID]:
+        """Put the failed or quarantined rows among `inbox_ids` (None: all of them) back to pending,
+        oldest first; the ids of the rows requeued."""
+        statement = self.update_owned().where(InboxEvent.status.in_(NOT_PROCESSED))
+        if inbox_ids is not None:
+            statement = statement.where(InboxEvent.id.in_(inbox_ids))
+        statement = (
+            statement.values(status=InboxStatus.pending, processed_at=None, error=None)
+            .returning(InboxEvent.id, InboxEvent.received_at)
+            .execution_options(synchronize_session=False)
+        )
+        rows = sorted(await self.session.execute(statement), key=lambda row: (row[1], row[0]))
+        return [inbox_id for inbox_id, _received_at in rows]

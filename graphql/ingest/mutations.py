@@ -1,8 +1,9 @@
-"""Ingest mutations: create a webhook endpoint, rotate its secret, delete it."""
+"""Ingest mutations: create a webhook endpoint, rotate its secret, delete it; retry failed deliveries."""
 
 from typing import Annotated
 
 import strawberry
+from strawberry.relay import to_base64
 
 from churnsaver.backend.core.errors import DomainError
 from churnsaver.backend.customers.events import Source
@@ -54,6 +55,16 @@ RotateWebhookSecretResult = Annotated[WebhookSecretRotated | UserError, strawber
 DeleteWebhookEndpointResult = Annotated[
     WebhookEndpointDeleted | UserError, strawberry.union("DeleteWebhookEndpointResult")
 ]
+
+
+@strawberry.type
+class FailedEventsRetried:
+    requeued_ids: list[strawberry.ID] = strawberry.field(
+        description="The deliveries put back to pending, oldest first; processing follows in the background."
+    )
+
+
+RetryFailedEventsResult = Annotated[FailedEventsRetried | UserError, strawberry.union("RetryFailedEventsResult")]
 
 
 @strawberry.type
@@ -112,3 +123,21 @@ class IngestMutations:
         except DomainError as error:
             return UserError.from_error(error)
         return WebhookEndpointDeleted(deleted_id=id)
+
+    @strawberry.mutation(
+        permission_classes=[CanWrite],
+        description=(
+            "Process failed or quarantined deliveries again (by their FailedEvent ids; every one when `ids` is "
+            "omitted). A delivery that still cannot be processed is listed by failedEvents again, with its reason."
+        ),
+    )
+    async def retry_failed_events(
+        self, info: strawberry.Info, ids: list[strawberry.ID] | None = None
+    ) -> RetryFailedEventsResult:
+        context = info.context
+        try:
+            inbox_ids = [parse_node_uuid(id, "FailedEvent") for id in ids] if ids is not None else None
+            requeued = await service.retry_failed_events(context.session, context.auth, inbox_ids)
+        except DomainError as error:
+            return UserError.from_error(error)
+        return FailedEventsRetried(requeued_ids=[strawberry.ID(to_base64("FailedEvent", row)) for row in requeued])

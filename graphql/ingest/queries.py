@@ -1,4 +1,5 @@
-"""Ingest queries: the delivery counters by day and source, and the tenant's webhook endpoints."""
+"""Ingest queries: the delivery counters by day and source, the tenant's webhook endpoints, and the
+deliveries that failed or were quarantined."""
 
 from datetime import date
 from typing import Annotated
@@ -6,7 +7,13 @@ from typing import Annotated
 import strawberry
 
 from churnsaver.backend.ingest import service
-from churnsaver.graphql.ingest.types import IngestDailyStatType, WebhookEndpointType
+from churnsaver.graphql.ingest.types import (
+    FailedEventConnection,
+    FailedEventType,
+    IngestDailyStatType,
+    WebhookEndpointType,
+)
+from churnsaver.graphql.pagination import connection_from_page, selects_total_count
 from churnsaver.graphql.permissions import CanRead
 
 
@@ -27,7 +34,23 @@ class IngestQueries:
     ) -> list[IngestDailyStatType]:
         context = info.context
         rows = await service.ingest_stats(context.session, context.auth, first_day=from_, last_day=to)
-        return [IngestDailyStatType.from_row(row) for row in rows]
+        return [IngestDailyStatType.from_daily(row) for row in rows]
+
+    @strawberry.field(
+        permission_classes=[CanRead],
+        description=(
+            "Deliveries that were stored but not processed (failed or quarantined), newest first; "
+            "`first` is at most 100. Retry them with retryFailedEvents once the cause is fixed."
+        ),
+    )
+    async def failed_events(
+        self, info: strawberry.Info, first: int | None = 20, after: str | None = None
+    ) -> FailedEventConnection:
+        context = info.context
+        page = await service.list_failed_events(
+            context.session, context.auth, first=first, after=after, with_total=selects_total_count(info)
+        )
+        return connection_from_page(page, FailedEventType.from_row)
 
     @strawberry.field(permission_classes=[CanRead], description="The tenant's webhook endpoints, oldest first.")
     async def webhook_endpoints(self, info: strawberry.Info) -> list[WebhookEndpointType]:

@@ -10,111 +10,19 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import event, text
 
-from churnsaver.backend.core.db import Database, utcnow
+from churnsaver.backend.core.db import Database
 from churnsaver.backend.core.quarantine import is_transient
-from churnsaver.backend.ingest.inbox import Delivery, store
-from churnsaver.backend.ingest.models import InboxEvent, InboxStatus
+from churnsaver.backend.ingest.inbox import Delivery
+from churnsaver.backend.ingest.models import InboxStatus
 from churnsaver.backend.ingest.tasks import process_pending
-from churnsaver.jobs.registry import get_job
-from churnsaver.jobs.runtime import JobRuntime, set_runtime
-from tests.fixtures import billing_payloads as payloads
 from tests.fixtures.factories import TenantWithKey
 from tests.fixtures.ingest_state import ingest_state
-
-POISON = "__poison__"
-
-
-@dataclass(frozen=True)
-class Poison:
-    name: str
-    source: str
-    payload: dict[str, Any]  # "__poison__" stands where the raw JSON text `raw` goes
-    raw: str
-    # The reason the row is quarantined with, on each backend (None: that backend stores it).
-    reasons: dict[str, str | None]
-
-    @property
-    def external_id(self) -> str:
-        return str(self.payload.get("messageId") or self.payload["id"])
-
-    @property
-    def body(self) -> str:
-        return json.dumps(self.payload, separators=(",", ":")).replace(f'"{POISON}"', self.raw)
-
-
-def api_item(customer: str, message: str, **fields: Any) -> dict[str, Any]:
-    item = {"messageId": message, "customerId": customer, "timestamp": utcnow().isoformat()}
-    return item | {"type": "track", "event": "report_exported", "properties": {"count": 1}} | fields
-
-
-SURROGATE = "surrogates not allowed"
-POISONS = [
-    Poison(
-        "lone surrogate in properties",
-        "api",
-        api_item("acct_poison", "m_surrogate", properties={"note": POISON}),
-        '"\\ud800"',
-        {"sqlite": SURROGATE, "postgresql": SURROGATE},
-    ),
-    Poison(
-        "numbers beyond the stores",
-        "api",
-        api_item("acct_poison", "m_numbers", properties={"v": POISON}),
-        '1e400,"w":1000000000000000000000000000000',
-        {"sqlite": "malformed JSON", "postgresql": "invalid input syntax for type json"},
-    ),
-    Poison(
-        "NUL in identify traits",
-        "api",
-        api_item("acct_poison", "m_nul", type="identify", traits={"plan": POISON}),
-        '"\\u0000"',
-        {"sqlite": None, "postgresql": "unsupported Unicode escape sequence"},
-    ),
-    Poison(
-        "lone surrogate in a Whop cancellation reason",
-        "whop",
-        payloads.whop_membership_deactivated(
-            user_id="user_Poison", membership_id="mem_Poison", cancellation_reason=POISON
-        ),
-        '"\\ud800"',
-        {"sqlite": SURROGATE, "postgresql": SURROGATE},
-    ),
-]
-
-
-def valid(customer: str) -> Delivery:
-    item = api_item(customer, f"m_{customer}")
-    return Delivery(item["messageId"], item["event"], json.dumps(item))
-
-
-async def store_one(db: Database, tenant_id: uuid.UUID, source: str, delivery: Delivery) -> uuid.UUID:
-    """Store a delivery in a transaction of its own: rows arrive one after another."""
-    async with db.tenant_unit_of_work(tenant_id) as session:
-        [inbox_id] = await store(session, tenant_id, source, [delivery])
-    return inbox_id
-
-
-async def run_job(db: Database, settings: Any, tenant_id: uuid.UUID, inbox_ids: list[uuid.UUID]) -> None:
-    """The processing job, as a worker runs it, for the rows it was enqueued for."""
-    set_runtime(JobRuntime(settings=settings, db=db))
-    try:
-        await get_job("ingest.process_inbox").function(
-            tenant_id=str(tenant_id), inbox_ids=[str(inbox_id) for inbox_id in inbox_ids]
-        )
-    finally:
-        set_runtime(None)
-
-
-async def inbox(db: Database, tenant_id: uuid.UUID) -> dict[str, InboxEvent]:
-    async with db.tenant_session(tenant_id) as session:
-        rows = (await session.execute(select(InboxEvent).where(InboxEvent.tenant_id == tenant_id))).scalars()
-        return {row.external_id: row for row in rows}
+from tests.fixtures.poison_deliveries import POISONS, Poison, api_item, inbox, run_job, store_one, valid
 
 
 async def timeline_by_customer(db: Database, tenant_id: uuid.UUID) -> Counter[str]:
