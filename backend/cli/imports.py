@@ -14,6 +14,7 @@ from churnsaver.backend.cli.command import Typer
 from churnsaver.backend.cli.output import JsonOption, console, errors, fail, print_json, run_async
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database
+from churnsaver.backend.core.logging import configure_logging
 from churnsaver.backend.core.sqlite_writer import switching_threads_often
 from churnsaver.backend.ingest import imports
 from churnsaver.backend.ingest.imports import MAX_REPORTED_REJECTIONS, CustomerColumns, ImportReport, OnProgress
@@ -96,6 +97,7 @@ ImportRun = Callable[..., Awaitable[ImportReport]]
 def _run_import(file: Path, slug: str, run: ImportRun, as_json: bool) -> ImportReport:
     if not file.is_file():
         fail(f"{file}: no such file")
+    configure_logging("WARNING")  # on stderr (a quarantined line is logged): stdout holds only the report
     # A bar drawn into a pipe or a log is noise: only for a person at a terminal.
     return run_async(_import)(file, slug, run, show_progress=not as_json and errors.is_terminal)
 

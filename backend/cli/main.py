@@ -1,4 +1,4 @@
-"""Commands: serve, worker, migrate, tenant, apikey, jobs, import, synthetic, model, score, scores."""
+"""Commands: serve, worker, migrate, tenant, apikey, jobs, import, ingest, synthetic, model, score, scores."""
 
 import asyncio
 import signal
@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from churnsaver.backend.cli.command import Typer
 from churnsaver.backend.cli.imports import import_app
+from churnsaver.backend.cli.ingest import ingest_app
 from churnsaver.backend.cli.output import JsonOption, console, fail, print_json, run_async
 from churnsaver.backend.cli.risk_models import model_app
 from churnsaver.backend.cli.scores import score, scores_app
@@ -34,6 +35,7 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(import_app, name="import")
+app.add_typer(ingest_app, name="ingest")
 app.add_typer(synthetic_app, name="synthetic")
 app.add_typer(model_app, name="model")
 app.command("score")(score)
