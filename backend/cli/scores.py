@@ -19,6 +19,7 @@ from churnsaver.backend.cli.output import JsonOption, console, errors, fail, pri
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.core.errors import InvalidInput
+from churnsaver.backend.core.logging import configure_logging
 from churnsaver.backend.risk.service import export_scores
 from churnsaver.backend.risk.settings import TIERS
 from churnsaver.tenants import service as tenants
@@ -44,6 +45,7 @@ def score(
 ) -> None:
     """Score every customer of the tenant with its active model (the rules until one is trained)."""
     moment = parse_as_of(as_of) if as_of is not None else None
+    configure_logging("WARNING")  # on stderr (a customer left out is logged): stdout holds only the result
     report = run_async(_score)(tenant, moment, show_progress=not as_json and errors.is_terminal)
     tiers = {tier: report.tiers.get(tier, 0) for tier in TIERS}
     if as_json:
@@ -81,14 +83,14 @@ def parse_as_of(value: str) -> datetime:
 
 
 async def _score(slug: str, as_of: datetime | None, *, show_progress: bool) -> "ScoringReport":
-    from churnsaver.backend.risk.scoring import score_tenant
+    from churnsaver.backend.risk.tasks import score_every_customer
 
     db = Database(Settings())
     try:
         async with db.system_session() as session:
             tenant = await tenants.get_tenant_by_slug(session, slug)
         with _customer_progress(enabled=show_progress) as on_progress:
-            return await score_tenant(db, tenant.id, as_of, on_progress)
+            return await score_every_customer(db, tenant.id, as_of, on_progress)
     finally:
         await db.dispose()
 

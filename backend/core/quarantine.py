@@ -48,6 +48,7 @@ class Failure(Generic[T]):
 
     item: T
     reason: str
+    kind: str  # the error's class: what a log may say of it, since the reason may quote the item
 
 
 @dataclass(slots=True)
@@ -94,7 +95,7 @@ class Batch:
             if is_transient(error):
                 raise
             if len(items) == 1:
-                into.failures.append(Failure(items[0], describe(error)))
+                into.failures.append(Failure(items[0], describe(error), type(_driver_error(error)).__name__))
             else:
                 await self._apply_halves(items, apply, into)
             return

@@ -31,6 +31,11 @@ ACTIVE_STATUSES = ("active", "trialing", "past_due")
 class CustomerRepository(TenantRepository[Customer]):
     model = Customer
 
+    async def ids(self) -> list[uuid.UUID]:
+        """Every customer's id, in id order."""
+        statement = self.select_readable(Customer.id).order_by(Customer.id)
+        return list((await self.session.execute(statement)).scalars())
+
     async def get_by_external_id(self, external_id: str) -> Customer | None:
         """The customer with this external id, or else the one holding it as a provider id:
         a customer first seen on Whop is still found by its Stripe id."""

@@ -111,6 +111,18 @@ class ScoringReport:
     tier_changes: int = 0
     tiers: dict[str, int] = field(default_factory=dict)  # tiers of the scores written
 
+    @classmethod
+    def combined(cls, reports: "list[ScoringReport]", as_of: datetime, model_version: str) -> "ScoringReport":
+        """One report for groups of customers scored one after another."""
+        total = cls(as_of=as_of, model_version=model_version)
+        for report in reports:
+            total.scored += report.scored
+            total.unchanged += report.unchanged
+            total.tier_changes += report.tier_changes
+            for tier, count in report.tiers.items():
+                total.tiers[tier] = total.tiers.get(tier, 0) + count
+        return total
+
 
 async def load_scoring_model(session: AsyncSession, tenant_id: uuid.UUID) -> ScoringModel:
     """The tenant's active CatBoost version, or the rules until one is active.

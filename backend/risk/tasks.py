@@ -1,6 +1,10 @@
 """The risk engine's jobs: re-score the customers an ingest batch touched, score a tenant, score
 nightly, and train a queued model version (the job boundary commits each step of a run).
 
+A customer whose scoring fails on its data (its features or its score cannot be computed or
+stored) is left out of a re-score and logged, and the others are scored: the policy every job
+over a tenant's items follows (backend/core/quarantine.py). A failure of the moment retries.
+
 Every scoring job carries the time it scores as of, fixed when it was enqueued: a retry or a
 second copy then scores with the same as of and model, which `scoring.py` recognises and skips.
 A training job runs only a version row that is still queued, so a retry or a second copy of a
@@ -14,11 +18,14 @@ inside the jobs, so only a process that scores or trains pays for it.
 import asyncio
 import uuid
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.core.db import Database, utcnow
+from churnsaver.backend.core.quarantine import Batch, Failure, is_transient, run_isolating
+from churnsaver.backend.customers.repository import CustomerRepository
 from churnsaver.backend.risk.models import RiskModel
 from churnsaver.backend.risk.repository import RiskModelRepository
 from churnsaver.jobs.outbox import enqueue
@@ -27,6 +34,9 @@ from churnsaver.jobs.runtime import runtime
 from churnsaver.jobs.scheduler import every
 from churnsaver.tenants.auth import AuthSubject
 from churnsaver.tenants.service import list_tenants
+
+if TYPE_CHECKING:
+    from churnsaver.backend.risk.scoring import Progress, ScoringReport
 
 RESCORE_CUSTOMERS = "risk.rescore_customers"
 SCORE_TENANT = "risk.score_tenant"
@@ -52,22 +62,64 @@ def enqueue_score_tenant(session: AsyncSession, tenant_id: uuid.UUID, as_of: dat
 
 @job(RESCORE_CUSTOMERS)
 async def rescore_customers(tenant_id: str, customer_ids: list[str], as_of: str) -> None:
-    from churnsaver.backend.risk.scoring import score_customers
-
     tenant = uuid.UUID(tenant_id)
-    async with runtime().db.tenant_unit_of_work(tenant) as session:
-        report = await score_customers(
-            session, tenant, datetime.fromisoformat(as_of), [uuid.UUID(customer_id) for customer_id in customer_ids]
+    ids = [uuid.UUID(customer_id) for customer_id in customer_ids]
+    scored = await rescore(runtime().db, tenant, datetime.fromisoformat(as_of), ids)
+    if scored.tier_changes:
+        logger.info("risk.rescored", tenant_id=tenant_id, scored=scored.scored, tier_changes=scored.tier_changes)
+
+
+async def rescore(
+    db: Database, tenant_id: uuid.UUID, as_of: datetime, customer_ids: list[uuid.UUID]
+) -> "ScoringReport":
+    """Score `customer_ids` as of `as_of` in one transaction, committed; a customer whose scoring
+    fails on its data is left out (and logged), the others are scored."""
+    from churnsaver.backend.risk.scoring import ScoringReport, load_scoring_model, score_customers
+
+    async def work(session: AsyncSession, batch: Batch) -> "tuple[ScoringReport, list[Failure[uuid.UUID]]]":
+        model = await load_scoring_model(session, tenant_id)
+
+        async def score(group: list[uuid.UUID]) -> ScoringReport:
+            return await score_customers(session, tenant_id, as_of, group, model=model)
+
+        applied = await batch.apply(customer_ids, score)
+        return ScoringReport.combined(applied.results, as_of, model.version), applied.failures
+
+    report, failures = await run_isolating(db, tenant_id, work, what=RESCORE_CUSTOMERS)
+    for failure in failures:
+        logger.warning(
+            "risk.customer_not_scored", tenant_id=str(tenant_id), customer_id=str(failure.item), error=failure.kind
         )
-    if report.tier_changes:
-        logger.info("risk.rescored", tenant_id=tenant_id, scored=report.scored, tier_changes=report.tier_changes)
+    return report
+
+
+async def score_every_customer(
+    db: Database, tenant_id: uuid.UUID, as_of: datetime | None = None, progress: "Progress | None" = None
+) -> "ScoringReport":
+    """Every customer of the tenant (`scoring.score_tenant`). When a customer's data fails a slice,
+    the tenant is scored again slice by slice with `rescore`, which leaves out the customers that
+    fail; scores already written are recognised and skipped."""
+    from churnsaver.backend.risk.scoring import CHUNK_SIZE, ScoringReport, score_tenant
+
+    as_of = as_of or utcnow()
+    try:
+        return await score_tenant(db, tenant_id, as_of, progress)
+    except Exception as error:
+        if is_transient(error):
+            raise
+        logger.warning("risk.score_tenant_isolating", tenant_id=str(tenant_id), error=type(error).__name__)
+    async with db.tenant_session(tenant_id) as session:
+        customer_ids = await CustomerRepository(session, tenant_id).ids()
+    reports = [
+        await rescore(db, tenant_id, as_of, customer_ids[start : start + CHUNK_SIZE])
+        for start in range(0, len(customer_ids), CHUNK_SIZE)
+    ]
+    return ScoringReport.combined(reports, as_of, reports[0].model_version)
 
 
 @job(SCORE_TENANT)
 async def score_tenant_job(tenant_id: str, as_of: str) -> None:
-    from churnsaver.backend.risk.scoring import score_tenant
-
-    report = await score_tenant(runtime().db, uuid.UUID(tenant_id), datetime.fromisoformat(as_of))
+    report = await score_every_customer(runtime().db, uuid.UUID(tenant_id), datetime.fromisoformat(as_of))
     logger.info(
         "risk.tenant_scored",
         tenant_id=tenant_id,
