@@ -158,7 +158,9 @@ def describe(error: BaseException) -> str:
     """`error` in one line for an operator: the driver's own error, without the statement."""
     cause = _driver_error(error)
     message = f"{type(cause).__name__}: {cause}" if not isinstance(cause, ValueError) else str(cause)
-    return " ".join(message.split())[:MAX_REASON_CHARS]
+    # Stored beside the item: a lone surrogate or a NUL quoted from the item would fail the store too.
+    storable = message.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+    return " ".join(storable.split())[:MAX_REASON_CHARS]
 
 
 def _driver_error(error: BaseException) -> BaseException:

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import event, text
 
 from churnsaver.backend.core.db import Database
-from churnsaver.backend.core.quarantine import Batch, is_transient, run_isolating
+from churnsaver.backend.core.quarantine import Batch, describe, is_transient, run_isolating
 from tests.fixtures.factories import TenantWithKey
 
 
@@ -71,6 +71,13 @@ async def test_the_normal_case_takes_no_savepoint(db: Database, tenant: TenantWi
         outcome = await run_isolating(db, tenant.id, work, what="test")
 
     assert (outcome.failures, savepoints.count) == ([], 0)
+
+
+def test_a_reason_quoting_the_item_can_be_stored_on_both_backends() -> None:
+    reason = describe(ValueError("bad value 'a\ud800b\x00c'"))
+
+    assert reason == "bad value 'a\\ud800b\\x00c'"
+    reason.encode("utf-8")
 
 
 async def test_an_items_fault_is_not_transient_but_a_busy_or_dead_database_is(db: Database) -> None:
