@@ -6,6 +6,7 @@ asking for HTML, outside production) is our own page over vendored assets (`cons
 Strawberry's would load them from a CDN.
 """
 
+import json
 from typing import Any
 
 from cross_web import HTTPException
@@ -15,9 +16,11 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.http.types import QueryParams
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
+from churnsaver.backend.core.accepted_json import UnacceptableInput, loads_accepted
 from churnsaver.backend.core.config import Environment, Settings
 from churnsaver.backend.core.db import Database
 from churnsaver.backend.core.middleware import client_host
@@ -44,7 +47,7 @@ class GraphQLView(GraphQL[Context, None]):
     def parse_json(self, data: str | bytes) -> Any:
         """A JSON body must hold an object (a list is a batch, refused as such): anything else
         is the client's mistake, a 400, where the view would fail reading its `query`."""
-        document = super().parse_json(data)
+        document = _loads_accepted_or_400(data)
         if not isinstance(document, dict | list):
             raise HTTPException(400, 'the request body must be a JSON object: {"query": "..."}')
         return document
@@ -74,6 +77,22 @@ class GraphQLView(GraphQL[Context, None]):
             response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
         return response
 
+    def parse_query_params(self, params: QueryParams) -> dict[str, Any]:
+        """A GET's `variables` and `extensions` are JSON held to the same definition as a body."""
+        parsed: dict[str, Any] = dict(params)
+        for name in ("variables", "extensions"):
+            if parsed.get(name):
+                parsed[name] = _loads_accepted_or_400(parsed[name], name)
+        return parsed
+
+    def decode_json(self, data: str | bytes) -> object:
+        """A WebSocket message (HTTP bodies go through `parse_json`): one the edge refuses is, to
+        the protocol, not JSON, and closes the socket with 4400."""
+        try:
+            return loads_accepted(data)
+        except UnacceptableInput as refusal:
+            raise json.JSONDecodeError(str(refusal), data if isinstance(data, str) else "", 0) from None
+
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(CONSOLE_HTML, headers={"content-security-policy": CONSOLE_CSP})
 
@@ -91,3 +110,12 @@ class GraphQLView(GraphQL[Context, None]):
         except (InvalidApiKey, TooManyFailures) as error:
             raise ConnectionRejectionError({"reason": error.reason}) from None
         context.subject = authentication.subject
+
+
+def _loads_accepted_or_400(data: str | bytes, field: str = "") -> Any:
+    """JSON the edge accepts (backend/core/accepted_json.py): undecodable bytes, nesting a parser
+    would recurse into, numbers and strings no store holds are refused before graphql-core sees them."""
+    try:
+        return loads_accepted(data, field)
+    except UnacceptableInput as refusal:
+        raise HTTPException(400, str(refusal)) from None

@@ -45,3 +45,22 @@ async def test_a_connection_without_a_valid_key_is_rejected(server_url, payload)
             await socket.recv()
 
     assert closed.value.rcvd.code == 4403  # Forbidden, as graphql-transport-ws specifies
+
+
+@pytest.mark.parametrize(
+    "variables", ['{"deep":' + "[" * 1000 + "]" * 1000 + "}", '{"s":"a\\u0000b"}', '{"s":"\\ud800"}', '{"n":1e400}']
+)
+async def test_a_message_the_edge_refuses_closes_the_socket_with_4400(server_url, tenant, variables):
+    query = json.dumps("query($s: String) { customer(externalId: $s) { id } }")
+    async with websockets.connect(server_url, subprotocols=PROTOCOL) as socket:
+        await socket.send(
+            json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {tenant.api_key}"}})
+        )
+        assert json.loads(await socket.recv())["type"] == "connection_ack"
+        await socket.send(f'{{"id":"1","type":"subscribe","payload":{{"query":{query},"variables":{variables}}}}}')
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await socket.recv()
+
+    assert closed.value.rcvd.code == 4400  # an invalid message, as graphql-transport-ws specifies
+    messages = await exchange(server_url, {"authorization": f"Bearer {tenant.api_key}"}, "{ viewer { kind } }")
+    assert messages[0]["payload"]["data"] == {"viewer": {"kind": "api_key"}}
