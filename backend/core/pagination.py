@@ -21,6 +21,7 @@ from sqlalchemy import ColumnElement, Label, Select, func, literal_column, selec
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from churnsaver.backend.core.accepted_json import parse_timestamp
 from churnsaver.backend.core.errors import InvalidInput
 
 MAX_PAGE_SIZE = 100
@@ -77,11 +78,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         moment, record_id = raw.split("|")
-        position = datetime.fromisoformat(moment), uuid.UUID(record_id)
-        if position[0].tzinfo is None:
-            raise ValueError("a cursor's time is timezone-aware")
-        return position
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        # A time the stores can compare: aware, and within years 1 to 9999 once in UTC.
+        return parse_timestamp(moment, "after"), uuid.UUID(record_id)
+    except (binascii.Error, UnicodeDecodeError, ValueError):  # UnacceptableInput is a ValueError
         raise InvalidInput("invalid cursor") from None
 
 
