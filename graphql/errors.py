@@ -1,6 +1,7 @@
 """What clients see of an error, its machine-readable code (`extensions.code`), and how it is logged.
 
-Domain errors and GraphQL's own reach the client with their message; everything else is masked
+Domain errors, GraphQL's own and the edge's refusals of an input (`UnacceptableInput`, coded
+BAD_USER_INPUT wherever they arise) reach the client with their message; everything else is masked
 and logged with its traceback at error level. Client mistakes are logged at info: nothing on our
 side needs fixing.
 """
@@ -12,6 +13,7 @@ import structlog
 from graphql.error import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import MaskErrors, SchemaExtension
 
+from churnsaver.backend.core.accepted_json import UnacceptableInput
 from churnsaver.backend.core.errors import DomainError, PermissionDenied
 
 logger = structlog.get_logger(__name__)
@@ -34,7 +36,7 @@ def is_client_visible(error: GraphQLError) -> bool:
     original = error.original_error
     # No original error: a syntax or validation error. A GraphQLError raised on purpose (a
     # permission class refusing) is written for the client too.
-    return original is None or isinstance(original, DomainError | GraphQLError)
+    return original is None or isinstance(original, DomainError | GraphQLError | UnacceptableInput)
 
 
 def should_mask(error: GraphQLError) -> bool:
@@ -46,6 +48,8 @@ def error_code(error: GraphQLError) -> str:
         return INTERNAL_SERVER_ERROR
     if isinstance(error.original_error, DomainError):
         return error.original_error.code
+    if isinstance(error.original_error, UnacceptableInput):
+        return BAD_USER_INPUT
     code = (error.extensions or {}).get("code")
     if isinstance(code, str):
         return code  # set by a permission class, or by ValidationErrorCodes
@@ -85,12 +89,14 @@ def report_errors(errors: list[GraphQLError]) -> None:
 
 
 class ValidationErrorCodes(SchemaExtension):
-    """Codes validation errors, which nothing else tells from other errors without a cause."""
+    """Codes validation errors, which nothing else tells from other errors without a cause; a
+    literal the edge refuses (graphql/accepted_input.py) is bad input, as it is in a variable."""
 
     def on_validate(self) -> Iterator[None]:
         yield
         for error in self.execution_context.pre_execution_errors or []:
-            error.extensions = {**(error.extensions or {}), "code": VALIDATION_FAILED}
+            code = BAD_USER_INPUT if isinstance(error.original_error, UnacceptableInput) else VALIDATION_FAILED
+            error.extensions = {**(error.extensions or {}), "code": code}
 
 
 class MaskUnexpectedErrors(MaskErrors):

@@ -21,10 +21,11 @@ from strawberry.extensions.field_extension import AsyncExtensionResolver, SyncEx
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
 from churnsaver.backend.core.config import Environment, Settings
+from churnsaver.graphql.accepted_input import AcceptedStringLiterals
 from churnsaver.graphql.context import operation_session, operation_session_turn
 from churnsaver.graphql.depth_limit import depth_limit_counting_introspection
 from churnsaver.graphql.errors import MaskUnexpectedErrors, ValidationErrorCodes
-from graphql import OperationDefinitionNode
+from graphql import ASTValidationRule, OperationDefinitionNode
 
 
 class UnitOfWork(SchemaExtension):
@@ -91,7 +92,8 @@ def build_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """Factories, so every operation gets fresh extension instances."""
     # The limiters' validation rules are classes, built once here: a limiter built per operation
     # makes new rule classes each time, and the validation cache (keyed by the rules) never hits.
-    limit_rules = [
+    limit_rules: list[type[ASTValidationRule]] = [
+        AcceptedStringLiterals,  # not a limit: the edge's definition of text, over every string literal
         *QueryDepthLimiter(max_depth=settings.graphql_max_depth).validation_rules,
         depth_limit_counting_introspection(settings.graphql_max_depth),
         *MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules,

@@ -1,5 +1,7 @@
 """The root schema, assembled from per-domain query and mutation types."""
 
+from datetime import datetime
+
 import strawberry
 from graphql.error import GraphQLError
 from strawberry.schema.config import StrawberryConfig
@@ -8,6 +10,7 @@ from strawberry.types import ExecutionContext, get_object_definition
 
 from churnsaver.backend.core.config import Environment, Settings
 from churnsaver.backend.core.errors import NotFound
+from churnsaver.graphql.accepted_input import DATETIME
 from churnsaver.graphql.customers.queries import CustomerQueries
 from churnsaver.graphql.customers.types import CustomerType
 from churnsaver.graphql.errors import hide_suggestions, report_errors
@@ -67,4 +70,5 @@ def create_schema(settings: Settings) -> Schema:
         types=list(NODE_TYPES.values()),
         extensions=build_extensions(settings),
         config=StrawberryConfig(disable_field_suggestions=settings.env is Environment.production),
+        scalar_overrides={datetime: DATETIME},
     )

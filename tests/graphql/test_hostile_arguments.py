@@ -1,15 +1,24 @@
-"""Hostile argument values get a client error, never an internal error (issue 18, finding 3)."""
+"""Hostile argument values get a client error (BAD_USER_INPUT) naming the argument, never an
+internal error, and a refused mutation stores nothing (issue 18, finding 3).
+
+Strings are held to the edge's definition (backend/core/accepted_json.py) wherever they appear:
+here as GraphQL literals (`"a\\u0000b"`); as JSON variables they are refused with the request
+body (tests/http/test_graphql_bodies.py)."""
 
 import base64
 import uuid
 
 import pytest
+from sqlalchemy import func, select
 
 from churnsaver.backend.core.pagination import encode_cursor
+from churnsaver.backend.risk.models import RiskModel
+from churnsaver.tenants.models import ApiKey
 from tests.fixtures.factories import create_customer, create_customers
 from tests.fixtures.graphql import graphql
 
 CUSTOMERS_AFTER = "query($after: String) { customers(first: 2, after: $after) { totalCount } }"
+TRAIN = "mutation($input: TrainRiskModelInput) { trainRiskModel(input: $input) { __typename } }"
 
 
 def errors_of(body: dict) -> list[tuple[str, str]]:
@@ -55,6 +64,106 @@ async def test_a_cursor_the_api_gave_still_pages(client, db, tenant):
     body = await graphql(client, CUSTOMERS_AFTER, {"after": after_first}, headers=tenant.headers)
 
     assert body == {"data": {"customers": {"totalCount": 3}}}
+
+
+@pytest.mark.parametrize(
+    ("query", "path"),
+    [
+        ('{ customers(filter: { search: "a\\u0000b" }) { totalCount } }', "customers.filter.search"),
+        ('{ customers(filter: { status: "\\u0000" }) { totalCount } }', "customers.filter.status"),
+        ('{ customers(filter: { plan: "pro\\u0000" }) { totalCount } }', "customers.filter.plan"),
+        ('{ customers(after: "\\u0000") { totalCount } }', "customers.after"),
+        ('{ customer(externalId: "a\\u0000") { id } }', "customer.externalId"),
+        ('{ customer(id: "\\u0000") { id } }', "customer.id"),
+        ('{ node(id: "\\u0000") { id } }', "node.id"),
+        ('query($s: String = "\\u0000") { customer(externalId: $s) { id } }', "$s"),
+        ('{ viewer { kind } other: customer(externalId: "x\\u0000") { id } }', "customer.externalId"),
+    ],
+)
+async def test_a_nul_in_any_string_literal_is_refused_naming_the_argument(client, tenant, query, path):
+    body = await graphql(client, query, headers=tenant.headers)
+
+    assert errors_of(body) == [("BAD_USER_INPUT", f"{path}: NUL characters (\\u0000) are not accepted")]
+    assert "data" not in body or body["data"] is None
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '{ customers(filter: { search: "\\ud800" }) { totalCount } }',
+        '{ customer(externalId: "\\udfff") { id } }',
+    ],
+)
+async def test_a_lone_surrogate_literal_is_a_syntax_error(client, tenant, query):
+    body = await graphql(client, query, headers=tenant.headers)
+
+    [(code, message)] = errors_of(body)
+    assert code == "GRAPHQL_PARSE_FAILED"
+    assert "Invalid Unicode escape sequence" in message
+
+
+async def count_keys(db, tenant) -> int:
+    async with db.tenant_session(tenant.id) as session:
+        return (await session.execute(select(func.count()).select_from(ApiKey))).scalar_one()
+
+
+@pytest.mark.parametrize(
+    ("mutation", "path"),
+    [
+        ('mutation { createApiKey(input: { name: "a\\u0000b" }) { __typename } }', "createApiKey.input.name"),
+        (
+            'mutation { createApiKey(input: { name: "ok", scopes: ["read", "wri\\u0000te"] }) { __typename } }',
+            "createApiKey.input.scopes[1]",
+        ),
+    ],
+)
+async def test_an_api_key_named_with_a_nul_is_refused_and_not_stored(client, db, tenant, mutation, path):
+    before = await count_keys(db, tenant)
+
+    body = await graphql(client, mutation, headers=tenant.headers)
+
+    assert errors_of(body) == [("BAD_USER_INPUT", f"{path}: NUL characters (\\u0000) are not accepted")]
+    assert await count_keys(db, tenant) == before
+
+
+async def count_models(db, tenant) -> int:
+    async with db.tenant_session(tenant.id) as session:
+        return (await session.execute(select(func.count()).select_from(RiskModel))).scalar_one()
+
+
+@pytest.mark.parametrize(
+    ("as_of", "reason"),
+    [
+        ("0001-01-01T00:00:00+14:00", "falls outside years 1 to 9999 in UTC"),
+        ("9999-12-31T23:59:59-01:00", "falls outside years 1 to 9999 in UTC"),
+        ("2026-01-01T00:00:00", "needs a timezone"),
+        ("garbage", "is not ISO 8601"),
+    ],
+)
+async def test_a_datetime_outside_years_1_to_9999_in_utc_is_bad_input_and_queues_nothing(
+    client, db, tenant, as_of, reason
+):
+    as_variable = await graphql(client, TRAIN, {"input": {"asOf": as_of}}, headers=tenant.headers)
+    as_literal = await graphql(
+        client, f'mutation {{ trainRiskModel(input: {{ asOf: "{as_of}" }}) {{ __typename }} }}', headers=tenant.headers
+    )
+
+    [(code, message)] = errors_of(as_variable)
+    assert code == "BAD_USER_INPUT"
+    assert "$input" in message and "asOf" in message and reason in message
+    # graphql-core words a literal's refusal: the value and where it sits in the document.
+    [error] = as_literal["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert as_of in error["message"] and reason in error["message"]
+    assert error["locations"] == [{"line": 1, "column": 42}]
+    assert await count_models(db, tenant) == 0
+
+
+async def test_a_datetime_with_an_offset_reaches_the_service_in_utc(client, tenant):
+    body = await graphql(client, TRAIN, {"input": {"asOf": "2999-01-01T01:00:00+01:00"}}, headers=tenant.headers)
+
+    # Accepted by the scalar: refused by the risk service itself, as a typed result.
+    assert body == {"data": {"trainRiskModel": {"__typename": "UserError"}}}
 
 
 @pytest.mark.parametrize(
