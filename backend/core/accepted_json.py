@@ -28,9 +28,10 @@ class UnacceptableInput(ValueError):
     """A value the edge refuses; `field` is where it sits (e.g. `batch[3].properties.note`)."""
 
     def __init__(self, field: str, reason: str) -> None:
-        self.field = field
+        # A key may hold what is refused: named by its escapes, the refusal can be sent and stored.
+        self.field = field.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode("utf-8")
         self.reason = reason
-        super().__init__(f"{field}: {reason}" if field else reason)
+        super().__init__(f"{self.field}: {reason}" if field else reason)
 
 
 def check_text(value: str, field: str) -> None:

@@ -81,3 +81,13 @@ async def test_a_variable_no_store_can_hold_is_refused_naming_it(client, tenant,
     assert response.status_code == 400
     assert f"variables.s: {reason}" in response.text
     await assert_still_answers(client, tenant)
+
+
+async def test_a_variable_key_no_store_can_hold_is_refused_by_its_escape(client, tenant):
+    query = "query($f: CustomerFilter) { customers(filter: $f) { totalCount } }"
+
+    response = await post_raw(client, tenant, '{"query":"' + query + '","variables":{"f":{"\\ud800":null}}}')
+
+    assert response.status_code == 400
+    assert response.text == "variables.f.\\ud800: lone surrogates (e.g. \\ud800) are not accepted"
+    await assert_still_answers(client, tenant)
