@@ -91,3 +91,14 @@ async def test_a_variable_key_no_store_can_hold_is_refused_by_its_escape(client,
     assert response.status_code == 400
     assert response.text == "variables.f.\\ud800: lone surrogates (e.g. \\ud800) are not accepted"
     await assert_still_answers(client, tenant)
+
+
+@pytest.mark.parametrize("undecodable", ["%FF%FE", "%C3%28", "%C0%AF"])
+async def test_a_get_with_bytes_that_are_not_utf8_reads_them_as_replacement_characters(client, tenant, undecodable):
+    query = "query($s:String){customer(externalId:$s){id}}"
+    url = f"/graphql?query={query}&variables=%7B%22s%22%3A%22{undecodable}%22%7D"
+
+    response = await client.get(url, headers=tenant.headers)
+
+    assert response.status_code == 200
+    assert response.json() == {"data": {"customer": None}}
