@@ -87,7 +87,9 @@ async def test_jobs_it_enqueues_are_written_with_its_commit_and_wake_the_relays_
 
     assert woken
     async with db.system_session() as session:
-        jobs = (await session.execute(select(OutboxJob).order_by(OutboxJob.created_at))).scalars().all()
+        # Its tenant's: the suite's other tests leave their own tenants' jobs in the outbox.
+        mine = select(OutboxJob).where(OutboxJob.tenant_id == tenant.id).order_by(OutboxJob.created_at)
+        jobs = (await session.execute(mine)).scalars().all()
     assert sorted(job.kwargs["inbox_ids"][0] for job in jobs) == ["b", "c"]
     assert all(job.tenant_id == tenant.id and job.kwargs["tenant_id"] == str(tenant.id) for job in jobs)
     assert all(job.dispatch_count == 0 and job.created_at is not None for job in jobs)
