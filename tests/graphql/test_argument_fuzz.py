@@ -181,16 +181,20 @@ async def test_a_customers_connections_answer_any_page_arguments_as_a_client_err
 async def stored(db, tenant: TenantWithKey) -> tuple[Any, ...]:
     """What the fuzzed mutations could write, for the tenant."""
     async with db.tenant_session(tenant.id) as session:
+        # Filtered by tenant here too: SQLite has no row-level security to do it.
         counts = [
-            (await session.execute(select(func.count()).select_from(model))).scalar_one()
-            for model in (ApiKey, WebhookEndpoint, RiskModel)
+            (await session.execute(select(func.count()).where(model.tenant_id == tenant.id))).scalar_one()
+            for model in (ApiKey, WebhookEndpoint, RiskModel, OutboxJob)
         ]
-        jobs = await session.execute(select(func.count()).where(OutboxJob.tenant_id == tenant.id))
-        revoked = await session.execute(select(func.count()).where(ApiKey.revoked_at.is_not(None)))
-        thresholds = await session.execute(
-            select(RiskSettings.critical_threshold, RiskSettings.high_threshold, RiskSettings.medium_threshold)
+        revoked = await session.execute(
+            select(func.count()).where(ApiKey.tenant_id == tenant.id, ApiKey.revoked_at.is_not(None))
         )
-        return (*counts, jobs.scalar_one(), revoked.scalar_one(), thresholds.all())
+        thresholds = await session.execute(
+            select(RiskSettings.critical_threshold, RiskSettings.high_threshold, RiskSettings.medium_threshold).where(
+                RiskSettings.tenant_id == tenant.id
+            )
+        )
+        return (*counts, revoked.scalar_one(), thresholds.all())
 
 
 @pytest.mark.fuzz

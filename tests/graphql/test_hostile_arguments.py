@@ -104,7 +104,7 @@ async def test_a_lone_surrogate_literal_is_a_syntax_error(client, tenant, query)
 
 async def count_keys(db, tenant) -> int:
     async with db.tenant_session(tenant.id) as session:
-        return (await session.execute(select(func.count()).select_from(ApiKey))).scalar_one()
+        return (await session.execute(select(func.count()).where(ApiKey.tenant_id == tenant.id))).scalar_one()
 
 
 @pytest.mark.parametrize(
@@ -128,7 +128,7 @@ async def test_an_api_key_named_with_a_nul_is_refused_and_not_stored(client, db,
 
 async def count_models(db, tenant) -> int:
     async with db.tenant_session(tenant.id) as session:
-        return (await session.execute(select(func.count()).select_from(RiskModel))).scalar_one()
+        return (await session.execute(select(func.count()).where(RiskModel.tenant_id == tenant.id))).scalar_one()
 
 
 @pytest.mark.parametrize(
