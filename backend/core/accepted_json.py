@@ -8,7 +8,8 @@ that whatever is acknowledged can be stored and processed on SQLite and on Postg
 - numbers are finite doubles: `1e400` (infinity to Python's json) and integers beyond a double's
   range are refused; larger-than-64-bit integers within it are read as both stores read them;
 - containers nest at most MAX_DEPTH deep;
-- timestamps carry a timezone and fall within years 1 to 9999 once converted to UTC.
+- timestamps carry a timezone (or are Unix seconds) and fall within years 1 to 9999 once
+  converted to UTC.
 
 A refusal is an `UnacceptableInput` (a ValueError) naming the field, for a 4xx.
 """
@@ -73,22 +74,43 @@ def check_json_value(value: Any, field: str = "") -> None:
 
 
 def loads_accepted(data: bytes | str, field: str = "") -> Any:
-    """Decode JSON text and check it as `check_json_value` does; UnacceptableInput says why not.
+    """Decode JSON text and check it as `check_json_value` does; UnacceptableInput says why not."""
+    value, acceptable = loads_unchecked(data, field)
+    if not acceptable:
+        check_json_value(value, field)
+    return value
+
+
+def loads_unchecked(data: bytes | str, field: str = "") -> tuple[Any, bool]:
+    """Decode JSON text, refusing only what is not JSON at all (malformed, NaN, not UTF-8): the
+    value, and whether it is known to be acceptable already. When it is not, `check_json_value`
+    decides, on the whole value or on each part accepted on its own (an events-API item).
 
     orjson decodes the usual body and already refuses lone surrogates, infinities and NaN; what
-    remains (NUL escapes, depth) is checked on the text when it is plainly absent. Anything else
-    goes through Python's json and the full check, which also words the refusal."""
+    remains (NUL escapes, depth) is known absent from the text when it plainly is. Anything else
+    goes through Python's json, whose value is then left to the full check. Depth is measured on
+    the value only when the text holds more containers than the limit."""
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError:
-        value = _loads_stdlib(data, field)
-    else:
-        raw = data.encode() if isinstance(data, str) else data
-        opened = raw.count(b"{") + raw.count(b"[")
-        if b"\\u0000" not in raw and opened <= MAX_DEPTH:
-            return value
-    check_json_value(value, field)
-    return value
+        return _loads_stdlib(data, field), False
+    raw = data.encode() if isinstance(data, str) else data
+    if b"\\u0000" in raw:
+        return value, False
+    return value, raw.count(b"{") + raw.count(b"[") <= MAX_DEPTH or _nests_within(value, MAX_DEPTH)
+
+
+def _nests_within(value: Any, limit: int) -> bool:
+    """Whether `value`'s containers nest at most `limit` deep; only containers are visited."""
+    stack = [(value, 0)] if type(value) is dict or type(value) is list else []
+    while stack:
+        node, depth = stack.pop()
+        if depth >= limit:
+            return False
+        for item in node.values() if type(node) is dict else node:
+            if type(item) is dict or type(item) is list:
+                stack.append((item, depth + 1))
+    return True
 
 
 def _loads_stdlib(data: bytes | str, field: str) -> Any:
@@ -110,6 +132,16 @@ def _loads_stdlib(data: bytes | str, field: str) -> Any:
 
 def _refuse_constant(name: str) -> None:
     raise UnacceptableInput("", f"{name} is not JSON")
+
+
+def parse_unix_timestamp(value: Any, field: str) -> datetime:
+    """Unix seconds (an integer or a finite number) as an aware UTC datetime within years 1 to 9999."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise UnacceptableInput(field, "must be a Unix timestamp (seconds)")
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, ValueError, OSError):
+        raise UnacceptableInput(field, f"{value!r} falls outside years 1 to 9999") from None
 
 
 def parse_timestamp(value: Any, field: str, *, naive_is_utc: bool = False) -> datetime:

@@ -3,7 +3,8 @@
 An integrator posts `{"batch": [item, ...]}`. An item is a `track` (a usage event, or one of the
 reserved billing events that let systems without webhooks report subscriptions and payments) or
 an `identify` (customer traits). The handler checks every item with the same `normalize_item`
-that processing runs later, so whatever is acknowledged can be processed; it stores the good
+that processing runs later, and against the edge's definition of acceptable JSON
+(core/accepted_json.py), so whatever is acknowledged can be stored and processed; it stores the good
 items in the inbox (idempotent on `messageId`), enqueues their processing in the same
 transaction, and reports each bad item by index and reason.
 
@@ -14,7 +15,7 @@ valid (nothing is stored then); otherwise 200 with `{"accepted", "duplicates", "
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any, Literal, overload
 
@@ -23,6 +24,7 @@ import structlog
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from churnsaver.backend.core.accepted_json import UnacceptableInput, check_json_value, loads_unchecked, parse_timestamp
 from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.core.unit_of_work import UnitOfWork
 from churnsaver.backend.customers.apply import check_event
@@ -158,24 +160,12 @@ def _object(item: dict[str, Any], key: str) -> dict[str, Any]:
     return value
 
 
-def _timestamp(value: Any, label: str) -> datetime:
-    if not isinstance(value, str):
-        raise ValueError(f"{label} must be an ISO 8601 string")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"{label} {value!r} is not ISO 8601") from None
-    if parsed.tzinfo is None:
-        raise ValueError(f"{label} {value!r} needs a timezone, e.g. 'Z' or '+00:00'")
-    return parsed.astimezone(UTC)
-
-
 def _occurred_at(item: dict[str, Any]) -> datetime:
     if item.get("timestamp") is not None:
-        return _timestamp(item["timestamp"], "timestamp")
+        return parse_timestamp(item["timestamp"], "timestamp")
     if item.get(RECEIVED_AT) is None:
         raise ValueError(f"an item without timestamp needs {RECEIVED_AT}, set when it is received")
-    return _timestamp(item[RECEIVED_AT], RECEIVED_AT)
+    return parse_timestamp(item[RECEIVED_AT], RECEIVED_AT)
 
 
 def _customer_name(traits: dict[str, Any]) -> str | None:
@@ -216,7 +206,7 @@ def _subscription_state(properties: dict[str, Any], customer_id: str, status: st
         plan=_text(properties, "plan", 255, prefix="properties."),
         mrr=mrr,
         currency=_currency(properties, "mrr", mrr),
-        current_period_end=None if period_end is None else _timestamp(period_end, "properties.currentPeriodEnd"),
+        current_period_end=None if period_end is None else parse_timestamp(period_end, "properties.currentPeriodEnd"),
     )
 
 
@@ -234,33 +224,29 @@ class InvalidBatch(ValueError):
     """The request body as a whole is unusable: 400 with this reason, nothing stored."""
 
 
-def loads_strict(data: bytes | str) -> Any:
-    """JSON as the RFC has it: NaN and Infinity, which Python's json accepts, are refused."""
-    return json.loads(data, parse_constant=_refuse_constant)
-
-
-def _refuse_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
-
-
-def parse_batch(body: bytes) -> list[Any]:
+def parse_batch(body: bytes) -> tuple[list[Any], bool]:
+    """The batch's items, and whether they are known acceptable JSON already (else each item is
+    checked on its own, so that one bad value refuses its item only)."""
     try:
-        document = loads_strict(body)
-    except (ValueError, RecursionError):
-        raise InvalidBatch("the body is not valid JSON") from None
+        document, acceptable = loads_unchecked(body)
+    except UnacceptableInput as refusal:
+        raise InvalidBatch(f"the body is not valid JSON ({refusal.reason})") from None
     if not isinstance(document, dict) or not isinstance(document.get("batch"), list):
         raise InvalidBatch('the body must be {"batch": [...]}')
     batch = document["batch"]
     if not 1 <= len(batch) <= MAX_BATCH_ITEMS:
         raise InvalidBatch(f"a batch holds 1 to {MAX_BATCH_ITEMS} items, not {len(batch)}")
-    return batch
+    return batch, acceptable
 
 
-def check_item(item: Any, received_at: str) -> Delivery:
-    """Stamp `item` with its receive time and check it as processing will: the delivery to store,
-    or ValueError. What is acknowledged is never failed later."""
+def check_item(item: Any, received_at: str, *, acceptable: bool = False) -> Delivery:
+    """Stamp `item` with its receive time and check it as the stores and processing will: the
+    delivery to store, or ValueError (an UnacceptableInput names the field). What is acknowledged
+    is never failed later. `acceptable`: the item is known to be acceptable JSON already."""
     if not isinstance(item, dict):
         raise ValueError("an item must be a JSON object")
+    if not acceptable:
+        check_json_value(item)
     item[RECEIVED_AT] = received_at
     for event in normalize_item(item):
         check_event(event)
@@ -269,16 +255,13 @@ def check_item(item: Any, received_at: str) -> Delivery:
 
 
 def stored_json(item: dict[str, Any]) -> str:
-    """`item` as compact JSON text that reads back as the same values.
-
-    orjson writes it several times faster than json. json writes what orjson cannot write faithfully:
-    integers beyond 64 bits and lone surrogates, which orjson refuses, and infinities (json reads
-    one from 1e400), which orjson writes as null; so an orjson text holding a null is not kept."""
+    """`item`, acceptable JSON, as compact JSON text that reads back as the same values: orjson
+    writes it several times faster than json, which writes what orjson refuses (integers beyond
+    64 bits)."""
     try:
-        text = orjson.dumps(item)
+        return orjson.dumps(item).decode()
     except orjson.JSONEncodeError:
         return COMPACT_JSON.encode(item)
-    return COMPACT_JSON.encode(item) if b"null" in text else text.decode()
 
 
 def is_json(content_type: str | None) -> bool:
@@ -322,7 +305,7 @@ async def receive_events(request: Request) -> Response:
         logger.info("ingest.events_api.rejected", reason="not JSON")
         return error_response(415, "UNSUPPORTED_MEDIA_TYPE", "the body must be JSON (Content-Type: application/json)")
     try:
-        batch = parse_batch(await request.body())
+        batch, acceptable = parse_batch(await request.body())
     except InvalidBatch as error:
         await store_batch(db, tenant_id, [], rejected=1)
         logger.info("ingest.events_api.rejected", reason=str(error))
@@ -333,7 +316,7 @@ async def receive_events(request: Request) -> Response:
     rejected: list[dict[str, Any]] = []
     for index, item in enumerate(batch):
         try:
-            deliveries.append(check_item(item, received_at))
+            deliveries.append(check_item(item, received_at, acceptable=acceptable))
         except ValueError as error:
             rejected.append({"index": index, "reason": str(error)})
     if not deliveries:

@@ -4,8 +4,8 @@ Both read their file as a stream, so memory stays flat whatever its size, and wr
 one transaction each (customers: one per part of a batch, as many parts as the database has
 concurrent writers, written at once). Both are idempotent: customers upsert on their id and
 events dedupe on `messageId`, so a re-run, or a run resumed after a crash, duplicates nothing.
-A bad row is reported with its line number and skipped; a file that cannot be read at all stops
-the import.
+A bad row is reported with its line number and skipped (values no store can hold too, as the
+edge defines them in core/accepted_json.py); a file that cannot be read at all stops the import.
 """
 
 import asyncio
@@ -16,7 +16,7 @@ import operator
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
@@ -24,6 +24,7 @@ from typing import Any, BinaryIO, TypeVar
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from churnsaver.backend.core.accepted_json import loads_accepted, parse_timestamp
 from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.core.errors import InvalidInput
 from churnsaver.backend.core.quarantine import Batch, run_isolating
@@ -36,7 +37,7 @@ from churnsaver.backend.customers.upsert import (
     prepare_customers,
     upsert_customers,
 )
-from churnsaver.backend.ingest.events_api import check_item, loads_strict
+from churnsaver.backend.ingest.events_api import check_item
 from churnsaver.backend.ingest.inbox import Delivery, store
 from churnsaver.backend.ingest.tasks import process_inbox
 
@@ -169,12 +170,8 @@ def parse_label(cell: str) -> bool | None:
 def parse_churn_date(cell: str) -> datetime | None:
     if is_missing(cell):
         return None
-    try:
-        parsed = datetime.combine(date.fromisoformat(cell), time()) if len(cell) == 10 else datetime.fromisoformat(cell)
-    except ValueError:
-        raise ValueError(f"churn date {cell!r} is not an ISO 8601 date") from None
     # Exports rarely say their zone; a date without one is taken as UTC, like everything stored.
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return parse_timestamp(cell, "churn date", naive_is_utc=True)
 
 
 RowTraits = Callable[[list[str]], str]  # a row -> its traits, as a JSON object's text
@@ -444,8 +441,4 @@ def _event_lines(file: BinaryIO) -> Iterator[tuple[int, bytes | None]]:
 def _event_delivery(data: bytes | None, received_at: str) -> Delivery:
     if data is None:
         raise ValueError(f"the line is longer than {MAX_EVENT_LINE_BYTES} bytes")
-    try:
-        item = loads_strict(data)
-    except (ValueError, RecursionError):
-        raise ValueError("not valid JSON") from None
-    return check_item(item, received_at)
+    return check_item(loads_accepted(data), received_at, acceptable=True)

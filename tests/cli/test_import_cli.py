@@ -58,8 +58,41 @@ def test_an_events_file_imports_once_and_reports_bad_lines(settings, slug, tmp_p
     again = import_json(settings, "events", str(path), "--tenant", slug)
 
     assert (first["imported"], first["duplicates"]) == (2, 0)
-    assert first["rejected"] == [{"line": 2, "reason": "not valid JSON"}]
+    [rejection] = first["rejected"]
+    assert rejection["line"] == 2 and rejection["reason"].startswith("malformed JSON: Expecting property name")
     assert (again["imported"], again["duplicates"]) == (0, 2)
+
+
+def test_a_churn_date_outside_years_1_to_9999_is_a_rejected_row_not_a_traceback(settings, slug, tmp_path):
+    path = tmp_path / "crm.csv"
+    path.write_text("id,left_on\nc1,2024-05-31\nc2,0001-01-01T00:00:00+01:00\n", encoding="utf-8")
+
+    result = run_cli(settings, "import", "customers", str(path), "--tenant", slug, "--churn-date-column", "left_on")
+
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "customers: 1 new, 0 updated, 1 rows rejected" in result.stdout
+    assert "line 3: churn date: '0001-01-01T00:00:00+01:00' falls outside years 1 to 9999 in UTC" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (event_line("e2", timestamp="0001-01-01T00:00:00+01:00"), "timestamp: '0001-01-01T00:00:00+01:00' falls"),
+        (event_line("e2", properties={"note": "\ud800"}), "properties.note: lone surrogates"),
+        (event_line("e2", properties={"v": 10**400, "w": 10**30}).replace("1" + "0" * 400, "1e400"), "properties.v: "),
+    ],
+    ids=["timestamp", "surrogate", "infinity"],
+)
+def test_an_events_line_no_store_can_hold_is_a_rejected_line_not_a_traceback(settings, slug, tmp_path, line, reason):
+    path = write_jsonl(tmp_path / "events.jsonl", [event_line("e1"), line, event_line("e3")])
+
+    result = run_cli(settings, "import", "events", str(path), "--tenant", slug)
+
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "events: 2 new, 0 already imported, 1 lines rejected" in result.stdout
+    assert f"line 2: {reason}" in result.stdout
 
 
 @pytest.mark.parametrize("command", ["customers", "events"])

@@ -10,7 +10,9 @@ from churnsaver.backend.core.accepted_json import (
     UnacceptableInput,
     check_json_value,
     loads_accepted,
+    loads_unchecked,
     parse_timestamp,
+    parse_unix_timestamp,
 )
 
 
@@ -92,3 +94,29 @@ def test_a_refusal_names_a_key_no_store_can_hold_by_its_escape(text: str, field:
     assert refusal.value.field == field
     str(refusal.value).encode("utf-8")  # a refusal can itself be sent and stored
     assert "\x00" not in str(refusal.value)
+
+
+def test_unix_timestamps_are_utc_within_years_1_to_9999() -> None:
+    assert parse_unix_timestamp(1_700_000_000, "created") == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+    assert parse_unix_timestamp(0.5, "t") == datetime(1970, 1, 1, 0, 0, 0, 500000, tzinfo=UTC)
+    for bad in (10**30, -(10**12), 1e300, float("nan"), 253402300800):
+        with pytest.raises(UnacceptableInput, match="outside years 1 to 9999") as refusal:
+            parse_unix_timestamp(bad, "created")
+        assert refusal.value.field == "created"
+    for bad in (True, "1700000000", None):
+        with pytest.raises(UnacceptableInput, match="Unix timestamp"):
+            parse_unix_timestamp(bad, "created")
+
+
+def test_an_unchecked_load_says_whether_the_value_still_needs_the_check() -> None:
+    assert loads_unchecked(b'{"a": [1, "x"]}') == ({"a": [1, "x"]}, True)
+    assert loads_unchecked(b'{"a": "\\u0000"}') == ({"a": "\x00"}, False)
+    value, acceptable = loads_unchecked(b'{"a": 1e400}')
+    assert value == {"a": float("inf")} and not acceptable
+    with pytest.raises(UnacceptableInput, match="malformed JSON"):
+        loads_unchecked(b'{"a": ')
+    many = json.dumps([{"k": [i]} for i in range(100)] + ["{" * 100])
+    assert loads_unchecked(many)[1]
+    deep = "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1)
+    assert not loads_unchecked(deep)[1]
+    assert loads_unchecked(json.dumps("[" * 100)) == ("[" * 100, True)

@@ -190,6 +190,18 @@ async def test_a_churn_date_is_stored_and_implies_the_label(db, tenant, tmp_path
     assert "left_on" not in customers["c1"].traits
 
 
+@pytest.mark.parametrize("cell", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+async def test_a_churn_date_outside_years_1_to_9999_rejects_its_row_only(db, tenant, tmp_path, cell):
+    path = write_csv(tmp_path / "dates.csv", ["id", "left_on"], [["c1", "2024-05-31"], ["c2", cell], ["c3", ""]])
+
+    report = await run_customers(db, tenant.id, path, CustomerColumns(churn_date="left_on"))
+
+    assert [(r.line, r.reason) for r in report.rejections] == [
+        (3, f"churn date: {cell!r} falls outside years 1 to 9999 in UTC")
+    ]
+    assert set(await customers_of(db, tenant.id)) == {"c1", "c3"}
+
+
 async def test_rerunning_the_same_file_duplicates_nothing(db, tenant, tmp_path):
     path = write_csv(tmp_path / "telco.csv", TELCO_COLUMNS, telco_rows(250))
     await run_customers(db, tenant.id, path, TELCO)
@@ -510,12 +522,35 @@ async def test_bad_event_lines_are_rejected_with_line_numbers(db, tenant, tmp_pa
 
     assert (report.imported, report.rejected) == (2, 4)
     assert [(r.line, r.reason) for r in report.rejections] == [
-        (3, "not valid JSON"),
+        (3, "malformed JSON: Expecting property name enclosed in double quotes at line 1 column 2"),
         (4, "event must be a non-empty string of printable characters"),
         (5, "an item must be a JSON object"),
-        (6, "not valid JSON"),
+        (6, "NaN is not JSON"),
     ]
     assert [row.external_id for row in await inbox_of(db, tenant.id)] == ["e1", "e7"]
+
+
+UNACCEPTABLE_LINES = [
+    (event_line("bad", timestamp="0001-01-01T00:00:00+01:00"), "timestamp: '0001-01-01T00:00:00+01:00' falls outside"),
+    (event_line("bad", timestamp="9999-12-31T23:59:59-01:00"), "timestamp: '9999-12-31T23:59:59-01:00' falls outside"),
+    (event_line("bad", note="\ud800"), "note: lone surrogates"),
+    (event_line("bad", properties={"note": "\ud800"}), "properties.note: lone surrogates"),
+    (event_line("bad", properties={"v": 10**400, "w": 10**30}).replace("1" + "0" * 400, "1e400"), "properties.v:"),
+    (event_line("bad", properties={"v": "\u0000"}), "properties.v: NUL"),
+]
+
+
+@pytest.mark.parametrize(("line", "reason"), UNACCEPTABLE_LINES)
+async def test_a_line_no_store_can_hold_is_rejected_alone_and_the_rest_imported(db, tenant, tmp_path, line, reason):
+    path = write_jsonl(tmp_path / "events.jsonl", [event_line("e1"), line, event_line("e3")])
+
+    report = await run_events(db, tenant.id, path)
+
+    assert (report.imported, report.rejected) == (2, 1)
+    [rejection] = report.rejections
+    assert rejection.line == 2 and rejection.reason.startswith(reason)
+    rows = await inbox_of(db, tenant.id)
+    assert [(row.external_id, row.status) for row in rows] == [("e1", "processed"), ("e3", "processed")]
 
 
 async def test_an_events_import_counts_what_it_stored_repeated_and_rejected(db, tenant, tmp_path):
