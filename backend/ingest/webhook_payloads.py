@@ -3,17 +3,17 @@
 `read_whop` and `read_stripe` take the raw body, the request headers and the endpoint's current
 secrets, and return the `Delivery` to store, or raise: a `SignatureError` (401) or a `Rejection`
 (400, 415) whose reason goes back to the sender. Everything checked here is also what the
-database needs (printable ids within the column widths, UTF-8 JSON), so one delivery cannot fail
-the others stored in the same transaction.
+database needs (printable ids within the column widths, JSON every store can hold, as
+core/accepted_json.py defines it), so one delivery cannot fail the others stored in the same
+transaction; and the timestamps processing reads are read here as it reads them, so an
+acknowledged delivery does not fail on one later.
 """
 
 import hashlib
-import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import orjson
-
+from churnsaver.backend.core.accepted_json import UnacceptableInput, loads_accepted
 from churnsaver.backend.ingest.inbox import Delivery
 from churnsaver.backend.ingest.models import InboxStatus
 from churnsaver.backend.integrations.signatures import (
@@ -64,25 +64,14 @@ def _text(body: bytes) -> str:
         raise InvalidPayload("the body is not UTF-8") from None
 
 
-def _json_object(text: str) -> dict[str, Any]:
+def _json_object(body: bytes) -> dict[str, Any]:
     try:
-        payload = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        # orjson refuses some JSON that json reads (integers beyond 64 bits, escaped lone
-        # surrogates): json decides, and words the error when there is one.
-        payload = _stdlib_json(text)
+        payload = loads_accepted(body)
+    except UnacceptableInput as refusal:
+        raise InvalidPayload(str(refusal)) from None
     if not isinstance(payload, dict):
         raise InvalidPayload("the body must be a JSON object")
     return payload
-
-
-def _stdlib_json(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InvalidPayload(f"malformed JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
-    except RecursionError:
-        raise InvalidPayload("malformed JSON: nested too deeply") from None
 
 
 def _required_string(payload: Mapping[str, Any], field: str, max_length: int) -> str:
@@ -100,9 +89,19 @@ def _optional_object(payload: Mapping[str, Any], field: str) -> None:
         raise InvalidPayload(f"'{field}' must be an object")
 
 
-def _status(ignore_reason: str | None) -> InboxStatus:
-    # Tests and unknown types are decided by the source's own module, the one that processes it.
-    return InboxStatus.pending if ignore_reason is None else InboxStatus.ignored
+TimesCheck = Callable[[dict[str, Any]], None]
+
+
+def _status(ignore_reason: str | None, check_times: TimesCheck, payload: dict[str, Any]) -> InboxStatus:
+    """Pending, with the timestamps processing reads checked, or ignored. Tests and unknown types
+    are decided by the source's own module, the one that processes it."""
+    if ignore_reason is not None:
+        return InboxStatus.ignored
+    try:
+        check_times(payload)
+    except ValueError as error:
+        raise InvalidPayload(str(error)) from None
+    return InboxStatus.pending
 
 
 def read_whop(body: bytes, headers: Mapping[str, str], secrets: Sequence[str]) -> Delivery:
@@ -118,18 +117,18 @@ def read_whop(body: bytes, headers: Mapping[str, str], secrets: Sequence[str]) -
 
 def _whop_v1_delivery(body: bytes) -> Delivery:
     text = _text(body)
-    payload = _json_object(text)
+    payload = _json_object(body)
     # The envelope id is the event's identity: it dedupes a retry however it was re-sent.
     event_id = _required_string(payload, "id", MAX_EXTERNAL_ID)
     event_type = _required_string(payload, "type", MAX_EVENT_TYPE)
     _optional_object(payload, "data")
-    status = _status(whop.ignore_reason(payload))
+    status = _status(whop.ignore_reason(payload), whop.check_times, payload)
     return Delivery(external_id=event_id, event_type=event_type, payload=text, status=status)
 
 
 def _whop_v5_delivery(body: bytes) -> Delivery:
     text = _text(body)
-    payload = _json_object(text)
+    payload = _json_object(body)
     action = _required_string(payload, "action", MAX_EVENT_TYPE)
     _optional_object(payload, "data")
     # v5 bodies rarely carry an event id; Whop retries resend the same bytes, so their digest is one.
@@ -137,14 +136,14 @@ def _whop_v5_delivery(body: bytes) -> Delivery:
         event_id = _required_string(payload, "id", MAX_EXTERNAL_ID)
     except InvalidPayload:
         event_id = f"sha256:{hashlib.sha256(body).hexdigest()}"
-    status = _status(whop.ignore_reason(payload))
+    status = _status(whop.ignore_reason(payload), whop.check_times, payload)
     return Delivery(external_id=event_id, event_type=action, payload=text, status=status)
 
 
 def read_stripe(body: bytes, headers: Mapping[str, str], secrets: Sequence[str]) -> Delivery:
     verify_stripe(body, headers, secrets)
     text = _text(body)
-    payload = _json_object(text)
+    payload = _json_object(body)
     event_id = _required_string(payload, "id", MAX_EXTERNAL_ID)
     event_type = _required_string(payload, "type", MAX_EVENT_TYPE)
     created = payload.get("created")
@@ -155,5 +154,5 @@ def read_stripe(body: bytes, headers: Mapping[str, str], secrets: Sequence[str])
         external_id=event_id,
         event_type=event_type,
         payload=text,
-        status=_status(stripe.ignore_reason(payload)),
+        status=_status(stripe.ignore_reason(payload), stripe.check_times, payload),
     )

@@ -14,10 +14,13 @@ from churnsaver.backend.core.db import utcnow
 from churnsaver.backend.customers.events import Source
 from churnsaver.backend.ingest import service as endpoints
 from churnsaver.backend.ingest.models import InboxEvent, WebhookEndpoint
+from churnsaver.backend.ingest.tasks import process_inbox
 from churnsaver.jobs.models import OutboxJob
 from churnsaver.tenants.auth import AuthSubject
 from tests.fixtures.billing_payloads import (
     stripe_invoice_payment_failed,
+    stripe_subscription_event,
+    whop_membership_deactivated,
     whop_payment_failed,
     whop_test_delivery,
     whop_v5_membership,
@@ -30,6 +33,7 @@ from tests.fixtures.senders import (
     create_webhook_target,
     deliver,
     stripe_delivery,
+    whop_body,
     whop_legacy_delivery,
     whop_v1_delivery,
 )
@@ -408,11 +412,11 @@ async def test_another_tenants_secret_does_not_open_this_tenants_endpoint(client
         (b'{"id": "evt_1", "type": ', "malformed JSON"),
         (b"\xff\xfe{}", "not UTF-8"),
         (b"[1, 2, 3]", "JSON object"),
-        (b"[" * 50_000 + b"]" * 50_000, "JSON"),
+        (b"[" * 50_000 + b"]" * 50_000, "nested deeper than 64 levels"),
         (b'{"type": "payment.failed", "data": {}}', "'id'"),
         (b'{"id": "evt_1", "data": {}}', "'type'"),
         (b'{"id": 7, "type": "payment.failed"}', "'id'"),
-        (b'{"id": "evt_\\u0000", "type": "payment.failed"}', "'id'"),
+        (b'{"id": "evt_\\u0000", "type": "payment.failed"}', "id: NUL characters"),
         (b'{"id": "evt_1", "type": "payment.failed", "data": "x"}', "'data'"),
     ],
     ids=[
@@ -448,6 +452,89 @@ async def test_a_stripe_event_missing_a_required_field_is_400(client, db, stripe
     response = await deliver(client, stripe.path, stripe_delivery(stripe.secret, event))
 
     await assert_refused(response, db, stripe, 400, f"'{missing}'")
+
+
+def whop_text_with(envelope: dict, field: str, raw_value: str) -> bytes:
+    """The envelope as Whop writes it, with `data.<field>` set to raw JSON text (1e400, "\ud800")."""
+    body = whop_body({**envelope, "data": {**envelope["data"], field: "__VALUE__"}})
+    return body.replace(b'"__VALUE__"', raw_value.encode())
+
+
+@pytest.mark.parametrize(
+    ("raw_value", "reason"),
+    [("1e400", "finite"), ('"\\ud800"', "lone surrogate"), ('"\\u0000"', "NUL")],
+    ids=["infinity", "surrogate", "nul"],
+)
+async def test_a_signed_whop_delivery_holding_what_no_store_can_hold_is_400_naming_the_field(
+    client, db, whop, raw_value, reason
+):
+    body = whop_text_with(whop_membership_deactivated(), "cancellation_reason", raw_value)
+
+    response = await deliver(client, whop.path, whop_v1_delivery(whop.secret, {}, body=body))
+
+    await assert_refused(response, db, whop, 400, "data.cancellation_reason: ")
+    assert reason in response.json()["error"]["message"]
+    assert await ingest_counters(db, whop.tenant_id, "whop") == (0, 0, 1)
+    await assert_a_valid_delivery_is_still_processed(client, db, whop)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"timestamp": "9999-12-31T23:59:59-01:00"}, "timestamp: "),
+        ({"timestamp": "0001-01-01T00:00:00+01:00"}, "timestamp: "),
+        ({"data": {"renewal_period_end": "0001-01-01T00:00:00+01:00"}}, "data.renewal_period_end: "),
+        ({"data": {"renewal_period_end": 2**62}}, "data.renewal_period_end: "),
+    ],
+    ids=["timestamp-late", "timestamp-early", "renewal-early", "renewal-unix"],
+)
+async def test_a_whop_timestamp_processing_could_not_read_is_400_when_it_arrives(client, db, whop, change, field):
+    envelope = whop_membership_deactivated()
+    envelope = {**envelope, **change, "data": {**envelope["data"], **change.get("data", {})}}
+
+    response = await deliver(client, whop.path, whop_v1_delivery(whop.secret, envelope))
+
+    await assert_refused(response, db, whop, 400, field)
+    assert "outside years 1 to 9999" in response.json()["error"]["message"]
+    await assert_a_valid_delivery_is_still_processed(client, db, whop)
+
+
+async def test_a_legacy_whop_body_with_a_time_beyond_the_calendar_is_400(client, db, whop):
+    body = whop_v5_membership()
+    body["data"]["updated_at"] = 2**62
+
+    response = await deliver(client, whop.path, whop_legacy_delivery(whop.secret, body))
+
+    await assert_refused(response, db, whop, 400, "data.updated_at: ")
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        (lambda: {**stripe_invoice_payment_failed(), "created": 2**62}, "created: "),
+        (lambda: stripe_subscription_event_ending_at(2**62), "data.object.current_period_end: "),
+    ],
+    ids=["created", "current_period_end"],
+)
+async def test_a_stripe_time_beyond_the_calendar_is_400_when_it_arrives(client, db, stripe, event, field):
+    response = await deliver(client, stripe.path, stripe_delivery(stripe.secret, event()))
+
+    await assert_refused(response, db, stripe, 400, field)
+    assert "outside years 1 to 9999" in response.json()["error"]["message"]
+
+
+def stripe_subscription_event_ending_at(unix_seconds: int) -> dict:
+    event = stripe_subscription_event()
+    event["data"]["object"]["current_period_end"] = unix_seconds
+    return event
+
+
+async def assert_a_valid_delivery_is_still_processed(client, db, target: WebhookTarget) -> None:
+    response = await deliver(client, target.path, whop_v1_delivery(target.secret, whop_membership_deactivated()))
+    assert response.status_code == 200
+    async with db.tenant_unit_of_work(target.tenant_id) as session:
+        await process_inbox(session, target.tenant_id, await queued_inbox_ids(db, target.tenant_id))
+    assert [row.status for row in await inbox(db, target.tenant_id)] == ["processed"]
 
 
 async def test_the_signature_is_checked_before_the_payload(client, db, whop):

@@ -14,10 +14,11 @@ events are processed like live ones: the merchant chose which endpoint secret to
 """
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from churnsaver.backend.core.accepted_json import parse_unix_timestamp
 from churnsaver.backend.core.money import currency_code
 from churnsaver.backend.customers.declines import classify_decline
 from churnsaver.backend.customers.events import CanonicalEvent, CustomerRef, EventType, Source, SubscriptionState
@@ -48,16 +49,32 @@ def normalize(event: dict[str, Any]) -> list[CanonicalEvent]:
     """The canonical events of a handled Stripe event; ValueError says what is malformed."""
     if not isinstance(event.get("id"), str) or not event["id"]:
         raise ValueError("id must be a non-empty string")
-    created = event.get("created")
-    if not isinstance(created, int) or isinstance(created, bool):
-        raise ValueError("created must be a unix timestamp")
+    occurred_at = _created(event)
     data = event.get("data")
     if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
         raise ValueError("data.object must be an object")
     previous = _object(data, "previous_attributes")
     facts = BUILDERS[event["type"]](event["type"], data["object"], previous)
-    occurred_at = datetime.fromtimestamp(created, UTC)
     return [facts.event(occurred_at=occurred_at, source=Source.stripe, dedupe_key=event["id"])]
+
+
+def check_times(event: dict[str, Any]) -> None:
+    """Parse the timestamps `normalize` reads, as it reads them, for a handled event: a ValueError
+    (UnacceptableInput, naming the field) for one it could not read, so that such an event is
+    refused when it arrives rather than failed when it is processed."""
+    _created(event)
+    data = event.get("data")
+    subscription = data.get("object") if isinstance(data, dict) else None
+    if event.get("type") in SUBSCRIPTION_TYPES and isinstance(subscription, dict):
+        _period_end(subscription, _items(subscription))
+        _resumes_at(subscription)
+
+
+def _created(event: dict[str, Any]) -> datetime:
+    created = event.get("created")
+    if not isinstance(created, int) or isinstance(created, bool):
+        raise ValueError("created must be a unix timestamp")
+    return parse_unix_timestamp(created, "created")
 
 
 def _invoice(kind: str, invoice: dict[str, Any], _previous: dict[str, Any]) -> Facts:
@@ -115,12 +132,13 @@ def _subscription(kind: str, subscription: dict[str, Any], previous: dict[str, A
         # Pausing payment collection is an update to Stripe, and a pause or resume to a retention team.
         canonical_type = EventType.subscription_paused if paused_collection else EventType.subscription_resumed
     details = _object(subscription, "cancellation_details")
-    pause = subscription.get("pause_collection") or {}
+    pause = _object(subscription, "pause_collection")
+    resumes_at = _resumes_at(subscription)
     properties = {
         "cancellation_reason": details.get("reason"),
         "cancellation_feedback": details.get("feedback"),
         "pause_behavior": pause.get("behavior"),
-        "resumes_at": _iso(pause.get("resumes_at")),
+        "resumes_at": None if resumes_at is None else resumes_at.isoformat(),
     }
     return Facts(canonical_type, _customer_ref(subscription), state, properties)
 
@@ -220,7 +238,14 @@ def _period_end(subscription: dict[str, Any], items: list[dict[str, Any]]) -> da
     """Top-level until API version 2025-03-31, on each item since."""
     ends = [subscription.get("current_period_end"), *(item.get("current_period_end") for item in items)]
     timestamps = [end for end in ends if isinstance(end, int) and not isinstance(end, bool)]
-    return datetime.fromtimestamp(max(timestamps), UTC) if timestamps else None
+    return parse_unix_timestamp(max(timestamps), "data.object.current_period_end") if timestamps else None
+
+
+def _resumes_at(subscription: dict[str, Any]) -> datetime | None:
+    resumes_at = _object(subscription, "pause_collection").get("resumes_at")
+    if not isinstance(resumes_at, int) or isinstance(resumes_at, bool):
+        return None
+    return parse_unix_timestamp(resumes_at, "data.object.pause_collection.resumes_at")
 
 
 def _object(record: dict[str, Any], key: str) -> dict[str, Any]:
@@ -233,12 +258,6 @@ def _required_id(record: dict[str, Any], what: str) -> str:
     if not isinstance(record.get("id"), str) or not record["id"]:
         raise ValueError(f"the {what} has no id")
     return record["id"]
-
-
-def _iso(timestamp: object) -> str | None:
-    if not isinstance(timestamp, int) or isinstance(timestamp, bool):
-        return None
-    return datetime.fromtimestamp(timestamp, UTC).isoformat()
 
 
 def _text(value: object) -> str | None:

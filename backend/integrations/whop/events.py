@@ -18,9 +18,10 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from churnsaver.backend.core.accepted_json import parse_timestamp, parse_unix_timestamp
 from churnsaver.backend.core.money import currency_code, to_minor_units
 from churnsaver.backend.customers.declines import classify_decline, code_from_message
 from churnsaver.backend.customers.events import CanonicalEvent, CustomerRef, EventType, Source, SubscriptionState
@@ -70,6 +71,22 @@ def ignore_reason(payload: dict[str, Any]) -> str | None:
     if kind not in handled:
         return f"Whop event type {kind!r} is not processed"
     return None
+
+
+def check_times(payload: dict[str, Any]) -> None:
+    """Parse the timestamps `normalize` reads, as it reads them, for a handled delivery: a
+    ValueError (UnacceptableInput, naming the field) for one it could not read, so that such a
+    delivery is refused when it arrives rather than failed when it is processed."""
+    kind = event_type(payload)
+    data = _dict(payload, "data")
+    if is_legacy(payload):
+        _v5_time(kind, data)
+        builder = V5_BUILDERS[kind]
+    else:
+        _time(payload.get("timestamp"), "timestamp")
+        builder = V1_BUILDERS[kind]
+    if builder is _membership:
+        _renewal_period_end(data)
 
 
 def normalize(payload: dict[str, Any]) -> list[CanonicalEvent]:
@@ -124,7 +141,7 @@ def _membership(kind: str, membership: dict[str, Any]) -> Facts:
         external_id=_id(membership),
         status=_text(membership.get("status")),
         plan=_ref_id(membership.get("plan")),
-        current_period_end=_optional_time(membership.get("renewal_period_end"), "renewal_period_end"),
+        current_period_end=_renewal_period_end(membership),
         cancel_at_period_end=_flag(membership.get("cancel_at_period_end")),
     )
     properties = {
@@ -248,7 +265,7 @@ def _invoice_total(invoice: dict[str, Any]) -> float | None:
 
 def _v5_time(kind: str, data: dict[str, Any]) -> datetime:
     fields = (*V5_TIME_FIELDS, "expires_at") if kind == "membership.went_invalid" else V5_TIME_FIELDS
-    times = [_time(data[field], field) for field in fields if data.get(field) is not None]
+    times = [_time(data[field], f"data.{field}") for field in fields if data.get(field) is not None]
     if not times:
         raise ValueError(f"a v5 {kind} body needs one of the timestamps {', '.join(fields)}")
     return max(times)
@@ -262,20 +279,15 @@ def _v5_key(payload: dict[str, Any]) -> str:
 
 
 def _time(value: object, label: str) -> datetime:
-    """An ISO 8601 string (v1) or unix seconds (v5), as aware UTC."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC)
+    """An ISO 8601 string (v1) or unix seconds (v5), as aware UTC within years 1 to 9999."""
     if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"{label} {value!r} is not a timestamp") from None
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    raise ValueError(f"{label} {value!r} is not a timestamp")
+        return parse_timestamp(value, label, naive_is_utc=True)
+    return parse_unix_timestamp(value, label)
 
 
-def _optional_time(value: object, label: str) -> datetime | None:
-    return None if value is None else _time(value, label)
+def _renewal_period_end(membership: dict[str, Any]) -> datetime | None:
+    value = membership.get("renewal_period_end")
+    return None if value is None else _time(value, "data.renewal_period_end")
 
 
 def _dict(record: dict[str, Any], key: str) -> dict[str, Any]:
