@@ -360,6 +360,7 @@ REFUSED_ITEMS = [
     ('"properties": {"note": "\\ud800"}', "properties.note", "lone surrogate"),
     ('"properties": {"v": 1e400, "w": 1000000000000000000000000000000}', "properties.v", "finite"),
     ('"properties": {"v": 1e400}', "properties.v", "finite"),
+    ('"properties": {"\\ud800": 1}', "properties.\\ud800", "lone surrogate"),
     ('"type": "identify", "traits": {"plan": "\\u0000"}', "traits.plan", "NUL"),
     ('"timestamp": "9999-12-31T23:59:59-01:00"', "timestamp", "outside years 1 to 9999"),
     ('"timestamp": "0001-01-01T00:00:00+01:00"', "timestamp", "outside years 1 to 9999"),
