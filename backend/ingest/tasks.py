@@ -37,7 +37,6 @@ ARRIVING_SECONDS.
 """
 
 import asyncio
-import json
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -48,6 +47,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from churnsaver.backend.core.accepted_json import loads_accepted
 from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.core.quarantine import Batch, describe, run_isolating
 from churnsaver.backend.customers.apply import ApplyResult, apply_events, check_event, combined
@@ -111,7 +111,8 @@ class _NormalizedRow:
 
 def normalize_delivery(source: str, payload: str) -> list[CanonicalEvent]:
     """The checked canonical events of a stored delivery; Ignored, or an error saying what is wrong."""
-    document = json.loads(payload)
+    # Read as the receivers read it when they accepted it: what they checked is what is normalized.
+    document = loads_accepted(payload)
     if not isinstance(document, dict):
         raise ValueError("the payload is not a JSON object")
     if source not in NORMALIZERS:

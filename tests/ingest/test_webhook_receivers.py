@@ -523,6 +523,18 @@ async def test_a_stripe_time_beyond_the_calendar_is_400_when_it_arrives(client, 
     assert "outside years 1 to 9999" in response.json()["error"]["message"]
 
 
+async def test_an_integer_beyond_64_bits_is_processed_as_it_was_accepted(client, db, stripe):
+    # Accepted as the double it reads as; processing once read the exact integer, then failed on it.
+    event = stripe_subscription_event(pause_collection={"behavior": "void", "resumes_at": -(2**63) - 1})
+
+    response = await deliver(client, stripe.path, stripe_delivery(stripe.secret, event))
+
+    assert response.status_code == 200
+    async with db.tenant_unit_of_work(stripe.tenant_id) as session:
+        await process_inbox(session, stripe.tenant_id, await queued_inbox_ids(db, stripe.tenant_id))
+    assert [row.status for row in await inbox(db, stripe.tenant_id)] == ["processed"]
+
+
 def stripe_subscription_event_ending_at(unix_seconds: int) -> dict:
     event = stripe_subscription_event()
     event["data"]["object"]["current_period_end"] = unix_seconds
