@@ -95,7 +95,8 @@ def loads_unchecked(data: bytes | str, field: str = "") -> tuple[Any, bool]:
     except orjson.JSONDecodeError:
         return _loads_stdlib(data, field), False
     raw = data.encode() if isinstance(data, str) else data
-    if b"\\u0000" in raw:
+    # A backslash is found by memchr, the escape itself by a slower search: most bodies have none.
+    if b"\\" in raw and b"\\u0000" in raw:
         return value, False
     return value, raw.count(b"{") + raw.count(b"[") <= MAX_DEPTH or _nests_within(value, MAX_DEPTH)
 
