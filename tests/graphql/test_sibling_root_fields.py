@@ -15,6 +15,7 @@ ROOT_FIELDS = {
     "customers": "customers(first: 2) { totalCount edges { node { id } } }",
     "customer": 'customer(externalId: "none") { id }',
     "ingestStats": "ingestStats { source }",
+    "failedEvents": "failedEvents(first: 2) { edges { node { id } } }",
     "webhookEndpoints": "webhookEndpoints { id }",
     "riskDistribution": "riskDistribution { unscored }",
     "riskThresholds": "riskThresholds { high }",
