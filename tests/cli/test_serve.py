@@ -31,7 +31,8 @@ def served(tmp_path):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        # Seeding the demo tenant trains its models first: minutes, not seconds, on a busy machine.
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{base}/healthz").status_code == 200:
