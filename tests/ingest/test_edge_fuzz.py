@@ -21,7 +21,6 @@ from tests.fixtures.billing_payloads import stripe_subscription_event, whop_memb
 from tests.fixtures.senders import (
     SignedDelivery,
     WebhookTarget,
-    create_webhook_target,
     deliver,
     stripe_delivery,
     whop_v1_delivery,
@@ -140,18 +139,6 @@ async def test_the_events_api_answers_any_item_and_processes_what_it_accepts(cli
 
 
 # --- the webhook receivers ---------------------------------------------------------------------
-
-
-@pytest.fixture
-async def whop(db, settings, tenant) -> WebhookTarget:
-    return await create_webhook_target(db, settings, tenant.id, Source.whop)
-
-
-@pytest.fixture
-async def stripe(db, settings, tenant) -> WebhookTarget:
-    return await create_webhook_target(
-        db, settings, tenant.id, Source.stripe, secret="whsec_stripeIssued0123456789abcd"
-    )
 
 
 async def assert_answered(client, db, target: WebhookTarget, delivery: SignedDelivery, event_id: str) -> None:

@@ -16,13 +16,8 @@ from churnsaver.backend.ingest.models import InboxEvent, WebhookEndpoint
 from churnsaver.tenants.auth import AuthSubject
 from churnsaver.tenants.models import Tenant
 from tests.fixtures.billing_payloads import whop_payment_failed
-from tests.fixtures.senders import WebhookTarget, create_webhook_target, deliver, whop_v1_delivery
+from tests.fixtures.senders import WebhookTarget, deliver, whop_v1_delivery
 from tests.fixtures.sql import counting_statements
-
-
-@pytest.fixture
-async def whop(db, settings, tenant) -> WebhookTarget:
-    return await create_webhook_target(db, settings, tenant.id, Source.whop)
 
 
 async def rotate_elsewhere(db, settings, target: WebhookTarget, new_secret: str) -> None:

@@ -42,18 +42,6 @@ from tests.fixtures.server import running_server
 PROCESS_JOB = "ingest.process_inbox"
 
 
-@pytest.fixture
-async def whop(db, settings, tenant) -> WebhookTarget:
-    return await create_webhook_target(db, settings, tenant.id, Source.whop)
-
-
-@pytest.fixture
-async def stripe(db, settings, tenant) -> WebhookTarget:
-    return await create_webhook_target(
-        db, settings, tenant.id, Source.stripe, secret="whsec_stripeIssued0123456789abcd"
-    )
-
-
 async def inbox(db, tenant_id: uuid.UUID) -> list[InboxEvent]:
     async with db.tenant_session(tenant_id) as session:
         statement = select(InboxEvent).where(InboxEvent.tenant_id == tenant_id).order_by(InboxEvent.received_at)
