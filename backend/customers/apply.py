@@ -12,9 +12,10 @@ instead of deadlocking; SQLite runs one writer at a time anyway.
 A batch costs a fixed number of statements, whatever its size: one look-up of its provider ids
 (and a few more when some are new), one bulk insert into the timeline, and, when its events
 carry them, one locking read of the customers and one of the subscriptions, with bulk writes,
-then the new events' daily aggregates (features for risk, triggers for cases) (`customers/activity.py`). Only late
-events cost more: their state is refolded from the timeline. It never commits: the caller's
-unit of work does.
+one read (and a write when one moved) of the subscribers' churn status (`customers/churn.py`),
+then the new events' daily aggregates (features for risk, triggers for cases)
+(`customers/activity.py`). Only late events cost more: their state is refolded from the timeline.
+It never commits: the caller's unit of work does.
 """
 
 import uuid
@@ -25,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.core.db import utcnow
 from churnsaver.backend.customers.activity import record_aggregates
+from churnsaver.backend.customers.churn import settle_churn
 from churnsaver.backend.customers.events import CanonicalEvent
 from churnsaver.backend.customers.identities import ref_key, resolve_customers
 from churnsaver.backend.customers.profiles import apply_profiles
@@ -107,6 +109,8 @@ async def apply_events(session: AsyncSession, tenant_id: uuid.UUID, events: list
     history = History(session, tenant_id)
     await apply_profiles(session, tenant_id, new, resolution.customer_ids, history)
     touched = await apply_subscription_events(session, tenant_id, new, resolution.customer_ids, history)
+    subscribers = {resolution.customer_ids[ref_key(event.customer)] for event in new if event.subscription}
+    await settle_churn(session, tenant_id, subscribers)
     # After the subscriptions: their locks keep concurrent batches off the same days' state.
     await record_aggregates(session, tenant_id, new, resolution.customer_ids)
     return ApplyResult(

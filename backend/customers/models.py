@@ -14,11 +14,20 @@ triggers as of any day come from them without rescanning the timeline:
 
 import uuid
 from datetime import date, datetime
+from enum import StrEnum
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from churnsaver.backend.core.db import Base, TenantOwned, utcnow
+
+
+class CustomerStatus(StrEnum):
+    """Whether a customer can still churn. A churned customer's subscriptions have all ended (or an
+    import labelled it churned): it is left out of risk tiers and risk orderings."""
+
+    active = "active"
+    churned = "churned"
 
 
 class Customer(TenantOwned, Base):
@@ -38,7 +47,11 @@ class Customer(TenantOwned, Base):
     traits: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     # A known churn outcome, from an import's label column: training data for the risk model.
     churn_label: Mapped[bool | None]
-    churned_at: Mapped[datetime | None]
+    # Set as the customer's subscriptions say (customers/churn.py) or by a labelled import.
+    status: Mapped[str] = mapped_column(
+        String(16), default=CustomerStatus.active.value, server_default=CustomerStatus.active.value
+    )
+    churned_at: Mapped[datetime | None]  # the time of the ending event; None while active
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -77,6 +90,7 @@ class Subscription(TenantOwned, Base):
     currency: Mapped[str | None] = mapped_column(String(3))
     current_period_end: Mapped[datetime | None]
     cancel_at_period_end: Mapped[bool] = mapped_column(default=False)
+    ended_at: Mapped[datetime | None]  # event time of the event that ended it; None while running
     state_at: Mapped[datetime]
     state_key: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

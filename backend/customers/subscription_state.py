@@ -55,6 +55,7 @@ class Fold:
     currency: str | None = None
     current_period_end: datetime | None = None
     cancel_at_period_end: bool | None = None
+    ended_at: datetime | None = None  # when it reached an ended status; no event says it
 
     @classmethod
     def of(cls, subscription: Row[Any]) -> "Fold":
@@ -75,6 +76,7 @@ class Fold:
             "currency": self.currency,
             "current_period_end": self.current_period_end,
             "cancel_at_period_end": bool(self.cancel_at_period_end),
+            "ended_at": self.ended_at,
             "state_at": last[0],
             "state_key": last[1],
         }
@@ -109,6 +111,16 @@ def _plan_change(before: Fold, after: Fold, said: dict[str, Any]) -> dict[str, A
     return change
 
 
+def _ending_timed(before: Fold, after: Fold, order: OrderKey) -> Fold:
+    """`after` with `ended_at` the time of the event that ended the subscription: kept while it
+    stays ended, cleared when it runs again (resumed, reactivated)."""
+    if after.status not in ENDED_STATUSES:
+        return replace(after, ended_at=None) if after.ended_at is not None else after
+    if before.status in ENDED_STATUSES and before.ended_at is not None:
+        return after
+    return replace(after, ended_at=order[0])
+
+
 @dataclass(slots=True)
 class Replay:
     """Folding a run of events (new ones, or a whole history) from a starting state."""
@@ -117,7 +129,7 @@ class Replay:
     last: OrderKey | None = None
 
     def step(self, said: dict[str, Any], order: OrderKey, event_type: str) -> list[Transition]:
-        after = self.fold.then(said)
+        after = _ending_timed(self.fold, self.fold.then(said), order)
         # A source that reports the transition itself (the events API's plan_changed) needs no copy.
         found = [t for t in transitions(self.fold, after, said) if t.type != event_type]
         self.fold, self.last = after, order

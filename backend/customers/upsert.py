@@ -5,7 +5,9 @@ customer merged from several providers may carry another external id, otherwise 
 A customer found or created by external id gets no identity row: its external id already is its
 events-API id, and events resolve an id without an identity by external id (identities.py), so
 the row would double the writes of a large import for nothing. Traits merge into the ones
-already known; a blank label, churn date or profile field keeps what is stored.
+already known; a blank label, churn date or profile field keeps what is stored. A row labelled
+churned (or given a churn date without a label) makes its customer `churned`, one labelled not
+churned makes it `active`; a row with neither keeps the stored status.
 """
 
 import uuid
@@ -14,7 +16,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
@@ -30,7 +32,7 @@ from churnsaver.backend.core.ids import ordered_uuid_hexes
 from churnsaver.backend.core.repository import owned_by
 from churnsaver.backend.core.unit_of_work import UnitOfWork
 from churnsaver.backend.customers.events import Source
-from churnsaver.backend.customers.models import Customer, CustomerIdentity
+from churnsaver.backend.customers.models import Customer, CustomerIdentity, CustomerStatus
 
 # An imported customer, in `ROW_COLUMNS` order, with its traits as a JSON object's text. A plain
 # tuple: the garbage collector stops tracking a tuple of text and None (not a NamedTuple), and a
@@ -46,7 +48,7 @@ class CustomerBatch:
     """Rows ready for `upsert_customers`, prepared by `prepare_customers` without a transaction, so
     an import prepares a batch while the database writes the one before."""
 
-    rows: list[tuple[Any, ...]]  # the id a customer gets if its row creates it, then ROW_COLUMNS
+    rows: list[tuple[Any, ...]]  # the id a customer gets if its row creates it, ROW_COLUMNS, its status
     staging: StagedRows  # how the rows reach the database
     encoded: Any  # `rows` as `staging.encode` gave them
     given: int  # the rows the batch was made of, an id given twice counted twice
@@ -54,7 +56,14 @@ class CustomerBatch:
 
 @lru_cache(maxsize=4)
 def _staged_customers(dialect: Dialect) -> StagedRows:
-    return StagedRows(dialect, Customer.__table__, ("id", *ROW_COLUMNS), ("tenant_id", "created_at", "updated_at"))
+    columns = ("id", *ROW_COLUMNS, "status")
+    return StagedRows(dialect, Customer.__table__, columns, ("tenant_id", "created_at", "updated_at"))
+
+
+def _status(row: CustomerRow) -> str:
+    label, churned_at = row[2], row[3]
+    churned = label if label is not None else churned_at is not None
+    return CustomerStatus.churned.value if churned else CustomerStatus.active.value
 
 
 def prepare_customers(dialect: Dialect, rows: list[CustomerRow], parts: int = 1) -> list[CustomerBatch]:
@@ -62,7 +71,7 @@ def prepare_customers(dialect: Dialect, rows: list[CustomerRow], parts: int = 1)
     `parts` batches of about equal size: no id is in two of them, so they can be written at once."""
     by_api_id = {row[0]: row for row in rows}
     ids = ordered_uuid_hexes(len(by_api_id))
-    staged = [(customer_id, *row) for customer_id, row in zip(ids, by_api_id.values(), strict=True)]
+    staged = [(customer_id, *row, _status(row)) for customer_id, row in zip(ids, by_api_id.values(), strict=True)]
     staging = _staged_customers(dialect)
     size = max(-(-len(staged) // parts), 1)
     slices = [staged[start : start + size] for start in range(0, len(staged), size)] or [[]]
@@ -138,6 +147,10 @@ def _upsert(session: Session, tenant_id: uuid.UUID, batch: CustomerBatch) -> int
         set_={
             "traits": merged_json(session, table.c.traits, insert.excluded.traits),
             **{name: func.coalesce(insert.excluded[name], table.c[name]) for name in KEPT_UNLESS_GIVEN},
+            "status": case(
+                (insert.excluded.churn_label.is_(None) & insert.excluded.churned_at.is_(None), table.c.status),
+                else_=insert.excluded.status,
+            ),
             "updated_at": insert.excluded.updated_at,
         },
     )
