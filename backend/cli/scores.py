@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 scores_app = Typer(help="Export customers' risk scores.", no_args_is_help=True)
 
 TenantOption = Annotated[str, typer.Option("--tenant", help="The tenant's slug.")]
-EXPORT_COLUMNS = ("customer_id", "score", "tier", "model_version", "reasons")
+EXPORT_COLUMNS = ("customer_id", "score", "tier", "model_version", "reasons", "status", "churned_at")
 
 
 def score(
@@ -55,6 +55,7 @@ def score(
                 "model_version": report.model_version,
                 "scored": report.scored,
                 "unchanged": report.unchanged,
+                "churned": report.churned,
                 "tier_changes": report.tier_changes,
                 "tiers": tiers,
             }
@@ -62,7 +63,8 @@ def score(
         return
     console.print(
         f"scored {report.scored:,} customers as of {report.as_of.isoformat()} with model {report.model_version} "
-        f"({report.unchanged:,} already scored, {report.tier_changes:,} tier changes)",
+        f"({report.unchanged:,} already scored, {report.churned:,} churned left out, "
+        f"{report.tier_changes:,} tier changes)",
         highlight=False,
         markup=False,
     )
@@ -113,13 +115,14 @@ def export(
     output: Annotated[Path, typer.Option("--output", help="The CSV file to write.", show_default=False)],
     as_json: JsonOption = False,
 ) -> None:
-    """Write every scored customer, riskiest first: customer_id (the tenant's own id), score, tier,
-    model_version, reasons (human text joined with "; ")."""
+    """Write every scored customer who can still churn, riskiest first, then every churned customer:
+    customer_id (the tenant's own id), score, tier, model_version, reasons (human text joined
+    with "; "), status (active or churned), churned_at. A churned customer has no score or tier."""
     written = run_async(_export)(tenant, output)
     if as_json:
         print_json({"output": str(output), "rows": written})
         return
-    console.print(f"exported {written:,} scores to {output}", highlight=False, markup=False)
+    console.print(f"exported {written:,} customers to {output}", highlight=False, markup=False)
 
 
 async def _export(slug: str, output: Path) -> int:
@@ -139,9 +142,13 @@ async def _export(slug: str, output: Path) -> int:
             writer = csv.writer(file)
             writer.writerow(EXPORT_COLUMNS)
             async with db.tenant_session(tenant.id) as session:
-                async for external_id, score_value, tier, version, reasons in export_scores(session, subject):
-                    reasons_text = "; ".join(reason_text(reason) for reason in reasons)
-                    writer.writerow((external_id, f"{score_value:.4f}", tier, version, reasons_text))
+                async for external_id, score_value, tier, version, reasons, status, churned_at in export_scores(
+                    session, subject
+                ):
+                    reasons_text = "; ".join(reason_text(reason) for reason in reasons or ())
+                    score_text = f"{score_value:.4f}" if score_value is not None else ""
+                    churned_text = churned_at.isoformat() if churned_at is not None else ""
+                    writer.writerow((external_id, score_text, tier, version, reasons_text, status, churned_text))
                     written += 1
         return written
     finally:

@@ -1,5 +1,9 @@
 """Tenant-scoped reads and writes of risk scores, score history, model versions and settings:
-current scores, history pages, tiers, riskiest first, exports."""
+current scores, history pages, tiers, riskiest first, exports.
+
+Tiers, the riskiest-first order and the distribution are about customers who can still churn:
+a churned customer (`Customer.status`) is left out of them whatever score it last had, and
+exports show it with its status and no score."""
 
 import base64
 import binascii
@@ -8,25 +12,27 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select, tuple_
+from sqlalchemy import Select, and_, case, func, literal, select, tuple_
 from sqlalchemy.orm import defer
 
 from churnsaver.backend.core.errors import InvalidInput
 from churnsaver.backend.core.pagination import KeysetOrder, Page, clamp_page_size
 from churnsaver.backend.core.repository import TenantRepository
-from churnsaver.backend.customers.models import Customer
+from churnsaver.backend.customers.models import Customer, CustomerStatus
 from churnsaver.backend.customers.repository import CustomerRepository
 from churnsaver.backend.risk.models import TIERS, RiskModel, RiskScore, RiskScoreHistory, RiskSettings
 
 NEWEST_SCORE_FIRST = KeysetOrder(time_column="scored_at", descending=True)
 UNSCORED = -1.0  # where a customer without a score sorts: after every score (scores are >= 0)
 EXPORT_BATCH = 5000
+CAN_CHURN = Customer.status != CustomerStatus.churned.value
 
 
 @dataclass(frozen=True, slots=True)
 class Distribution:
-    counts: dict[str, int]  # per tier, every tier present
+    counts: dict[str, int]  # per tier, every tier present; customers who can still churn
     unscored: int
+    churned: int
 
 
 class RiskScoreRepository(TenantRepository[RiskScore]):
@@ -37,11 +43,21 @@ class RiskScoreRepository(TenantRepository[RiskScore]):
         return {row.customer_id: row for row in (await self.session.execute(statement)).scalars()}
 
     async def distribution(self) -> Distribution:
+        customers = CustomerRepository(self.session, self.tenant_id).select_readable().subquery()
         scores = self.select_readable().subquery()
-        by_tier = select(scores.c.tier, func.count()).group_by(scores.c.tier)
-        counts = dict.fromkeys(TIERS, 0) | {tier: count for tier, count in await self.session.execute(by_tier)}
-        customers = await CustomerRepository(self.session, self.tenant_id).count()
-        return Distribution(counts=counts, unscored=max(customers - sum(counts.values()), 0))
+        can_churn = customers.c.status != CustomerStatus.churned.value
+        tier = case((can_churn, scores.c.tier), else_=literal(CustomerStatus.churned.value))
+        by_tier = (
+            select(tier, func.count())
+            .select_from(customers.outerjoin(scores, scores.c.customer_id == customers.c.id))
+            .group_by(tier)
+        )
+        found: dict[str | None, int] = {key: count for key, count in await self.session.execute(by_tier)}
+        return Distribution(
+            counts={name: found.get(name, 0) for name in TIERS},
+            unscored=found.get(None, 0),
+            churned=found.get(CustomerStatus.churned.value, 0),
+        )
 
     def in_tier(self, statement: Select[Customer], tier: str) -> Select[Customer]:
         """`statement` (customers) narrowed to those whose current score is in `tier`."""
@@ -51,15 +67,17 @@ class RiskScoreRepository(TenantRepository[RiskScore]):
             .where(self.owned(), RiskScore.customer_id == Customer.id, RiskScore.tier == tier)
             .correlate(Customer)
         )
-        return statement.where(scored.exists())
+        return statement.where(CAN_CHURN, scored.exists())
 
     async def riskiest_first(
         self, statement: Select[Customer], *, first: int | None, after: str | None, with_total: bool = True
     ) -> Page[Customer]:
-        """A keyset page of `statement` (customers), highest current score first, unscored last.
+        """A keyset page of `statement` (customers) who can still churn, highest current score
+        first, unscored last.
 
         Two statements whatever the page size: the page, and the count when asked for.
         """
+        statement = statement.where(CAN_CHURN)
         size = clamp_page_size(first)
         key = func.coalesce(RiskScore.score, UNSCORED)
         page = statement.outerjoin(RiskScore, and_(self.owned(), RiskScore.customer_id == Customer.id)).add_columns(key)
@@ -77,14 +95,35 @@ class RiskScoreRepository(TenantRepository[RiskScore]):
         )
 
     async def export_rows(self) -> AsyncIterator[tuple[Any, ...]]:
-        """(external id, score, tier, model version, reasons) of every scored customer, riskiest
-        first, streamed in batches so an export of any size holds one batch in memory."""
+        """(external id, score, tier, model version, reasons, status, churned at) of every scored
+        customer who can still churn, riskiest first, then of every churned customer (no score,
+        tier, model or reasons), most recently churned first; streamed in batches so an export of
+        any size holds one batch in memory."""
         scores = self.select_readable().subquery()
         customers = CustomerRepository(self.session, self.tenant_id).select_readable().subquery()
+        churned = customers.c.status == CustomerStatus.churned.value
+
+        def unless_churned(column: Any) -> Any:
+            return case((~churned, column))  # NULL for a churned customer, typed as `column`
+
         statement = (
-            select(customers.c.external_id, scores.c.score, scores.c.tier, scores.c.model_version, scores.c.reasons)
-            .join(customers, customers.c.id == scores.c.customer_id)
-            .order_by(scores.c.score.desc(), customers.c.external_id)
+            select(
+                customers.c.external_id,
+                unless_churned(scores.c.score),
+                unless_churned(scores.c.tier),
+                unless_churned(scores.c.model_version),
+                unless_churned(scores.c.reasons),
+                customers.c.status,
+                customers.c.churned_at,
+            )
+            .select_from(customers.outerjoin(scores, scores.c.customer_id == customers.c.id))
+            .where(churned | scores.c.customer_id.is_not(None))
+            .order_by(
+                churned,
+                unless_churned(scores.c.score).desc(),
+                customers.c.churned_at.desc().nulls_last(),
+                customers.c.external_id,
+            )
             .execution_options(yield_per=EXPORT_BATCH)
         )
         result = await self.session.stream(statement)

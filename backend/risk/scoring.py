@@ -7,6 +7,11 @@ SHAP pass (which gives the probabilities too), tiers, and one INSERT ... SELECT 
 (`core/bulk.py`). A re-score of one customer is about ten short statements and no pandas
 work beyond its one-row frame.
 
+Only customers who can still churn are scored: a customer churned as of the scoring time (its
+`churned_at` not after it, or a churned one with no known time) is left out, read in one query per
+chunk; one who churned later is scored as it was then, but moves no tier event, since consumers
+act on customers at risk now.
+
 A score is identified by (customer, as of, model version), which makes re-running idempotent:
 - newer than the customer's current score: it replaces it, is appended to the history, and a
   tier different from the current one (for a first score: any tier above low) is recorded as a
@@ -34,6 +39,8 @@ from churnsaver.backend.core.bulk import Insert, insert_rows, is_one_of
 from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.core.domain_events import DomainEvent
 from churnsaver.backend.core.ids import ordered_uuid_hexes
+from churnsaver.backend.customers.models import Customer, CustomerStatus
+from churnsaver.backend.customers.repository import CustomerRepository
 from churnsaver.backend.risk.explain import Reason, shap_scores, top_reasons
 from churnsaver.backend.risk.features import FeatureMatrix, FeatureSpec, IdRange, feature_matrix, id_ranges
 from churnsaver.backend.risk.model_store import RULES_VERSION, CalibratedCatBoost, stored_model
@@ -108,8 +115,14 @@ class ScoringReport:
     model_version: str
     scored: int = 0  # scores written (current or history)
     unchanged: int = 0  # already scored with this as of and model
+    churned: int = 0  # left out: churned as of the scoring time
     tier_changes: int = 0
     tiers: dict[str, int] = field(default_factory=dict)  # tiers of the scores written
+
+    @property
+    def done(self) -> int:
+        """Customers scored, already scored or left out so far."""
+        return self.scored + self.unchanged + self.churned
 
     @classmethod
     def combined(cls, reports: "list[ScoringReport]", as_of: datetime, model_version: str) -> "ScoringReport":
@@ -118,6 +131,7 @@ class ScoringReport:
         for report in reports:
             total.scored += report.scored
             total.unchanged += report.unchanged
+            total.churned += report.churned
             total.tier_changes += report.tier_changes
             for tier, count in report.tiers.items():
                 total.tiers[tier] = total.tiers.get(tier, 0) + count
@@ -165,7 +179,7 @@ async def score_customers(
         if writes is not None:
             await _write(session, writes)
         if progress is not None:
-            progress(report.scored + report.unchanged, len(features.customer_ids))
+            progress(report.done, len(features.customer_ids))
     return report
 
 
@@ -192,10 +206,10 @@ async def score_tenant(
     total = sum(count for _, count in slices)
     readers = functools.partial(db.tenant_session, tenant_id)
 
-    async def read(id_range: IdRange) -> tuple[FeatureMatrix, dict[uuid.UUID, _Current]]:
+    async def read(id_range: IdRange) -> tuple[FeatureMatrix, _Known]:
         async with readers() as session:
             features = await feature_matrix(session, tenant_id, as_of, model.spec, readers=readers, id_range=id_range)
-            return features, await _current_scores(session, tenant_id, id_range)
+            return features, await _known(session, tenant_id, id_range)
 
     report = ScoringReport(as_of=as_of, model_version=model.version)
     if not slices:  # no customers
@@ -205,7 +219,7 @@ async def score_tenant(
         reading = _start(stages, read(slices[0][0]))
         writing: asyncio.Task[None] | None = None
         for position in range(len(slices)):
-            features, current = await reading
+            features, known = await reading
             if position + 1 < len(slices):
                 reading = _start(stages, read(slices[position + 1][0]))
             async with readers() as session:
@@ -218,14 +232,14 @@ async def score_tenant(
                     model,
                     thresholds,
                     report,
-                    current=current,
+                    known=known,
                     threaded=True,
                 )
             if writing is not None:
                 await writing
             writing = _start(stages, _write_in_transaction(db, tenant_id, writes)) if writes is not None else None
             if progress is not None:
-                progress(report.scored + report.unchanged, total)
+                progress(report.done, total)
         if writing is not None:
             await writing
     finally:  # a stage failed: let the others finish before the error leaves
@@ -257,6 +271,23 @@ class _Current:
     model_version: str
 
 
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """What scoring a chunk reads besides features: current scores, and the churned customers
+    with the time each churned (None: not known)."""
+
+    current: dict[uuid.UUID, _Current]
+    churned: dict[uuid.UUID, datetime | None]
+
+
+async def _known(session: AsyncSession, tenant_id: uuid.UUID, customers: "list[uuid.UUID] | IdRange") -> _Known:
+    return _Known(await _current_scores(session, tenant_id, customers), await _churned(session, tenant_id, customers))
+
+
+def _churned_by(churned_at: datetime | None, as_of: datetime) -> bool:
+    return churned_at is None or churned_at <= as_of
+
+
 async def _score_chunk(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -267,16 +298,20 @@ async def _score_chunk(
     thresholds: Thresholds,
     report: ScoringReport,
     *,
-    current: "dict[uuid.UUID, _Current] | None" = None,
+    known: _Known | None = None,
     threaded: bool = False,
 ) -> "_Writes | None":
-    """What scoring the chunk writes (None when every customer in it is already scored so):
-    its current scores, history rows and tier events. `current` is the chunk's current scores
-    when the caller has read them; `threaded` runs the model in a thread."""
-    if current is None:
-        current = await _current_scores(session, tenant_id, customer_ids)
+    """What scoring the chunk writes (None when every customer in it is already scored so or
+    churned): its current scores, history rows and tier events. `known` is what the caller has
+    read of the chunk already; `threaded` runs the model in a thread."""
+    if known is None:
+        known = await _known(session, tenant_id, customer_ids)
+    current, churned = known.current, known.churned
     replace, history_only = [], []
     for index, customer_id in enumerate(customer_ids):
+        if customer_id in churned and _churned_by(churned[customer_id], as_of):
+            report.churned += 1
+            continue
         now = current.get(customer_id)
         if now is None or as_of > now.as_of or (as_of == now.as_of and now.model_version != model.version):
             replace.append(index)
@@ -308,7 +343,7 @@ async def _score_chunk(
         if index in replacing:
             current_rows.append(row)
             previous = current.get(customer_id)
-            if _tier_changed(previous, tiers[position]):
+            if customer_id not in churned and _tier_changed(previous, tiers[position]):
                 payload = {
                     "from": previous.tier if previous else None,
                     "to": tiers[position],
@@ -370,6 +405,25 @@ async def _current_scores(
     )
     rows = await (await session.connection()).execute(statement)
     return {row[0]: _Current(row[1], row[2], row[3]) for row in rows}
+
+
+async def _churned(
+    session: AsyncSession, tenant_id: uuid.UUID, customers: list[uuid.UUID] | IdRange
+) -> dict[uuid.UUID, datetime | None]:
+    """The churned customers among `customers` (ids, or a slice in id order), with when each churned."""
+    column = Customer.id
+    scope = (
+        column.between(customers.first, customers.last)
+        if isinstance(customers, IdRange)
+        else is_one_of(session, column, customers)
+    )
+    statement = (
+        CustomerRepository(session, tenant_id)
+        .select_readable(column, Customer.churned_at)
+        .where(scope, Customer.status == CustomerStatus.churned.value)
+    )
+    rows = await (await session.connection()).execute(statement)
+    return {row[0]: row[1] for row in rows}
 
 
 async def _in_history(

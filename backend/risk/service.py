@@ -42,7 +42,7 @@ async def list_customers(
     with_total: bool = True,
 ) -> Page[Customer]:
     """A keyset page of the tenant's customers matching `filter` and, when given, whose current
-    score is in `tier`."""
+    score is in `tier`. Risk orders and tiers hold only customers who can still churn."""
     statement = customers.customers_statement(session, subject, filter)
     scores = RiskScoreRepository(session, subject.tenant_id)
     if tier is not None:
@@ -53,7 +53,8 @@ async def list_customers(
 
 
 async def risk_distribution(session: AsyncSession, subject: AuthSubject) -> Distribution:
-    """How many customers are in each tier now, and how many are not scored yet."""
+    """How many customers who can still churn are in each tier now and how many are not scored
+    yet; churned customers are counted apart."""
     subject.require_read()
     return await RiskScoreRepository(session, subject.tenant_id).distribution()
 
@@ -100,6 +101,7 @@ async def evaluate_active_model(
 
 
 def export_scores(session: AsyncSession, subject: AuthSubject) -> AsyncIterator[tuple[Any, ...]]:
-    """(external id, score, tier, model version, reasons) of every scored customer, riskiest first, streamed."""
+    """(external id, score, tier, model version, reasons, status, churned at): every scored customer
+    who can still churn, riskiest first, then every churned customer without a score; streamed."""
     subject.require_read()
     return RiskScoreRepository(session, subject.tenant_id).export_rows()

@@ -126,6 +126,7 @@ async def score_tenant_job(tenant_id: str, as_of: str) -> None:
         model_version=report.model_version,
         scored=report.scored,
         unchanged=report.unchanged,
+        churned=report.churned,
         tier_changes=report.tier_changes,
     )
 

@@ -21,7 +21,9 @@ class CustomerFilter:
     search: str | None = strawberry.field(
         default=None, description="Part of the email, name or external id; case-insensitive."
     )
-    tier: RiskTier | None = strawberry.field(default=None, description="The tier of the current risk score.")
+    tier: RiskTier | None = strawberry.field(
+        default=None, description="The tier of the current risk score; churned customers are in none."
+    )
 
     def to_service(self) -> service.CustomerFilter:
         return service.CustomerFilter(status=self.status, plan=self.plan, search=self.search)
@@ -37,7 +39,8 @@ class CustomerOrder(Enum):
 class CustomerQueries:
     @strawberry.field(
         permission_classes=[CanRead],
-        description="Customers, oldest first or (RISK_DESC) highest risk first, unscored last; `first` is at most 100.",
+        description="Customers, oldest first, or (RISK_DESC) those who can still churn, highest risk first, "
+        "unscored last; `first` is at most 100.",
     )
     async def customers(
         self,

@@ -2,6 +2,7 @@
 and their connections."""
 
 from datetime import datetime
+from enum import Enum
 
 import strawberry
 from strawberry.scalars import JSON
@@ -9,12 +10,19 @@ from strawberry.scalars import JSON
 from churnsaver.backend.customers.models import Customer as CustomerRow
 from churnsaver.backend.customers.models import CustomerEvent as CustomerEventRow
 from churnsaver.backend.customers.models import CustomerIdentity as CustomerIdentityRow
+from churnsaver.backend.customers.models import CustomerStatus as Status
 from churnsaver.backend.customers.models import Subscription as SubscriptionRow
 from churnsaver.backend.customers.timeline import STATE_KEY
 from churnsaver.graphql.dataloaders.customer_pages import CustomerPage
 from churnsaver.graphql.node import RowNode
 from churnsaver.graphql.pagination import Connection, connection_from_page, selects_total_count
 from churnsaver.graphql.risk.types import RiskScoreConnection, RiskScoreType
+
+
+@strawberry.enum(name="CustomerStatus", description="Whether the customer can still churn.")
+class CustomerStatus(Enum):
+    ACTIVE = Status.active.value
+    CHURNED = Status.churned.value
 
 
 @strawberry.type(name="CustomerIdentity", description="One provider id that leads to the customer.")
@@ -80,7 +88,11 @@ class CustomerType(RowNode):
     phone: str | None
     traits: JSON
     churn_label: bool | None = strawberry.field(description="A known churn outcome, imported to train on.")
-    churned_at: datetime | None
+    status: CustomerStatus = strawberry.field(
+        description="CHURNED once every subscription has ended (or an import labelled it so): "
+        "left out of risk tiers, RISK_DESC and riskDistribution. ACTIVE again when one runs again."
+    )
+    churned_at: datetime | None = strawberry.field(description="When the ending event happened; null unless CHURNED.")
     created_at: datetime
 
     @classmethod
@@ -94,6 +106,7 @@ class CustomerType(RowNode):
             phone=row.phone,
             traits=JSON(row.traits),
             churn_label=row.churn_label,
+            status=CustomerStatus(row.status),
             churned_at=row.churned_at,
             created_at=row.created_at,
         )
@@ -116,8 +129,13 @@ class CustomerType(RowNode):
         page = await info.context.loaders.timeline.load(key)
         return connection_from_page(page, CustomerEventType.from_row)
 
-    @strawberry.field(description="The current churn risk score, with its top reasons; null until first scored.")
+    @strawberry.field(
+        description="The current churn risk score, with its top reasons; null until first scored, "
+        "and null for a churned customer (its past scores stay in riskHistory)."
+    )
     async def risk(self, info: strawberry.Info) -> RiskScoreType | None:
+        if self.status is CustomerStatus.CHURNED:
+            return None
         row = await info.context.loaders.risk_score.load(self.row.id)
         return RiskScoreType.from_row(row) if row is not None else None
 

@@ -9,7 +9,9 @@ from churnsaver.graphql.risk.types import RiskDistributionType, RiskModelType, R
 
 @strawberry.type
 class RiskQueries:
-    @strawberry.field(permission_classes=[CanRead], description="How many customers are in each risk tier now.")
+    @strawberry.field(
+        permission_classes=[CanRead], description="How many customers who can still churn are in each risk tier now."
+    )
     async def risk_distribution(self, info: strawberry.Info) -> RiskDistributionType:
         context = info.context
         return RiskDistributionType.from_distribution(await service.risk_distribution(context.session, context.auth))

@@ -85,13 +85,14 @@ class RiskThresholdsType:
         )
 
 
-@strawberry.type(name="RiskDistribution", description="How many customers are in each tier now.")
+@strawberry.type(name="RiskDistribution", description="How many customers who can still churn are in each tier now.")
 class RiskDistributionType:
     critical: int
     high: int
     medium: int
     low: int
-    unscored: int = strawberry.field(description="Customers not scored yet.")
+    unscored: int = strawberry.field(description="Customers who can still churn, not scored yet.")
+    churned: int = strawberry.field(description="Churned customers: in no tier.")
 
     @classmethod
     def from_distribution(cls, distribution: Distribution) -> "RiskDistributionType":
@@ -102,6 +103,7 @@ class RiskDistributionType:
             medium=counts["medium"],
             low=counts["low"],
             unscored=distribution.unscored,
+            churned=distribution.churned,
         )
 
 

@@ -40,7 +40,7 @@ async def test_score_scores_every_customer_and_export_writes_their_own_ids(
     assert result.returncode == 0, result.stderr
     with output.open(newline="") as file:
         rows = list(csv.DictReader(file))
-    assert list(rows[0]) == ["customer_id", "score", "tier", "model_version", "reasons"]
+    assert list(rows[0]) == ["customer_id", "score", "tier", "model_version", "reasons", "status", "churned_at"]
     assert [(row["customer_id"], row["score"], row["tier"], row["model_version"]) for row in rows] == [
         ("risky", "0.7500", "critical", "rules"),
         ("healthy", "0.1000", "low", "rules"),
