@@ -7,13 +7,17 @@ from sqlalchemy import select
 
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database
-from churnsaver.backend.customers.models import Subscription
-from churnsaver.backend.customers.repository import CustomerRepository
+from churnsaver.backend.customers.models import Customer, Subscription
+from churnsaver.backend.customers.repository import CustomerRepository, SubscriptionRepository
+from churnsaver.backend.customers.subscription_state import ENDED_STATUSES
 from churnsaver.backend.demo import DEMO_CUSTOMERS, seed_demo_tenant
 from churnsaver.backend.migrate import migrate
 from churnsaver.backend.risk.models import RiskModel
+from churnsaver.backend.risk.scoring import score_tenant
+from churnsaver.backend.risk.service import CustomerOrder, list_customers
 from churnsaver.jobs.models import OutboxJob
 from churnsaver.tenants.api_keys import authenticate_api_key
+from churnsaver.tenants.auth import AuthSubject
 
 
 async def test_demo_is_seeded_once_with_synthetic_customers_and_its_key_is_kept(tmp_path):
@@ -49,3 +53,33 @@ async def test_demo_is_seeded_once_with_synthetic_customers_and_its_key_is_kept(
 
 async def test_no_demo_is_seeded_into_a_database_with_tenants(db, settings, tenant):
     assert await seed_demo_tenant(db, settings) is None
+
+
+async def test_the_demo_tenants_riskiest_customers_are_ones_who_can_still_churn(tmp_path):
+    settings = Settings(env="test", data_dir=tmp_path)
+    await asyncio.to_thread(migrate, settings)
+    db = Database(settings)
+    try:
+        demo = await seed_demo_tenant(db, settings)
+        await score_tenant(db, demo.tenant_id)
+        subject = AuthSubject.system(demo.tenant_id)
+        async with db.tenant_session(demo.tenant_id) as session:
+            top = await list_customers(session, subject, order=CustomerOrder.risk_desc, first=15, after=None)
+            current = await SubscriptionRepository(session, demo.tenant_id).current_by_customer(
+                [customer.id for customer in top.rows]
+            )
+            high = await list_customers(session, subject, tier="high", first=100, after=None)
+            customers = (await session.execute(select(Customer))).scalars().all()
+            subscriptions = (await session.execute(select(Subscription.customer_id, Subscription.status))).all()
+
+        assert len(top.rows) == 15
+        assert not [customer.external_id for customer in top.rows if current[customer.id].status in ENDED_STATUSES]
+        assert all(customer.status == "active" for customer in high.rows)
+        # Churned: every subscription ended, from the time the last one did.
+        running = {customer_id for customer_id, status in subscriptions if status not in ENDED_STATUSES}
+        ended = {customer_id for customer_id, status in subscriptions if status in ENDED_STATUSES} - running
+        churned = {customer.id: customer.churned_at for customer in customers if customer.status == "churned"}
+        assert set(churned) == ended
+        assert len(churned) >= 10 and None not in churned.values()
+    finally:
+        await db.dispose()
