@@ -53,7 +53,8 @@ def train(
     force: Annotated[bool, typer.Option(help="Activate the new version even if it is worse.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Train a new version now and print its holdout metrics next to the logistic baseline's."""
+    """Train a new version now: the holdout metrics of CatBoost and the logistic baseline, and
+    which family (or the rules) ranked the holdout best and is served."""
     moment = parse_as_of(as_of)
     # A spinner on stderr for a person at a terminal; stdout holds only the result.
     show_spinner = not as_json and errors.is_terminal
@@ -76,6 +77,9 @@ def train(
         f"validation, {split.get('holdout', {}).get('rows', 0):,} holdout; {summary.get('churners', 0):,} churners",
         highlight=False,
     )
+    comparison = summary.get("comparison") or {}
+    if comparison:
+        console.print(f"served family: {comparison['reason']}", highlight=False)
     state = "active" if row.active else "not active"
     console.print(f"{row.version} is {state}: {activation.get('reason', '')}", highlight=False)
 
@@ -96,11 +100,13 @@ def evaluate(tenant: TenantOption, as_json: JsonOption = False) -> None:
 def model_json(row: RiskModel) -> dict[str, Any]:
     return {
         "version": row.version,
+        "kind": row.kind,
         "status": row.status,
         "active": row.active,
         "as_of": row.as_of.isoformat(),
         "metrics": row.metrics,
         "baseline_metrics": row.baseline_metrics,
+        "comparison": (row.training_summary or {}).get("comparison"),
         "training_summary": row.training_summary,
         "feature_importances": row.feature_importances,
     }

@@ -96,7 +96,14 @@ def shap_scores(model: CatBoostClassifier, pool: Pool, to_probability: Calibrati
     is undefined, and the slope of p at the base margin is used instead.
     """
     shap = leaf_shap_values(model, pool)
-    contributions, expected = shap[:, :-1], shap[:, -1]
+    return in_probability_terms(shap[:, :-1], shap[:, -1], to_probability)
+
+
+def in_probability_terms(
+    contributions: np.ndarray, expected: np.ndarray, to_probability: Calibration = expit
+) -> Explained:
+    """Probabilities from per-feature log-odds contributions around an expected margin, and the
+    contributions scaled to add up to each row's p - base rate (see `shap_scores`)."""
     margin = contributions.sum(axis=1)
     probabilities = to_probability(expected + margin)
     base_rate = to_probability(expected)

@@ -1,4 +1,7 @@
-"""The model that scores a tenant now: its stored CatBoost version, or the cold-start rules.
+"""The model that scores a tenant now: its stored trained version, or the cold-start rules.
+
+A trained version is of the family that ranked its holdout best (training.py): CatBoost, or the
+logistic baseline (`baseline.py`, stored as its arrays and levels); the row's `kind` says which.
 
 A CatBoost version is kept as the model's own `cbm` bytes, with the leaf SHAP tables training
 filled (`leaf_shap.py`) beside them in one npz archive, plus its feature spec; the spec's JSON
@@ -14,7 +17,7 @@ import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -22,6 +25,7 @@ from catboost import CatBoostClassifier, Pool
 from scipy.special import expit
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from churnsaver.backend.risk.baseline import LogisticBaseline
 from churnsaver.backend.risk.features import MISSING_CATEGORY, FeatureSpec
 from churnsaver.backend.risk.leaf_shap import is_symmetric, leaf_tables
 from churnsaver.backend.risk.models import RiskModel
@@ -67,6 +71,7 @@ class Calibration:
 
 @dataclass(frozen=True)
 class CalibratedCatBoost:
+    kind: ClassVar[str] = "catboost"
     model: CatBoostClassifier
     spec: FeatureSpec
     calibration: Calibration
@@ -109,15 +114,20 @@ class CalibratedCatBoost:
         return cls(model, spec, Calibration(**spec_json.get("calibration", {})))
 
 
+StoredModel = CalibratedCatBoost | LogisticBaseline
+TRAINED_KINDS = (CalibratedCatBoost.kind, LogisticBaseline.kind)
+
+
 @dataclass(frozen=True)
 class ActiveModel:
-    """What scores a tenant: `kind` "catboost" (with `model`) or "rules" (version "rules", no model)."""
+    """What scores a tenant: `kind` "catboost" or "logistic" (with `model`), or "rules"
+    (version "rules", no model)."""
 
     version: str
     kind: str
     model_id: uuid.UUID | None
     spec: FeatureSpec
-    model: CalibratedCatBoost | None = None
+    model: StoredModel | None = None
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         if self.model is None:
@@ -125,16 +135,17 @@ class ActiveModel:
         return self.model.predict(frame)
 
 
-_cache: dict[uuid.UUID, CalibratedCatBoost] = {}
+_cache: dict[uuid.UUID, StoredModel] = {}
 
 
-def stored_model(row: RiskModel) -> CalibratedCatBoost:
+def stored_model(row: RiskModel) -> StoredModel:
     """The row's model, deserialised once per process."""
     cached = _cache.get(row.id)
     if cached is None:
         if row.model_blob is None or row.feature_spec is None:
             raise ValueError(f"model {row.version} has no stored model")
-        cached = CalibratedCatBoost.from_stored(row.model_blob, row.feature_spec)
+        family = LogisticBaseline if row.kind == LogisticBaseline.kind else CalibratedCatBoost
+        cached = family.from_stored(row.model_blob, row.feature_spec)
         if len(_cache) >= CACHED_MODELS:
             _cache.pop(next(iter(_cache)))
         _cache[row.id] = cached
@@ -148,4 +159,4 @@ async def load_active_model(session: AsyncSession, tenant_id: uuid.UUID) -> Acti
 
         return ActiveModel(RULES_VERSION, "rules", None, await discover_spec(session, tenant_id))
     model = stored_model(row)
-    return ActiveModel(row.version, "catboost", row.id, model.spec, model)
+    return ActiveModel(row.version, row.kind, row.id, model.spec, model)

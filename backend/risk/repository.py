@@ -153,7 +153,8 @@ class RiskModelRepository(TenantRepository[RiskModel]):
     model = RiskModel
 
     async def active(self) -> RiskModel | None:
-        statement = self.select_readable().where(RiskModel.active.is_(True), RiskModel.kind == "catboost")
+        """The trained version that scores, if any (a rules row never does)."""
+        statement = self.select_readable().where(RiskModel.active.is_(True), RiskModel.kind != "rules")
         return (await self.session.execute(statement)).scalars().first()
 
     async def newest_first(self) -> list[RiskModel]:

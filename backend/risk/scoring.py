@@ -41,9 +41,10 @@ from churnsaver.backend.core.domain_events import DomainEvent
 from churnsaver.backend.core.ids import ordered_uuid_hexes
 from churnsaver.backend.customers.models import Customer, CustomerStatus
 from churnsaver.backend.customers.repository import CustomerRepository
-from churnsaver.backend.risk.explain import Reason, shap_scores, top_reasons
+from churnsaver.backend.risk.baseline import LogisticBaseline
+from churnsaver.backend.risk.explain import Reason, in_probability_terms, shap_scores, top_reasons
 from churnsaver.backend.risk.features import FeatureMatrix, FeatureSpec, IdRange, feature_matrix, id_ranges
-from churnsaver.backend.risk.model_store import RULES_VERSION, CalibratedCatBoost, stored_model
+from churnsaver.backend.risk.model_store import RULES_VERSION, CalibratedCatBoost, StoredModel, stored_model
 from churnsaver.backend.risk.models import RiskModel, RiskScore, RiskScoreHistory
 from churnsaver.backend.risk.repository import RiskModelRepository, RiskScoreHistoryRepository, RiskScoreRepository
 from churnsaver.backend.risk.rules import RULES_SPEC, score_by_rules
@@ -109,6 +110,27 @@ class CatBoostModel:
         return explained.probabilities, top_reasons(explained.impacts, inputs)
 
 
+class LogisticModel:
+    """A trained version whose logistic baseline ranked the holdout best: its probabilities, and
+    reasons from each feature's push on the log-odds."""
+
+    def __init__(self, version: str, stored: LogisticBaseline) -> None:
+        self.version = version
+        self.spec = stored.spec
+        self.stored = stored
+
+    def score(self, frame: pd.DataFrame) -> tuple[np.ndarray, list[list[Reason]]]:
+        inputs = frame[list(self.spec.columns)]
+        explained = in_probability_terms(*self.stored.contributions(inputs))
+        return explained.probabilities, top_reasons(explained.impacts, inputs)
+
+
+def scoring_model(version: str, stored: StoredModel) -> ScoringModel:
+    if isinstance(stored, LogisticBaseline):
+        return LogisticModel(version, stored)
+    return CatBoostModel(version, stored)
+
+
 @dataclass(slots=True)
 class ScoringReport:
     as_of: datetime
@@ -139,7 +161,7 @@ class ScoringReport:
 
 
 async def load_scoring_model(session: AsyncSession, tenant_id: uuid.UUID) -> ScoringModel:
-    """The tenant's active CatBoost version, or the rules until one is active.
+    """The tenant's active trained version, or the rules until one is active.
 
     The model's bytes are read only when this process has not deserialised that version yet
     (model_store caches it by id): a real-time re-score should not fetch megabytes each time.
@@ -147,7 +169,7 @@ async def load_scoring_model(session: AsyncSession, tenant_id: uuid.UUID) -> Sco
     statement = (
         RiskModelRepository(session, tenant_id)
         .select_readable()
-        .where(RiskModel.active.is_(True), RiskModel.kind == "catboost")
+        .where(RiskModel.active.is_(True), RiskModel.kind != RULES_VERSION)
         .options(defer(RiskModel.model_blob))
     )
     row = (await session.execute(statement)).scalars().first()
@@ -155,7 +177,7 @@ async def load_scoring_model(session: AsyncSession, tenant_id: uuid.UUID) -> Sco
         return RulesModel()
     # In run_sync, reading the deferred bytes on a cache miss is an ordinary lazy load.
     stored = await session.run_sync(lambda _session: stored_model(row))
-    return CatBoostModel(row.version, stored)
+    return scoring_model(row.version, stored)
 
 
 async def score_customers(

@@ -18,7 +18,7 @@ import asyncio
 import os
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any, Protocol
@@ -36,9 +36,17 @@ from churnsaver.backend.risk import metrics
 from churnsaver.backend.risk.baseline import LogisticBaseline
 from churnsaver.backend.risk.features import FeatureMatrix, FeatureSpec
 from churnsaver.backend.risk.leaf_shap import leaf_tables
-from churnsaver.backend.risk.model_store import CalibratedCatBoost, Calibration, catboost_pool, stored_model
+from churnsaver.backend.risk.model_store import (
+    RULES_VERSION,
+    CalibratedCatBoost,
+    Calibration,
+    StoredModel,
+    catboost_pool,
+    stored_model,
+)
 from churnsaver.backend.risk.models import FeatureImportanceItem, RiskModel
 from churnsaver.backend.risk.repository import RiskModelRepository
+from churnsaver.backend.risk.rules import score_by_rules
 from churnsaver.backend.risk.settings import RiskConfig, load_config
 from churnsaver.backend.risk.snapshots import training_rows, training_window
 from churnsaver.backend.risk.tasks import enqueue_score_tenant
@@ -91,6 +99,69 @@ class TrainedModel:
     baseline_metrics: dict[str, Any]  # logistic regression, same rows, same holdout
     importances: list[FeatureImportanceItem]
     summary: dict[str, Any]
+    baseline: LogisticBaseline | None = None
+    comparison: dict[str, Any] | None = None  # `compare`'s verdict on the holdout
+
+    @property
+    def served(self) -> StoredModel | None:
+        """The model that scores if this version is activated; None when the rules ranked best."""
+        winner = (self.comparison or {}).get("served", CalibratedCatBoost.kind)
+        if winner == LogisticBaseline.kind:
+            return self.baseline
+        return self.model if winner == CalibratedCatBoost.kind else None
+
+    @property
+    def served_metrics(self) -> dict[str, Any]:
+        return self.baseline_metrics if (self.comparison or {}).get("served") == LogisticBaseline.kind else self.metrics
+
+
+# ROC-AUC differences below this on one holdout are noise: PR-AUC (the top of the list, where a
+# merchant acts) decides between families that close.
+AUC_TIE = 0.001
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One family's ranking of the holdout."""
+
+    family: str
+    roc_auc: float | None
+    pr_auc: float | None
+    top_decile_lift: float | None
+
+    def beats(self, other: "Candidate") -> bool:
+        auc, other_auc = self.roc_auc or 0.0, other.roc_auc or 0.0
+        if abs(auc - other_auc) > AUC_TIE:
+            return auc > other_auc
+        return (self.pr_auc or 0.0) > (other.pr_auc or 0.0)
+
+
+def compare(labels: np.ndarray, candidates: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Which family ranks the holdout best: ROC-AUC first, PR-AUC within `AUC_TIE`; on a full
+    tie the first candidate (CatBoost, then the baseline, then the rules) is kept."""
+    figures = [
+        Candidate(
+            family,
+            metrics.roc_auc(labels, probabilities),
+            metrics.average_precision(labels, probabilities),
+            metrics.top_decile_lift(labels, probabilities),
+        )
+        for family, probabilities in candidates.items()
+    ]
+    best = figures[0]
+    for candidate in figures[1:]:
+        if candidate.beats(best):
+            best = candidate
+    others = [candidate for candidate in figures if candidate is not best]
+    clear = all(abs((best.roc_auc or 0.0) - (other.roc_auc or 0.0)) > AUC_TIE for other in others)
+    how = "highest ROC-AUC" if clear else f"ROC-AUC within {AUC_TIE} of the next, higher PR-AUC"
+    against = ", ".join(f"{other.family} {_auc_text(other.roc_auc)}" for other in others)
+    reason = f"{best.family} ranks the holdout best: ROC-AUC {_auc_text(best.roc_auc)} ({how}; {against})"
+    return {"served": best.family, "reason": reason, "candidates": [asdict(candidate) for candidate in figures]}
+
+
+def _auc_text(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def validation_mask(snapshot_dates: np.ndarray, labels: np.ndarray, training: np.ndarray) -> np.ndarray:
@@ -187,6 +258,11 @@ def fit_frame(
 
     baseline = LogisticBaseline.fit(frame[training], spec, labels[training])
     holdout_frame, holdout_labels = frame[holdout], labels[holdout]
+    holdout_scores = {
+        CalibratedCatBoost.kind: calibrated.predict(holdout_frame),
+        LogisticBaseline.kind: baseline.predict(holdout_frame),
+        RULES_VERSION: score_by_rules(holdout_frame).scores,
+    }
     importances = sorted(
         (
             FeatureImportanceItem(feature=name, importance=float(value))
@@ -196,8 +272,10 @@ def fit_frame(
     )
     return TrainedModel(
         model=calibrated,
-        metrics=metrics.evaluate(holdout_labels, calibrated.predict(holdout_frame)),
-        baseline_metrics=metrics.evaluate(holdout_labels, baseline.predict(holdout_frame)),
+        metrics=metrics.evaluate(holdout_labels, holdout_scores[CalibratedCatBoost.kind]),
+        baseline_metrics=metrics.evaluate(holdout_labels, holdout_scores[LogisticBaseline.kind]),
+        baseline=baseline,
+        comparison=compare(holdout_labels, holdout_scores),
         importances=importances,
         summary={
             **(summary or {}),
@@ -305,7 +383,7 @@ async def create_version(session: AsyncSession, subject: AuthSubject, *, as_of: 
     ]
     if running:
         raise TrainingRefused(f"training of {running[0].version} is already {running[0].status}")
-    numbers = [int(row.version[1:]) for row in versions if row.kind == "catboost" and row.version[1:].isdigit()]
+    numbers = [int(row.version[1:]) for row in versions if row.kind != RULES_VERSION and row.version[1:].isdigit()]
     return await repository.add(
         RiskModel(
             id=ordered_uuid(),
@@ -359,17 +437,24 @@ async def store_trained(
     *,
     force: bool,
 ) -> RiskModel:
-    """Store the trained model on its version, "ready", and activate it when `_activation` says so
-    (a re-score of the tenant is then enqueued in the same transaction)."""
+    """Store the holdout's winning family on the version, "ready", and activate it when
+    `_activation` says so (a re-score of the tenant is then enqueued in the same transaction).
+    When the rules ranked best, CatBoost is stored for inspection and not activated."""
     repository = RiskModelRepository(session, tenant_id)
     activation = await _activation(repository, trained, run.training_set, force)
     row = await repository.get_or_raise(model_id, what="risk model")
-    row.status, row.finished_at = "ready", utcnow()
+    stored = trained.served or trained.model
+    row.status, row.finished_at, row.kind = "ready", utcnow(), stored.kind
     row.progress = {"stage": "ready", "percent": 100}
     row.metrics, row.baseline_metrics = trained.metrics, trained.baseline_metrics
-    row.training_summary = {**trained.summary, "churners": run.churners, "activation": activation}
+    row.training_summary = {
+        **trained.summary,
+        "churners": run.churners,
+        "comparison": trained.comparison,
+        "activation": activation,
+    }
     row.feature_importances = trained.importances
-    row.feature_spec, row.model_blob = trained.model.spec_json(), trained.model.to_blob()
+    row.feature_spec, row.model_blob = stored.spec_json(), stored.to_blob()
     if activation["activated"]:
         await repository.deactivate_others(model_id)
         row.active, row.activated_at = True, utcnow()
@@ -387,17 +472,21 @@ def labelled_churners(training_set: TrainingSet) -> int:
 async def _activation(
     repository: RiskModelRepository, trained: TrainedModel, training_set: TrainingSet, force: bool
 ) -> dict[str, Any]:
-    """Whether the new version scores from now on: when forced, when no CatBoost version is active,
-    or when its holdout ROC-AUC is no worse than the active version's on the same holdout rows."""
+    """Whether the new version scores from now on: never when the rules ranked its holdout best;
+    when forced, when no trained version is active, or when its winner's holdout ROC-AUC is no
+    worse than the active version's on the same holdout rows."""
+    served = trained.served
+    if served is None:
+        return {"activated": False, "reason": "the rules rank the holdout better than either trained model"}
     active = await repository.active()
     if active is None:
-        return {"activated": True, "reason": "no trained version was active"}
+        return {"activated": True, "reason": f"no trained version was active; {served.kind} won the holdout"}
     holdout = np.asarray(training_set.holdout, dtype=bool)
     frame = training_set.matrix.frame[holdout]
     labels = np.asarray(training_set.labels, dtype=float)[holdout]
     active_probabilities = await asyncio.to_thread(stored_model(active).predict, frame)
     active_auc = metrics.roc_auc(labels, active_probabilities)
-    new_auc = trained.metrics["roc_auc"]
+    new_auc = trained.served_metrics["roc_auc"]
     no_worse = new_auc is not None and (active_auc is None or new_auc >= active_auc)
     outcome = {
         "compared_with": active.version,

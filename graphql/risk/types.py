@@ -147,6 +147,39 @@ class RiskModelMetrics:
         )
 
 
+@strawberry.type(name="RiskModelCandidate", description="One family's figures on a version's holdout.")
+class RiskModelCandidate:
+    family: str = strawberry.field(description="catboost, logistic or rules.")
+    roc_auc: float | None
+    pr_auc: float | None
+    top_decile_lift: float | None
+
+
+@strawberry.type(
+    name="RiskModelComparison",
+    description="The families a training run measured on the same holdout, and the one it serves.",
+)
+class RiskModelComparison:
+    served: str = strawberry.field(description="The family that ranked the holdout best: catboost, logistic or rules.")
+    reason: str
+    candidates: list[RiskModelCandidate]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> "RiskModelComparison | None":
+        if not data:
+            return None
+        candidates = [
+            RiskModelCandidate(
+                family=item["family"],
+                roc_auc=item.get("roc_auc"),
+                pr_auc=item.get("pr_auc"),
+                top_decile_lift=item.get("top_decile_lift"),
+            )
+            for item in data["candidates"]
+        ]
+        return cls(served=data["served"], reason=data["reason"], candidates=candidates)
+
+
 @strawberry.type
 class FeatureImportance:
     feature: str
@@ -157,7 +190,7 @@ class FeatureImportance:
 class RiskModelType:
     row: strawberry.Private[RiskModelRow]
     version: str
-    kind: str = strawberry.field(description="catboost or rules.")
+    kind: str = strawberry.field(description="The family that scores: catboost, logistic or rules.")
     status: str = strawberry.field(description="queued, training, ready, rejected or failed.")
     progress: JSON = strawberry.field(description="The stage a run is in and its percentage.")
     active: bool = strawberry.field(description="Whether this version scores the tenant's customers.")
@@ -167,6 +200,9 @@ class RiskModelType:
     metrics: RiskModelMetrics | None = strawberry.field(description="CatBoost on the holdout.")
     baseline_metrics: RiskModelMetrics | None = strawberry.field(
         description="The logistic-regression baseline trained on the same rows, on the same holdout."
+    )
+    comparison: RiskModelComparison | None = strawberry.field(
+        description="CatBoost, the logistic baseline and the rules on the holdout; the family served and why."
     )
     training_summary: JSON | None = strawberry.field(
         description="Rows, churners and dates of the fit, validation and holdout splits; the activation decision."
@@ -190,9 +226,15 @@ class RiskModelType:
             error=row.error,
             metrics=RiskModelMetrics.from_json(row.metrics),
             baseline_metrics=RiskModelMetrics.from_json(row.baseline_metrics),
+            comparison=RiskModelComparison.from_json(_comparison(row.training_summary)),
             training_summary=JSON(row.training_summary) if row.training_summary is not None else None,
             feature_importances=[FeatureImportance(**item) for item in row.feature_importances or []] or None,
             created_at=row.created_at,
             finished_at=row.finished_at,
             activated_at=row.activated_at,
         )
+
+
+def _comparison(summary: dict[str, object] | None) -> dict[str, Any] | None:
+    comparison = (summary or {}).get("comparison")
+    return comparison if isinstance(comparison, dict) else None
