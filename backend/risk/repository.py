@@ -177,6 +177,11 @@ class RiskModelRepository(TenantRepository[RiskModel]):
         )
         return (await self.session.execute(statement)).first() is not None
 
+    async def locked(self, model_id: uuid.UUID) -> RiskModel | None:
+        """The version, locked until the transaction ends (PostgreSQL; SQLite has one writer)."""
+        statement = self.select_readable().where(RiskModel.id == model_id).with_for_update()
+        return (await self.session.execute(statement.options(defer(RiskModel.model_blob)))).scalars().first()
+
     async def set_values(self, model_id: uuid.UUID, **values: Any) -> None:
         statement = self.update_owned().where(RiskModel.id == model_id).values(**values)
         await self.session.execute(statement.execution_options(synchronize_session=False))

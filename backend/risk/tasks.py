@@ -17,8 +17,9 @@ inside the jobs, so only a process that scores or trains pays for it.
 
 import asyncio
 import uuid
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,9 +38,11 @@ from churnsaver.tenants.service import list_tenants
 
 if TYPE_CHECKING:
     from churnsaver.backend.risk.scoring import Progress, ScoringReport
+    from churnsaver.backend.risk.training import TrainingRun
 
 RESCORE_CUSTOMERS = "risk.rescore_customers"
 SCORE_TENANT = "risk.score_tenant"
+T = TypeVar("T")
 logger = structlog.get_logger(__name__)
 
 
@@ -193,11 +196,33 @@ async def train_model(
         return await RiskModelRepository(session, tenant_id).get_or_raise(model_id, what="risk model")
 
 
-async def _run_training(db: Database, tenant_id: uuid.UUID, model_id: uuid.UUID, force: bool) -> None:
+async def _with_heartbeat(
+    db: Database, tenant_id: uuid.UUID, model_id: uuid.UUID, stage: str, percent: int, work: Awaitable[T]
+) -> T:
+    """`work`'s result, recording the run's stage with a heartbeat every HEARTBEAT_EVERY while it
+    runs: a run whose heartbeat stops has lost its process (`training.stalled`)."""
+    from churnsaver.backend.risk import training
+
+    task = asyncio.ensure_future(work)
+    while True:
+        async with db.tenant_unit_of_work(tenant_id) as session:
+            await training.record_progress(session, tenant_id, model_id, stage, percent)
+        done, _ = await asyncio.wait({task}, timeout=training.HEARTBEAT_EVERY.total_seconds())
+        if done:
+            return task.result()
+
+
+async def _prepare(db: Database, tenant_id: uuid.UUID, model_id: uuid.UUID) -> "TrainingRun":
     from churnsaver.backend.risk import training
 
     async with db.tenant_session(tenant_id) as session:
-        run = await training.prepare_run(session, tenant_id, model_id)
+        return await training.prepare_run(session, tenant_id, model_id)
+
+
+async def _run_training(db: Database, tenant_id: uuid.UUID, model_id: uuid.UUID, force: bool) -> None:
+    from churnsaver.backend.risk import training
+
+    run = await _with_heartbeat(db, tenant_id, model_id, "building training rows", 5, _prepare(db, tenant_id, model_id))
     summary = run.training_set.summary
     if (reason := run.rejection()) is not None:
         async with db.tenant_unit_of_work(tenant_id) as session:
@@ -205,10 +230,9 @@ async def _run_training(db: Database, tenant_id: uuid.UUID, model_id: uuid.UUID,
                 session, tenant_id, model_id, status="rejected", training_summary=summary, error=reason
             )
         return
-    async with db.tenant_unit_of_work(tenant_id) as session:
-        await training.record_progress(session, tenant_id, model_id, "training", 20)
     try:
-        trained = await asyncio.to_thread(training.fit, run.training_set)
+        fitting = asyncio.to_thread(training.fit, run.training_set)
+        trained = await _with_heartbeat(db, tenant_id, model_id, "training", 20, fitting)
     except training.NotEnoughData as not_enough:
         async with db.tenant_unit_of_work(tenant_id) as session:
             await training.finish_run(

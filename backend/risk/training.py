@@ -327,7 +327,11 @@ def _iso(value: np.datetime64) -> str:
 # every step in a unit of work of its own, so the row shows each stage while the run goes on.
 
 EARLIEST_TIME = datetime.min.replace(tzinfo=UTC)
-STALE_RUN = timedelta(hours=1)  # a queued or running version older than this no longer blocks a new one
+STALE_RUN = timedelta(hours=1)  # a queued version (or a run with no heartbeat) older than this no longer blocks
+# A run records a heartbeat in its progress this often while it works; one silent for
+# STALE_HEARTBEAT has lost its process (killed, its machine gone), and its version is failed or resumed.
+HEARTBEAT_EVERY = timedelta(seconds=30)
+STALE_HEARTBEAT = 3 * HEARTBEAT_EVERY
 FINISHED = ("ready", "rejected", "failed")
 logger = structlog.get_logger(__name__)
 
@@ -378,6 +382,10 @@ async def create_version(session: AsyncSession, subject: AuthSubject, *, as_of: 
         raise InvalidInput(f"as of must leave room for the training window: {window.days} days of history before it")
     repository = RiskModelRepository(session, tenant_id)
     versions = await repository.newest_first()
+    for row in versions:
+        if row.status == "training" and stalled(row):
+            await finish_run(session, tenant_id, row.id, status="failed", error=STOPPED)
+            row.status = "failed"
     running = [
         row for row in versions if row.status in ("queued", "training") and row.created_at > utcnow() - STALE_RUN
     ]
@@ -398,10 +406,34 @@ async def create_version(session: AsyncSession, subject: AuthSubject, *, as_of: 
     )
 
 
+STOPPED = "the training process stopped: no heartbeat"
+
+
+def stalled(row: RiskModel) -> bool:
+    """A run in "training" whose process is gone: its heartbeat (or, without one, its start) is stale."""
+    beat = row.progress.get("heartbeat") if isinstance(row.progress, dict) else None
+    if isinstance(beat, str):
+        return datetime.fromisoformat(beat) < utcnow() - STALE_HEARTBEAT
+    return row.created_at < utcnow() - STALE_RUN
+
+
+def _progress(stage: str, percent: int) -> dict[str, object]:
+    return {"stage": stage, "percent": percent, "heartbeat": utcnow().isoformat()}
+
+
 async def claim_run(session: AsyncSession, tenant_id: uuid.UUID, model_id: uuid.UUID) -> bool:
-    """Queued -> training; False when the version is not queued any more (a retried or duplicate job)."""
-    progress = {"stage": "building training rows", "percent": 5}
-    return await RiskModelRepository(session, tenant_id).claim(model_id, status="training", progress=progress)
+    """Queued -> training, or a stalled run taken over (a redelivered job whose first process was
+    killed); False when the version is finished or another live process runs it (a retried or
+    duplicate job)."""
+    progress = _progress("building training rows", 5)
+    repository = RiskModelRepository(session, tenant_id)
+    if await repository.claim(model_id, status="training", progress=progress):
+        return True
+    row = await repository.locked(model_id)  # of two copies resuming at once, the second sees the first's heartbeat
+    if row is None or row.status != "training" or not stalled(row):
+        return False
+    await repository.set_values(model_id, progress=progress, error=None)
+    return True
 
 
 async def prepare_run(session: AsyncSession, tenant_id: uuid.UUID, model_id: uuid.UUID) -> TrainingRun:
@@ -413,7 +445,8 @@ async def prepare_run(session: AsyncSession, tenant_id: uuid.UUID, model_id: uui
 async def record_progress(
     session: AsyncSession, tenant_id: uuid.UUID, model_id: uuid.UUID, stage: str, percent: int
 ) -> None:
-    await RiskModelRepository(session, tenant_id).set_values(model_id, progress={"stage": stage, "percent": percent})
+    """The run's stage, with a heartbeat: the run is alive."""
+    await RiskModelRepository(session, tenant_id).set_values(model_id, progress=_progress(stage, percent))
 
 
 async def finish_run(
