@@ -11,7 +11,8 @@ Customers imported with a known label (`churn_label`) add one row each: their tr
 features, everything that comes from events is missing (it would be read after their outcome).
 
 Validation is by time: the newest snapshot dates (HOLDOUT_SHARE of them) are held out; imported
-rows, having no date, are held out by a hash of their id, so the split is the same every run.
+rows, having no date, are a random stratified holdout (one in five of each outcome, ordered by a
+hash of their id), so the split is the same every run.
 """
 
 import hashlib
@@ -118,7 +119,7 @@ async def training_rows(
         frames.append(imported[list(spec.columns)])
         labels.append(imported["churn_label"].to_numpy(dtype=bool))
         imported_ids = imported["customer_id"].tolist()
-        holdout.append(np.array([_imported_holdout(customer_id) for customer_id in imported_ids], dtype=bool))
+        holdout.append(_imported_holdout(imported_ids, labels[-1]))
         ids += imported_ids
         moments += [as_of] * len(imported)
     columns = list(spec.columns)
@@ -166,8 +167,15 @@ def _holdout_count(dates: int) -> int:
     return 0 if dates < 2 else max(1, math.ceil(dates * HOLDOUT_SHARE))
 
 
-def _imported_holdout(customer_id: uuid.UUID) -> bool:
-    return hashlib.sha256(customer_id.bytes).digest()[0] % IMPORTED_HOLDOUT_BUCKETS == 0
+def _imported_holdout(customer_ids: list[uuid.UUID], labels: np.ndarray) -> np.ndarray:
+    """One row in IMPORTED_HOLDOUT_BUCKETS of each outcome, in the order of a hash of the ids: a
+    random stratified holdout (the holdout's churn rate is the table's), the same every run."""
+    keys = np.array([hashlib.sha256(customer_id.bytes).hexdigest() for customer_id in customer_ids])
+    holdout = np.zeros(len(customer_ids), dtype=bool)
+    for outcome in (False, True):
+        members = np.flatnonzero(labels == outcome)
+        holdout[members[np.argsort(keys[members], kind="stable")][::IMPORTED_HOLDOUT_BUCKETS]] = True
+    return holdout
 
 
 def _active(facts: pd.DataFrame, moment: datetime) -> pd.Series:

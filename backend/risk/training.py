@@ -198,10 +198,25 @@ def identifying_features(frame: pd.DataFrame, spec: FeatureSpec, customer_ids: n
     return [name for name in spec.categorical if frame[name].nunique() > IDENTIFYING_SHARE * customers]
 
 
+def is_static(training_set: TrainingSet) -> bool:
+    """Rows without dates: only imported labelled customers, no weekly snapshots."""
+    summary = training_set.summary
+    return summary.get("snapshot_rows") == 0 and bool(summary.get("imported_labelled"))
+
+
 def fit(training_set: TrainingSet) -> TrainedModel:
-    """CatBoost and the baseline on the training rows, both measured on the holdout. CPU-heavy:
-    callers on an event loop run it in a thread."""
+    """CatBoost and the baseline on the training rows, both measured on the holdout: rows without
+    dates through `fit_static`, snapshots through `fit_frame`. CPU-heavy: callers on an event
+    loop run it in a thread."""
     matrix = training_set.matrix
+    if is_static(training_set):
+        return fit_static(
+            matrix.frame,
+            matrix.spec,
+            np.asarray(training_set.labels, dtype=float),
+            holdout=np.asarray(training_set.holdout, dtype=bool),
+            summary=training_set.summary,
+        )
     return fit_frame(
         matrix.frame,
         matrix.spec,
@@ -251,6 +266,70 @@ def fit_frame(
     trees = min(MAX_TREES, max(1, round(probe.tree_count_ * training.sum() / fitting.sum())))
     model = _catboost(trees)
     model.fit(catboost_pool(frame[training], spec, labels[training]))
+    split = {
+        "fit": _describe_rows(labels, snapshot_dates, fitting),
+        "validation": _describe_rows(labels, snapshot_dates, validation),
+        "holdout": _describe_rows(labels, snapshot_dates, holdout),
+    }
+    details = {
+        "method": "snapshots: newest dates held out, trees by early stopping on the newest training dates",
+        "split": split,
+        "features": {"numeric": len(spec.numeric), "categorical": len(spec.categorical), "dropped": dropped},
+        "early_stopping_trees": int(probe.tree_count_),
+    }
+    return _measured(model, frame, spec, labels, holdout, {**(summary or {}), **details}, started)
+
+
+def fit_static(
+    frame: pd.DataFrame,
+    spec: FeatureSpec,
+    labels: np.ndarray,
+    *,
+    holdout: np.ndarray,
+    summary: dict[str, Any] | None = None,
+) -> TrainedModel:
+    """Rows without dates (one per customer, imported with a label): the holdout is a random
+    stratified one (risk/snapshots.py), and CatBoost fits the training rows with its defaults
+    (native categorical statistics, ordered boosting on small tables, its own learning rate for
+    its 1000 trees). No newest-dates slice, no one-hot encoding, and only true ids (a distinct
+    value in every row) dropped: no row repeats a customer here, so no other column can recall
+    one customer's outcome for another row of it."""
+    started = time.monotonic()
+    frame = frame.reset_index(drop=True)
+    training = ~holdout
+    rows = int(training.sum())
+    dropped = [name for name in spec.categorical if rows > 1 and frame.loc[training, name].nunique() == rows]
+    spec = FeatureSpec(spec.numeric, tuple(name for name in spec.categorical if name not in dropped))
+    if labels[training].sum() == 0 or labels[training].sum() == rows:
+        raise NotEnoughData("the training rows hold only one outcome. The rule-based score stays in use.")
+    model = CatBoostClassifier(
+        random_seed=RANDOM_SEED, thread_count=TRAINING_THREADS, allow_writing_files=False, verbose=False
+    )
+    model.fit(catboost_pool(frame[training], spec, labels[training]))
+    details = {
+        "method": "static: random stratified holdout, CatBoost defaults",
+        "split": {
+            "fit": _describe_rows(labels, None, training),
+            "validation": _describe_rows(labels, None, np.zeros(len(frame), dtype=bool)),
+            "holdout": _describe_rows(labels, None, holdout),
+        },
+        "features": {"numeric": len(spec.numeric), "categorical": len(spec.categorical), "dropped": dropped},
+    }
+    return _measured(model, frame, spec, labels, holdout, {**(summary or {}), **details}, started)
+
+
+def _measured(
+    model: CatBoostClassifier,
+    frame: pd.DataFrame,
+    spec: FeatureSpec,
+    labels: np.ndarray,
+    holdout: np.ndarray,
+    summary: dict[str, Any],
+    started: float,
+) -> TrainedModel:
+    """The fitted CatBoost with its leaf SHAP tables, the baseline on the same training rows, and
+    both (and the rules) measured on the holdout."""
+    training = ~holdout
     calibrated = CalibratedCatBoost(model, spec, Calibration())  # identity: no class weights to undo
     # The leaf SHAP tables, from every row (the holdout's reach leaves the others may not): the
     # tables are stored with the model (`to_blob`), so its scoring seldom has one to fill.
@@ -277,18 +356,7 @@ def fit_frame(
         baseline=baseline,
         comparison=compare(holdout_labels, holdout_scores),
         importances=importances,
-        summary={
-            **(summary or {}),
-            "split": {
-                "fit": _describe_rows(labels, snapshot_dates, fitting),
-                "validation": _describe_rows(labels, snapshot_dates, validation),
-                "holdout": _describe_rows(labels, snapshot_dates, holdout),
-            },
-            "features": {"numeric": len(spec.numeric), "categorical": len(spec.categorical), "dropped": dropped},
-            "trees": int(model.tree_count_),
-            "early_stopping_trees": int(probe.tree_count_),
-            "seconds": round(time.monotonic() - started, 2),
-        },
+        summary={**summary, "trees": int(model.tree_count_), "seconds": round(time.monotonic() - started, 2)},
     )
 
 
@@ -308,8 +376,9 @@ def _catboost(trees: int) -> CatBoostClassifier:
     )
 
 
-def _describe_rows(labels: np.ndarray, snapshot_dates: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
-    dates = snapshot_dates[mask]
+def _describe_rows(labels: np.ndarray, snapshot_dates: np.ndarray | None, mask: np.ndarray) -> dict[str, Any]:
+    """Rows and churners of `mask`, and its dates (None for rows without dates)."""
+    dates = snapshot_dates[mask] if snapshot_dates is not None else np.zeros(0)
     return {
         "rows": int(mask.sum()),
         "churners": int(labels[mask].sum()),
