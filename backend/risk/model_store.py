@@ -1,7 +1,8 @@
 """The model that scores a tenant now: its stored trained version, or the cold-start rules.
 
-A trained version is of the family that ranked its holdout best (training.py): CatBoost, or the
-logistic baseline (`baseline.py`, stored as its arrays and levels); the row's `kind` says which.
+A trained version is of the family that ranked its holdout best (training.py): CatBoost, the
+logistic baseline (`baseline.py`, stored as its arrays and levels), or the blend of the two (the
+mean of their probabilities); the row's `kind` says which.
 
 A CatBoost version is kept as the model's own `cbm` bytes, with the leaf SHAP tables training
 filled (`leaf_shap.py`) beside them in one npz archive, plus its feature spec; the spec's JSON
@@ -114,13 +115,51 @@ class CalibratedCatBoost:
         return cls(model, spec, Calibration(**spec_json.get("calibration", {})))
 
 
-StoredModel = CalibratedCatBoost | LogisticBaseline
-TRAINED_KINDS = (CalibratedCatBoost.kind, LogisticBaseline.kind)
+@dataclass(frozen=True)
+class Blend:
+    """The mean of CatBoost's and the baseline's probabilities, both fitted on the same rows with
+    the same spec: where each ranks a part of the holdout better, their mean ranks it better
+    than either (on a static table like Telco's, say)."""
+
+    kind: ClassVar[str] = "blend"
+    catboost: CalibratedCatBoost
+    logistic: LogisticBaseline
+
+    @property
+    def spec(self) -> FeatureSpec:
+        return self.catboost.spec
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return np.asarray((self.catboost.predict(frame) + self.logistic.predict(frame)) / 2)
+
+    def to_blob(self) -> bytes:
+        archive = io.BytesIO()
+        catboost, logistic = self.catboost.to_blob(), self.logistic.to_blob()
+        np.savez(archive, catboost=np.frombuffer(catboost, np.uint8), logistic=np.frombuffer(logistic, np.uint8))
+        return archive.getvalue()
+
+    def spec_json(self) -> dict[str, Any]:
+        return {**self.spec.to_json(), "catboost": self.catboost.spec_json(), "logistic": self.logistic.spec_json()}
+
+    @classmethod
+    def from_stored(cls, blob: bytes, spec_json: dict[str, Any]) -> "Blend":
+        with np.load(io.BytesIO(blob)) as archive:
+            catboost, logistic = archive["catboost"].tobytes(), archive["logistic"].tobytes()
+        return cls(
+            CalibratedCatBoost.from_stored(catboost, spec_json["catboost"]),
+            LogisticBaseline.from_stored(logistic, spec_json["logistic"]),
+        )
+
+
+StoredModel = CalibratedCatBoost | LogisticBaseline | Blend
+FAMILIES: dict[str, type[CalibratedCatBoost] | type[LogisticBaseline] | type[Blend]] = {
+    family.kind: family for family in (CalibratedCatBoost, LogisticBaseline, Blend)
+}
 
 
 @dataclass(frozen=True)
 class ActiveModel:
-    """What scores a tenant: `kind` "catboost" or "logistic" (with `model`), or "rules"
+    """What scores a tenant: `kind` "catboost", "logistic" or "blend" (with `model`), or "rules"
     (version "rules", no model)."""
 
     version: str
@@ -144,8 +183,7 @@ def stored_model(row: RiskModel) -> StoredModel:
     if cached is None:
         if row.model_blob is None or row.feature_spec is None:
             raise ValueError(f"model {row.version} has no stored model")
-        family = LogisticBaseline if row.kind == LogisticBaseline.kind else CalibratedCatBoost
-        cached = family.from_stored(row.model_blob, row.feature_spec)
+        cached = FAMILIES.get(row.kind, CalibratedCatBoost).from_stored(row.model_blob, row.feature_spec)
         if len(_cache) >= CACHED_MODELS:
             _cache.pop(next(iter(_cache)))
         _cache[row.id] = cached

@@ -33,7 +33,7 @@ class RiskModel(TenantOwned, Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     version: Mapped[str] = mapped_column(String(32))
-    kind: Mapped[str] = mapped_column(String(16))  # the family that scores: "catboost", "logistic" or "rules"
+    kind: Mapped[str] = mapped_column(String(16))  # the family that scores: "catboost", "logistic", "blend" or "rules"
     status: Mapped[str] = mapped_column(String(16))  # queued, training, ready, rejected, failed
     progress: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     active: Mapped[bool] = mapped_column(default=False)

@@ -42,9 +42,9 @@ from churnsaver.backend.core.ids import ordered_uuid_hexes
 from churnsaver.backend.customers.models import Customer, CustomerStatus
 from churnsaver.backend.customers.repository import CustomerRepository
 from churnsaver.backend.risk.baseline import LogisticBaseline
-from churnsaver.backend.risk.explain import Reason, in_probability_terms, shap_scores, top_reasons
+from churnsaver.backend.risk.explain import Explained, Reason, in_probability_terms, shap_scores, top_reasons
 from churnsaver.backend.risk.features import FeatureMatrix, FeatureSpec, IdRange, feature_matrix, id_ranges
-from churnsaver.backend.risk.model_store import RULES_VERSION, CalibratedCatBoost, StoredModel, stored_model
+from churnsaver.backend.risk.model_store import RULES_VERSION, Blend, CalibratedCatBoost, StoredModel, stored_model
 from churnsaver.backend.risk.models import RiskModel, RiskScore, RiskScoreHistory
 from churnsaver.backend.risk.repository import RiskModelRepository, RiskScoreHistoryRepository, RiskScoreRepository
 from churnsaver.backend.risk.rules import RULES_SPEC, score_by_rules
@@ -105,9 +105,12 @@ class CatBoostModel:
         # (features.py); re-normalising them (model_store.model_input) costs more than the SHAP
         # pass of a single customer.
         inputs = frame[list(self.spec.columns)]
-        pool = Pool(inputs, cat_features=list(self.spec.categorical))
-        explained = shap_scores(self.stored.model, pool, self.stored.calibration.apply)
+        explained = self.explained(inputs)
         return explained.probabilities, top_reasons(explained.impacts, inputs)
+
+    def explained(self, inputs: pd.DataFrame) -> Explained:
+        pool = Pool(inputs, cat_features=list(self.spec.categorical))
+        return shap_scores(self.stored.model, pool, self.stored.calibration.apply)
 
 
 class LogisticModel:
@@ -121,11 +124,33 @@ class LogisticModel:
 
     def score(self, frame: pd.DataFrame) -> tuple[np.ndarray, list[list[Reason]]]:
         inputs = frame[list(self.spec.columns)]
-        explained = in_probability_terms(*self.stored.contributions(inputs))
+        explained = self.explained(inputs)
         return explained.probabilities, top_reasons(explained.impacts, inputs)
+
+    def explained(self, inputs: pd.DataFrame) -> Explained:
+        return in_probability_terms(*self.stored.contributions(inputs))
+
+
+class BlendModel:
+    """A trained version whose blend of CatBoost and the baseline ranked the holdout best: the
+    mean of both probabilities, and the mean of both models' reasons."""
+
+    def __init__(self, version: str, stored: Blend) -> None:
+        self.version = version
+        self.spec = stored.spec
+        self.parts = (CatBoostModel(version, stored.catboost), LogisticModel(version, stored.logistic))
+
+    def score(self, frame: pd.DataFrame) -> tuple[np.ndarray, list[list[Reason]]]:
+        inputs = frame[list(self.spec.columns)]
+        explained = [part.explained(inputs) for part in self.parts]
+        impacts = np.mean([part.impacts for part in explained], axis=0)
+        probabilities = np.mean([part.probabilities for part in explained], axis=0)
+        return probabilities, top_reasons(impacts, inputs)
 
 
 def scoring_model(version: str, stored: StoredModel) -> ScoringModel:
+    if isinstance(stored, Blend):
+        return BlendModel(version, stored)
     if isinstance(stored, LogisticBaseline):
         return LogisticModel(version, stored)
     return CatBoostModel(version, stored)

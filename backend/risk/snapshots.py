@@ -119,7 +119,7 @@ async def training_rows(
         frames.append(imported[list(spec.columns)])
         labels.append(imported["churn_label"].to_numpy(dtype=bool))
         imported_ids = imported["customer_id"].tolist()
-        holdout.append(_imported_holdout(imported_ids, labels[-1]))
+        holdout.append(_imported_holdout(imported["external_id"].tolist(), labels[-1]))
         ids += imported_ids
         moments += [as_of] * len(imported)
     columns = list(spec.columns)
@@ -167,11 +167,12 @@ def _holdout_count(dates: int) -> int:
     return 0 if dates < 2 else max(1, math.ceil(dates * HOLDOUT_SHARE))
 
 
-def _imported_holdout(customer_ids: list[uuid.UUID], labels: np.ndarray) -> np.ndarray:
-    """One row in IMPORTED_HOLDOUT_BUCKETS of each outcome, in the order of a hash of the ids: a
-    random stratified holdout (the holdout's churn rate is the table's), the same every run."""
-    keys = np.array([hashlib.sha256(customer_id.bytes).hexdigest() for customer_id in customer_ids])
-    holdout = np.zeros(len(customer_ids), dtype=bool)
+def _imported_holdout(external_ids: list[str], labels: np.ndarray) -> np.ndarray:
+    """One row in IMPORTED_HOLDOUT_BUCKETS of each outcome, in the order of a hash of the
+    merchant's ids: a random stratified holdout (the holdout's churn rate is the table's), the
+    same every run and for the same table imported anywhere."""
+    keys = np.array([hashlib.sha256(str(external_id).encode()).hexdigest() for external_id in external_ids])
+    holdout = np.zeros(len(external_ids), dtype=bool)
     for outcome in (False, True):
         members = np.flatnonzero(labels == outcome)
         holdout[members[np.argsort(keys[members], kind="stable")][::IMPORTED_HOLDOUT_BUCKETS]] = True
@@ -212,12 +213,13 @@ async def _churn_days(session: AsyncSession, tenant_id: uuid.UUID, until: date) 
 
 async def _imported(session: AsyncSession, tenant_id: uuid.UUID, as_of: datetime, spec: FeatureSpec) -> pd.DataFrame:
     """The imported labelled customers: their traits as of `as_of`, every other feature missing."""
-    labelled = CustomerRepository(session, tenant_id).select_readable(Customer.id)
+    labelled = CustomerRepository(session, tenant_id).select_readable(Customer.id, Customer.external_id)
     statement = labelled.where(Customer.churn_label.is_not(None))
-    ids = list((await session.scalars(statement.order_by(Customer.id))).all())
-    if not ids:
-        return pd.DataFrame(columns=[*spec.columns, "customer_id", "churn_label"])
-    facts = (await customer_facts(session, tenant_id, as_of, spec, ids)).copy()
+    external = dict((await session.execute(statement.order_by(Customer.id))).all())
+    if not external:
+        return pd.DataFrame(columns=[*spec.columns, "customer_id", "external_id", "churn_label"])
+    facts = (await customer_facts(session, tenant_id, as_of, spec, list(external))).copy()
+    facts["external_id"] = facts["customer_id"].map(external)
     for column in spec.numeric:
         if not column.startswith(TRAIT_PREFIX):
             facts[column] = np.nan

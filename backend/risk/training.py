@@ -38,6 +38,7 @@ from churnsaver.backend.risk.features import FeatureMatrix, FeatureSpec
 from churnsaver.backend.risk.leaf_shap import leaf_tables
 from churnsaver.backend.risk.model_store import (
     RULES_VERSION,
+    Blend,
     CalibratedCatBoost,
     Calibration,
     StoredModel,
@@ -106,13 +107,18 @@ class TrainedModel:
     def served(self) -> StoredModel | None:
         """The model that scores if this version is activated; None when the rules ranked best."""
         winner = (self.comparison or {}).get("served", CalibratedCatBoost.kind)
-        if winner == LogisticBaseline.kind:
+        if winner == LogisticBaseline.kind and self.baseline is not None:
             return self.baseline
+        if winner == Blend.kind and self.baseline is not None:
+            return Blend(self.model, self.baseline)
         return self.model if winner == CalibratedCatBoost.kind else None
 
     @property
-    def served_metrics(self) -> dict[str, Any]:
-        return self.baseline_metrics if (self.comparison or {}).get("served") == LogisticBaseline.kind else self.metrics
+    def served_auc(self) -> float | None:
+        """The served family's holdout ROC-AUC."""
+        winner = (self.comparison or {}).get("served", CalibratedCatBoost.kind)
+        figures = {item["family"]: item["roc_auc"] for item in (self.comparison or {}).get("candidates", [])}
+        return figures.get(winner, self.metrics["roc_auc"])
 
 
 # ROC-AUC differences below this on one holdout are noise: PR-AUC (the top of the list, where a
@@ -138,7 +144,8 @@ class Candidate:
 
 def compare(labels: np.ndarray, candidates: dict[str, np.ndarray]) -> dict[str, Any]:
     """Which family ranks the holdout best: ROC-AUC first, PR-AUC within `AUC_TIE`; on a full
-    tie the first candidate (CatBoost, then the baseline, then the rules) is kept."""
+    tie the first candidate (CatBoost, the baseline, the rules, then the blend of the first two)
+    is kept."""
     figures = [
         Candidate(
             family,
@@ -341,6 +348,10 @@ def _measured(
         CalibratedCatBoost.kind: calibrated.predict(holdout_frame),
         LogisticBaseline.kind: baseline.predict(holdout_frame),
         RULES_VERSION: score_by_rules(holdout_frame).scores,
+    }
+    holdout_scores = {
+        **holdout_scores,
+        Blend.kind: (holdout_scores[CalibratedCatBoost.kind] + holdout_scores[LogisticBaseline.kind]) / 2,
     }
     importances = sorted(
         (
@@ -588,7 +599,7 @@ async def _activation(
     labels = np.asarray(training_set.labels, dtype=float)[holdout]
     active_probabilities = await asyncio.to_thread(stored_model(active).predict, frame)
     active_auc = metrics.roc_auc(labels, active_probabilities)
-    new_auc = trained.served_metrics["roc_auc"]
+    new_auc = trained.served_auc
     no_worse = new_auc is not None and (active_auc is None or new_auc >= active_auc)
     outcome = {
         "compared_with": active.version,

@@ -149,7 +149,7 @@ class RiskModelMetrics:
 
 @strawberry.type(name="RiskModelCandidate", description="One family's figures on a version's holdout.")
 class RiskModelCandidate:
-    family: str = strawberry.field(description="catboost, logistic or rules.")
+    family: str = strawberry.field(description="catboost, logistic, rules or blend (the mean of the first two).")
     roc_auc: float | None
     pr_auc: float | None
     top_decile_lift: float | None
@@ -160,7 +160,9 @@ class RiskModelCandidate:
     description="The families a training run measured on the same holdout, and the one it serves.",
 )
 class RiskModelComparison:
-    served: str = strawberry.field(description="The family that ranked the holdout best: catboost, logistic or rules.")
+    served: str = strawberry.field(
+        description="The family that ranked the holdout best: catboost, logistic, rules or blend."
+    )
     reason: str
     candidates: list[RiskModelCandidate]
 
@@ -190,7 +192,7 @@ class FeatureImportance:
 class RiskModelType:
     row: strawberry.Private[RiskModelRow]
     version: str
-    kind: str = strawberry.field(description="The family that scores: catboost, logistic or rules.")
+    kind: str = strawberry.field(description="The family that scores: catboost, logistic, blend or rules.")
     status: str = strawberry.field(description="queued, training, ready, rejected or failed.")
     progress: JSON = strawberry.field(description="The stage a run is in and its percentage.")
     active: bool = strawberry.field(description="Whether this version scores the tenant's customers.")
