@@ -1,7 +1,7 @@
 """`make bench`: the foundation benchmark, then the ingest benchmark (tests/bench/ingest/run.py), then the
-risk benchmark (tests/bench/risk/run.py).
+risk benchmark (tests/bench/risk/run.py) with the static churn tables (tests/bench/risk/static_tables.py).
 
-`python -m tests.bench [all|foundation|ingest|risk] [options]`; `all` is the default.
+`python -m tests.bench [all|foundation|ingest|risk|static-tables] [options]`; `all` is the default.
 
 The foundation benchmark: the GraphQL `customers` page against a plain Starlette endpoint
 running the same SQL. For each backend (the embedded SQLite always; PostgreSQL when CHURNSAVER_TEST_DATABASE_URL is
@@ -26,11 +26,12 @@ from tests.bench.ingest import run as ingest_run
 from tests.bench.load import PAGE_SIZE, compare_under_load, graphql_fetch, plain_fetch
 from tests.bench.report import format_backend, ratio_of, write_json
 from tests.bench.risk import run as risk_run
+from tests.bench.risk import static_tables
 from tests.bench.server import REPO_ROOT, running_server
 from tests.bench.statements import count_statements
 
 RUN_TIMEOUT_SECONDS = 900 + ingest_run.RUN_TIMEOUT_SECONDS + risk_run.RUN_TIMEOUT_SECONDS
-SUITES = ("all", "foundation", "ingest", "risk")
+SUITES = ("all", "foundation", "ingest", "risk", "static-tables")
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -45,6 +46,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "var" / "bench" / "foundation.json")
     ingest_run.add_arguments(parser)
     risk_run.add_arguments(parser)
+    static_tables.add_arguments(parser)
     return parser.parse_args()
 
 
@@ -112,6 +114,10 @@ async def main() -> None:
         if arguments.suite in ("all", "risk"):
             results = await risk_run.run(arguments)
             risk_failed = risk_run.failed(results)
+        if arguments.suite in ("all", "risk", "static-tables"):
+            await static_tables.run(arguments)
+    if arguments.suite == "static-tables":
+        return
     if "postgres" not in results["backends"]:
         print("PostgreSQL skipped: set CHURNSAVER_TEST_DATABASE_URL to bench it too", file=sys.stderr)
     if ingest_failed:
