@@ -11,12 +11,13 @@ from churnsaver.backend.core.config import Settings
 
 
 def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    # `model train` fits CatBoost's default 1000 trees on an imported table: a minute or more on a busy 2-core machine.
     env = {**os.environ, "CHURNSAVER_DATA_DIR": str(settings.data_dir), "CHURNSAVER_ENV": "test"}
     env.pop("CHURNSAVER_DATABASE_URL", None)
     if settings.database_url:
         env["CHURNSAVER_DATABASE_URL"] = settings.database_url
     return subprocess.run(
-        [sys.executable, "-m", "churnsaver.backend.cli", *args], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "churnsaver.backend.cli", *args], env=env, capture_output=True, text=True, timeout=300
     )
 
 
