@@ -37,7 +37,7 @@ POISON = POISONS[1]  # numbers beyond what either store holds
 
 
 async def quarantine_one(db: Database, settings: Any, tenant: TenantWithKey, external_id: str) -> None:
-    """A poison delivery processed by its job: quarantined."""
+    """A poison delivery processed by its job: set aside (failed) with its reason."""
     delivery = Delivery(external_id, "poison", POISON.body.replace(POISON.external_id, external_id))
     await run_job(db, settings, tenant.id, [await store_one(db, tenant.id, POISON.source, delivery)])
 
@@ -63,7 +63,7 @@ async def test_failed_events_lists_the_tenants_quarantined_deliveries_newest_fir
     assert [node["externalId"] for node in nodes] == ["m_poison_2", "m_poison_1", "m_poison_0"]
     assert (first["totalCount"], first["pageInfo"]["hasNextPage"], rest["pageInfo"]["hasNextPage"]) == (3, True, False)
     node = nodes[0]
-    assert (node["source"], node["eventType"], node["status"]) == ("api", "poison", "QUARANTINED")
+    assert (node["source"], node["eventType"], node["status"]) == ("api", "poison", POISON.status.upper())
     assert POISON.reasons[db.engine.dialect.name] in node["reason"]
     assert "1e400" in node["payload"] and node["payloadTruncated"] is False
 
@@ -102,7 +102,7 @@ async def test_retry_failed_events_requeues_them_for_the_processing_job(
     await run_job(db, settings, tenant.id, job.kwargs["inbox_ids"])
     rows = await inbox(db, tenant.id)
     assert (rows["m_acct_fixed"].status, rows["m_acct_fixed"].error) == (InboxStatus.processed, None)
-    assert rows["m_poison"].status == InboxStatus.quarantined
+    assert rows["m_poison"].status == POISON.status
     assert POISON.reasons[db.engine.dialect.name] in rows["m_poison"].error
 
 
@@ -120,4 +120,4 @@ async def test_retry_failed_events_refuses_an_unknown_id_and_needs_write_scope(
     assert (refused["__typename"], refused["code"]) == ("UserError", "BAD_USER_INPUT")
     assert (malformed["__typename"], malformed["code"]) == ("UserError", "NOT_FOUND")
     assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
-    assert (await inbox(db, other_tenant.id))["m_theirs"].status == InboxStatus.quarantined
+    assert (await inbox(db, other_tenant.id))["m_theirs"].status == POISON.status

@@ -1,5 +1,6 @@
-"""One delivery that cannot be applied is quarantined with its reason while the tenant's other
-deliveries, before and after it, are applied; a failure of the moment quarantines nothing.
+"""One delivery that cannot be applied is set aside with its reason (failed when processing's
+reading refuses it, quarantined when the database does) while the tenant's other deliveries,
+before and after it, are applied; a failure of the moment sets nothing aside.
 
 The poison deliveries are stored directly, as a receiver that accepted them would have: the
 HTTP edge refuses such input, and processing must hold even for rows stored before it did."""
@@ -22,7 +23,17 @@ from churnsaver.backend.ingest.models import InboxStatus
 from churnsaver.backend.ingest.tasks import process_pending
 from tests.fixtures.factories import TenantWithKey
 from tests.fixtures.ingest_state import ingest_state
-from tests.fixtures.poison_deliveries import POISONS, Poison, api_item, inbox, run_job, store_one, valid
+from tests.fixtures.poison_deliveries import (
+    POISONS,
+    REFUSED_MESSAGE,
+    Poison,
+    api_item,
+    inbox,
+    run_job,
+    store_one,
+    store_refusing,
+    valid,
+)
 
 
 async def timeline_by_customer(db: Database, tenant_id: uuid.UUID) -> Counter[str]:
@@ -43,13 +54,9 @@ async def test_a_poison_delivery_is_quarantined_and_the_tenants_other_deliveries
     await run_job(db, settings, tenant.id, [poison_id])
 
     rows = await inbox(db, tenant.id)
-    reason = poison.reasons[db.engine.dialect.name]
     poisoned = rows[poison.external_id]
-    if reason is None:
-        assert (poisoned.status, poisoned.error) == (InboxStatus.processed, None)
-    else:
-        assert poisoned.status == InboxStatus.quarantined
-        assert reason in poisoned.error
+    assert poisoned.status == poison.status
+    assert poison.reasons[db.engine.dialect.name] in poisoned.error
     assert {rows["m_acct_before"].status, rows["m_acct_after"].status} == {InboxStatus.processed}
     applied = await timeline_by_customer(db, tenant.id)
     assert (applied["acct_before"], applied["acct_after"]) == (1, 1)
@@ -70,7 +77,7 @@ async def test_a_poison_delivery_is_quarantined_and_the_tenants_other_deliveries
 async def test_every_poison_row_of_a_batch_is_quarantined_and_every_other_row_applied_in_one_job(
     db: Database, tenant: TenantWithKey
 ) -> None:
-    poisons = [poison for poison in POISONS if poison.reasons[db.engine.dialect.name] is not None]
+    poisons = POISONS
     ids: list[uuid.UUID] = []
     for number in range(40):
         ids.append(await store_one(db, tenant.id, "api", valid(f"acct_{number:02d}")))
@@ -81,9 +88,9 @@ async def test_every_poison_row_of_a_batch_is_quarantined_and_every_other_row_ap
 
     result = await process_pending(db, tenant.id, ids)
 
-    assert (result.processed, result.quarantined) == (40, 4)
+    assert (result.processed, result.failed + result.quarantined) == (40, 4)
     assert set(result.not_processed) == {
-        row.id for row in (await inbox(db, tenant.id)).values() if row.status == InboxStatus.quarantined
+        row.id for row in (await inbox(db, tenant.id)).values() if row.status != InboxStatus.processed
     }
     applied = await timeline_by_customer(db, tenant.id)
     assert applied == Counter({f"acct_{number:02d}": 1 for number in range(40)})
@@ -151,26 +158,28 @@ async def test_a_failure_of_the_moment_quarantines_nothing_and_the_retry_process
 
     await run_job(db, settings, tenant.id, ids)  # the job's retry
     rows = await inbox(db, tenant.id)
-    assert rows[poison.external_id].status == InboxStatus.quarantined
+    assert rows[poison.external_id].status == poison.status
     assert {rows[key].status for key in ("m_acct_first", "m_known_again")} == {InboxStatus.processed}
     applied = await timeline_by_customer(db, tenant.id)
     assert (applied["acct_first"], applied["acct_known"]) == (1, 2)
 
 
-async def test_a_poison_line_of_an_import_is_quarantined_and_the_files_other_lines_imported(
-    db: Database, tenant: TenantWithKey, tmp_path: Any
+async def test_a_delivery_the_database_refuses_is_quarantined_and_the_rest_applied_in_order(
+    settings: Any, db: Database, tenant: TenantWithKey
 ) -> None:
-    from churnsaver.backend.ingest.imports import import_events
+    refused = api_item("acct_refused", REFUSED_MESSAGE)
+    ids = [
+        await store_one(db, tenant.id, "api", valid("acct_before")),
+        await store_one(db, tenant.id, "api", Delivery(REFUSED_MESSAGE, "report_exported", json.dumps(refused))),
+        await store_one(db, tenant.id, "api", valid("acct_after")),
+    ]
 
-    poison = POISONS[1]
-    lines = [json.dumps(api_item("acct_one", "m_one")), poison.body, json.dumps(api_item("acct_two", "m_two"))]
-    path = tmp_path / "events.jsonl"
-    path.write_text("\n".join(lines) + "\n")
+    async with store_refusing(db, settings):
+        await run_job(db, settings, tenant.id, ids)
 
-    report = await import_events(db, tenant.id, path, lambda _done: None)
-
-    assert report.imported == 3
     rows = await inbox(db, tenant.id)
-    assert rows[poison.external_id].status == InboxStatus.quarantined
+    assert rows[REFUSED_MESSAGE].status == InboxStatus.quarantined
+    assert "the store refuses this event" in rows[REFUSED_MESSAGE].error
+    assert {rows["m_acct_before"].status, rows["m_acct_after"].status} == {InboxStatus.processed}
     applied = await timeline_by_customer(db, tenant.id)
-    assert (applied["acct_one"], applied["acct_two"]) == (1, 1)
+    assert (applied["acct_before"], applied["acct_after"], applied["acct_refused"]) == (1, 1, 0)

@@ -98,8 +98,10 @@ async def test_train_risk_model_refuses_the_future_and_needs_the_write_scope(cli
 async def test_train_risk_model_refuses_an_as_of_without_room_for_the_training_window(client, db, tenant):
     answers = [
         await graphql(client, TRAIN, {"input": {"asOf": as_of}}, headers=tenant.headers)
-        for as_of in ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00+01:00", "0001-06-30T00:00:00Z")
+        for as_of in ("0001-01-01T00:00:00Z", "0001-01-02T00:00:00+01:00", "0001-06-30T00:00:00Z")
     ]
+    # Before year 1 once in UTC: the DateTime scalar itself refuses it, naming the value.
+    outside = await graphql(client, TRAIN, {"input": {"asOf": "0001-01-01T00:00:00+01:00"}}, headers=tenant.headers)
 
     for answer in answers:
         assert answer["data"]["trainRiskModel"] == {
@@ -107,6 +109,8 @@ async def test_train_risk_model_refuses_an_as_of_without_room_for_the_training_w
             "code": "BAD_USER_INPUT",
             "message": "as of must leave room for the training window: 303 days of history before it",
         }
+    assert outside["data"] is None
+    assert [error["extensions"]["code"] for error in outside["errors"]] == ["BAD_USER_INPUT"]
     assert (await graphql(client, RISK_MODELS, headers=tenant.headers))["data"]["riskModels"] == []
     async with db.system_session() as session:
         jobs = (await session.execute(select(OutboxJob).where(OutboxJob.tenant_id == tenant.id))).scalars().all()
