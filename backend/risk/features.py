@@ -2,11 +2,22 @@
 
 CONTRACT (shared by training, scoring, explanations):
 
-- Feature names: `usage.<event>.7d|30d|90d` (counts in the window ending at t), `usage.<event>.trend`
-  (last 7 days against the 28-day rate: 4 * count7 / count28, NaN without events in 28 days),
-  `days_since_last_activity` (last usage event), `active_days_30d`, `active_days_90d` (days with
-  usage), `payment_failures_30d`, `payment_failures_90d`, `last_decline_class` (cat: hard/soft,
-  of the newest failure in 90 days), `tenure_days` (since the first event), `plan` (cat), `mrr`,
+- Feature names: `usage.<event>.7d|14d|28d|30d|56d|90d` (counts in the window ending at t),
+  `usage.<event>.trend` (last 7 days against the 28-day rate: 4 * count7 / count28, NaN without
+  events in 28 days), `usage.<event>.trend_14d` (last 14 days against the 56-day rate),
+  `usage.<event>.change` (the last 28 days against the 28 before: (c28 - p28) / (c28 + p28), in
+  [-1, 1], NaN without events in 56 days), `usage.<event>.share` (of the spec's usage events in 28
+  days, NaN without any), `usage.<event>.days_since` (since the newest day with it, WINDOW_DAYS
+  when none in the window), `usage.<event>.daily_90d` (the 90-day count per day of tenure in
+  it: a new customer's counts on the scale of an old one's); `days_since_last_activity` (last
+  usage event), `active_days_7d|28d|30d|90d` (days with usage), `active_day_share_28d` (active
+  days over the days of tenure in the last 28), `active_days_change_28d` and `usage_change_28d`
+  (last 28 days against the 28 before, as `change`), `usage_28d` (the spec's usage events),
+  `usage_trend` (as `trend`, all of them), `usage_daily_90d` (as `daily_90d`), `mrr_per_usage_28d`
+  and `mrr_per_active_day_28d` (MRR over 1 + the 28-day usage or active days: what a unit of use
+  costs the customer), `payment_failures_30d`, `payment_failures_90d`, `days_since_payment_failure`
+  (WINDOW_DAYS when none in the window), `last_decline_class` (cat: hard/soft, of the newest
+  failure in 90 days), `tenure_days` (since the first event), `plan` (cat), `mrr`,
   `discounts_received` (ever), `cancel_scheduled` (0/1), `subscription_status` (cat), and
   `trait.<name>` for every trait (cat or number by its type, see `traits.py`).
 - `FeatureMatrix.frame`: one row per customer, in `customer_ids` order; numeric columns float64
@@ -73,16 +84,31 @@ from churnsaver.backend.risk.traits import (
 __all__ = ["MISSING_CATEGORY", "FeatureMatrix", "FeatureSpec", "discover_spec", "feature_matrix", "feature_rows"]
 
 WINDOW_DAYS = 90
-USAGE_WINDOWS = (7, 30, 90)
+USAGE_WINDOWS = (7, 14, 28, 30, 56, 90)
 TREND_DAYS = (7, 28)
+LONG_TREND_DAYS = (14, 56)
+PERIOD_DAYS = 28  # the period `change` compares with the one before it
+ACTIVE_DAY_WINDOWS = (7, 28, 30, 56, 90)
+USAGE_RATIOS = ("trend", "trend_14d", "change", "share", "days_since", "daily_90d")
 USAGE_PREFIX = "usage."
 TRAIT_PREFIX = "trait."
 BASE_NUMERIC = (
     "days_since_last_activity",
+    "active_days_7d",
+    "active_days_28d",
     "active_days_30d",
     "active_days_90d",
+    "active_day_share_28d",
+    "active_days_change_28d",
+    "usage_28d",
+    "usage_trend",
+    "usage_change_28d",
+    "usage_daily_90d",
+    "mrr_per_usage_28d",
+    "mrr_per_active_day_28d",
     "payment_failures_30d",
     "payment_failures_90d",
+    "days_since_payment_failure",
     "tenure_days",
     "mrr",
     "discounts_received",
@@ -160,7 +186,10 @@ async def id_ranges(session: AsyncSession, tenant_id: uuid.UUID, size: int) -> l
 
 
 def usage_columns(event: str) -> tuple[str, ...]:
-    return (*(f"{USAGE_PREFIX}{event}.{days}d" for days in USAGE_WINDOWS), f"{USAGE_PREFIX}{event}.trend")
+    return (
+        *(f"{USAGE_PREFIX}{event}.{days}d" for days in USAGE_WINDOWS),
+        *(f"{USAGE_PREFIX}{event}.{ratio}" for ratio in USAGE_RATIOS),
+    )
 
 
 def trait_column(name: str) -> str:
@@ -297,11 +326,11 @@ async def customer_facts(
         customers = {name: values[keys.get_indexer(wanted)] for name, values in customers.items()}
         keys = wanted
     rows = keys.get_indexer(window["customer_id"])
-    columns: dict[str, Any] = {}
-    columns |= _usage_features(window, rows, spec.usage_events, len(keys))
-    columns |= _payment_features(window, rows, len(keys))
-    columns |= _life_features(life, keys.get_indexer(life["customer_id"]), len(keys), day)
+    columns: dict[str, Any] = _life_features(life, keys.get_indexer(life["customer_id"]), len(keys), day)
+    columns |= _usage_features(window, rows, spec.usage_events, len(keys), day, columns["tenure_days"])
+    columns |= _payment_features(window, rows, len(keys), day)
     columns |= _state_features(state, keys.get_indexer(state["customer_id"]), len(keys))
+    columns |= _value_features(columns)
     columns |= _trait_features(customers, spec)
     columns["customer_id"] = customers["id"]
     columns["churned_at"] = customers["churned_at"]
@@ -361,7 +390,7 @@ async def _window_activity(
     customer_ids: Scope,
 ) -> "Columns":
     """Per customer and name (usage events of the spec, payment failures, declines): counts in
-    the last 7/28/30/90 days and the newest day."""
+    the last 7/14/28/30/56/90 days and the newest day."""
     count = ACTIVITY.c["count"]
 
     def within(days: int) -> Any:
@@ -371,9 +400,7 @@ async def _window_activity(
     statement = CustomerDailyActivityRepository(session, tenant_id).select_readable(
         key_column(ACTIVITY.c.customer_id),
         ACTIVITY.c.name,
-        within(7),
-        within(28),
-        within(30),
+        *(within(days) for days in USAGE_WINDOWS[:-1]),
         func.sum(count),
         func.max(ACTIVITY.c.day),
     )
@@ -384,12 +411,13 @@ async def _window_activity(
     )
     statement = _scoped(statement, ACTIVITY.c.customer_id, customer_ids)
     statement = statement.group_by(ACTIVITY.c.customer_id, ACTIVITY.c.name)
-    return await query_columns(session, statement, ["customer_id", "name", "c7", "c28", "c30", "c90", "newest"])
+    counts = [f"c{days}" for days in USAGE_WINDOWS]
+    return await query_columns(session, statement, ["customer_id", "name", *counts, "newest"])
 
 
 async def _life_activity(session: AsyncSession, tenant_id: uuid.UUID, day: date, customer_ids: Scope) -> "Columns":
     """Per customer over its whole history up to `day`: first day, last usage day, days with
-    usage in 30 and 90 days, discounts received."""
+    usage in the last 7, 28, 30, 56 and 90 days, discounts received."""
     usage = ACTIVITY.c.name.not_in(NON_USAGE_NAMES)
 
     def usage_days(days: int) -> Any:
@@ -399,13 +427,13 @@ async def _life_activity(session: AsyncSession, tenant_id: uuid.UUID, day: date,
         key_column(ACTIVITY.c.customer_id),
         func.min(ACTIVITY.c.day),
         func.max(case((usage, ACTIVITY.c.day))),
-        usage_days(30),
-        usage_days(90),
+        *(usage_days(days) for days in ACTIVE_DAY_WINDOWS),
         func.sum(case((ACTIVITY.c.name.in_(DISCOUNT_NAMES), ACTIVITY.c["count"]), else_=0)),
     )
     statement = statement.where(ACTIVITY.c.day <= day)
     statement = _scoped(statement, ACTIVITY.c.customer_id, customer_ids)
-    names = ["customer_id", "first_day", "last_usage_day", "active_30", "active_90", "discounts"]
+    active = [f"active_{days}" for days in ACTIVE_DAY_WINDOWS]
+    names = ["customer_id", "first_day", "last_usage_day", *active, "discounts"]
     return await query_columns(session, statement.group_by(ACTIVITY.c.customer_id), names)
 
 
@@ -463,31 +491,80 @@ def _object_array(values: Sequence[Any]) -> np.ndarray:
     return array
 
 
-def _usage_features(window: Columns, rows: np.ndarray, usage_events: Sequence[str], size: int) -> dict[str, Any]:
-    """Counts and trend per usage event: the window's rows scattered into (customer, event) grids."""
+def _usage_features(
+    window: Columns, rows: np.ndarray, usage_events: Sequence[str], size: int, day: date, tenure: np.ndarray
+) -> dict[str, Any]:
+    """Per usage event, its counts and ratios, and the same over all of the spec's usage events:
+    the window's rows scattered into (customer, event) grids."""
     events = pd.Index(usage_events).get_indexer(window["name"])
     hit = (rows >= 0) & (events >= 0)
     grids = {}
-    for metric in ("c7", "c28", "c30", "c90"):
+    for days in USAGE_WINDOWS:
         grid = np.zeros((size, len(usage_events)))
-        grid[rows[hit], events[hit]] = window[metric][hit].astype(float)
-        grids[metric] = grid
-    with np.errstate(divide="ignore", invalid="ignore"):
-        trend = np.where(grids["c28"] > 0, (grids["c7"] / TREND_DAYS[0]) / (grids["c28"] / TREND_DAYS[1]), np.nan)
+        grid[rows[hit], events[hit]] = window[f"c{days}"][hit].astype(float)
+        grids[days] = grid
+    newest = np.full((size, len(usage_events)), np.nan)
+    newest[rows[hit], events[hit]] = _day_numbers(window["newest"][hit])
+    days_since = np.nan_to_num(day.toordinal() - newest, nan=float(WINDOW_DAYS))
+    # Days of the 90-day window the customer existed in: a count per day it could have been used.
+    observed = np.clip(np.nan_to_num(tenure, nan=WINDOW_DAYS) + 1, 1, WINDOW_DAYS)
+    recent = grids[PERIOD_DAYS]
+    ratios = {
+        "trend": _rate_ratio(grids[TREND_DAYS[0]], grids[TREND_DAYS[1]], TREND_DAYS),
+        "trend_14d": _rate_ratio(grids[LONG_TREND_DAYS[0]], grids[LONG_TREND_DAYS[1]], LONG_TREND_DAYS),
+        "change": _change(recent, grids[2 * PERIOD_DAYS] - recent),
+        "share": _divide(recent, recent.sum(axis=1, keepdims=True)),
+        "days_since": days_since,
+        "daily_90d": grids[WINDOW_DAYS] / observed[:, None],
+    }
     columns: dict[str, np.ndarray] = {}
     for index, event in enumerate(usage_events):
-        seven, thirty, ninety, trend_column = usage_columns(event)
-        columns[seven], columns[thirty] = grids["c7"][:, index], grids["c30"][:, index]
-        columns[ninety], columns[trend_column] = grids["c90"][:, index], trend[:, index]
+        names = iter(usage_columns(event))
+        for days in USAGE_WINDOWS:
+            columns[next(names)] = grids[days][:, index]
+        for ratio in USAGE_RATIOS:
+            columns[next(names)] = ratios[ratio][:, index]
+    totals = {days: grid.sum(axis=1) for days, grid in grids.items()}
+    columns["usage_28d"] = totals[PERIOD_DAYS]
+    columns["usage_trend"] = _rate_ratio(totals[TREND_DAYS[0]], totals[TREND_DAYS[1]], TREND_DAYS)
+    columns["usage_change_28d"] = _change(totals[PERIOD_DAYS], totals[2 * PERIOD_DAYS] - totals[PERIOD_DAYS])
+    columns["usage_daily_90d"] = totals[WINDOW_DAYS] / observed
     return columns
 
 
-def _payment_features(window: Columns, rows: np.ndarray, size: int) -> dict[str, Any]:
+def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, NaN where the denominator is 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / denominator, np.nan)
+
+
+def _rate_ratio(short: np.ndarray, long: np.ndarray, days: tuple[int, int]) -> np.ndarray:
+    """The daily rate over the short window against the long one's (NaN without any in the long)."""
+    return _divide(short / days[0], long / days[1])
+
+
+def _change(recent: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """(recent - before) / (recent + before): -1 gone, 0 flat, 1 new; NaN when both are 0."""
+    return _divide(recent - before, recent + before)
+
+
+def _value_features(columns: dict[str, Any]) -> dict[str, np.ndarray]:
+    """What the customer pays per unit of use: the subscription's MRR over 1 + its 28-day use."""
+    mrr = columns["mrr"]
+    return {
+        "mrr_per_usage_28d": mrr / (1 + columns["usage_28d"]),
+        "mrr_per_active_day_28d": mrr / (1 + columns["active_days_28d"]),
+    }
+
+
+def _payment_features(window: Columns, rows: np.ndarray, size: int, day: date) -> dict[str, Any]:
     names = window["name"]
     failures = (names == EventType.payment_failed.value) & (rows >= 0)
     thirty, ninety = np.zeros(size), np.zeros(size)
     thirty[rows[failures]] = window["c30"][failures].astype(float)
     ninety[rows[failures]] = window["c90"][failures].astype(float)
+    since = np.full(size, float(WINDOW_DAYS))
+    since[rows[failures]] = day.toordinal() - _day_numbers(window["newest"][failures])
     # The newest failure's class; a day with both counts as hard (the worse one): sorted by
     # customer, newest day, hard last, the last row of each customer is its class.
     declines = np.flatnonzero(np.isin(names, list(DECLINE_NAMES)) & (rows >= 0))
@@ -499,7 +576,12 @@ def _payment_features(window: Columns, rows: np.ndarray, size: int) -> dict[str,
         owners = rows[order]
         last = np.append(owners[1:] != owners[:-1], True)
         classes[owners[last]] = [name.removeprefix(DECLINE_PREFIX) for name in names[order[last]]]
-    return {"payment_failures_30d": thirty, "payment_failures_90d": ninety, "last_decline_class": classes}
+    return {
+        "payment_failures_30d": thirty,
+        "payment_failures_90d": ninety,
+        "days_since_payment_failure": since,
+        "last_decline_class": classes,
+    }
 
 
 def _life_features(life: Columns, rows: np.ndarray, size: int, day: date) -> dict[str, np.ndarray]:
@@ -514,11 +596,17 @@ def _life_features(life: Columns, rows: np.ndarray, size: int, day: date) -> dic
 
     first_day = np.full(size, None, dtype=object)
     first_day[rows] = life["first_day"][found]
+    active = {days: spread(life[f"active_{days}"].astype(float), 0.0) for days in ACTIVE_DAY_WINDOWS}
+    tenure = today - spread(_day_numbers(life["first_day"]), np.nan)
+    # The days of the last 28 the customer existed on (NaN for none: nothing seen yet).
+    existed = np.clip(tenure + 1, 1, PERIOD_DAYS)
     return {
         "days_since_last_activity": today - spread(_day_numbers(life["last_usage_day"]), np.nan),
-        "active_days_30d": spread(life["active_30"].astype(float), 0.0),
-        "active_days_90d": spread(life["active_90"].astype(float), 0.0),
-        "tenure_days": today - spread(_day_numbers(life["first_day"]), np.nan),
+        # 56 days serve the change only: the days before the last 28.
+        **{f"active_days_{days}d": active[days] for days in ACTIVE_DAY_WINDOWS if days != 2 * PERIOD_DAYS},
+        "active_day_share_28d": active[PERIOD_DAYS] / existed,
+        "active_days_change_28d": _change(active[PERIOD_DAYS], active[2 * PERIOD_DAYS] - active[PERIOD_DAYS]),
+        "tenure_days": tenure,
         "discounts_received": spread(life["discounts"].astype(float), 0.0),
         "first_day": first_day,
     }

@@ -8,7 +8,7 @@ usage window) still reads sensibly from its name.
 import math
 from typing import Any
 
-from churnsaver.backend.risk.features import MISSING_CATEGORY, TRAIT_PREFIX, USAGE_PREFIX
+from churnsaver.backend.risk.features import MISSING_CATEGORY, TRAIT_PREFIX, USAGE_PREFIX, WINDOW_DAYS
 
 
 def describe(feature: str, value: Any) -> str:
@@ -36,8 +36,36 @@ def _usage(rest: str, value: Any, missing: bool) -> str:
         if missing:
             return f"{event}: no use in the last 4 weeks"
         return f"{event}: last week at {_number(value * 100)}% of the 4-week rate"
-    period = {"7d": "7 days", "30d": "30 days", "90d": "90 days"}.get(window, window)
+    ratio = USAGE_RATIO_LABELS.get(window)
+    if ratio is not None:
+        return f"{event}: {ratio(value, missing)}"
+    period = f"{window[:-1]} days" if window.endswith("d") and window[:-1].isdigit() else window
     return f"{event}: {'unknown' if missing else _number(value)} in the last {period}"
+
+
+def _percent(value: Any) -> str:
+    return f"{_number(value * 100)}%"
+
+
+USAGE_RATIO_LABELS = {
+    "trend_14d": lambda value, missing: (
+        "no use in the last 8 weeks" if missing else f"last 2 weeks at {_percent(value)} of the 8-week rate"
+    ),
+    "change": lambda value, missing: (
+        "no use in the last 8 weeks"
+        if missing
+        else f"last 4 weeks against the 4 before {value:+.2f} (-1 stopped, +1 new)"
+    ),
+    "share": lambda value, missing: (
+        "no use in the last 4 weeks" if missing else f"{_percent(value)} of use in the last 4 weeks"
+    ),
+    "days_since": lambda value, missing: (
+        f"not used in {WINDOW_DAYS} days"
+        if missing or value >= WINDOW_DAYS
+        else f"last used {_count(int(value), 'day')} ago"
+    ),
+    "daily_90d": lambda value, missing: "unknown" if missing else f"{_number(value)} a day over 90 days",
+}
 
 
 def _days_since_activity(value: Any, missing: bool) -> str:
@@ -80,6 +108,17 @@ BASE_LABELS = {
     "days_since_last_activity": _days_since_activity,
     "active_days_30d": _counted("active day", "30 days"),
     "active_days_90d": _counted("active day", "90 days"),
+    "active_days_7d": _counted("active day", "7 days"),
+    "active_days_28d": _counted("active day", "28 days"),
+    "active_day_share_28d": lambda value, missing: (
+        "Active days unknown" if missing else f"Active on {_percent(value)} of the last 28 days"
+    ),
+    "usage_28d": _counted("use", "28 days"),
+    "days_since_payment_failure": lambda value, missing: (
+        f"No payment failure in {WINDOW_DAYS} days"
+        if missing or value >= WINDOW_DAYS
+        else f"Last payment failure {_count(int(value), 'day')} ago"
+    ),
     "payment_failures_30d": _counted("payment failure", "30 days"),
     "payment_failures_90d": _counted("payment failure", "90 days"),
     "discounts_received": lambda value, missing: f"{_count(0 if missing else int(value), 'discount')} received",

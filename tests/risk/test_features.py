@@ -11,6 +11,7 @@ from churnsaver.backend.risk.features import (
     BASE_CATEGORICAL,
     BASE_NUMERIC,
     MISSING_CATEGORY,
+    WINDOW_DAYS,
     FeatureSpec,
     discover_spec,
     feature_matrix,
@@ -59,17 +60,37 @@ async def test_windows_trend_and_state_are_exact_as_of_a_time(db, tenant) -> Non
     assert matrix.customer_ids == [ids["c1"]] and matrix.as_of == [AS_OF]
     row = matrix.frame.iloc[0].to_dict()
     last_day = date(2026, 2, 28)
-    assert {key: row[key] for key in usage_columns("login")} == {
-        "usage.login.7d": 3.0,  # days 1 and 5
-        "usage.login.30d": 6.0,  # + day 10
-        "usage.login.90d": 10.0,  # + day 40; day 95 is out, the one after as_of too
-        "usage.login.trend": (3 / 7) / (6 / 28),
-    }
+    assert {key: row[key] for key in usage_columns("login")} == pytest.approx(
+        {
+            "usage.login.7d": 3.0,  # days 1 and 5
+            "usage.login.14d": 6.0,  # + day 10
+            "usage.login.28d": 6.0,
+            "usage.login.30d": 6.0,
+            "usage.login.56d": 10.0,  # + day 40
+            "usage.login.90d": 10.0,  # day 95 is out, the one after as_of too
+            "usage.login.trend": (3 / 7) / (6 / 28),
+            "usage.login.trend_14d": (6 / 14) / (10 / 56),
+            "usage.login.change": (6 - 4) / (6 + 4),  # 28 days against the 28 before (day 40's 4)
+            "usage.login.share": 6 / 7,  # of the 7 usage events in 28 days (one export)
+            "usage.login.days_since": 0.0,
+            "usage.login.daily_90d": 10 / 90,  # a customer of 99 days existed on all 90
+        }
+    )
     assert row["usage.export.7d"] == 1.0 and row["usage.export.90d"] == 1.0
+    assert (row["usage.export.change"], row["usage.export.share"]) == (1.0, pytest.approx(1 / 7))  # new
+    assert row["usage.export.days_since"] == 2.0
     assert row["days_since_last_activity"] == 0.0  # a login on Feb 28
-    assert row["active_days_30d"] == 4.0  # days 1, 3 (export), 5, 10
+    assert row["active_days_7d"] == 3.0  # days 1, 3 (export), 5
+    assert row["active_days_28d"] == row["active_days_30d"] == 4.0  # + day 10
     assert row["active_days_90d"] == 5.0
+    assert row["active_day_share_28d"] == pytest.approx(4 / 28)
+    assert row["active_days_change_28d"] == pytest.approx((4 - 1) / (4 + 1))  # day 40 before
+    assert row["usage_28d"] == 7.0 and row["usage_trend"] == pytest.approx((4 / 7) / (7 / 28))
+    assert row["usage_change_28d"] == pytest.approx((7 - 4) / (7 + 4))
+    assert row["usage_daily_90d"] == pytest.approx(11 / 90)
+    assert (row["mrr_per_usage_28d"], row["mrr_per_active_day_28d"]) == (2000 / 8, 2000 / 5)
     assert (row["payment_failures_30d"], row["payment_failures_90d"]) == (2.0, 3.0)
+    assert row["days_since_payment_failure"] == 2.0  # the soft failure on day 3
     assert row["last_decline_class"] == "soft"
     assert row["tenure_days"] == (last_day - at(100).date()).days
     assert (row["plan"], row["mrr"], row["cancel_scheduled"]) == ("pro", 2000.0, 1.0)
@@ -87,6 +108,26 @@ async def test_a_day_later_the_windows_move(db, tenant) -> None:
     # Days now end on Mar 6: the login after the old as_of is in; day 1 (Feb 28) is 7 days back.
     assert row["usage.login.7d"] == 3.0  # Feb 28 (2) + Mar 1 (1); Feb 24 is out
     assert row["days_since_last_activity"] == 5.0
+
+
+async def test_a_new_customers_counts_are_per_day_of_its_tenure(db, tenant) -> None:
+    """A customer seen for 10 days: its 90-day counts and 28-day active days are over 10 days, so
+    it compares with an older customer at the same daily pace; an event it never sent is
+    WINDOW_DAYS old, with a share of 0."""
+    young = [usage("young", "login", at(days), f"young-{days}") for days in (1, 2, 4, 10)]
+    young += [usage("young", "login", at(2), "young-2b")]
+    await apply(db, tenant.id, [*history(), *young])
+    ids = await customer_ids(db, tenant.id)
+    async with db.tenant_unit_of_work(tenant.id) as session:
+        spec = await discover_spec(session, tenant.id)
+        matrix = await feature_matrix(session, tenant.id, AS_OF, spec, [ids["young"]])
+    row = matrix.frame.iloc[0]
+    assert row["tenure_days"] == 9.0  # Feb 19 to Feb 28
+    assert row["usage.login.daily_90d"] == pytest.approx(5 / 10) and row["usage_daily_90d"] == pytest.approx(5 / 10)
+    assert row["active_day_share_28d"] == pytest.approx(4 / 10)
+    assert row["usage.login.share"] == 1.0 and row["usage.login.change"] == 1.0  # nothing before: all new
+    assert row["usage.export.days_since"] == WINDOW_DAYS and row["usage.export.share"] == 0.0
+    assert row["days_since_payment_failure"] == WINDOW_DAYS and math.isnan(row["mrr_per_usage_28d"])
 
 
 async def test_customers_without_events_have_zero_counts_and_missing_state(db, tenant) -> None:
