@@ -243,15 +243,22 @@ def check_item(item: Any, received_at: str, *, acceptable: bool = False) -> Deli
     """Stamp `item` with its receive time and check it as the stores and processing will: the
     delivery to store, or ValueError (an UnacceptableInput names the field). What is acknowledged
     is never failed later. `acceptable`: the item is known to be acceptable JSON already."""
+    checked_events(item, received_at, acceptable=acceptable)
+    event_type = item["event"] if item["type"] == "track" else EventType.identify
+    return Delivery(external_id=item["messageId"], event_type=event_type, payload=stored_json(item))
+
+
+def checked_events(item: Any, received_at: str, *, acceptable: bool = False) -> list[CanonicalEvent]:
+    """`check_item`'s checks, and the canonical events the item is processed into."""
     if not isinstance(item, dict):
         raise ValueError("an item must be a JSON object")
     if not acceptable:
         check_json_value(item)
     item[RECEIVED_AT] = received_at
-    for event in normalize_item(item):
+    events = normalize_item(item)
+    for event in events:
         check_event(event)
-    event_type = item["event"] if item["type"] == "track" else EventType.identify
-    return Delivery(external_id=item["messageId"], event_type=event_type, payload=stored_json(item))
+    return events
 
 
 def stored_json(item: dict[str, Any]) -> str:

@@ -12,9 +12,12 @@ import asyncio
 import csv
 import io
 import itertools
+import multiprocessing
 import operator
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -28,7 +31,8 @@ from churnsaver.backend.core.accepted_json import loads_accepted, parse_timestam
 from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.core.errors import InvalidInput
 from churnsaver.backend.core.quarantine import Batch, run_isolating
-from churnsaver.backend.customers.events import Source
+from churnsaver.backend.customers.apply import ApplyResult, apply_events, combined
+from churnsaver.backend.customers.events import CanonicalEvent, Source
 from churnsaver.backend.customers.trait_types import TraitType, infer_type, is_missing, trait_encoder
 from churnsaver.backend.customers.upsert import (
     CustomerBatch,
@@ -37,13 +41,15 @@ from churnsaver.backend.customers.upsert import (
     prepare_customers,
     upsert_customers,
 )
-from churnsaver.backend.ingest.events_api import check_item
-from churnsaver.backend.ingest.inbox import Delivery, store
-from churnsaver.backend.ingest.tasks import process_inbox
+from churnsaver.backend.ingest.events_api import check_item, checked_events
+from churnsaver.backend.ingest.inbox import count, store
+from churnsaver.backend.ingest.models import InboxStatus
+from churnsaver.backend.ingest.repository import InboxEventRepository
 
 CUSTOMER_BATCH_ROWS = 20_000
 PARSE_STEP_ROWS = 100  # rows parsed between two turns of the event loop
-EVENT_BATCH_LINES = 500
+EVENT_BATCH_LINES = 5000  # lines applied per transaction: a batch's statements are a fixed number
+WORKER_MIN_BYTES = 4 * 1024 * 1024  # smaller files are parsed in this process
 TYPE_SAMPLE_ROWS = 1000  # rows read ahead to infer column types, before anything is written
 MAX_REPORTED_REJECTIONS = 1000  # all are counted; only these are kept, to keep memory flat
 MAX_EVENT_LINE_BYTES = 1024 * 1024
@@ -64,6 +70,7 @@ LABEL_WORDS = {
 }
 
 OnProgress = Callable[[int], None]  # called with the bytes of the file read so far
+OnEvents = Callable[[int], None]  # called with the number of events (lines) applied so far
 T = TypeVar("T")
 
 
@@ -82,6 +89,7 @@ class ImportReport:
     imported: int = 0  # customers created / events stored for the first time
     updated: int = 0  # customers that existed and were updated
     duplicates: int = 0  # events already stored by an earlier delivery or run
+    quarantined: int = 0  # events that could not be applied, kept in the inbox with the reason
     rejected: int = 0
     rejections: list[Rejection] = field(default_factory=list)  # the first MAX_REPORTED_REJECTIONS
     columns: dict[str, TraitType] = field(default_factory=dict)  # customers: trait column -> type
@@ -379,48 +387,151 @@ async def _write_customers(
     done()
 
 
-async def import_events(db: Database, tenant_id: uuid.UUID, path: Path, on_progress: OnProgress) -> ImportReport:
-    """Store each line of the JSON Lines file at `path` as an events-API item and process it.
+async def import_events(
+    db: Database,
+    tenant_id: uuid.UUID,
+    path: Path,
+    on_progress: OnProgress,
+    on_events: OnEvents | None = None,
+) -> ImportReport:
+    """Apply each line of the JSON Lines file at `path` as an events-API item.
 
-    Items are processed inline, in the transaction that stores them, so an import that returns
-    has applied everything but the items quarantined (ingest/tasks.py); items already stored by an
-    earlier run are duplicates and skipped.
+    Lines are parsed and checked exactly as the events API checks an item, in a worker process
+    for a large file while this one writes: the two cores each do half the work. Events go
+    straight to the timeline, a transaction per EVENT_BATCH_LINES lines, without a stop in the
+    inbox: the timeline's unique (source, messageId) is the import's idempotency key, so a re-run,
+    or a run resumed after a crash, applies nothing twice. A line that cannot be applied is
+    quarantined (core/quarantine.py) into the inbox with its reason, where `failedEvents` lists it
+    and `churnsaver ingest retry` takes it up, like a delivery of the events API.
     """
     report = ImportReport()
     received_at = utcnow().isoformat()
-    with _open_file(path) as file:
-        for batch in batched(_event_lines(file), EVENT_BATCH_LINES):
-            deliveries: list[Delivery] = []
-            rejected_before = report.rejected
-            for line, data in batch:
-                try:
-                    deliveries.append(_event_delivery(data, received_at))
-                except ValueError as error:
-                    report.reject(line, str(error))
-            new_ids = await run_isolating(
+    events_done = 0
+    with _open_file(path) as file, _line_parser(path) as parse:
+        lines = batched(_event_lines(file), EVENT_BATCH_LINES)
+        parsing = _next_parse(parse, lines, received_at)
+        while (batch := await parsing) is not None:
+            chunk, parsed = batch
+            parsing = _next_parse(parse, lines, received_at)  # the next batch is parsed while this one is written
+            position = file.tell()
+            for line, reason in parsed.rejected:
+                report.reject(line, reason)
+            outcome = await run_isolating(
                 db,
                 tenant_id,
-                partial(
-                    _store_and_process,
-                    tenant_id=tenant_id,
-                    deliveries=deliveries,
-                    rejected=report.rejected - rejected_before,
-                ),
+                partial(_apply_lines, tenant_id=tenant_id, parsed=parsed, raw=dict(chunk), received_at=received_at),
                 what="import events",
             )
-            report.imported += len(new_ids)
-            report.duplicates += len(deliveries) - len(new_ids)
-            on_progress(file.tell())
+            report.imported += outcome.applied
+            report.duplicates += outcome.duplicates
+            report.quarantined += outcome.quarantined
+            events_done += len(parsed.lines)
+            on_progress(position)
+            if on_events is not None:
+                on_events(events_done)
     return report
 
 
-async def _store_and_process(
-    session: AsyncSession, batch: Batch, *, tenant_id: uuid.UUID, deliveries: list[Delivery], rejected: int
-) -> list[uuid.UUID]:
-    new_ids = await store(session, tenant_id, Source.api, deliveries, rejected=rejected)
-    if new_ids:
-        await process_inbox(session, tenant_id, new_ids, batch=batch)
-    return new_ids
+@dataclass(frozen=True, slots=True)
+class ParsedLines:
+    """A batch of lines as the events API would take them: the events of each valid line, the
+    reason of each line refused."""
+
+    lines: list[tuple[int, list[CanonicalEvent]]]
+    rejected: list[tuple[int, str]]
+
+
+def parse_event_lines(chunk: list[tuple[int, bytes | None]], received_at: str) -> ParsedLines:
+    """The events of each line, checked by the edge's JSON check and the events API's item check;
+    runs in the worker process."""
+    lines: list[tuple[int, list[CanonicalEvent]]] = []
+    rejected: list[tuple[int, str]] = []
+    for line, data in chunk:
+        try:
+            lines.append((line, _line_events(data, received_at)))
+        except ValueError as error:
+            rejected.append((line, str(error)))
+    return ParsedLines(lines, rejected)
+
+
+def _line_events(data: bytes | None, received_at: str) -> list[CanonicalEvent]:
+    if data is None:
+        raise ValueError(f"the line is longer than {MAX_EVENT_LINE_BYTES} bytes")
+    return checked_events(loads_accepted(data), received_at, acceptable=True)
+
+
+Parse = Callable[[list[tuple[int, bytes | None]], str], Awaitable[ParsedLines]]
+
+
+@contextmanager
+def _line_parser(path: Path) -> Iterator[Parse]:
+    """Parses batches of lines: in a worker process for a file of WORKER_MIN_BYTES or more, in
+    this one for a smaller file (starting a process costs more than parsing it here)."""
+    if path.stat().st_size < WORKER_MIN_BYTES:
+
+        async def parse_here(chunk: list[tuple[int, bytes | None]], received_at: str) -> ParsedLines:
+            return parse_event_lines(chunk, received_at)
+
+        yield parse_here
+        return
+    # spawn: a forked copy of this process would inherit its database connections and threads.
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+
+        async def parse_in_worker(chunk: list[tuple[int, bytes | None]], received_at: str) -> ParsedLines:
+            return await asyncio.get_running_loop().run_in_executor(pool, parse_event_lines, chunk, received_at)
+
+        yield parse_in_worker
+
+
+def _next_parse(
+    parse: Parse, lines: Iterator[list[tuple[int, bytes | None]]], received_at: str
+) -> "asyncio.Future[tuple[list[tuple[int, bytes | None]], ParsedLines] | None]":
+    """The next batch of lines and its parse, started now."""
+
+    async def next_batch() -> tuple[list[tuple[int, bytes | None]], ParsedLines] | None:
+        chunk = next(lines, None)
+        if chunk is None:
+            return None
+        return chunk, await parse(chunk, received_at)
+
+    return asyncio.ensure_future(next_batch())
+
+
+@dataclass(frozen=True, slots=True)
+class _LinesApplied:
+    applied: int
+    duplicates: int
+    quarantined: int
+
+
+async def _apply_lines(
+    session: AsyncSession,
+    batch: Batch,
+    *,
+    tenant_id: uuid.UUID,
+    parsed: ParsedLines,
+    raw: dict[int, bytes | None],
+    received_at: str,
+) -> _LinesApplied:
+    """Apply a batch's lines and count them in the tenant's ingest counters; the lines that
+    cannot be applied (only when `batch` isolates) are stored in the inbox, quarantined."""
+
+    async def apply_group(group: list[tuple[int, list[CanonicalEvent]]]) -> ApplyResult:
+        return await apply_events(session, tenant_id, [event for _, events in group for event in events])
+
+    applied = await batch.apply(parsed.lines, apply_group)
+    result = combined(applied.results) if applied.results else None
+    new = result.applied if result is not None else 0
+    duplicates = result.duplicates if result is not None else 0
+    inbox = InboxEventRepository(session, tenant_id)
+    for failure in applied.failures:
+        line, _ = failure.item
+        delivery = check_item(loads_accepted(raw[line] or b""), received_at, acceptable=True)
+        # Already in the inbox when an earlier run quarantined it: it stays as it is.
+        if stored := await store(session, tenant_id, Source.api, [delivery]):
+            await inbox.mark(stored, InboxStatus.quarantined, failure.reason)
+    await count(session, tenant_id, Source.api, accepted=new, duplicate=duplicates, rejected=len(parsed.rejected))
+    return _LinesApplied(new, duplicates, len(applied.failures))
 
 
 def _event_lines(file: BinaryIO) -> Iterator[tuple[int, bytes | None]]:
@@ -436,9 +547,3 @@ def _event_lines(file: BinaryIO) -> Iterator[tuple[int, bytes | None]]:
             yield number, None
         elif data.strip():
             yield number, data
-
-
-def _event_delivery(data: bytes | None, received_at: str) -> Delivery:
-    if data is None:
-        raise ValueError(f"the line is longer than {MAX_EVENT_LINE_BYTES} bytes")
-    return check_item(loads_accepted(data), received_at, acceptable=True)

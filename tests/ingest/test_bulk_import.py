@@ -1,0 +1,119 @@
+"""A bulk events import ends where the events API ends: same customers, subscriptions, timeline,
+daily aggregates and risk features; a re-run or a resumed run adds nothing."""
+
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from churnsaver.backend.customers.models import Customer, CustomerDailyActivity, CustomerDailyState
+from churnsaver.backend.ingest.imports import import_events
+from churnsaver.backend.ingest.models import InboxEvent, InboxStatus
+from churnsaver.backend.ingest.tasks import process_pending
+from churnsaver.backend.risk.features import discover_spec, feature_matrix
+from churnsaver.backend.synthetic.generator import generate
+from tests.fixtures.ingest_state import assert_same_state, ingest_state
+
+START = datetime(2025, 1, 1, tzinfo=UTC)
+END = datetime(2025, 4, 1, tzinfo=UTC)
+API_BATCH_ITEMS = 50
+
+
+@pytest.fixture(scope="module")
+def history() -> list[dict[str, Any]]:
+    return generate(seed=19, customers=12, start=START, end=END).items
+
+
+def write_history(path: Path, items: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(item) + "\n" for item in items), encoding="utf-8")
+    return path
+
+
+async def run_import(db, tenant_id: uuid.UUID, path: Path):
+    return await import_events(db, tenant_id, path, on_progress=lambda _done: None)
+
+
+async def send_through_the_api(client, db, tenant, items: list[dict[str, Any]]) -> None:
+    """Post the items to the events API in small batches, each processed as its job would."""
+    for start in range(0, len(items), API_BATCH_ITEMS):
+        response = await client.post(
+            "/v1/events", json={"batch": items[start : start + API_BATCH_ITEMS]}, headers=tenant.headers
+        )
+        assert response.status_code == 200, response.text
+        async with db.tenant_session(tenant.id) as session:
+            statement = select(InboxEvent.id).where(
+                InboxEvent.tenant_id == tenant.id, InboxEvent.status == InboxStatus.pending
+            )
+            pending = list((await session.execute(statement)).scalars())
+        await process_pending(db, tenant.id, pending)
+
+
+async def aggregates(db, tenant_id: uuid.UUID) -> tuple[list[Any], list[Any]]:
+    async with db.tenant_session(tenant_id) as session:
+        names = dict((await session.execute(select(Customer.id, Customer.external_id))).all())
+        activity = (await session.execute(select(CustomerDailyActivity))).scalars()
+        states = (await session.execute(select(CustomerDailyState))).scalars()
+        return (
+            sorted((names[a.customer_id], a.name, a.day, a.count) for a in activity if a.tenant_id == tenant_id),
+            sorted(
+                (names[s.customer_id], s.day, s.status, s.plan, s.mrr, s.currency, s.cancel_at_period_end)
+                for s in states
+                if s.tenant_id == tenant_id
+            ),
+        )
+
+
+async def features(db, tenant_id: uuid.UUID) -> list[tuple[Any, ...]]:
+    async with db.tenant_session(tenant_id) as session:
+        names = dict((await session.execute(select(Customer.id, Customer.external_id))).all())
+        spec = await discover_spec(session, tenant_id, END)
+        matrix = await feature_matrix(session, tenant_id, END, spec)
+    rows = matrix.frame.astype(object).where(matrix.frame.notna(), None).itertuples(index=False)
+    return sorted(
+        (names[uuid.UUID(str(customer))], *row) for customer, row in zip(matrix.customer_ids, rows, strict=True)
+    )
+
+
+async def test_a_bulk_import_ends_as_the_events_api_does(
+    client, db, tenant, other_tenant, history, tmp_path, monkeypatch
+):
+    monkeypatch.setattr("churnsaver.backend.ingest.imports.WORKER_MIN_BYTES", 0)  # parsed in the worker process
+    monkeypatch.setattr("churnsaver.backend.ingest.imports.EVENT_BATCH_LINES", 97)
+    path = write_history(tmp_path / "history.jsonl", history)
+
+    report = await run_import(db, tenant.id, path)
+    await send_through_the_api(client, db, other_tenant, history)
+
+    assert (report.imported, report.duplicates, report.rejected, report.quarantined) == (len(history), 0, 0, 0)
+    assert_same_state(await ingest_state(db, tenant.id), await ingest_state(db, other_tenant.id))
+    assert await aggregates(db, tenant.id) == await aggregates(db, other_tenant.id)
+    assert await features(db, tenant.id) == await features(db, other_tenant.id)
+
+
+async def test_a_rerun_imports_nothing_new(db, tenant, history, tmp_path):
+    path = write_history(tmp_path / "history.jsonl", history)
+    await run_import(db, tenant.id, path)
+    before = (await ingest_state(db, tenant.id), await aggregates(db, tenant.id))
+
+    report = await run_import(db, tenant.id, path)
+
+    assert (report.imported, report.duplicates) == (0, len(history))
+    assert (await ingest_state(db, tenant.id), await aggregates(db, tenant.id)) == before
+
+
+async def test_an_import_stopped_midway_and_run_again_completes_without_duplicates(
+    db, tenant, other_tenant, history, tmp_path
+):
+    half = len(history) // 2
+    await run_import(db, tenant.id, write_history(tmp_path / "first-half.jsonl", history[:half]))
+
+    report = await run_import(db, tenant.id, write_history(tmp_path / "history.jsonl", history))
+    await run_import(db, other_tenant.id, tmp_path / "history.jsonl")
+
+    assert (report.imported, report.duplicates) == (len(history) - half, half)
+    assert_same_state(await ingest_state(db, tenant.id), await ingest_state(db, other_tenant.id))
+    assert await aggregates(db, tenant.id) == await aggregates(db, other_tenant.id)
