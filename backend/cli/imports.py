@@ -8,7 +8,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.text import Text
 
 from churnsaver.backend.cli.command import Typer
 from churnsaver.backend.cli.output import JsonOption, console, errors, fail, print_json, run_async
@@ -71,14 +81,27 @@ def import_events(
     as_json: JsonOption = False,
 ) -> None:
     """Store and process events-API items; items already imported (same messageId) are skipped."""
-    report = _run_import(file, tenant, partial(imports.import_events, path=file), as_json)
+    report = _run_import(file, tenant, partial(imports.import_events, path=file), as_json, counting="events")
     if as_json:
-        print_json({"imported": report.imported, "duplicates": report.duplicates, **_rejections_json(report)})
+        print_json(
+            {
+                "imported": report.imported,
+                "duplicates": report.duplicates,
+                "quarantined": report.quarantined,
+                **_rejections_json(report),
+            }
+        )
         return
     console.print(
         f"events: {report.imported:,} new, {report.duplicates:,} already imported, {report.rejected:,} lines rejected",
         highlight=False,
     )
+    if report.quarantined:
+        console.print(
+            f"  {report.quarantined:,} events could not be applied: quarantined (see failedEvents; "
+            "`churnsaver ingest retry` once fixed)",
+            highlight=False,
+        )
     _print_rejections(report, "lines")
 
 
@@ -94,41 +117,59 @@ async def _import_customers(
 ImportRun = Callable[..., Awaitable[ImportReport]]
 
 
-def _run_import(file: Path, slug: str, run: ImportRun, as_json: bool) -> ImportReport:
+def _run_import(file: Path, slug: str, run: ImportRun, as_json: bool, *, counting: str | None = None) -> ImportReport:
     if not file.is_file():
         fail(f"{file}: no such file")
     configure_logging("WARNING")  # on stderr (a quarantined line is logged): stdout holds only the report
     # A bar drawn into a pipe or a log is noise: only for a person at a terminal.
-    return run_async(_import)(file, slug, run, show_progress=not as_json and errors.is_terminal)
+    return run_async(_import)(file, slug, run, show_progress=not as_json and errors.is_terminal, counting=counting)
 
 
-async def _import(file: Path, slug: str, run: ImportRun, *, show_progress: bool) -> ImportReport:
+async def _import(file: Path, slug: str, run: ImportRun, *, show_progress: bool, counting: str | None) -> ImportReport:
     db = Database(Settings())
     try:
         async with db.system_session() as session:
             tenant = await tenants.get_tenant_by_slug(session, slug)
-        with _file_progress(file, enabled=show_progress) as on_progress:
-            return await run(db, tenant.id, on_progress=on_progress)
+        with _file_progress(file, enabled=show_progress, counting=counting) as (on_progress, on_count):
+            if counting is None:
+                return await run(db, tenant.id, on_progress=on_progress)
+            return await run(db, tenant.id, on_progress=on_progress, on_events=on_count)
     finally:
         await db.dispose()
 
 
+class CountRateColumn(ProgressColumn):
+    """What was done, and how many a second: `1,234,567 events, 61,000/s`."""
+
+    def __init__(self, counting: str) -> None:
+        super().__init__()
+        self.counting = counting
+
+    def render(self, task: Task) -> Text:
+        done = task.fields.get("count", 0)
+        rate = done / task.elapsed if task.elapsed else 0
+        return Text(f"{done:,} {self.counting}, {rate:,.0f}/s", style="progress.data.speed")
+
+
 @contextmanager
-def _file_progress(file: Path, *, enabled: bool) -> Iterator[OnProgress]:
-    """A progress bar of the bytes read, on stderr: stdout holds only the result."""
+def _file_progress(
+    file: Path, *, enabled: bool, counting: str | None
+) -> Iterator[tuple[OnProgress, Callable[[int], None]]]:
+    """A progress bar of the bytes read, with its ETA (and, `counting` things, how many a second),
+    on stderr: stdout holds only the result."""
     if not enabled:
-        yield lambda _done: None
+        yield (lambda _done: None), (lambda _count: None)
         return
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
         DownloadColumn(),
-        TransferSpeedColumn(),
+        CountRateColumn(counting) if counting else TransferSpeedColumn(),
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=errors) as progress:
-        task = progress.add_task(file.name, total=file.stat().st_size)
-        yield lambda done: progress.update(task, completed=done)
+        task = progress.add_task(file.name, total=file.stat().st_size, count=0)
+        yield (lambda done: progress.update(task, completed=done)), (lambda count: progress.update(task, count=count))
 
 
 def _rejections_json(report: ImportReport) -> dict[str, Any]:

@@ -133,3 +133,16 @@ def test_an_unreadable_csv_is_one_clear_line(settings, slug, tmp_path: Path, con
     assert len(lines) == 1
     assert lines[0].startswith("error: ")
     assert message in lines[0]
+
+
+def test_an_events_import_at_a_terminal_shows_events_a_second_on_stderr(settings, slug, tmp_path, monkeypatch):
+    monkeypatch.setenv("FORCE_COLOR", "1")  # rich draws its bar as at a terminal
+    monkeypatch.setenv("COLUMNS", "160")
+    path = write_jsonl(tmp_path / "events.jsonl", [event_line(f"e{n}") for n in range(40)])
+
+    result = run_cli(settings, "import", "events", str(path), "--tenant", slug)
+
+    assert result.returncode == 0, result.stderr
+    assert "events: 40 new" in result.stdout
+    assert "40 events" in result.stderr and "/s" in result.stderr
+    assert "/s" not in result.stdout
