@@ -1,7 +1,8 @@
-"""`make bench`: the foundation benchmark, then the ingest benchmark (tests/bench/ingest/run.py), then the
-risk benchmark (tests/bench/risk/run.py) with the static churn tables (tests/bench/risk/static_tables.py).
+"""`make bench`: the foundation benchmark, then the ingest benchmark (tests/bench/ingest/run.py), the
+history import benchmark (tests/bench/ingest/history.py), then the risk benchmark (tests/bench/risk/run.py)
+with the static churn tables (tests/bench/risk/static_tables.py).
 
-`python -m tests.bench [all|foundation|ingest|risk|static-tables] [options]`; `all` is the default.
+`python -m tests.bench [all|foundation|ingest|history|risk|static-tables] [options]`; `all` is the default.
 
 The foundation benchmark: the GraphQL `customers` page against a plain Starlette endpoint
 running the same SQL. For each backend (the embedded SQLite always; PostgreSQL when CHURNSAVER_TEST_DATABASE_URL is
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.bench.dataset import BACKENDS, SeededDatabase, available_backends, seeded_database
+from tests.bench.ingest import history
 from tests.bench.ingest import run as ingest_run
 from tests.bench.load import PAGE_SIZE, compare_under_load, graphql_fetch, plain_fetch
 from tests.bench.report import format_backend, ratio_of, write_json
@@ -30,8 +32,8 @@ from tests.bench.risk import static_tables
 from tests.bench.server import REPO_ROOT, running_server
 from tests.bench.statements import count_statements
 
-RUN_TIMEOUT_SECONDS = 900 + ingest_run.RUN_TIMEOUT_SECONDS + risk_run.RUN_TIMEOUT_SECONDS
-SUITES = ("all", "foundation", "ingest", "risk", "static-tables")
+RUN_TIMEOUT_SECONDS = 900 + ingest_run.RUN_TIMEOUT_SECONDS + history.RUN_TIMEOUT_SECONDS + risk_run.RUN_TIMEOUT_SECONDS
+SUITES = ("all", "foundation", "ingest", "history", "risk", "static-tables")
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -45,6 +47,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--backend", choices=sorted(BACKENDS), action="append", help="default: every available one")
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "var" / "bench" / "foundation.json")
     ingest_run.add_arguments(parser)
+    history.add_arguments(parser)
     risk_run.add_arguments(parser)
     static_tables.add_arguments(parser)
     return parser.parse_args()
@@ -102,7 +105,7 @@ async def run_foundation(arguments: argparse.Namespace) -> dict[str, Any]:
 
 async def main() -> None:
     arguments = parse_arguments()
-    ingest_failed = risk_failed = False
+    ingest_failed = history_failed = risk_failed = False
     async with asyncio.timeout(RUN_TIMEOUT_SECONDS):
         if arguments.suite in ("all", "foundation"):
             results = await run_foundation(arguments)
@@ -111,6 +114,9 @@ async def main() -> None:
         if arguments.suite in ("all", "ingest"):
             results = await ingest_run.run(arguments)
             ingest_failed = ingest_run.failed(results)
+        if arguments.suite in ("all", "history"):
+            results = await history.run(arguments)
+            history_failed = history.failed(results)
         if arguments.suite in ("all", "risk"):
             results = await risk_run.run(arguments)
             risk_failed = risk_run.failed(results)
@@ -122,6 +128,8 @@ async def main() -> None:
         print("PostgreSQL skipped: set CHURNSAVER_TEST_DATABASE_URL to bench it too", file=sys.stderr)
     if ingest_failed:
         raise SystemExit("the ingest benchmark failed: see FAILED above")
+    if history_failed:
+        raise SystemExit("the history import benchmark failed: see FAILED above")
     if risk_failed:
         raise SystemExit("the risk benchmark failed: a customer was left unscored")
 
