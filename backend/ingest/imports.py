@@ -12,12 +12,9 @@ import asyncio
 import csv
 import io
 import itertools
-import multiprocessing
 import operator
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -49,7 +46,6 @@ from churnsaver.backend.ingest.repository import InboxEventRepository
 CUSTOMER_BATCH_ROWS = 20_000
 PARSE_STEP_ROWS = 100  # rows parsed between two turns of the event loop
 EVENT_BATCH_LINES = 5000  # lines applied per transaction: a batch's statements are a fixed number
-WORKER_MIN_BYTES = 4 * 1024 * 1024  # smaller files are parsed in this process
 TYPE_SAMPLE_ROWS = 1000  # rows read ahead to infer column types, before anything is written
 MAX_REPORTED_REJECTIONS = 1000  # all are counted; only these are kept, to keep memory flat
 MAX_EVENT_LINE_BYTES = 1024 * 1024
@@ -396,24 +392,21 @@ async def import_events(
 ) -> ImportReport:
     """Apply each line of the JSON Lines file at `path` as an events-API item.
 
-    Lines are parsed and checked exactly as the events API checks an item, in a worker process
-    for a large file while this one writes: the two cores each do half the work. Events go
-    straight to the timeline, a transaction per EVENT_BATCH_LINES lines, without a stop in the
-    inbox: the timeline's unique (source, messageId) is the import's idempotency key, so a re-run,
-    or a run resumed after a crash, applies nothing twice. A line that cannot be applied is
-    quarantined (core/quarantine.py) into the inbox with its reason, where `failedEvents` lists it
-    and `churnsaver ingest retry` takes it up, like a delivery of the events API.
+    Lines are parsed and checked exactly as the events API checks an item, then applied straight
+    to the timeline, a transaction per EVENT_BATCH_LINES lines, without a stop in the inbox: the
+    timeline's unique (source, messageId) is the import's idempotency key, so a re-run, or a run
+    resumed after a crash, applies nothing twice. A line that cannot be applied is quarantined
+    (core/quarantine.py) into the inbox with its reason, where `failedEvents` lists it and
+    `churnsaver ingest retry` takes it up, like a delivery of the events API. Parsing stays in
+    this process: handing the parsed events over from a worker process cost more than parsing
+    them (docs/performance.md, history import).
     """
     report = ImportReport()
     received_at = utcnow().isoformat()
     events_done = 0
-    with _open_file(path) as file, _line_parser(path) as parse:
-        lines = batched(_event_lines(file), EVENT_BATCH_LINES)
-        parsing = _next_parse(parse, lines, received_at)
-        while (batch := await parsing) is not None:
-            chunk, parsed = batch
-            parsing = _next_parse(parse, lines, received_at)  # the next batch is parsed while this one is written
-            position = file.tell()
+    with _open_file(path) as file:
+        for chunk in batched(_event_lines(file), EVENT_BATCH_LINES):
+            parsed = parse_event_lines(chunk, received_at)
             for line, reason in parsed.rejected:
                 report.reject(line, reason)
             outcome = await run_isolating(
@@ -426,7 +419,7 @@ async def import_events(
             report.duplicates += outcome.duplicates
             report.quarantined += outcome.quarantined
             events_done += len(parsed.lines)
-            on_progress(position)
+            on_progress(file.tell())
             if on_events is not None:
                 on_events(events_done)
     return report
@@ -442,8 +435,7 @@ class ParsedLines:
 
 
 def parse_event_lines(chunk: list[tuple[int, bytes | None]], received_at: str) -> ParsedLines:
-    """The events of each line, checked by the edge's JSON check and the events API's item check;
-    runs in the worker process."""
+    """The events of each line, checked by the edge's JSON check and the events API's item check."""
     lines: list[tuple[int, list[CanonicalEvent]]] = []
     rejected: list[tuple[int, str]] = []
     for line, data in chunk:
@@ -458,43 +450,6 @@ def _line_events(data: bytes | None, received_at: str) -> list[CanonicalEvent]:
     if data is None:
         raise ValueError(f"the line is longer than {MAX_EVENT_LINE_BYTES} bytes")
     return checked_events(loads_accepted(data), received_at, acceptable=True)
-
-
-Parse = Callable[[list[tuple[int, bytes | None]], str], Awaitable[ParsedLines]]
-
-
-@contextmanager
-def _line_parser(path: Path) -> Iterator[Parse]:
-    """Parses batches of lines: in a worker process for a file of WORKER_MIN_BYTES or more, in
-    this one for a smaller file (starting a process costs more than parsing it here)."""
-    if path.stat().st_size < WORKER_MIN_BYTES:
-
-        async def parse_here(chunk: list[tuple[int, bytes | None]], received_at: str) -> ParsedLines:
-            return parse_event_lines(chunk, received_at)
-
-        yield parse_here
-        return
-    # spawn: a forked copy of this process would inherit its database connections and threads.
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-
-        async def parse_in_worker(chunk: list[tuple[int, bytes | None]], received_at: str) -> ParsedLines:
-            return await asyncio.get_running_loop().run_in_executor(pool, parse_event_lines, chunk, received_at)
-
-        yield parse_in_worker
-
-
-def _next_parse(
-    parse: Parse, lines: Iterator[list[tuple[int, bytes | None]]], received_at: str
-) -> "asyncio.Future[tuple[list[tuple[int, bytes | None]], ParsedLines] | None]":
-    """The next batch of lines and its parse, started now."""
-
-    async def next_batch() -> tuple[list[tuple[int, bytes | None]], ParsedLines] | None:
-        chunk = next(lines, None)
-        if chunk is None:
-            return None
-        return chunk, await parse(chunk, received_at)
-
-    return asyncio.ensure_future(next_batch())
 
 
 @dataclass(frozen=True, slots=True)

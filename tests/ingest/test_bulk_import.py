@@ -82,7 +82,6 @@ async def features(db, tenant_id: uuid.UUID) -> list[tuple[Any, ...]]:
 async def test_a_bulk_import_ends_as_the_events_api_does(
     client, db, tenant, other_tenant, history, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr("churnsaver.backend.ingest.imports.WORKER_MIN_BYTES", 0)  # parsed in the worker process
     monkeypatch.setattr("churnsaver.backend.ingest.imports.EVENT_BATCH_LINES", 97)
     path = write_history(tmp_path / "history.jsonl", history)
 
