@@ -85,7 +85,7 @@ class ImportReport:
     imported: int = 0  # customers created / events stored for the first time
     updated: int = 0  # customers that existed and were updated
     duplicates: int = 0  # events already stored by an earlier delivery or run
-    quarantined: int = 0  # events that could not be applied, kept in the inbox with the reason
+    quarantined: int = 0  # of `imported`: events that could not be applied, in the inbox with the reason
     rejected: int = 0
     rejections: list[Rejection] = field(default_factory=list)  # the first MAX_REPORTED_REJECTIONS
     columns: dict[str, TraitType] = field(default_factory=dict)  # customers: trait column -> type
@@ -415,7 +415,7 @@ async def import_events(
                 partial(_apply_lines, tenant_id=tenant_id, parsed=parsed, raw=dict(chunk), received_at=received_at),
                 what="import events",
             )
-            report.imported += outcome.applied
+            report.imported += outcome.applied + outcome.quarantined  # stored, applied or in quarantine
             report.duplicates += outcome.duplicates
             report.quarantined += outcome.quarantined
             events_done += len(parsed.lines)
@@ -479,14 +479,19 @@ async def _apply_lines(
     new = result.applied if result is not None else 0
     duplicates = result.duplicates if result is not None else 0
     inbox = InboxEventRepository(session, tenant_id)
+    quarantined = 0
     for failure in applied.failures:
         line, _ = failure.item
         delivery = check_item(loads_accepted(raw[line] or b""), received_at, acceptable=True)
-        # Already in the inbox when an earlier run quarantined it: it stays as it is.
+        # Already in the inbox when an earlier run quarantined it: it stays as it is, a duplicate.
         if stored := await store(session, tenant_id, Source.api, [delivery]):
             await inbox.mark(stored, InboxStatus.quarantined, failure.reason)
-    await count(session, tenant_id, Source.api, accepted=new, duplicate=duplicates, rejected=len(parsed.rejected))
-    return _LinesApplied(new, duplicates, len(applied.failures))
+            quarantined += 1
+        else:
+            duplicates += 1
+    accepted = new + quarantined
+    await count(session, tenant_id, Source.api, accepted=accepted, duplicate=duplicates, rejected=len(parsed.rejected))
+    return _LinesApplied(new, duplicates, quarantined)
 
 
 def _event_lines(file: BinaryIO) -> Iterator[tuple[int, bytes | None]]:

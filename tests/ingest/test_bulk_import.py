@@ -170,7 +170,7 @@ async def test_a_line_the_store_refuses_is_quarantined_alone_with_its_reason(
 
     report = await run_import(db, tenant.id, path)
 
-    assert (report.imported, report.quarantined) == (2, 1)
+    assert (report.imported, report.quarantined) == (3, 1)
     async with db.tenant_session(tenant.id) as session:
         inbox = list((await session.execute(select(InboxEvent).where(InboxEvent.tenant_id == tenant.id))).scalars())
     assert [(row.external_id, row.status) for row in inbox] == [("poison", InboxStatus.quarantined)]

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from churnsaver.backend.core.accepted_json import MAX_DEPTH
 from churnsaver.backend.customers.events import Source
+from churnsaver.backend.customers.models import CustomerEvent
 from churnsaver.backend.ingest.imports import import_events
 from churnsaver.backend.ingest.models import InboxEvent, InboxStatus
 from churnsaver.backend.ingest.tasks import process_inbox
@@ -223,4 +224,6 @@ async def test_an_events_import_rejects_a_bad_line_alone_and_imports_the_rest(db
     assert report.imported + report.rejected == 2
     assert [rejection.line for rejection in report.rejections] in ([], [1])
     imported = [valid_id] if report.rejections else [message_id, valid_id]
-    assert await process(db, tenant.id, Source.api, imported) == [InboxStatus.processed] * len(imported)
+    async with db.tenant_session(tenant.id) as session:
+        statement = select(CustomerEvent.dedupe_key).where(CustomerEvent.dedupe_key.in_([message_id, valid_id]))
+        assert sorted((await session.execute(statement)).scalars()) == sorted(imported)
