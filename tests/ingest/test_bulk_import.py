@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
-from churnsaver.backend.core.db import create_engine
 from churnsaver.backend.customers.models import Customer, CustomerDailyActivity, CustomerDailyState
 from churnsaver.backend.ingest.imports import import_events
 from churnsaver.backend.ingest.models import InboxEvent, InboxStatus
@@ -18,6 +17,7 @@ from churnsaver.backend.ingest.tasks import process_pending
 from churnsaver.backend.risk.features import discover_spec, feature_matrix
 from churnsaver.backend.synthetic.generator import generate
 from tests.fixtures.ingest_state import assert_same_state, ingest_state
+from tests.fixtures.poison_deliveries import REFUSED_MESSAGE, store_refusing
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 END = datetime(2025, 4, 1, tzinfo=UTC)
@@ -119,60 +119,21 @@ async def test_an_import_stopped_midway_and_run_again_completes_without_duplicat
     assert await aggregates(db, tenant.id) == await aggregates(db, other_tenant.id)
 
 
-REFUSE_POISON = {
-    "sqlite": [
-        "CREATE TRIGGER refuse_poison BEFORE INSERT ON customer_events WHEN NEW.dedupe_key = 'poison' "
-        "BEGIN SELECT RAISE(ABORT, 'the store refuses this event'); END"
-    ],
-    "postgresql": [
-        "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-        "IF NEW.dedupe_key = 'poison' THEN RAISE EXCEPTION 'the store refuses this event'; END IF; "
-        "RETURN NEW; END $$",
-        "CREATE TRIGGER refuse_poison BEFORE INSERT ON customer_events FOR EACH ROW EXECUTE FUNCTION refuse_poison()",
-    ],
-}
-ALLOW_POISON = {
-    "sqlite": ["DROP TRIGGER refuse_poison"],
-    "postgresql": ["DROP TRIGGER refuse_poison ON customer_events", "DROP FUNCTION refuse_poison()"],
-}
-
-
-async def run_ddl(settings, statements: list[str]) -> None:
-    """As the tables' owner, as migrations run."""
-    engine = create_engine(settings, app_role=False)
-    try:
-        async with engine.begin() as connection:
-            for statement in statements:
-                await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
-@pytest.fixture
-async def store_refusing_poison(db, settings):
-    """The database refuses the timeline row of message "poison", as a store can refuse a value
-    that passed every check."""
-    await run_ddl(settings, REFUSE_POISON[db.engine.dialect.name])
-    yield
-    await run_ddl(settings, ALLOW_POISON[db.engine.dialect.name])
-
-
 def usage(message_id: str) -> str:
     item = {"type": "track", "messageId": message_id, "customerId": "cus_1", "event": "login"}
     return json.dumps(item | {"timestamp": "2025-02-01T00:00:00Z"}) + "\n"
 
 
-async def test_a_line_the_store_refuses_is_quarantined_alone_with_its_reason(
-    db, tenant, tmp_path, store_refusing_poison
-):
+async def test_a_line_the_store_refuses_is_quarantined_alone_with_its_reason(db, settings, tenant, tmp_path):
     path = tmp_path / "events.jsonl"
-    path.write_text(usage("e1") + usage("poison") + usage("e3"), encoding="utf-8")
+    path.write_text(usage("e1") + usage(REFUSED_MESSAGE) + usage("e3"), encoding="utf-8")
 
-    report = await run_import(db, tenant.id, path)
+    async with store_refusing(db, settings):
+        report = await run_import(db, tenant.id, path)
 
     assert (report.imported, report.quarantined) == (3, 1)
     async with db.tenant_session(tenant.id) as session:
         inbox = list((await session.execute(select(InboxEvent).where(InboxEvent.tenant_id == tenant.id))).scalars())
-    assert [(row.external_id, row.status) for row in inbox] == [("poison", InboxStatus.quarantined)]
+    assert [(row.external_id, row.status) for row in inbox] == [(REFUSED_MESSAGE, InboxStatus.quarantined)]
     assert "the store refuses this event" in (inbox[0].error or "")
     assert {key for _, _, _, _, key, _ in (await ingest_state(db, tenant.id)).timeline} == {"e1", "e3"}
