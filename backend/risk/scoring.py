@@ -92,13 +92,10 @@ class RulesModel:
         return result.scores, result.reasons
 
 
-class CatBoostModel:
-    """A trained model version: calibrated probabilities and their reasons from one SHAP pass."""
+class ExplainedModel:
+    """A trained version: probabilities and the reasons behind them, from `explained`."""
 
-    def __init__(self, version: str, stored: CalibratedCatBoost) -> None:
-        self.version = version
-        self.spec = stored.spec
-        self.stored = stored
+    spec: FeatureSpec
 
     def score(self, frame: pd.DataFrame) -> tuple[np.ndarray, list[list[Reason]]]:
         # The matrix already holds exactly the spec's columns, typed as the model wants them
@@ -109,43 +106,50 @@ class CatBoostModel:
         return explained.probabilities, top_reasons(explained.impacts, inputs)
 
     def explained(self, inputs: pd.DataFrame) -> Explained:
+        raise NotImplementedError
+
+
+class CatBoostModel(ExplainedModel):
+    """Calibrated CatBoost probabilities and their reasons from one SHAP pass."""
+
+    def __init__(self, version: str, stored: CalibratedCatBoost) -> None:
+        self.version = version
+        self.spec = stored.spec
+        self.stored = stored
+
+    def explained(self, inputs: pd.DataFrame) -> Explained:
         pool = Pool(inputs, cat_features=list(self.spec.categorical))
         return shap_scores(self.stored.model, pool, self.stored.calibration.apply)
 
 
-class LogisticModel:
-    """A trained version whose logistic baseline ranked the holdout best: its probabilities, and
-    reasons from each feature's push on the log-odds."""
+class LogisticModel(ExplainedModel):
+    """The logistic baseline, when it ranked the holdout best: its probabilities, and reasons
+    from each feature's push on the log-odds."""
 
     def __init__(self, version: str, stored: LogisticBaseline) -> None:
         self.version = version
         self.spec = stored.spec
         self.stored = stored
 
-    def score(self, frame: pd.DataFrame) -> tuple[np.ndarray, list[list[Reason]]]:
-        inputs = frame[list(self.spec.columns)]
-        explained = self.explained(inputs)
-        return explained.probabilities, top_reasons(explained.impacts, inputs)
-
     def explained(self, inputs: pd.DataFrame) -> Explained:
         return in_probability_terms(*self.stored.contributions(inputs))
 
 
-class BlendModel:
-    """A trained version whose blend of CatBoost and the baseline ranked the holdout best: the
-    mean of both probabilities, and the mean of both models' reasons."""
+class BlendModel(ExplainedModel):
+    """The blend of CatBoost and the baseline, when it ranked the holdout best: the mean of both
+    probabilities, and the mean of both models' reasons."""
 
     def __init__(self, version: str, stored: Blend) -> None:
         self.version = version
         self.spec = stored.spec
         self.parts = (CatBoostModel(version, stored.catboost), LogisticModel(version, stored.logistic))
 
-    def score(self, frame: pd.DataFrame) -> tuple[np.ndarray, list[list[Reason]]]:
-        inputs = frame[list(self.spec.columns)]
+    def explained(self, inputs: pd.DataFrame) -> Explained:
         explained = [part.explained(inputs) for part in self.parts]
-        impacts = np.mean([part.impacts for part in explained], axis=0)
-        probabilities = np.mean([part.probabilities for part in explained], axis=0)
-        return probabilities, top_reasons(impacts, inputs)
+        return Explained(
+            probabilities=np.mean([part.probabilities for part in explained], axis=0),
+            impacts=np.mean([part.impacts for part in explained], axis=0),
+        )
 
 
 def scoring_model(version: str, stored: StoredModel) -> ScoringModel:
