@@ -439,20 +439,22 @@ def _tier_changed(previous: "_Current | None", tier: str) -> bool:
     return tier != LOWEST_TIER if previous is None else previous.tier != tier
 
 
+def _within(session: AsyncSession, column: Any, customers: list[uuid.UUID] | IdRange) -> Any:
+    """`column` among `customers`: a list of ids, or a slice of the tenant in id order."""
+    if isinstance(customers, IdRange):
+        return column.between(customers.first, customers.last)
+    return is_one_of(session, column, customers)
+
+
 async def _current_scores(
     session: AsyncSession, tenant_id: uuid.UUID, customers: list[uuid.UUID] | IdRange
 ) -> dict[uuid.UUID, _Current]:
     """The current scores of `customers`: a list of ids, or a slice of the tenant in id order."""
     column = RiskScore.customer_id
-    scope = (
-        column.between(customers.first, customers.last)
-        if isinstance(customers, IdRange)
-        else is_one_of(session, column, customers)
-    )
     statement = (
         RiskScoreRepository(session, tenant_id)
         .select_readable(column, RiskScore.tier, RiskScore.as_of, RiskScore.model_version)
-        .where(scope)
+        .where(_within(session, column, customers))
     )
     rows = await (await session.connection()).execute(statement)
     return {row[0]: _Current(row[1], row[2], row[3]) for row in rows}
@@ -463,15 +465,10 @@ async def _churned(
 ) -> dict[uuid.UUID, datetime | None]:
     """The churned customers among `customers` (ids, or a slice in id order), with when each churned."""
     column = Customer.id
-    scope = (
-        column.between(customers.first, customers.last)
-        if isinstance(customers, IdRange)
-        else is_one_of(session, column, customers)
-    )
     statement = (
         CustomerRepository(session, tenant_id)
         .select_readable(column, Customer.churned_at)
-        .where(scope, Customer.status == CustomerStatus.churned.value)
+        .where(_within(session, column, customers), Customer.status == CustomerStatus.churned.value)
     )
     rows = await (await session.connection()).execute(statement)
     return {row[0]: row[1] for row in rows}
