@@ -8,6 +8,7 @@ SQLite the rows are bound as one JSON array, read by `json_each`. The values eve
 
 - `RowBatch`: INSERT or UPDATE of a batch; `insert_rows` and `update_by_id` for async code.
 - `StagedRows`: rows already in their stored form, COPY'd on PostgreSQL, for the largest batches.
+- `StagedText`: rows encoded as text ahead (in another process), staged in a temporary table.
 - `InsertIfNew`: an INSERT that skips rows already stored and tells which ones it stored.
 - `is_one_of`: `column IN (a batch of values)` as one parameter.
 
@@ -18,10 +19,11 @@ INSERT ... SELECTs from it under the tenant's policies, like any other write.
 Every SQLite-versus-PostgreSQL difference of a bulk write lives here, not in the domains.
 """
 
+import io
 import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 from typing import cast as typing_cast
@@ -31,6 +33,7 @@ from sqlalchemy import (
     JSON,
     Column,
     ColumnElement,
+    Date,
     DateTime,
     Integer,
     MetaData,
@@ -43,16 +46,19 @@ from sqlalchemy import (
     false,
     func,
     select,
+    text,
     true,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as postgresql_dialect
 from sqlalchemy.dialects.postgresql.dml import Insert as PostgresInsert
 from sqlalchemy.dialects.sqlite.dml import Insert as SQLiteInsert
+from sqlalchemy.dialects.sqlite.pysqlite import dialect as sqlite_dialect
 from sqlalchemy.engine import AdaptedConnection, Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute, Session
-from sqlalchemy.schema import CreateTable
+from sqlalchemy.schema import CreateTable, DropTable
 from sqlalchemy.sql.dml import Update
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -433,3 +439,95 @@ def upsert_counting_created(
         select(func.count()).select_from(table).where(owned_by(tenant_id, table), table.c.created_at == created_at)
     )
     return session.execute(created).scalar_one()
+
+
+class StagedText:
+    """Rows staged into a temporary table from text encoded ahead, possibly in another process:
+    `encode` needs only the dialect's name and runs without a database (an import's parsing
+    worker); `load` puts the text into the transaction's temporary table, and statements read
+    the rows from `table`. Nothing is converted per value in the writing process.
+
+    Values are text (UUIDs as 32 hex digits, JSON as its text), dates, aware datetimes and nulls.
+    PostgreSQL: COPY in its text format, parsed by the server (`StagedRows` says why a temporary
+    table). SQLite: one JSON array of the rows, read by `json_each` into the temporary table on
+    the writer's side of the connection, in C."""
+
+    def __init__(self, name: str, columns: Sequence[Column[Any]]) -> None:
+        self.table = Table(name, MetaData(), *columns, prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
+        self._names = [column.name for column in columns]
+        self._converters: dict[str, list[Callable[[Any], Any] | None]] = {}
+
+    def _converters_for(self, dialect_name: str) -> list[Callable[[Any], Any] | None]:
+        if dialect_name not in self._converters:
+            dialect = sqlite_dialect() if dialect_name == "sqlite" else postgresql_dialect()
+            self._converters[dialect_name] = [_text_converter(column.type, dialect) for column in self.table.c]
+        return self._converters[dialect_name]
+
+    def encode(self, dialect_name: str, rows: Sequence[Sequence[Any]]) -> bytes:
+        """`rows` (tuples in column order) as `load` takes them on the dialect named."""
+        converters = self._converters_for(dialect_name)
+        if dialect_name == "sqlite":
+            if any(converters):
+                rows = [
+                    tuple(
+                        value if convert is None or value is None else convert(value)
+                        for convert, value in zip(converters, row, strict=True)
+                    )
+                    for row in rows
+                ]
+            return orjson.dumps(rows)
+        lines = [
+            "\t".join(
+                "\\N" if value is None else _copy_escaped(value if convert is None else convert(value))
+                for convert, value in zip(converters, row, strict=True)
+            )
+            for row in rows
+        ]
+        return ("\n".join(lines) + "\n").encode() if lines else b""
+
+    def load(self, session: Session, encoded: bytes) -> None:
+        """Create the temporary table in the session's transaction and stage the rows in it."""
+        session.execute(CreateTable(self.table))
+        if session.get_bind().dialect.name == "sqlite":
+            rows = func.json_each(bindparam(BATCH_PARAMETER, type_=String())).table_valued("value")
+            values = select(*(func.json_extract(rows.c.value, f"$[{i}]") for i in range(len(self._names))))
+            session.execute(self.table.insert().from_select(self._names, values), {BATCH_PARAMETER: encoded.decode()})
+            return
+        if not encoded:
+            return
+        connection = typing_cast(AdaptedConnection, session.connection().connection.dbapi_connection)
+        connection.run_async(
+            lambda driver: driver.copy_to_table(
+                self.table.name, source=io.BytesIO(encoded), columns=self._names, format="text"
+            )
+        )
+        # A temporary table has no statistics until analyzed: the planner would guess its size
+        # and, joining or grouping it, pick a plan hundreds of times slower (docs/performance.md).
+        session.execute(text(f"ANALYZE {self.table.name}"))
+
+    def drop(self, session: Session) -> None:
+        """Drop the table before the transaction ends (PostgreSQL drops it at commit itself)."""
+        if session.get_bind().dialect.name == "sqlite":
+            session.execute(DropTable(self.table))
+
+
+def _text_converter(kind: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    """How a value of `kind` is written as text for the dialect: a datetime as SQLite stores it
+    (its type's own bind processing) or in ISO 8601; a date in ISO 8601; anything else as is."""
+    if _is_datetime(kind):
+        if dialect.name == "sqlite":
+            return kind.bind_processor(dialect)
+        return datetime.isoformat
+    if isinstance(kind.impl_instance if isinstance(kind, TypeDecorator) else kind, Date):
+        return date.isoformat
+    return None
+
+
+# COPY's text format: a backslash, and the tab, newline and carriage return that separate values
+# and rows, are written as escapes.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_escaped(value: Any) -> str:
+    text = value if isinstance(value, str) else str(value)
+    return text.translate(_COPY_ESCAPES) if ("\\" in text or "\t" in text or "\n" in text or "\r" in text) else text
