@@ -58,6 +58,21 @@ async def resolve_customers(session: AsyncSession, tenant_id: uuid.UUID, events:
     profiles: dict[RefKey, dict[str, str]] = {}
     for event in sorted((event for event in events if ref_key(event.customer) not in known), key=order_key):
         profiles.setdefault(ref_key(event.customer), {}).update(profile_of(event.customer))
+    return await _attach_unknown(session, tenant_id, known, profiles)
+
+
+async def resolve_provider_ids(session: AsyncSession, tenant_id: uuid.UUID, keys: set[RefKey]) -> Resolution:
+    """The customer of every provider id in `keys`, as `resolve_customers` finds or creates it
+    for events that say nothing of the customer's profile (usage events)."""
+    known = await _identities(session, tenant_id, keys)
+    return await _attach_unknown(session, tenant_id, known, {key: {} for key in sorted(keys - known.keys())})
+
+
+async def _attach_unknown(
+    session: AsyncSession, tenant_id: uuid.UUID, known: dict[RefKey, uuid.UUID], profiles: dict[RefKey, dict[str, str]]
+) -> Resolution:
+    """`known`, and a customer for each provider id of `profiles` (seen the first time, with the
+    newest profile its events give), found or created."""
     unknown = list(profiles)
     if not unknown:
         return Resolution(known, 0)
