@@ -30,6 +30,7 @@ from churnsaver.backend.core.errors import InvalidInput
 from churnsaver.backend.core.quarantine import Batch, run_isolating
 from churnsaver.backend.customers.apply import ApplyResult, apply_events, combined
 from churnsaver.backend.customers.events import CanonicalEvent, Source
+from churnsaver.backend.customers.identities import resolve_provider_ids
 from churnsaver.backend.customers.trait_types import TraitType, infer_type, is_missing, trait_encoder
 from churnsaver.backend.customers.upsert import (
     CustomerBatch,
@@ -38,14 +39,16 @@ from churnsaver.backend.customers.upsert import (
     prepare_customers,
     upsert_customers,
 )
+from churnsaver.backend.customers.usage_bulk import write_usage
 from churnsaver.backend.ingest.events_api import check_item, checked_events
+from churnsaver.backend.ingest.import_parser import ParsedChunk, ParserProcess, reread_chunk
 from churnsaver.backend.ingest.inbox import count, store
 from churnsaver.backend.ingest.models import InboxStatus
 from churnsaver.backend.ingest.repository import InboxEventRepository
 
 CUSTOMER_BATCH_ROWS = 20_000
 PARSE_STEP_ROWS = 100  # rows parsed between two turns of the event loop
-EVENT_BATCH_LINES = 5000  # lines applied per transaction: a batch's statements are a fixed number
+EVENT_BATCH_LINES = 20_000  # lines applied per transaction: a batch's statements are a fixed number
 TYPE_SAMPLE_ROWS = 1000  # rows read ahead to infer column types, before anything is written
 MAX_REPORTED_REJECTIONS = 1000  # all are counted; only these are kept, to keep memory flat
 MAX_EVENT_LINE_BYTES = 1024 * 1024
@@ -392,37 +395,77 @@ async def import_events(
 ) -> ImportReport:
     """Apply each line of the JSON Lines file at `path` as an events-API item.
 
-    Lines are parsed and checked exactly as the events API checks an item, then applied straight
-    to the timeline, a transaction per EVENT_BATCH_LINES lines, without a stop in the inbox: the
-    timeline's unique (source, messageId) is the import's idempotency key, so a re-run, or a run
-    resumed after a crash, applies nothing twice. A line that cannot be applied is quarantined
-    (core/quarantine.py) into the inbox with its reason, where `failedEvents` lists it and
-    `churnsaver ingest retry` takes it up, like a delivery of the events API. Parsing stays in
-    this process: handing the parsed events over from a worker process cost more than parsing
-    them (docs/performance.md, history import).
+    A parsing process (import_parser.py) reads the file and checks each line exactly as the
+    events API checks an item, while this process writes the chunk before: a transaction per
+    EVENT_BATCH_LINES lines, without a stop in the inbox. Usage events, most of a history, are
+    written in bulk (customers/usage_bulk.py); the few lines that carry state are applied by
+    `apply_events`, as the events API's processing does. The timeline's unique (source,
+    messageId) is the import's idempotency key, so a re-run, or a run resumed after a crash,
+    applies nothing twice. A chunk the database refuses is applied again line by line, and a
+    line that cannot be applied is quarantined (core/quarantine.py) into the inbox with its
+    reason, where `failedEvents` lists it and `churnsaver ingest retry` takes it up, like a
+    delivery of the events API.
     """
+    _open_file(path).close()  # a missing or unreadable file is reported before anything starts
     report = ImportReport()
     received_at = utcnow().isoformat()
     events_done = 0
-    with _open_file(path) as file:
-        for chunk in batched(_event_lines(file), EVENT_BATCH_LINES):
-            parsed = parse_event_lines(chunk, received_at)
-            for line, reason in parsed.rejected:
+    known: set[str] = set()  # provider ids whose customer a committed chunk has made sure of
+    parser = ParserProcess(path, EVENT_BATCH_LINES, MAX_EVENT_LINE_BYTES, received_at, db.engine.dialect.name)
+    with parser:
+        while (chunk := await asyncio.to_thread(parser.next_chunk)) is not None:
+            for line, reason in chunk.rejected:
                 report.reject(line, reason)
-            outcome = await run_isolating(
-                db,
-                tenant_id,
-                partial(_apply_lines, tenant_id=tenant_id, parsed=parsed, raw=dict(chunk), received_at=received_at),
-                what="import events",
+            write = partial(
+                _write_chunk, tenant_id=tenant_id, chunk=chunk, path=path, received_at=received_at, known=known
             )
+            outcome = await run_isolating(db, tenant_id, write, what="import events")
+            known.update(outcome.customers)
             report.imported += outcome.applied + outcome.quarantined  # stored, applied or in quarantine
             report.duplicates += outcome.duplicates
             report.quarantined += outcome.quarantined
-            events_done += len(parsed.lines)
-            on_progress(file.tell())
+            events_done += chunk.lines
+            on_progress(chunk.end)
             if on_events is not None:
                 on_events(events_done)
     return report
+
+
+async def _write_chunk(
+    session: AsyncSession,
+    batch: Batch,
+    *,
+    tenant_id: uuid.UUID,
+    chunk: ParsedChunk,
+    path: Path,
+    received_at: str,
+    known: set[str],
+) -> "_LinesApplied":
+    """Apply a parsed chunk: the lines with state through `apply_events`, the usage events in
+    bulk, and count them. Isolating (the chunk failed), its lines are read again and applied
+    line by line, those that cannot be applied quarantined."""
+    if batch.isolating:
+        lines = await asyncio.to_thread(reread_chunk, path, chunk, MAX_EVENT_LINE_BYTES)
+        parsed = parse_event_lines(lines, received_at)
+        raw = dict(lines)
+        return await _apply_lines(session, batch, tenant_id=tenant_id, parsed=parsed, raw=raw, received_at=received_at)
+    stateful = parse_event_lines(list(chunk.stateful), received_at)
+    events = [event for _, line_events in stateful.lines for event in line_events]
+    result = await apply_events(session, tenant_id, events) if events else None
+    # Stateful lines first: their customers are created with the profiles they give.
+    missing = {(Source.api.value, provider_id) for provider_id in chunk.provider_ids if provider_id not in known}
+    if missing:
+        await resolve_provider_ids(session, tenant_id, missing)
+    now = utcnow()
+    new_usage = await session.run_sync(
+        lambda sync_session: write_usage(
+            sync_session, tenant_id, chunk.usage, chunk.usage_rows, source=Source.api, provider=Source.api, now=now
+        )
+    )
+    new = new_usage + (result.applied if result is not None else 0)
+    duplicates = chunk.duplicates + chunk.usage_rows - new_usage + (result.duplicates if result is not None else 0)
+    await count(session, tenant_id, Source.api, accepted=new, duplicate=duplicates, rejected=len(chunk.rejected))
+    return _LinesApplied(new, duplicates, 0, frozenset(chunk.provider_ids))
 
 
 @dataclass(frozen=True, slots=True)
@@ -457,6 +500,7 @@ class _LinesApplied:
     applied: int
     duplicates: int
     quarantined: int
+    customers: frozenset[str] = frozenset()  # provider ids now sure to have a customer
 
 
 async def _apply_lines(
@@ -492,18 +536,3 @@ async def _apply_lines(
     accepted = new + quarantined
     await count(session, tenant_id, Source.api, accepted=accepted, duplicate=duplicates, rejected=len(parsed.rejected))
     return _LinesApplied(new, duplicates, quarantined)
-
-
-def _event_lines(file: BinaryIO) -> Iterator[tuple[int, bytes | None]]:
-    """(line number, its bytes) of every non-blank line; None for a line over the limit, which
-    is skipped without being held in memory."""
-    for number in itertools.count(1):
-        data = file.readline(MAX_EVENT_LINE_BYTES + 1)
-        if not data:
-            return
-        if len(data) > MAX_EVENT_LINE_BYTES and not data.endswith(b"\n"):
-            while data and not data.endswith(b"\n"):
-                data = file.readline(MAX_EVENT_LINE_BYTES)
-            yield number, None
-        elif data.strip():
-            yield number, data
