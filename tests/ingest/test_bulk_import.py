@@ -137,3 +137,49 @@ async def test_a_line_the_store_refuses_is_quarantined_alone_with_its_reason(db,
     assert [(row.external_id, row.status) for row in inbox] == [(REFUSED_MESSAGE, InboxStatus.quarantined)]
     assert "the store refuses this event" in (inbox[0].error or "")
     assert {key for _, _, _, _, key, _ in (await ingest_state(db, tenant.id)).timeline} == {"e1", "e3"}
+
+
+async def test_lines_repeated_in_the_file_are_imported_once_the_first_one_winning(
+    client, db, tenant, other_tenant, history, tmp_path, monkeypatch
+):
+    monkeypatch.setattr("churnsaver.backend.ingest.imports.EVENT_BATCH_LINES", 97)
+    # A repeat right after its first line (the same chunk), and the same lines again at the end
+    # (a later chunk); repeats say something else, which must not be applied.
+    repeated = [item | {"timestamp": "2025-03-30T00:00:00+00:00"} for item in history[::10]]
+    lines: list[dict[str, Any]] = []
+    for index, item in enumerate(history):
+        lines += [item, repeated[index // 10]] if index % 10 == 0 else [item]
+    path = write_history(tmp_path / "history.jsonl", lines + repeated)
+
+    report = await run_import(db, tenant.id, path)
+    await send_through_the_api(client, db, other_tenant, history)
+
+    assert (report.imported, report.duplicates, report.rejected) == (len(history), 2 * len(repeated), 0)
+    assert_same_state(await ingest_state(db, tenant.id), await ingest_state(db, other_tenant.id))
+    assert await aggregates(db, tenant.id) == await aggregates(db, other_tenant.id)
+
+
+def identify(message_id: str, customer_id: str, email: str) -> str:
+    item = {"type": "identify", "messageId": message_id, "customerId": customer_id, "traits": {"email": email}}
+    return json.dumps(item | {"timestamp": "2025-02-01T00:00:00Z"}) + "\n"
+
+
+async def test_a_refused_line_among_usage_and_state_lines_leaves_the_others_applied_and_counted(
+    db, settings, tenant, tmp_path
+):
+    path = tmp_path / "events.jsonl"
+    lines = [usage(f"e{n}") for n in range(5)] + [identify("i1", "cus_2", "two@example.com"), usage(REFUSED_MESSAGE)]
+    path.write_text("".join(lines), encoding="utf-8")
+
+    async with store_refusing(db, settings):
+        report = await run_import(db, tenant.id, path)
+        again = await run_import(db, tenant.id, path)
+
+    assert (report.imported, report.quarantined, report.duplicates) == (7, 1, 0)
+    assert (again.imported, again.duplicates) == (0, 7)
+    activity, _ = await aggregates(db, tenant.id)
+    assert [(customer, name, count) for customer, name, _day, count in activity] == [
+        ("cus_1", "login", 5),
+        ("cus_2", "identify", 1),
+    ]
+    assert ("cus_2", "two@example.com") in [(c[0], c[1]) for c in (await ingest_state(db, tenant.id)).customers]
