@@ -67,7 +67,7 @@ def event_lines(file: BinaryIO, max_bytes: int, first_line: int = 1) -> Iterator
 
 
 def parse_chunk(
-    lines: list[tuple[int, bytes | None]], received_at: str, max_bytes: int, dialect_name: str
+    lines: list[tuple[int, bytes | None]], received_at: str, max_bytes: int
 ) -> tuple[list[tuple[int, str]], int, list[tuple[int, bytes]], list[UsageRow]]:
     """A chunk's rejected lines, in-chunk duplicates, lines carrying state, and usage rows."""
     rejected: list[tuple[int, str]] = []
@@ -107,7 +107,7 @@ def parse_events_file(
             start, next_line = 0, 1
             lines = event_lines(file, max_bytes)
             while chunk := list(itertools.islice(lines, chunk_lines)):
-                rejected, duplicates, stateful, rows = parse_chunk(chunk, received_at, max_bytes, dialect_name)
+                rejected, duplicates, stateful, rows = parse_chunk(chunk, received_at, max_bytes)
                 end = file.tell()
                 chunks.put(
                     ParsedChunk(

@@ -449,10 +449,11 @@ async def _write_chunk(
         parsed = parse_event_lines(lines, received_at)
         raw = dict(lines)
         return await _apply_lines(session, batch, tenant_id=tenant_id, parsed=parsed, raw=raw, received_at=received_at)
+    # Lines with state first: customers they are the first to name are created with the profiles
+    # they give, as one `apply_events` of the whole chunk would.
     stateful = parse_event_lines(list(chunk.stateful), received_at)
     events = [event for _, line_events in stateful.lines for event in line_events]
     result = await apply_events(session, tenant_id, events) if events else None
-    # Stateful lines first: their customers are created with the profiles they give.
     missing = {(Source.api.value, provider_id) for provider_id in chunk.provider_ids if provider_id not in known}
     if missing:
         await resolve_provider_ids(session, tenant_id, missing)
