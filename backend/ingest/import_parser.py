@@ -14,7 +14,7 @@ chunk the database refuses can be read again and applied line by line.
 import itertools
 import multiprocessing
 import queue as queues
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -97,37 +97,47 @@ def parse_chunk(
     return rejected, duplicates, stateful, rows
 
 
+def parsed_chunks(
+    path: str, chunk_lines: int, max_bytes: int, received_at: str, dialect_name: str
+) -> Generator[ParsedChunk, None, None]:
+    """The file's chunks of `chunk_lines` lines, parsed, their usage rows encoded for the dialect."""
+    with open(path, "rb") as file:
+        start, next_line = 0, 1
+        lines = event_lines(file, max_bytes)
+        while chunk := list(itertools.islice(lines, chunk_lines)):
+            rejected, duplicates, stateful, rows = parse_chunk(chunk, received_at, max_bytes)
+            end = file.tell()
+            yield ParsedChunk(
+                first_line=next_line,
+                start=start,
+                end=end,
+                lines=len(chunk),
+                rejected=rejected,
+                duplicates=duplicates,
+                stateful=stateful,
+                provider_ids=sorted({row[1] for row in rows}),
+                usage_rows=len(rows),
+                usage=encode_usage(dialect_name, rows),
+            )
+            start, next_line = end, chunk[-1][0] + 1
+
+
 def parse_events_file(
     path: str, chunk_lines: int, max_bytes: int, received_at: str, dialect_name: str, chunks: Any
 ) -> None:
-    """The parsing process's work: every chunk of `chunk_lines` lines onto the `chunks` queue,
-    then None; a str instead if the file cannot be read."""
+    """The parsing process's work: every parsed chunk onto the `chunks` queue, then None; a str
+    instead if the file cannot be read."""
     try:
-        with open(path, "rb") as file:
-            start, next_line = 0, 1
-            lines = event_lines(file, max_bytes)
-            while chunk := list(itertools.islice(lines, chunk_lines)):
-                rejected, duplicates, stateful, rows = parse_chunk(chunk, received_at, max_bytes)
-                end = file.tell()
-                chunks.put(
-                    ParsedChunk(
-                        first_line=next_line,
-                        start=start,
-                        end=end,
-                        lines=len(chunk),
-                        rejected=rejected,
-                        duplicates=duplicates,
-                        stateful=stateful,
-                        provider_ids=sorted({row[1] for row in rows}),
-                        usage_rows=len(rows),
-                        usage=encode_usage(dialect_name, rows),
-                    )
-                )
-                start, next_line = end, chunk[-1][0] + 1
+        for chunk in parsed_chunks(path, chunk_lines, max_bytes, received_at, dialect_name):
+            chunks.put(chunk)
     except OSError as error:
-        chunks.put(f"{path}: {error.strerror or error}")
+        chunks.put(_unreadable(path, error))
         return
     chunks.put(None)
+
+
+def _unreadable(path: str, error: OSError) -> str:
+    return f"{path}: {error.strerror or error}"
 
 
 def reread_chunk(path: Path, chunk: ParsedChunk, max_bytes: int) -> list[tuple[int, bytes | None]]:
@@ -135,6 +145,28 @@ def reread_chunk(path: Path, chunk: ParsedChunk, max_bytes: int) -> list[tuple[i
     with path.open("rb") as file:
         file.seek(chunk.start)
         return list(itertools.islice(event_lines(file, max_bytes, chunk.first_line), chunk.lines))
+
+
+class InProcessParser:
+    """The chunks of a small file, parsed in this process when asked for: starting a process
+    (about a second, its imports) would cost more than parsing the whole file."""
+
+    def __init__(self, path: Path, chunk_lines: int, max_bytes: int, received_at: str, dialect_name: str) -> None:
+        self._path = str(path)
+        self._chunks = parsed_chunks(self._path, chunk_lines, max_bytes, received_at, dialect_name)
+
+    def __enter__(self) -> "InProcessParser":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._chunks.close()
+
+    def next_chunk(self) -> ParsedChunk | None:
+        """The next parsed chunk, None after the last (parses it: call it in a thread)."""
+        try:
+            return next(self._chunks, None)
+        except OSError as error:
+            raise ParserFailed(_unreadable(self._path, error)) from None
 
 
 class ParserProcess:

@@ -24,6 +24,13 @@ END = datetime(2025, 4, 1, tzinfo=UTC)
 API_BATCH_ITEMS = 50
 
 
+@pytest.fixture(autouse=True)
+def parse_in_a_process(monkeypatch):
+    """Every file here is parsed by the parsing process, as a large file is (a small one is
+    parsed in the importing process; tests/ingest/test_imports.py imports those)."""
+    monkeypatch.setattr("churnsaver.backend.ingest.imports.PARSER_PROCESS_BYTES", 0)
+
+
 @pytest.fixture(scope="module")
 def history() -> list[dict[str, Any]]:
     return generate(seed=19, customers=12, start=START, end=END).items
