@@ -83,9 +83,9 @@ def synthetic_tenant(seed: int, customers: int) -> Tenant:
     return Tenant(f"synthetic seed {seed}", generate(seed, customers, START, END, usage_scale=0.5))
 
 
-def simulated_tenant(customers: int) -> Tenant:
-    simulated = simulate(5, customers, START, END, usage_scale=0.5)
-    return Tenant("event-stream simulator", simulated.dataset, simulated)
+def simulated_tenant(seed: int, customers: int) -> Tenant:
+    simulated = simulate(seed, customers, START, END, usage_scale=0.5)
+    return Tenant(f"simulator seed {seed}", simulated.dataset, simulated)
 
 
 def before_spec(spec: FeatureSpec) -> FeatureSpec:
@@ -137,6 +137,7 @@ async def evaluate_cutoff(db: Database, tenant_id: Any, tenant: Tenant, cutoff: 
     started = time.perf_counter()
     ours = fit_on(training, spec)
     scores["ours"] = ours.model.predict(frame)
+    served = ours.served
     scores["before"] = fit_on(training, before_spec(spec)).model.predict(frame)
     narrow = logistic_28d_spec(spec)
     logistic = LogisticBaseline.fit(logistic_28d_frame(training.matrix.frame[fitting], narrow), narrow, training_labels)
@@ -155,6 +156,8 @@ async def evaluate_cutoff(db: Database, tenant_id: Any, tenant: Tenant, cutoff: 
         "features": len(spec.columns),
         "seconds": round(time.perf_counter() - started, 1),
         "roc_auc": {name: _rounded(metrics.roc_auc(labels, values)) for name, values in scores.items()},
+        "served": (ours.comparison or {}).get("served"),
+        "served_roc_auc": None if served is None else _rounded(metrics.roc_auc(labels, served.predict(frame))),
         "top_features": [item["feature"] for item in ours.importances[:8]],
     }
 
@@ -199,11 +202,14 @@ def format_tenant(result: dict[str, Any]) -> str:
     lines = [
         f"== {result['tenant']}: {result['customers']:,} customers, {result['events']:,} events "
         f"(loaded in {result['load_seconds']} s)",
-        f"  {'cut-off':<12}{'scored':>8}{'churned':>9}" + "".join(f"{name:>14}" for name in names),
+        f"  {'cut-off':<12}{'scored':>8}{'churned':>9}" + "".join(f"{name:>14}" for name in names) + "  served",
     ]
     for cutoff in result["cutoffs"]:
         aucs = "".join(f"{cutoff['roc_auc'][name]:>14.3f}" for name in names)
-        lines.append(f"  {cutoff['cutoff']:<12}{cutoff['scored']:>8}{cutoff['churned_within_30_days']:>9}{aucs}")
+        served = f"  {cutoff['served']} {cutoff['served_roc_auc']}"
+        lines.append(
+            f"  {cutoff['cutoff']:<12}{cutoff['scored']:>8}{cutoff['churned_within_30_days']:>9}{aucs}{served}"
+        )
     lines.append(f"  {'mean':<29}" + "".join(f"{result['mean_roc_auc'][name]:>14.3f}" for name in names))
     return "\n".join(lines)
 
@@ -214,6 +220,7 @@ def parse_arguments() -> argparse.Namespace:
     )
     parser.add_argument("--customers", type=int, default=1_200, help="per synthetic tenant")
     parser.add_argument("--seeds", type=int, nargs="*", default=[1, 2], help="one synthetic tenant per seed")
+    parser.add_argument("--simulator-seeds", type=int, nargs="*", default=[1, 2], help="one simulator tenant per seed")
     parser.add_argument("--simulator-customers", type=int, default=1_500)
     parser.add_argument("--only", choices=("synthetic", "simulator"), help="default: every tenant")
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "var" / "bench" / "risk_event_streams.json")
@@ -226,7 +233,7 @@ async def main() -> None:
     if arguments.only != "simulator":
         chosen += [partial(synthetic_tenant, seed, arguments.customers) for seed in arguments.seeds]
     if arguments.only != "synthetic":
-        chosen.append(partial(simulated_tenant, arguments.simulator_customers))
+        chosen += [partial(simulated_tenant, seed, arguments.simulator_customers) for seed in arguments.simulator_seeds]
     results = []
     for make_tenant in chosen:
         result = await bench_tenant(make_tenant())
