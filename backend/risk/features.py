@@ -9,11 +9,16 @@ CONTRACT (shared by training, scoring, explanations):
   [-1, 1], NaN without events in 56 days), `usage.<event>.share` (of the spec's usage events in 28
   days, NaN without any), `usage.<event>.days_since` (since the newest day with it, WINDOW_DAYS
   when none in the window), `usage.<event>.daily_90d` (the 90-day count per day of tenure in
-  it: a new customer's counts on the scale of an old one's); `days_since_last_activity` (last
+  it: a new customer's counts on the scale of an old one's), `usage.<event>.daily_life` (its count
+  over the customer's whole history per day since the first use of any event, NaN before one),
+  `usage.<event>.vs_life` (the 28-day rate against that lifetime rate: a fall however long ago it
+  began, NaN without a lifetime use), `usage.<event>.share_vs_life` (its 28-day share minus its
+  lifetime share, NaN without use in 28 days); `days_since_last_activity` (last
   usage event), `active_days_7d|28d|30d|90d` (days with usage), `active_day_share_28d` (active
   days over the days of tenure in the last 28), `active_days_change_28d` and `usage_change_28d`
   (last 28 days against the 28 before, as `change`), `usage_28d` (the spec's usage events),
-  `usage_trend` (as `trend`, all of them), `usage_daily_90d` (as `daily_90d`), `mrr_per_usage_28d`
+  `usage_trend` (as `trend`, all of them), `usage_daily_90d` (as `daily_90d`), `usage_vs_life`
+  (as `vs_life`, all of them), `mrr_per_usage_28d`
   and `mrr_per_active_day_28d` (MRR over 1 + the 28-day usage or active days: what a unit of use
   costs the customer), `payment_failures_30d`, `payment_failures_90d`, `days_since_payment_failure`
   (WINDOW_DAYS when none in the window), `last_decline_class` (cat: hard/soft, of the newest
@@ -32,12 +37,12 @@ Weekly snapshots are taken at midnight, so nothing of their own day (after t) re
 Traits are the customer's current ones (no daily history is kept for them); training snapshots
 put back what identify events had set by t (`trait_history.py`).
 
-Cost: four SQL statements whatever the number of customers (activity in the 90-day window,
-activity over the customer's life, the latest subscription state, the customers), each an
-aggregation in the database; numpy pivots the results. Both activity statements read the
-tenant's rows in primary-key order (customer, name, day), already grouped: an index on (tenant,
-day) would spare the window statement the older rows, but costs a sort of every row it reads and
-a table lookup each, which is slower (docs/performance.md, risk features). Lists of up to
+Cost: four SQL statements whatever the number of customers (activity per customer and event
+name over the windows and the whole history, activity per customer over its life, the latest
+subscription state, the customers), each an aggregation in the database; numpy pivots the
+results. Both activity statements read the tenant's rows in primary-key order (customer, name,
+day), already grouped, and both read each customer's whole history: the lifetime rates need it,
+and the window sums are conditional sums in the same pass (docs/performance.md, risk features). Lists of up to
 IN_LIST_LIMIT customers filter in SQL, longer ones (and the whole tenant) read the tenant and select in pandas.
 """
 
@@ -89,7 +94,17 @@ TREND_DAYS = (7, 28)
 LONG_TREND_DAYS = (14, 56)
 PERIOD_DAYS = 28  # the period `change` compares with the one before it
 ACTIVE_DAY_WINDOWS = (7, 28, 30, 56, 90)
-USAGE_RATIOS = ("trend", "trend_14d", "change", "share", "days_since", "daily_90d")
+USAGE_RATIOS = (
+    "trend",
+    "trend_14d",
+    "change",
+    "share",
+    "days_since",
+    "daily_90d",
+    "daily_life",
+    "vs_life",
+    "share_vs_life",
+)
 USAGE_PREFIX = "usage."
 TRAIT_PREFIX = "trait."
 BASE_NUMERIC = (
@@ -104,6 +119,7 @@ BASE_NUMERIC = (
     "usage_trend",
     "usage_change_28d",
     "usage_daily_90d",
+    "usage_vs_life",
     "mrr_per_usage_28d",
     "mrr_per_active_day_28d",
     "payment_failures_30d",
@@ -327,7 +343,7 @@ async def customer_facts(
         keys = wanted
     rows = keys.get_indexer(window["customer_id"])
     columns: dict[str, Any] = _life_features(life, keys.get_indexer(life["customer_id"]), len(keys), day)
-    columns |= _usage_features(window, rows, spec.usage_events, len(keys), day, columns["tenure_days"])
+    columns |= _usage_features(window, rows, spec.usage_events, len(keys), day, columns)
     columns |= _payment_features(window, rows, len(keys), day)
     columns |= _state_features(state, keys.get_indexer(state["customer_id"]), len(keys))
     columns |= _value_features(columns)
@@ -390,7 +406,8 @@ async def _window_activity(
     customer_ids: Scope,
 ) -> "Columns":
     """Per customer and name (usage events of the spec, payment failures, declines): counts in
-    the last 7/14/28/30/56/90 days and the newest day."""
+    the last 7/14/28/30/56/90 days, over the customer's whole history, and the newest day in the
+    90-day window (NULL when none)."""
     count = ACTIVITY.c["count"]
 
     def within(days: int) -> Any:
@@ -400,24 +417,20 @@ async def _window_activity(
     statement = CustomerDailyActivityRepository(session, tenant_id).select_readable(
         key_column(ACTIVITY.c.customer_id),
         ACTIVITY.c.name,
-        *(within(days) for days in USAGE_WINDOWS[:-1]),
+        *(within(days) for days in USAGE_WINDOWS),
         func.sum(count),
-        func.max(ACTIVITY.c.day),
+        func.max(case((ACTIVITY.c.day > day - timedelta(days=WINDOW_DAYS), ACTIVITY.c.day))),
     )
-    statement = statement.where(
-        ACTIVITY.c.day > day - timedelta(days=WINDOW_DAYS),
-        ACTIVITY.c.day <= day,
-        ACTIVITY.c.name.in_(names),
-    )
+    statement = statement.where(ACTIVITY.c.day <= day, ACTIVITY.c.name.in_(names))
     statement = _scoped(statement, ACTIVITY.c.customer_id, customer_ids)
     statement = statement.group_by(ACTIVITY.c.customer_id, ACTIVITY.c.name)
     counts = [f"c{days}" for days in USAGE_WINDOWS]
-    return await query_columns(session, statement, ["customer_id", "name", *counts, "newest"])
+    return await query_columns(session, statement, ["customer_id", "name", *counts, "life", "newest"])
 
 
 async def _life_activity(session: AsyncSession, tenant_id: uuid.UUID, day: date, customer_ids: Scope) -> "Columns":
-    """Per customer over its whole history up to `day`: first day, last usage day, days with
-    usage in the last 7, 28, 30, 56 and 90 days, discounts received."""
+    """Per customer over its whole history up to `day`: first day, first and last usage day, days
+    with usage in the last 7, 28, 30, 56 and 90 days, discounts received."""
     usage = ACTIVITY.c.name.not_in(NON_USAGE_NAMES)
 
     def usage_days(days: int) -> Any:
@@ -426,6 +439,7 @@ async def _life_activity(session: AsyncSession, tenant_id: uuid.UUID, day: date,
     statement = CustomerDailyActivityRepository(session, tenant_id).select_readable(
         key_column(ACTIVITY.c.customer_id),
         func.min(ACTIVITY.c.day),
+        func.min(case((usage, ACTIVITY.c.day))),
         func.max(case((usage, ACTIVITY.c.day))),
         *(usage_days(days) for days in ACTIVE_DAY_WINDOWS),
         func.sum(case((ACTIVITY.c.name.in_(DISCOUNT_NAMES), ACTIVITY.c["count"]), else_=0)),
@@ -433,7 +447,7 @@ async def _life_activity(session: AsyncSession, tenant_id: uuid.UUID, day: date,
     statement = statement.where(ACTIVITY.c.day <= day)
     statement = _scoped(statement, ACTIVITY.c.customer_id, customer_ids)
     active = [f"active_{days}" for days in ACTIVE_DAY_WINDOWS]
-    names = ["customer_id", "first_day", "last_usage_day", *active, "discounts"]
+    names = ["customer_id", "first_day", "first_usage_day", "last_usage_day", *active, "discounts"]
     return await query_columns(session, statement.group_by(ACTIVITY.c.customer_id), names)
 
 
@@ -492,30 +506,41 @@ def _object_array(values: Sequence[Any]) -> np.ndarray:
 
 
 def _usage_features(
-    window: Columns, rows: np.ndarray, usage_events: Sequence[str], size: int, day: date, tenure: np.ndarray
+    window: Columns, rows: np.ndarray, usage_events: Sequence[str], size: int, day: date, life: dict[str, np.ndarray]
 ) -> dict[str, Any]:
     """Per usage event, its counts and ratios, and the same over all of the spec's usage events:
-    the window's rows scattered into (customer, event) grids."""
+    the window's rows scattered into (customer, event) grids. `life` holds `_life_features`."""
     events = pd.Index(usage_events).get_indexer(window["name"])
     hit = (rows >= 0) & (events >= 0)
-    grids = {}
-    for days in USAGE_WINDOWS:
+
+    def grid_of(column: str) -> np.ndarray:
         grid = np.zeros((size, len(usage_events)))
-        grid[rows[hit], events[hit]] = window[f"c{days}"][hit].astype(float)
-        grids[days] = grid
+        grid[rows[hit], events[hit]] = window[column][hit].astype(float)
+        return grid
+
+    grids = {days: grid_of(f"c{days}") for days in USAGE_WINDOWS}
+    lifetime = grid_of("life")
     newest = np.full((size, len(usage_events)), np.nan)
     newest[rows[hit], events[hit]] = _day_numbers(window["newest"][hit])
     days_since = np.nan_to_num(day.toordinal() - newest, nan=float(WINDOW_DAYS))
     # Days of the 90-day window the customer existed in: a count per day it could have been used.
-    observed = np.clip(np.nan_to_num(tenure, nan=WINDOW_DAYS) + 1, 1, WINDOW_DAYS)
+    observed = np.clip(np.nan_to_num(life["tenure_days"], nan=WINDOW_DAYS) + 1, 1, WINDOW_DAYS)
+    # Days since the first use: the customer's own long-run rate, against which a fall shows
+    # however long ago it began (a billing history may start long before the usage one).
+    used_since = life["usage_history_days"]
     recent = grids[PERIOD_DAYS]
+    share = _divide(recent, recent.sum(axis=1, keepdims=True))
+    daily_life = _divide(lifetime, used_since[:, None])
     ratios = {
         "trend": _rate_ratio(grids[TREND_DAYS[0]], grids[TREND_DAYS[1]], TREND_DAYS),
         "trend_14d": _rate_ratio(grids[LONG_TREND_DAYS[0]], grids[LONG_TREND_DAYS[1]], LONG_TREND_DAYS),
         "change": _change(recent, grids[2 * PERIOD_DAYS] - recent),
-        "share": _divide(recent, recent.sum(axis=1, keepdims=True)),
+        "share": share,
         "days_since": days_since,
         "daily_90d": grids[WINDOW_DAYS] / observed[:, None],
+        "daily_life": daily_life,
+        "vs_life": _divide(recent / PERIOD_DAYS, daily_life),
+        "share_vs_life": share - _divide(lifetime, lifetime.sum(axis=1, keepdims=True)),
     }
     columns: dict[str, np.ndarray] = {}
     for index, event in enumerate(usage_events):
@@ -529,6 +554,7 @@ def _usage_features(
     columns["usage_trend"] = _rate_ratio(totals[TREND_DAYS[0]], totals[TREND_DAYS[1]], TREND_DAYS)
     columns["usage_change_28d"] = _change(totals[PERIOD_DAYS], totals[2 * PERIOD_DAYS] - totals[PERIOD_DAYS])
     columns["usage_daily_90d"] = totals[WINDOW_DAYS] / observed
+    columns["usage_vs_life"] = _divide(totals[PERIOD_DAYS] / PERIOD_DAYS, _divide(lifetime.sum(axis=1), used_since))
     return columns
 
 
@@ -565,9 +591,11 @@ def _payment_features(window: Columns, rows: np.ndarray, size: int, day: date) -
     ninety[rows[failures]] = window["c90"][failures].astype(float)
     since = np.full(size, float(WINDOW_DAYS))
     since[rows[failures]] = day.toordinal() - _day_numbers(window["newest"][failures])
+    since = np.nan_to_num(since, nan=float(WINDOW_DAYS))  # failures before the window only
     # The newest failure's class; a day with both counts as hard (the worse one): sorted by
     # customer, newest day, hard last, the last row of each customer is its class.
-    declines = np.flatnonzero(np.isin(names, list(DECLINE_NAMES)) & (rows >= 0))
+    in_window = np.array([newest is not None for newest in window["newest"]], dtype=bool)
+    declines = np.flatnonzero(np.isin(names, list(DECLINE_NAMES)) & (rows >= 0) & in_window)
     classes = np.full(size, MISSING_CATEGORY, dtype=object)
     if len(declines):
         hard = names[declines] == decline_name(DeclineClass.hard)
@@ -598,6 +626,8 @@ def _life_features(life: Columns, rows: np.ndarray, size: int, day: date) -> dic
     first_day[rows] = life["first_day"][found]
     active = {days: spread(life[f"active_{days}"].astype(float), 0.0) for days in ACTIVE_DAY_WINDOWS}
     tenure = today - spread(_day_numbers(life["first_day"]), np.nan)
+    # Days from the first use to `day`, both counted (NaN without any use): what lifetime rates divide by.
+    usage_history_days = today - spread(_day_numbers(life["first_usage_day"]), np.nan) + 1
     # The days of the last 28 the customer existed on (NaN for none: nothing seen yet).
     existed = np.clip(tenure + 1, 1, PERIOD_DAYS)
     return {
@@ -607,6 +637,7 @@ def _life_features(life: Columns, rows: np.ndarray, size: int, day: date) -> dic
         "active_day_share_28d": active[PERIOD_DAYS] / existed,
         "active_days_change_28d": _change(active[PERIOD_DAYS], active[2 * PERIOD_DAYS] - active[PERIOD_DAYS]),
         "tenure_days": tenure,
+        "usage_history_days": usage_history_days,
         "discounts_received": spread(life["discounts"].astype(float), 0.0),
         "first_day": first_day,
     }

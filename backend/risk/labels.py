@@ -65,6 +65,15 @@ USAGE_RATIO_LABELS = {
         else f"last used {_count(int(value), 'day')} ago"
     ),
     "daily_90d": lambda value, missing: "unknown" if missing else f"{_number(value)} a day over 90 days",
+    "daily_life": lambda value, missing: "never used" if missing else f"{_number(value)} a day since the first use",
+    "vs_life": lambda value, missing: (
+        "never used" if missing else f"last 4 weeks at {_percent(value)} of its rate since the first use"
+    ),
+    "share_vs_life": lambda value, missing: (
+        "no use in the last 4 weeks"
+        if missing
+        else f"share of use in the last 4 weeks {value * 100:+.0f} points against its share since the first use"
+    ),
 }
 
 
@@ -114,6 +123,11 @@ BASE_LABELS = {
         "Active days unknown" if missing else f"Active on {_percent(value)} of the last 28 days"
     ),
     "usage_28d": _counted("use", "28 days"),
+    "usage_vs_life": lambda value, missing: (
+        "No use recorded"
+        if missing
+        else f"Use in the last 4 weeks at {_percent(value)} of its rate since the first use"
+    ),
     "days_since_payment_failure": lambda value, missing: (
         f"No payment failure in {WINDOW_DAYS} days"
         if missing or value >= WINDOW_DAYS

@@ -74,6 +74,10 @@ async def test_windows_trend_and_state_are_exact_as_of_a_time(db, tenant) -> Non
             "usage.login.share": 6 / 7,  # of the 7 usage events in 28 days (one export)
             "usage.login.days_since": 0.0,
             "usage.login.daily_90d": 10 / 90,  # a customer of 99 days existed on all 90
+            # Lifetime: 11 logins (day 95's too) over the 95 days since the first use (day 95).
+            "usage.login.daily_life": 11 / 95,
+            "usage.login.vs_life": (6 / 28) / (11 / 95),
+            "usage.login.share_vs_life": 6 / 7 - 11 / 12,  # of the 12 usage events ever
         }
     )
     assert row["usage.export.7d"] == 1.0 and row["usage.export.90d"] == 1.0
@@ -88,6 +92,9 @@ async def test_windows_trend_and_state_are_exact_as_of_a_time(db, tenant) -> Non
     assert row["usage_28d"] == 7.0 and row["usage_trend"] == pytest.approx((4 / 7) / (7 / 28))
     assert row["usage_change_28d"] == pytest.approx((7 - 4) / (7 + 4))
     assert row["usage_daily_90d"] == pytest.approx(11 / 90)
+    assert row["usage_vs_life"] == pytest.approx((7 / 28) / (12 / 95))
+    assert row["usage.export.daily_life"] == pytest.approx(1 / 95)
+    assert row["usage.export.share_vs_life"] == pytest.approx(1 / 7 - 1 / 12)
     assert (row["mrr_per_usage_28d"], row["mrr_per_active_day_28d"]) == (2000 / 8, 2000 / 5)
     assert (row["payment_failures_30d"], row["payment_failures_90d"]) == (2.0, 3.0)
     assert row["days_since_payment_failure"] == 2.0  # the soft failure on day 3
@@ -128,6 +135,29 @@ async def test_a_new_customers_counts_are_per_day_of_its_tenure(db, tenant) -> N
     assert row["usage.login.share"] == 1.0 and row["usage.login.change"] == 1.0  # nothing before: all new
     assert row["usage.export.days_since"] == WINDOW_DAYS and row["usage.export.share"] == 0.0
     assert row["days_since_payment_failure"] == WINDOW_DAYS and math.isnan(row["mrr_per_usage_28d"])
+
+
+async def test_history_before_the_window_counts_in_the_lifetime_rates_only(db, tenant) -> None:
+    """A customer that used the product heavily 100-199 days ago and little since: its lifetime
+    rate remembers the habit the 90-day window has lost; a payment failure older than the window
+    is neither a recent failure nor a decline class."""
+    old = [usage("faded", "login", at(days), f"faded-{days}") for days in range(100, 200)]  # 100 logins
+    old += [usage("faded", "login", at(days), f"faded-{days}") for days in (3, 17)]
+    old += [failure("faded", at(120), "faded-pf", "hard")]
+    await apply(db, tenant.id, [*history(), *old])
+    ids = await customer_ids(db, tenant.id)
+    async with db.tenant_unit_of_work(tenant.id) as session:
+        spec = await discover_spec(session, tenant.id)
+        matrix = await feature_matrix(session, tenant.id, AS_OF, spec, [ids["faded"]])
+    row = matrix.frame.iloc[0]
+    assert (row["usage.login.28d"], row["usage.login.90d"]) == (2.0, 2.0)
+    assert row["usage.login.daily_life"] == pytest.approx(102 / 199)  # first use 199 days back
+    assert row["usage.login.vs_life"] == pytest.approx((2 / 28) / (102 / 199))
+    assert row["usage_vs_life"] == pytest.approx((2 / 28) / (102 / 199))
+    assert row["usage.login.share_vs_life"] == 0.0  # its only event, now and ever
+    assert row["usage.export.daily_life"] == 0.0 and row["usage.export.share_vs_life"] == 0.0  # never used
+    assert (row["payment_failures_90d"], row["days_since_payment_failure"]) == (0.0, WINDOW_DAYS)
+    assert row["last_decline_class"] == MISSING_CATEGORY
 
 
 async def test_customers_without_events_have_zero_counts_and_missing_state(db, tenant) -> None:
