@@ -6,7 +6,8 @@ real ingest code into a fresh embedded database, then at each of three month-end
 trains on the weekly snapshots as of the cut-off (`training_rows`, `fit`), scores the customers
 active at the cut-off and measures the 30-day ROC-AUC of their outcomes (a churn in the 30 days
 after it). It compares:
-- `ours`: the training path on every feature;
+- `ours`: the training path's CatBoost on every feature, and beside it `served`: the family the
+  path would serve (the holdout's winner: CatBoost, the logistic baseline or their blend);
 - `before`: the same path on the features it had before issue 19 (counts over 7/30/90 days and
   the 7-vs-28-day trend per event, the base features, traits), the same rows;
 - `logistic 28d`: a logistic regression on 28-day behaviour metrics (per-event 28-day counts,
