@@ -306,7 +306,13 @@ def fit_static(
     training = ~holdout
     rows = int(training.sum())
     dropped = [name for name in spec.categorical if rows > 1 and frame.loc[training, name].nunique() == rows]
-    spec = FeatureSpec(spec.numeric, tuple(name for name in spec.categorical if name not in dropped))
+    # Columns without two values on the training rows (event features of customers who have no
+    # events) say nothing, and left in they still draw on CatBoost's random feature sampling.
+    constant = [name for name in (*spec.numeric, *spec.categorical) if frame.loc[training, name].nunique() < 2]
+    spec = FeatureSpec(
+        tuple(name for name in spec.numeric if name not in constant),
+        tuple(name for name in spec.categorical if name not in dropped and name not in constant),
+    )
     if labels[training].sum() == 0 or labels[training].sum() == rows:
         raise NotEnoughData("the training rows hold only one outcome. The rule-based score stays in use.")
     model = CatBoostClassifier(
@@ -320,7 +326,12 @@ def fit_static(
             "validation": _describe_rows(labels, None, np.zeros(len(frame), dtype=bool)),
             "holdout": _describe_rows(labels, None, holdout),
         },
-        "features": {"numeric": len(spec.numeric), "categorical": len(spec.categorical), "dropped": dropped},
+        "features": {
+            "numeric": len(spec.numeric),
+            "categorical": len(spec.categorical),
+            "dropped": dropped,
+            "constant": len(constant),
+        },
     }
     return _measured(model, frame, spec, labels, holdout, {**(summary or {}), **details}, started)
 
