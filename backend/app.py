@@ -21,6 +21,7 @@ from churnsaver.backend.core.db import Database
 from churnsaver.backend.core.logging import configure_logging
 from churnsaver.backend.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware, client_host
 from churnsaver.backend.core.operator_access import metrics_refusal
+from churnsaver.backend.core.pubsub import broker_for, publishing_through
 from churnsaver.backend.core.sqlite_writer import switching_threads_often
 from churnsaver.backend.ingest.events_api import MAX_BODY_BYTES as EVENTS_MAX_BODY_BYTES
 from churnsaver.backend.ingest.events_api import receive_events
@@ -131,7 +132,9 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> St
     settings.resolved_secret_key  # noqa: B018 - outside production, generated on first start and kept
     db = Database(settings)
     authenticator = KeyAuthenticator.from_settings(db, settings)
-    graphql = GraphQLView(db, settings, authenticator)
+    # Subscriptions listen, and what this process commits is published, through one broker.
+    broker = broker_for(settings)
+    graphql = GraphQLView(db, settings, authenticator, broker)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -145,7 +148,7 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> St
         # SQLite is written by a thread of this process (sqlite_writer.py), beside the event loop.
         threads = switching_threads_often() if settings.is_sqlite else contextlib.nullcontext()
         try:
-            with threads:
+            with threads, publishing_through(broker):
                 if run_jobs and settings.embedded_jobs:
                     async with jobs_in_child_process(settings):
                         yield
@@ -155,6 +158,7 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> St
                 else:
                     yield
         finally:
+            broker.close()
             await db.dispose()
             gc.unfreeze()  # a process that goes on (the tests) may collect it all again
             gc.set_threshold(*thresholds)

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database
+from churnsaver.backend.core.pubsub import IN_PROCESS, Broker
 from churnsaver.graphql.dataloaders import Loaders
 from churnsaver.graphql.errors import Unauthenticated
 from churnsaver.tenants.auth import AuthSubject
@@ -29,6 +30,7 @@ class Context:
     request: Any = None
     response: Any = None
     connection_params: dict[str, object] | None = None
+    broker: Broker = IN_PROCESS  # where subscriptions listen (core/pubsub.py)
     _loaders: Loaders | None = field(default=None, repr=False)
 
     @property

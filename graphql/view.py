@@ -24,6 +24,7 @@ from churnsaver.backend.core.accepted_json import UnacceptableInput, loads_accep
 from churnsaver.backend.core.config import Environment, Settings
 from churnsaver.backend.core.db import Database
 from churnsaver.backend.core.middleware import client_host
+from churnsaver.backend.core.pubsub import Broker
 from churnsaver.graphql.console import CONSOLE_CSP, CONSOLE_HTML
 from churnsaver.graphql.context import Context
 from churnsaver.graphql.errors import is_request_error
@@ -34,7 +35,7 @@ from churnsaver.tenants.key_authentication import KeyAuthenticator, TooManyFailu
 
 
 class GraphQLView(GraphQL[Context, None]):
-    def __init__(self, db: Database, settings: Settings, authenticator: KeyAuthenticator) -> None:
+    def __init__(self, db: Database, settings: Settings, authenticator: KeyAuthenticator, broker: Broker) -> None:
         super().__init__(
             create_schema(settings),
             graphql_ide="graphiql" if settings.env is not Environment.production else None,
@@ -43,6 +44,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.db = db
         self.settings = settings
         self.authenticator = authenticator
+        self.broker = broker  # where subscriptions listen
 
     def parse_json(self, data: str | bytes) -> Any:
         """A JSON body must hold an object (a list is a batch, refused as such): anything else
@@ -98,7 +100,9 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         subject = request.scope.get("state", {}).get("auth_subject")
-        return Context(db=self.db, settings=self.settings, subject=subject, request=request, response=response)
+        return Context(
+            db=self.db, settings=self.settings, subject=subject, request=request, response=response, broker=self.broker
+        )
 
     async def on_ws_connect(self, context: Context) -> None:
         params = context.connection_params or {}

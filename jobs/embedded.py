@@ -15,6 +15,9 @@ scheduler, lets running jobs finish within the shutdown timeout, marks what they
 unsent in the outbox (jobs/worker.py), and exits; a child still running after that is killed. A child that
 exits on its own (a crash) is logged and started again; nothing is lost meanwhile, since jobs
 wait in the outbox until a relay sends them.
+
+What the jobs publish for subscribers (core/pubsub.py: a case opened, say) comes back through a
+second pipe, and the web server publishes it in-process, where the GraphQL subscriptions listen.
 """
 
 import asyncio
@@ -23,6 +26,7 @@ import gc
 import multiprocessing
 import os
 import signal
+import threading
 from collections.abc import AsyncIterator
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -32,6 +36,7 @@ import structlog
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database
 from churnsaver.backend.core.logging import configure_logging
+from churnsaver.backend.core.pubsub import IN_PROCESS, ForwardingBroker, publishing_through
 from churnsaver.jobs.outbox import on_commit_wake, wake_relays
 from churnsaver.jobs.worker import running_jobs
 
@@ -44,12 +49,34 @@ START_TIMEOUT_SECONDS = 120
 WAKE = b"w"
 
 
-def _child_main(settings: Settings, wake_reader: Connection, ready_writer: Connection) -> None:
+def _child_main(
+    settings: Settings, wake_reader: Connection, ready_writer: Connection, events_writer: Connection
+) -> None:
     """The child process: jobs until the parent closes the pipe or goes away."""
     # Ctrl-C in a terminal reaches the whole process group: the parent decides when the child stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     configure_logging(settings.log_level)
-    asyncio.run(_run_jobs(settings, wake_reader, ready_writer))
+    forwarding = ForwardingBroker(lambda channel, encoded: events_writer.send_bytes(forwarded_frame(channel, encoded)))
+    try:
+        with publishing_through(forwarding):
+            asyncio.run(_run_jobs(settings, wake_reader, ready_writer))
+    finally:
+        forwarding.close()
+
+
+def forwarded_frame(channel: str, encoded: str) -> bytes:
+    return f"{channel}\n{encoded}".encode()
+
+
+def publish_forwarded(events_reader: Connection) -> None:
+    """In the parent, on a thread of its own: publish in-process what the child's jobs published,
+    until the child closes its end."""
+    try:
+        while True:
+            channel, _, encoded = events_reader.recv_bytes().decode().partition("\n")
+            IN_PROCESS.publish_encoded(channel, encoded)
+    except (EOFError, OSError):
+        events_reader.close()
 
 
 async def _run_jobs(settings: Settings, wake_reader: Connection, ready_writer: Connection) -> None:
@@ -95,13 +122,19 @@ class _Child:
         context = multiprocessing.get_context("spawn")  # never fork a process that has threads
         reader, self.writer = context.Pipe(duplex=False)
         self.ready, ready_writer = context.Pipe(duplex=False)
+        events_reader, events_writer = context.Pipe(duplex=False)
         # Daemonic: should this process exit without stopping it, multiprocessing terminates it.
         self.process: BaseProcess = context.Process(
-            target=_child_main, args=(settings, reader, ready_writer), name="churnsaver-jobs", daemon=True
+            target=_child_main,
+            args=(settings, reader, ready_writer, events_writer),
+            name="churnsaver-jobs",
+            daemon=True,
         )
         self.process.start()
         reader.close()
         ready_writer.close()
+        events_writer.close()
+        threading.Thread(target=publish_forwarded, args=(events_reader,), name="jobs-events", daemon=True).start()
         self._fd = self.writer.fileno()
         os.set_blocking(self._fd, False)
 

@@ -19,6 +19,7 @@ from churnsaver.backend.cli.synthetic import synthetic_app
 from churnsaver.backend.core.config import ConfigurationError, Settings
 from churnsaver.backend.core.db import Database
 from churnsaver.backend.core.logging import configure_logging
+from churnsaver.backend.core.pubsub import broker_for, publishing_through
 from churnsaver.backend.demo import seed_demo_tenant
 from churnsaver.backend.migrate import migrate as run_migrations
 from churnsaver.jobs.models import FailedJob
@@ -117,11 +118,14 @@ async def _work(settings: Settings, threads: int) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    broker = broker_for(settings)  # what the jobs publish reaches subscribers on every web process
     try:
-        async with running_jobs(settings, db, consume=True, worker_threads=threads):
-            console.print(f"worker running with {threads} threads; Ctrl-C to stop")
-            await stop.wait()
+        with publishing_through(broker):
+            async with running_jobs(settings, db, consume=True, worker_threads=threads):
+                console.print(f"worker running with {threads} threads; Ctrl-C to stop")
+                await stop.wait()
     finally:
+        broker.close()
         await db.dispose()
 
 

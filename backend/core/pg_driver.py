@@ -26,6 +26,7 @@ from churnsaver.backend.core.unit_of_work import UnitOfWork
 
 T = TypeVar("T")
 TENANT_SETTING = "churnsaver.tenant_id"
+UNIT_OF_WORK = "driver_unit_of_work"  # in the `info` of a driver unit of work's session
 
 _before_commit: list[Callable[["DriverUnitOfWork"], None]] = []
 
@@ -88,7 +89,9 @@ class DriverUnitOfWork(UnitOfWork):
             # the session's statements run in the transaction this unit of work began.
             connection = self._connection.sync_connection
             assert connection is not None
-            self._session = Session(bind=connection.execution_options(isolation_level="AUTOCOMMIT"))
+            # Its commit is not the transaction's: `info` names the unit of work, whose own commit is.
+            bind = connection.execution_options(isolation_level="AUTOCOMMIT")
+            self._session = Session(bind=bind, info={UNIT_OF_WORK: self})
         return self._session
 
     def run(self, work: Callable[[UnitOfWork], T]) -> T:

@@ -1,19 +1,23 @@
 """The embedded default's jobs process: it runs what the web process commits, comes back when it
 dies, and stops with the block that started it."""
 
+import asyncio
 import json
+import multiprocessing
 import os
 import signal
+import threading
 import uuid
 
 from sqlalchemy import select
 
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database
+from churnsaver.backend.core.pubsub import IN_PROCESS, ForwardingBroker
 from churnsaver.backend.customers.events import Source
 from churnsaver.backend.ingest.inbox import Delivery, store
 from churnsaver.backend.ingest.models import InboxEvent, InboxStatus
-from churnsaver.jobs.embedded import jobs_in_child_process
+from churnsaver.jobs.embedded import forwarded_frame, jobs_in_child_process, publish_forwarded
 from churnsaver.jobs.outbox import enqueue
 from tests.fixtures import billing_payloads as payloads
 from tests.fixtures.factories import TenantWithKey
@@ -66,3 +70,20 @@ async def test_the_jobs_process_runs_what_this_process_commits_and_survives_a_cr
         await eventually(lambda: processed(second), timeout=WAIT_SECONDS)
         second_pid = jobs.pid
     assert second_pid is not None and not is_running(second_pid)
+
+
+async def test_what_the_jobs_process_publishes_reaches_this_process_subscribers() -> None:
+    """The child publishes through a pipe (jobs/embedded.py); this end publishes it in-process."""
+    channel = f"test:{uuid.uuid4()}"
+    reader, writer = multiprocessing.Pipe(duplex=False)
+    forwarding = ForwardingBroker(lambda name, encoded: writer.send_bytes(forwarded_frame(name, encoded)))
+    forwarder = threading.Thread(target=publish_forwarded, args=(reader,), daemon=True)
+    forwarder.start()
+    async with IN_PROCESS.subscribe(channel) as subscription:
+        forwarding.publish(channel, {"case": "opened", "text": "two\nlines"})
+
+        assert await asyncio.wait_for(anext(subscription), WAIT_SECONDS) == {"case": "opened", "text": "two\nlines"}
+    forwarding.close()
+    writer.close()
+    await asyncio.to_thread(forwarder.join, WAIT_SECONDS)
+    assert not forwarder.is_alive()
