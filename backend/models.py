@@ -1,5 +1,6 @@
 """Every mapped model, imported in one place so Alembic and the tests see the whole schema."""
 
+from churnsaver.backend.cases.models import CaseConsumerCursor, CaseEvent, CaseSettingsRow, RecoveryCase
 from churnsaver.backend.core.db import Base
 from churnsaver.backend.core.domain_events import DomainEvent
 from churnsaver.backend.customers.models import (
@@ -24,6 +25,9 @@ metadata = Base.metadata
 
 __all__ = [
     "ApiKey",
+    "CaseConsumerCursor",
+    "CaseEvent",
+    "CaseSettingsRow",
     "Customer",
     "CustomerDailyActivity",
     "CustomerDailyState",
@@ -34,6 +38,7 @@ __all__ = [
     "InboxEvent",
     "IngestDailyStat",
     "OutboxJob",
+    "RecoveryCase",
     "RiskModel",
     "RiskScore",
     "RiskScoreHistory",

@@ -128,3 +128,14 @@ class CaseSettingsRow(TenantOwned, Base):
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class CaseConsumerCursor(TenantOwned, Base):
+    """How far the cases consumer has read a tenant's domain events (risk tier changes): the id of
+    the last one reconciled. Ids are time-ordered, so the next run reads those after it."""
+
+    __tablename__ = "case_consumer_cursors"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    last_event_id: Mapped[uuid.UUID | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
