@@ -13,6 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from churnsaver.backend.core.db import Base, TenantOwned, utcnow
 from churnsaver.backend.core.ids import ordered_uuid
+from churnsaver.backend.core.repository import TenantRepository
 
 
 class DomainEvent(TenantOwned, Base):
@@ -25,3 +26,7 @@ class DomainEvent(TenantOwned, Base):
     subject_id: Mapped[uuid.UUID]
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DomainEventRepository(TenantRepository[DomainEvent]):
+    model = DomainEvent

@@ -12,6 +12,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from churnsaver.backend.core.db import Base, TenantOwned, utcnow
 
 TIERS = ("critical", "high", "medium", "low")  # a score's tier, highest first
+# The domain event a customer's move between tiers records (payload: from, to, score, as_of, ...).
+TIER_CHANGED = "risk.tier_changed"
 
 
 class FeatureImportanceItem(TypedDict):

@@ -45,7 +45,7 @@ from churnsaver.backend.risk.baseline import LogisticBaseline
 from churnsaver.backend.risk.explain import Explained, Reason, in_probability_terms, shap_scores, top_reasons
 from churnsaver.backend.risk.features import FeatureMatrix, FeatureSpec, IdRange, feature_matrix, id_ranges
 from churnsaver.backend.risk.model_store import RULES_VERSION, Blend, CalibratedCatBoost, StoredModel, stored_model
-from churnsaver.backend.risk.models import RiskModel, RiskScore, RiskScoreHistory
+from churnsaver.backend.risk.models import TIER_CHANGED, RiskModel, RiskScore, RiskScoreHistory
 from churnsaver.backend.risk.repository import RiskModelRepository, RiskScoreHistoryRepository, RiskScoreRepository
 from churnsaver.backend.risk.rules import RULES_SPEC, score_by_rules
 from churnsaver.backend.risk.settings import TIERS, Thresholds, load_config, tiers_for
@@ -54,7 +54,6 @@ from churnsaver.backend.risk.settings import TIERS, Thresholds, load_config, tie
 # a chunk is as large as SQLite's and asyncpg's bound-parameter limits (32,766) allow for
 # `customer_id IN (...)` with room to spare; its writes stay one short transaction.
 CHUNK_SIZE = 20_000
-TIER_CHANGED = "risk.tier_changed"
 LOWEST_TIER = TIERS[-1]
 SCORE_COLUMNS = ("customer_id", "score", "tier", "reasons")
 StageT = TypeVar("StageT")
