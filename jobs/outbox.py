@@ -23,9 +23,10 @@ from churnsaver.backend.core.db import utcnow
 from churnsaver.backend.core.pg_driver import DriverUnitOfWork, before_commit
 from churnsaver.backend.core.unit_of_work import UnitOfWork
 from churnsaver.jobs.models import OutboxJob
-from churnsaver.jobs.registry import get_job
+from churnsaver.jobs.registry import consumers_of, get_job
 
 _ROWS = "outbox_rows"  # enqueued in this transaction, not written yet
+_NOTIFIED = "outbox_notified"  # (tenant, event type) already notified in this transaction
 _PENDING = "outbox_pending"  # written in this transaction: wake the relays after the commit
 _relay_wakers: list[Callable[[], object]] = []
 # Built once: a statement built per commit is keyed for SQLAlchemy's compiled cache on every run.
@@ -55,6 +56,17 @@ def enqueue(
     session.info.setdefault(_ROWS, []).append(row)
 
 
+def notify(session: AsyncSession | Session | UnitOfWork, tenant_id: uuid.UUID, event_type: str) -> None:
+    """The transaction records `event_type` domain events of the tenant: enqueue each consumer of
+    that type (`jobs.registry.consumer`), once per transaction however many times it is told."""
+    notified = session.info.setdefault(_NOTIFIED, set())
+    if (tenant_id, event_type) in notified:
+        return
+    notified.add((tenant_id, event_type))
+    for job_name in consumers_of(event_type):
+        enqueue(session, job_name, tenant_id=tenant_id)
+
+
 def _job_kwargs(job_name: str, tenant_id: uuid.UUID | None, kwargs: dict[str, Any]) -> dict[str, Any]:
     """The arguments of a job known to the registry (KeyError if not): with its tenant, as text."""
     get_job(job_name)
@@ -75,6 +87,7 @@ def wake_relays() -> None:
 
 @event.listens_for(Session, "before_commit")
 def _write_enqueued(session: Session) -> None:
+    session.info.pop(_NOTIFIED, None)
     if rows := session.info.pop(_ROWS, None):
         # One row (a group commit's one job) as a single execution, not an executemany of one.
         session.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
@@ -85,6 +98,7 @@ def _write_enqueued(session: Session) -> None:
 def _write_enqueued_on_driver(work: DriverUnitOfWork) -> None:
     """`_write_enqueued` for a unit of work on PostgreSQL's driver, which applies no column
     defaults or types: they are filled in here."""
+    work.info.pop(_NOTIFIED, None)
     for row in work.info.pop(_ROWS, ()):
         values = {"id": uuid.uuid4(), "created_at": utcnow(), "dispatch_count": 0, **row}
         work.execute(_INSERT, values | {"kwargs": json.dumps(row["kwargs"])})
@@ -101,4 +115,5 @@ def _wake_relays(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _forget_pending(session: Session) -> None:
     session.info.pop(_ROWS, None)
+    session.info.pop(_NOTIFIED, None)
     session.info.pop(_PENDING, None)

@@ -28,6 +28,8 @@ class JobSpec:
 
 
 JOBS: dict[str, JobSpec] = {}
+# Domain event type -> the jobs that consume it (`consumer`), each called with the tenant's id.
+CONSUMERS: dict[str, list[str]] = {}
 
 
 def job(
@@ -60,6 +62,27 @@ def job(
         return function
 
     return register
+
+
+def consumer(event_type: str) -> Callable[[JobFunction], JobFunction]:
+    """Declare the job below (`@job` first, then this) a consumer of `event_type` domain events:
+    `jobs.outbox.notify` enqueues it, with the tenant's id, whenever a transaction records some.
+    It must read the events itself (after its own cursor): a notification carries none."""
+
+    def register(function: JobFunction) -> JobFunction:
+        name = next((spec.name for spec in JOBS.values() if spec.function is function), None)
+        if name is None:
+            raise ValueError(f"{function.__qualname__} must be registered with @job before @consumer")
+        CONSUMERS.setdefault(event_type, []).append(name)
+        return function
+
+    return register
+
+
+def consumers_of(event_type: str) -> list[str]:
+    """The jobs that consume `event_type`, every job module loaded first."""
+    load_jobs()
+    return list(CONSUMERS.get(event_type, ()))
 
 
 def job_modules() -> list[str]:

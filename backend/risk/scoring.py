@@ -49,6 +49,7 @@ from churnsaver.backend.risk.models import TIER_CHANGED, RiskModel, RiskScore, R
 from churnsaver.backend.risk.repository import RiskModelRepository, RiskScoreHistoryRepository, RiskScoreRepository
 from churnsaver.backend.risk.rules import RULES_SPEC, score_by_rules
 from churnsaver.backend.risk.settings import TIERS, Thresholds, load_config, tiers_for
+from churnsaver.jobs.outbox import notify
 
 # CatBoost's SHAP pass has a large fixed cost per call (its pre-calculation over the trees), so
 # a chunk is as large as SQLite's and asyncpg's bound-parameter limits (32,766) allow for
@@ -429,6 +430,9 @@ async def _write(session: AsyncSession, writes: _Writes) -> None:
     await insert_rows(session, RiskScoreHistory.__table__, shared, ("id", *SCORE_COLUMNS), writes.history)
     event_shared = {"tenant_id": shared["tenant_id"], "type": TIER_CHANGED, "occurred_at": shared["scored_at"]}
     await insert_rows(session, DomainEvent.__table__, event_shared, ("id", "subject_id", "payload"), writes.events)
+    if writes.events:
+        # Recovery cases (and later webhooks) react to tier changes: their consumers run after the commit.
+        notify(session, shared["tenant_id"], TIER_CHANGED)
 
 
 def _tier_changed(previous: "_Current | None", tier: str) -> bool:
