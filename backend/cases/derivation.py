@@ -46,8 +46,6 @@ from churnsaver.backend.customers.events import EventType
 from churnsaver.backend.customers.subscription_state import ENDED_STATUSES, Fold
 from churnsaver.backend.customers.timeline import STATE_KEY
 
-# The timeline rows cases read: every billing type (identify and usage events are not).
-BILLING_TYPES = frozenset(EventType) - {EventType.identify}
 SWEEP = "job:cases.sweep"
 MANUAL_KEY_PREFIX = "manual:"
 MAX_KEY = 255  # cases.trigger_key, case_events.key

@@ -26,7 +26,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from churnsaver.backend.cases.derivation import (
-    BILLING_TYPES,
     MANUAL_KEY_PREFIX,
     CustomerInputs,
     DerivedCase,
@@ -44,6 +43,7 @@ from churnsaver.backend.core.db import insert_for, utcnow
 from churnsaver.backend.core.domain_events import DomainEvent, DomainEventRepository
 from churnsaver.backend.core.ids import ordered_uuid
 from churnsaver.backend.customers.activity import NON_USAGE_NAMES
+from churnsaver.backend.customers.events import BILLING_TYPES
 from churnsaver.backend.customers.models import Customer, CustomerDailyActivity, CustomerEvent
 from churnsaver.backend.customers.repository import (
     CustomerDailyActivityRepository,

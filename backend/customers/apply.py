@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from churnsaver.backend.core.db import utcnow
 from churnsaver.backend.customers.activity import record_aggregates
 from churnsaver.backend.customers.churn import settle_churn
-from churnsaver.backend.customers.events import CanonicalEvent
+from churnsaver.backend.customers.events import BILLING_TYPES, CanonicalEvent
 from churnsaver.backend.customers.identities import ref_key, resolve_customers
 from churnsaver.backend.customers.profiles import apply_profiles
 from churnsaver.backend.customers.subscription_state import apply_subscription_events
@@ -47,6 +47,8 @@ class ApplyResult:
     subscriptions_touched: int
     # Customers with new events: their risk scores are now stale (risk/tasks.py).
     changed_customers: frozenset[uuid.UUID] = frozenset()
+    # Customers with new billing events (not usage, not identify): their recovery cases may move.
+    billing_customers: frozenset[uuid.UUID] = frozenset()
 
 
 def combined(results: list[ApplyResult]) -> ApplyResult:
@@ -60,6 +62,7 @@ def combined(results: list[ApplyResult]) -> ApplyResult:
         customers_created=sum(result.customers_created for result in results),
         subscriptions_touched=sum(result.subscriptions_touched for result in results),
         changed_customers=frozenset().union(*(result.changed_customers for result in results)),
+        billing_customers=frozenset().union(*(result.billing_customers for result in results)),
     )
 
 
@@ -120,4 +123,7 @@ async def apply_events(session: AsyncSession, tenant_id: uuid.UUID, events: list
         customers_created=resolution.created,
         subscriptions_touched=touched,
         changed_customers=frozenset(resolution.customer_ids[ref_key(event.customer)] for event in new),
+        billing_customers=frozenset(
+            resolution.customer_ids[ref_key(event.customer)] for event in new if event.type in BILLING_TYPES
+        ),
     )

@@ -37,6 +37,10 @@ class EventType(StrEnum):
     # Usage events keep the tenant's own event name as their type.
 
 
+# Billing events: every canonical type but identify (usage events keep their own names).
+BILLING_TYPES = frozenset(EventType) - {EventType.identify}
+
+
 class DeclineClass(StrEnum):
     hard = "hard"  # retrying will not help: stolen card, closed account, do-not-honor
     soft = "soft"  # may pass on retry: insufficient funds, processing error, limits

@@ -1,7 +1,9 @@
 """Processing the inbox: stored deliveries become canonical events, applied in one transaction.
 
 `ingest.process_inbox` runs for the rows a receiver stored (webhooks, the events API); the CLI
-import and `churnsaver ingest retry` run `process_pending` inline. Rows are claimed first, with the
+import and `churnsaver ingest retry` run `process_pending` inline. A batch queues its customers'
+risk re-scoring and, when it applied billing events, their cases' evaluation
+(`cases.evaluate_customers`). Rows are claimed first, with the
 statement that marks them processed: on PostgreSQL that locks them, so a second copy of the job
 waits and then finds nothing left to do; on SQLite it takes the write lock before anything is read.
 
@@ -47,6 +49,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from churnsaver.backend.cases.tasks import enqueue_evaluation
 from churnsaver.backend.core.accepted_json import loads_accepted
 from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.core.quarantine import Batch, describe, run_isolating
@@ -182,6 +185,7 @@ async def process_pending(
     async def work(session: AsyncSession, batch: Batch) -> ProcessResult:
         result = await process_inbox(session, tenant_id, inbox_ids, also_pending=also_pending, batch=batch)
         enqueue_rescore(session, tenant_id, list(result.applied.changed_customers))
+        enqueue_evaluation(session, tenant_id, list(result.applied.billing_customers))
         return result
 
     return await run_isolating(db, tenant_id, work, what="ingest.process_inbox")

@@ -1,0 +1,178 @@
+"""The cases domain's jobs: evaluate the customers an ingest batch touched, turn risk tier changes
+into cases, and sweep what time alone decides (windows closing, recoveries due for verification,
+daily usage drops). Every one reconciles (`reconcile.py`), which is idempotent: a retry or a
+second copy records nothing twice. Nothing waits in memory: what is due is found in the database.
+"""
+
+import uuid
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy import Row, distinct, or_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from churnsaver.backend.cases.models import CaseStatus, RecoveryCase
+from churnsaver.backend.cases.reconcile import ReconcileReport, reconcile_customers
+from churnsaver.backend.cases.repository import CaseCursorRepository, CaseRepository
+from churnsaver.backend.cases.settings import load_settings
+from churnsaver.backend.core.db import Database, insert_for, utcnow
+from churnsaver.backend.core.domain_events import DomainEvent, DomainEventRepository
+from churnsaver.backend.customers.activity import NON_USAGE_NAMES
+from churnsaver.backend.customers.models import CustomerDailyActivity
+from churnsaver.backend.customers.repository import CustomerDailyActivityRepository
+from churnsaver.backend.risk.models import TIER_CHANGED
+from churnsaver.jobs.outbox import enqueue
+from churnsaver.jobs.registry import consumer, job
+from churnsaver.jobs.runtime import runtime
+from churnsaver.jobs.scheduler import every
+from churnsaver.tenants.service import list_tenants
+
+EVALUATE_CUSTOMERS = "cases.evaluate_customers"
+CONSUME_TIER_CHANGES = "cases.consume_tier_changes"
+SWEEP = "cases.sweep"
+SWEEP_TENANT = "cases.sweep_tenant"
+CHECK_USAGE = "cases.check_usage"
+TIER_EVENTS_PER_RUN = 5_000
+# A tier event recorded this recently may still have a concurrent transaction's older id
+# committing behind it: it is reconciled, but the cursor stays before it until it is settled.
+CURSOR_SETTLE = timedelta(minutes=1)
+# Usage drops compare the last 7 days with the 28 before: customers active in these 35 days.
+USAGE_LOOKBACK = timedelta(days=35)
+logger = structlog.get_logger(__name__)
+
+
+def enqueue_evaluation(session: AsyncSession, tenant_id: uuid.UUID, customer_ids: list[uuid.UUID]) -> None:
+    """Re-evaluate the cases of `customer_ids` after the caller's transaction commits: one outbox row."""
+    if customer_ids:
+        ids = sorted(str(customer_id) for customer_id in customer_ids)
+        enqueue(session, EVALUATE_CUSTOMERS, tenant_id=tenant_id, customer_ids=ids)
+
+
+async def evaluate(
+    db: Database, tenant_id: uuid.UUID, customer_ids: list[uuid.UUID], actor: str, now: datetime | None = None
+) -> ReconcileReport:
+    async with db.tenant_unit_of_work(tenant_id) as session:
+        return await reconcile_customers(session, tenant_id, customer_ids, now or utcnow(), actor=actor)
+
+
+@job(EVALUATE_CUSTOMERS)
+async def evaluate_customers(tenant_id: str, customer_ids: list[str]) -> None:
+    ids = [uuid.UUID(customer_id) for customer_id in customer_ids]
+    report = await evaluate(runtime().db, uuid.UUID(tenant_id), ids, f"job:{EVALUATE_CUSTOMERS}")
+    if report.opened or report.events:
+        logger.info("cases.evaluated", tenant_id=tenant_id, opened=report.opened, events=report.events)
+
+
+async def consume_tier_events(db: Database, tenant_id: uuid.UUID, now: datetime | None = None) -> ReconcileReport:
+    """Reconcile the customers of the tenant's tier events after the cursor, and move it on."""
+    now = now or utcnow()
+    async with db.tenant_unit_of_work(tenant_id) as session:
+        cursors = CaseCursorRepository(session, tenant_id)
+        insert = insert_for(session)(cursors.model).values(tenant_id=tenant_id, last_event_id=None, updated_at=now)
+        await session.execute(insert.on_conflict_do_nothing())
+        cursor = await cursors.locked()
+        assert cursor is not None  # inserted above if it was missing
+        statement = DomainEventRepository(session, tenant_id).select_readable(
+            DomainEvent.id, DomainEvent.subject_id, DomainEvent.occurred_at
+        )
+        statement = statement.where(DomainEvent.type == TIER_CHANGED)
+        if cursor.last_event_id is not None:
+            statement = statement.where(DomainEvent.id > cursor.last_event_id)
+        events = (await session.execute(statement.order_by(DomainEvent.id).limit(TIER_EVENTS_PER_RUN))).all()
+        if not events:
+            return ReconcileReport()
+        report = await reconcile_customers(
+            session, tenant_id, {event.subject_id for event in events}, now, actor=f"job:{CONSUME_TIER_CHANGES}"
+        )
+        if (last := _last_settled(events, now)) is not None:
+            await cursors.advance(last)
+    if len(events) == TIER_EVENTS_PER_RUN:
+        async with db.tenant_unit_of_work(tenant_id) as session:
+            enqueue(session, CONSUME_TIER_CHANGES, tenant_id=tenant_id)  # more behind them
+    return report
+
+
+def _last_settled(events: list[Row[tuple[uuid.UUID, uuid.UUID, datetime]]], now: datetime) -> uuid.UUID | None:
+    """The id of the last event before the first one still settling (None: the first is)."""
+    last = None
+    for event in events:
+        if event.occurred_at >= now - CURSOR_SETTLE:
+            break
+        last = event.id
+    return last
+
+
+@consumer(TIER_CHANGED)
+@job(CONSUME_TIER_CHANGES)
+async def consume_tier_changes(tenant_id: str) -> None:
+    report = await consume_tier_events(runtime().db, uuid.UUID(tenant_id))
+    if report.opened or report.events:
+        logger.info("cases.tier_changes", tenant_id=tenant_id, opened=report.opened, events=report.events)
+
+
+async def due_customers(session: AsyncSession, tenant_id: uuid.UUID, now: datetime) -> list[uuid.UUID]:
+    """Customers with an open case whose window has closed, or a recovery due for verification."""
+    settings = await load_settings(session, tenant_id)
+    cases = CaseRepository(session, tenant_id)
+    open_due = (RecoveryCase.status == CaseStatus.open.value) & (RecoveryCase.window_ends_at <= now)
+    verify_due = (
+        (RecoveryCase.status == CaseStatus.recovered.value)
+        & RecoveryCase.verified_at.is_(None)
+        & (RecoveryCase.resolved_at <= now - settings.verify_after)
+    )
+    statement = cases.select_readable(distinct(RecoveryCase.customer_id)).where(or_(open_due, verify_due))
+    return list((await session.execute(statement)).scalars())
+
+
+async def recently_active_customers(session: AsyncSession, tenant_id: uuid.UUID, now: datetime) -> list[uuid.UUID]:
+    """Customers with product usage in the last 35 days: those a usage drop can open or close for."""
+    activity = CustomerDailyActivityRepository(session, tenant_id)
+    statement = activity.select_readable(distinct(CustomerDailyActivity.customer_id)).where(
+        CustomerDailyActivity.day >= (now - USAGE_LOOKBACK).date(),
+        CustomerDailyActivity.name.not_in(sorted(NON_USAGE_NAMES)),
+    )
+    return list((await session.execute(statement)).scalars())
+
+
+async def sweep_tenant_cases(
+    db: Database, tenant_id: uuid.UUID, *, usage: bool, now: datetime | None = None
+) -> ReconcileReport:
+    """Reconcile the tenant's customers whose cases time has moved (and, with `usage`, every recently
+    active customer), and catch up on tier events a lost notification left behind."""
+    now = now or utcnow()
+    async with db.tenant_session(tenant_id) as session:
+        customers = set(await due_customers(session, tenant_id, now))
+        if usage:
+            customers |= set(await recently_active_customers(session, tenant_id, now))
+    report = await evaluate(db, tenant_id, sorted(customers, key=str), f"job:{SWEEP}", now)
+    report.add(await consume_tier_events(db, tenant_id, now))
+    return report
+
+
+@job(SWEEP)
+async def sweep() -> None:
+    """Every few minutes: one `cases.sweep_tenant` per tenant."""
+    await _per_tenant(usage=False)
+
+
+@job(CHECK_USAGE)
+async def check_usage() -> None:
+    """Daily: the sweep, with every recently active customer's usage checked for a drop."""
+    await _per_tenant(usage=True)
+
+
+async def _per_tenant(*, usage: bool) -> None:
+    async with runtime().db.system_unit_of_work() as session:
+        for tenant in await list_tenants(session):
+            enqueue(session, SWEEP_TENANT, tenant_id=tenant.id, usage=usage)
+
+
+@job(SWEEP_TENANT)
+async def sweep_tenant(tenant_id: str, usage: bool) -> None:
+    report = await sweep_tenant_cases(runtime().db, uuid.UUID(tenant_id), usage=usage)
+    if report.opened or report.events:
+        logger.info("cases.swept", tenant_id=tenant_id, opened=report.opened, events=report.events)
+
+
+every(timedelta(minutes=10), SWEEP)
+every(timedelta(days=1), CHECK_USAGE)
