@@ -44,6 +44,10 @@ class Context:
             raise Unauthenticated("authentication required")
         return self.subject
 
+    def forget_loaded(self) -> None:
+        """Drop what the loaders cached: a subscription reads afresh for each event it delivers."""
+        self._loaders = None
+
     @property
     def loaders(self) -> Loaders:
         if self._loaders is None:

@@ -11,6 +11,10 @@ from strawberry.types import ExecutionContext, get_object_definition
 from churnsaver.backend.core.config import Environment, Settings
 from churnsaver.backend.core.errors import NotFound
 from churnsaver.graphql.accepted_input import DATETIME
+from churnsaver.graphql.cases.mutations import CaseMutations
+from churnsaver.graphql.cases.queries import CaseQueries
+from churnsaver.graphql.cases.subscriptions import CaseSubscriptions
+from churnsaver.graphql.cases.types import CaseType
 from churnsaver.graphql.customers.queries import CustomerQueries
 from churnsaver.graphql.customers.types import CustomerType
 from churnsaver.graphql.errors import hide_suggestions, report_errors
@@ -28,7 +32,7 @@ from churnsaver.graphql.tenants.types import ApiKeyType, TenantType
 
 NODE_TYPES: dict[str, type[RowNode]] = {
     get_object_definition(node_type, strict=True).name: node_type
-    for node_type in (TenantType, CustomerType, ApiKeyType, WebhookEndpointType)
+    for node_type in (TenantType, CustomerType, ApiKeyType, WebhookEndpointType, CaseType)
 }
 
 
@@ -46,10 +50,11 @@ class NodeQueries:
         return found
 
 
-Query = merge_types("Query", (NodeQueries, TenantQueries, CustomerQueries, IngestQueries, RiskQueries))
+Query = merge_types("Query", (NodeQueries, TenantQueries, CustomerQueries, IngestQueries, RiskQueries, CaseQueries))
 for root_field in get_object_definition(Query, strict=True).fields:
     root_field.extensions.append(OneSessionAtATime())
-Mutation = merge_types("Mutation", (TenantMutations, IngestMutations, RiskMutations))
+Mutation = merge_types("Mutation", (TenantMutations, IngestMutations, RiskMutations, CaseMutations))
+Subscription = merge_types("Subscription", (CaseSubscriptions,))
 
 
 class Schema(strawberry.Schema):
@@ -67,6 +72,7 @@ def create_schema(settings: Settings) -> Schema:
     return Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=list(NODE_TYPES.values()),
         extensions=build_extensions(settings),
         config=StrawberryConfig(disable_field_suggestions=settings.env is Environment.production),

@@ -3,6 +3,7 @@ and their connections."""
 
 from datetime import datetime
 from enum import Enum
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.scalars import JSON
@@ -17,6 +18,9 @@ from churnsaver.graphql.dataloaders.customer_pages import CustomerPage
 from churnsaver.graphql.node import RowNode
 from churnsaver.graphql.pagination import Connection, connection_from_page, selects_total_count
 from churnsaver.graphql.risk.types import RiskScoreConnection, RiskScoreType
+
+if TYPE_CHECKING:
+    from churnsaver.graphql.cases.types import CaseType
 
 
 @strawberry.enum(name="CustomerStatus", description="Whether the customer can still churn.")
@@ -146,6 +150,16 @@ class CustomerType(RowNode):
         key = CustomerPage(self.row.id, first, after, with_total=selects_total_count(info))
         page = await info.context.loaders.risk_history.load(key)
         return connection_from_page(page, RiskScoreType.from_row)
+
+    @strawberry.field(description="The customer's recovery cases, newest opened first; `first` is at most 100.")
+    async def cases(
+        self, info: strawberry.Info, first: int | None = 20, after: str | None = None
+    ) -> Connection[Annotated["CaseType", strawberry.lazy("churnsaver.graphql.cases.types")]]:
+        from churnsaver.graphql.cases.types import CaseType
+
+        key = CustomerPage(self.row.id, first, after, with_total=selects_total_count(info))
+        page = await info.context.loaders.customer_cases.load(key)
+        return connection_from_page(page, CaseType.from_row)
 
 
 CustomerConnection = Connection[CustomerType]

@@ -8,7 +8,10 @@ import uuid
 
 from churnsaver.backend.core.db import Database
 from churnsaver.graphql.dataloaders.api_key import ApiKeyLoader
+from churnsaver.graphql.dataloaders.case import CaseLoader
+from churnsaver.graphql.dataloaders.case_events import CaseEventsLoader
 from churnsaver.graphql.dataloaders.customer import CustomerLoader
+from churnsaver.graphql.dataloaders.customer_cases import CustomerCasesLoader
 from churnsaver.graphql.dataloaders.identities import IdentitiesLoader
 from churnsaver.graphql.dataloaders.risk_history import RiskHistoryLoader
 from churnsaver.graphql.dataloaders.risk_score import RiskScoreLoader
@@ -31,3 +34,6 @@ class Loaders:
         self.timeline = TimelineLoader(db, tenant_id)
         self.risk_score = RiskScoreLoader(db, tenant_id)
         self.risk_history = RiskHistoryLoader(db, tenant_id)
+        self.case = CaseLoader(db, tenant_id)
+        self.case_events = CaseEventsLoader(db, tenant_id)
+        self.customer_cases = CustomerCasesLoader(db, tenant_id)
