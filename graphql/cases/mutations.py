@@ -9,7 +9,7 @@ import strawberry
 
 from churnsaver.backend.cases import service
 from churnsaver.backend.cases.models import RecoveryCase
-from churnsaver.backend.core.errors import DomainError
+from churnsaver.backend.core.errors import DomainError, NotFound
 from churnsaver.graphql.cases.types import CaseKind, CaseSettingsType, CaseType
 from churnsaver.graphql.node import parse_node_uuid
 from churnsaver.graphql.permissions import CanWrite
@@ -65,13 +65,21 @@ async def _change(
     """Run `change` on the case `id` names; an expected failure (an id of no case of the tenant's:
     NOT_FOUND) is a UserError."""
     try:
-        row = await change(parse_node_uuid(id, "Case"))
+        row = await change(_case_uuid(id))
     except DomainError as error:
         return UserError.from_error(error)
     # Committed now, not as the operation ends: the result's relations (its timeline) are read by
     # dataloaders in sessions of their own, which see only what is committed.
     await info.context.session.commit()
     return CaseChanged(case=CaseType.from_row(row))
+
+
+def _case_uuid(id: strawberry.ID) -> uuid.UUID:
+    """The case id behind `id`; any other id is "not found", worded as the service words a missing case."""
+    try:
+        return parse_node_uuid(id, "Case")
+    except NotFound:
+        raise NotFound("case") from None
 
 
 @strawberry.type

@@ -250,7 +250,7 @@ async def test_a_case_is_marked_lost_once(client, db, tenant):
 async def test_a_mutation_on_no_case_is_not_found(client, tenant, mutation, arguments, bad_id):
     result = await mutate(client, tenant, mutation, arguments, {"id": bad_id, "text": "x"})
 
-    assert result == {"__typename": "UserError", "code": "NOT_FOUND", "message": "Case not found"}
+    assert result == {"__typename": "UserError", "code": "NOT_FOUND", "message": "case not found"}
 
 
 async def test_a_read_only_key_cannot_change_a_case(client, db, tenant):
