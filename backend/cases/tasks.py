@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import Row, distinct, or_
+from sqlalchemy import Row, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.cases.models import CaseStatus, RecoveryCase
@@ -120,18 +120,18 @@ async def due_customers(session: AsyncSession, tenant_id: uuid.UUID, now: dateti
         & RecoveryCase.verified_at.is_(None)
         & (RecoveryCase.resolved_at <= now - settings.verify_after)
     )
-    statement = cases.select_readable(distinct(RecoveryCase.customer_id)).where(or_(open_due, verify_due))
+    statement = cases.select_readable(RecoveryCase.customer_id).where(or_(open_due, verify_due)).distinct()
     return list((await session.execute(statement)).scalars())
 
 
 async def recently_active_customers(session: AsyncSession, tenant_id: uuid.UUID, now: datetime) -> list[uuid.UUID]:
     """Customers with product usage in the last 35 days: those a usage drop can open or close for."""
     activity = CustomerDailyActivityRepository(session, tenant_id)
-    statement = activity.select_readable(distinct(CustomerDailyActivity.customer_id)).where(
+    statement = activity.select_readable(CustomerDailyActivity.customer_id).where(
         CustomerDailyActivity.day >= (now - USAGE_LOOKBACK).date(),
         CustomerDailyActivity.name.not_in(sorted(NON_USAGE_NAMES)),
     )
-    return list((await session.execute(statement)).scalars())
+    return list((await session.execute(statement.distinct())).scalars())
 
 
 async def sweep_tenant_cases(
