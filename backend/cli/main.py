@@ -1,4 +1,4 @@
-"""Commands: serve, worker, migrate, tenant, apikey, jobs, import, ingest, synthetic, model, score, scores."""
+"""Commands: serve, worker, migrate, tenant, apikey, jobs, import, ingest, synthetic, model, score, scores, cases."""
 
 import asyncio
 import signal
@@ -9,6 +9,7 @@ import uvicorn
 from rich.table import Table
 from sqlalchemy import select
 
+from churnsaver.backend.cli.cases import cases_app
 from churnsaver.backend.cli.command import Typer
 from churnsaver.backend.cli.imports import import_app
 from churnsaver.backend.cli.ingest import ingest_app
@@ -41,6 +42,7 @@ app.add_typer(synthetic_app, name="synthetic")
 app.add_typer(model_app, name="model")
 app.command("score")(score)
 app.add_typer(scores_app, name="scores")
+app.add_typer(cases_app, name="cases")
 
 
 def load_settings() -> Settings:
