@@ -165,6 +165,7 @@ class DerivedCase:
     # Not stored: what the walk needs to resolve the case.
     subscriptions: set[SubscriptionKey] = field(default_factory=set)
     verify_due: datetime | None = None
+    recovery_due: datetime | None = None  # USAGE_DROP: the start of the day after activity recovers
 
     @property
     def is_open(self) -> bool:
@@ -173,13 +174,14 @@ class DerivedCase:
 
 def derive_cases(inputs: CustomerInputs, settings: CaseSettings, now: datetime) -> list[DerivedCase]:
     """The customer's cases as of `now`, in the order they opened."""
-    walk = _Walk(settings, _UsageCounts(inputs.usage))
-    happenings: list[tuple[tuple[datetime, int, str], Any]] = []
-    happenings += [((entry.occurred_at, 0, entry.dedupe_key), entry) for entry in inputs.timeline]
-    happenings += [((change.occurred_at, 1, change.id), change) for change in inputs.tier_changes]
-    happenings += [((_day_start(day + timedelta(days=1)), 2, day.isoformat()), day) for day in _usage_days(inputs, now)]
-    happenings += [((action.at, 3, action.key), action) for action in inputs.manual]
-    for (at, _, _), happening in sorted(happenings, key=lambda item: item[0]):
+    walk = _Walk(settings, _UsageCounts(inputs.usage), now)
+    happenings: list[tuple[tuple[datetime, int, str, str], Any]] = []
+    happenings += [((entry.occurred_at, 0, entry.dedupe_key, entry.source), entry) for entry in inputs.timeline]
+    happenings += [((change.occurred_at, 1, change.id, ""), change) for change in inputs.tier_changes]
+    drops = walk.usage.drop_days(_usage_days(inputs, now), settings)
+    happenings += [((_day_start(day + timedelta(days=1)), 2, day.isoformat(), ""), day) for day in drops]
+    happenings += [((action.at, 3, action.key, ""), action) for action in inputs.manual]
+    for (at, *_), happening in sorted(happenings, key=lambda item: item[0]):
         walk.deadlines_before(at, inclusive=False)
         if isinstance(happening, TimelineEntry):
             walk.on_entry(happening)
@@ -223,23 +225,48 @@ class _UsageCounts:
             events[offset + 1] = events[offset] + count
         self.days, self.events = days, events
 
-    def _prefix(self, sums: list[int], day: date) -> int:
-        offset = (day - self.start).days + 1
-        return sums[max(0, min(offset, len(sums) - 1))]
+        self.start_ordinal = self.start.toordinal()
+
+    def last_week(self, day: date) -> tuple[int, int]:
+        return self.between(day - timedelta(days=USAGE_DAYS - 1), day)
+
+    def baseline(self, day: date) -> tuple[int, int]:
+        """The 28 days before the last week of `day`."""
+        return self.between(day - timedelta(days=USAGE_DAYS + BASELINE_DAYS - 1), day - timedelta(days=USAGE_DAYS))
+
+    def drop_days(self, days: list[date], settings: CaseSettings) -> list[date]:
+        """The days among `days` on which a drop holds (whether a case opens also depends on the
+        customer paying then, and on no drop case being open)."""
+        ratio, least = settings.usage_drop_ratio, settings.usage_drop_min_active_days
+        found = []
+        for day in days:
+            base = self.baseline(day)
+            if base[0] >= least and _below(self.last_week(day), base, ratio):
+                found.append(day)
+        return found
+
+    def recovery_day(self, after: date, until: date, base: tuple[int, int], ratio: float) -> date | None:
+        """The first day in (after, until] whose last week is back above the drop's bar."""
+        day = after + timedelta(days=1)
+        while day <= until:
+            if not _below(self.last_week(day), base, ratio):
+                return day
+            day += timedelta(days=1)
+        return None
 
     def between(self, first: date, last: date) -> tuple[int, int]:
         """(active days, events) in [first, last]."""
-        before = first - timedelta(days=1)
-        return (
-            self._prefix(self.days, last) - self._prefix(self.days, before),
-            self._prefix(self.events, last) - self._prefix(self.events, before),
-        )
+        end = len(self.days) - 1
+        high = max(0, min(last.toordinal() - self.start_ordinal + 1, end))
+        low = max(0, min(first.toordinal() - self.start_ordinal, end))
+        return self.days[high] - self.days[low], self.events[high] - self.events[low]
 
 
 class _Walk:
-    def __init__(self, settings: CaseSettings, usage: _UsageCounts) -> None:
+    def __init__(self, settings: CaseSettings, usage: _UsageCounts, now: datetime) -> None:
         self.settings = settings
         self.usage = usage
+        self.last_complete_day = now.astimezone(UTC).date() - timedelta(days=1)
         self.cases: list[DerivedCase] = []
         self.folds: dict[SubscriptionKey, Fold] = {}
         self.paid_invoices: set[str] = set()
@@ -313,6 +340,7 @@ class _Walk:
         before = case.status
         case.status, case.resolved_at, case.resolution_reason = status.value, at, reason
         case.verify_due = at + self.settings.verify_after if status is CaseStatus.recovered else None
+        case.recovery_due = None
         data = {"from": before, "to": status.value, "reason": reason}
         case.transitions.append(
             Transition(_repeat_key(case, f"status:{status.value}"), "status_changed", at, cause, data)
@@ -324,9 +352,10 @@ class _Walk:
         def due(at: datetime | None) -> bool:
             return at is not None and (at <= moment if inclusive else at < moment)
 
-        while True:
+        while self.cases:
             pending = [(case.window_ends_at, 0, i) for i, case in enumerate(self.cases) if case.is_open]
             pending += [(case.verify_due, 1, i) for i, case in enumerate(self.cases) if case.verify_due is not None]
+            pending += [(case.recovery_due, 2, i) for i, case in enumerate(self.cases) if case.recovery_due is not None]
             pending = [item for item in pending if due(item[0])]
             if not pending:
                 return
@@ -334,6 +363,8 @@ class _Walk:
             case = self.cases[index]
             if what == 0:
                 self.resolve(case, CaseStatus.lost, at, SWEEP, "the attribution window closed")
+            elif what == 2:
+                self.resolve(case, CaseStatus.recovered, at, SWEEP, "activity recovered")
             elif self.churned():
                 self.resolve(case, CaseStatus.lost, at, SWEEP, "the customer churned before verification")
             else:
@@ -454,14 +485,20 @@ class _Walk:
         fold = self.folds.get(entry.subscription) if entry.subscription else None
         case = self.open_case(CaseKind.cancellation_scheduled.value)
         if case is not None:
-            self.join(case, entry.dedupe_key, entry.occurred_at, entry.cause, {"access_ends_at": access_ends})
+            self.join(
+                case,
+                f"{entry.source}:{entry.dedupe_key}",
+                entry.occurred_at,
+                entry.cause,
+                {"access_ends_at": access_ends},
+            )
             if entry.subscription:
                 case.subscriptions.add(entry.subscription)
             return
         ends = datetime.fromisoformat(access_ends) if isinstance(access_ends, str) else None
         self.open(
             CaseKind.cancellation_scheduled,
-            entry.dedupe_key,
+            f"{entry.source}:{entry.dedupe_key}",
             entry.type,
             entry.occurred_at,
             entry.cause,
@@ -476,7 +513,7 @@ class _Walk:
         if not isinstance(delta, int) or delta >= 0 or entry.subscription is None:
             return
         if (case := self.open_case(CaseKind.downgraded.value)) is not None:
-            self.join(case, entry.dedupe_key, entry.occurred_at, entry.cause, {"mrr_delta": delta})
+            self.join(case, f"{entry.source}:{entry.dedupe_key}", entry.occurred_at, entry.cause, {"mrr_delta": delta})
             return
         fold = self.folds.get(entry.subscription)
         details: dict[str, Any] = {
@@ -488,7 +525,7 @@ class _Walk:
             details["mrr_before"] = fold.mrr - delta
         self.open(
             CaseKind.downgraded,
-            entry.dedupe_key,
+            f"{entry.source}:{entry.dedupe_key}",
             entry.type,
             entry.occurred_at,
             entry.cause,
@@ -509,13 +546,13 @@ class _Walk:
                     self.resolve(case, CaseStatus.lost, at, cause, "the customer churned")
         case = self.open_case(CaseKind.canceled.value)
         if case is not None:
-            self.join(case, entry.dedupe_key, at, cause, {"subscription": subscription[1]})
+            self.join(case, f"{entry.source}:{entry.dedupe_key}", at, cause, {"subscription": subscription[1]})
             case.subscriptions.add(subscription)
             return
         revenue = (before.mrr, before.currency) if before is not None and before.mrr else (0, None)
         self.open(
             CaseKind.canceled,
-            entry.dedupe_key,
+            f"{entry.source}:{entry.dedupe_key}",
             entry.type,
             at,
             cause,
@@ -548,22 +585,11 @@ class _Walk:
             )
 
     def on_usage_day(self, day: date) -> None:
-        settings = self.settings
-        last = self.usage.between(day - timedelta(days=USAGE_DAYS - 1), day)
-        at = _day_start(day + timedelta(days=1))
-        case = self.open_case(CaseKind.usage_drop.value)
-        if case is not None:
-            base = (case.details["baseline_active_days"], case.details["baseline_events"])
-            if not _below(last, base, settings.usage_drop_ratio):
-                self.resolve(case, CaseStatus.recovered, at, SWEEP, "activity recovered")
+        """A day on which usage dropped: a case opens if the customer pays and none is open. When
+        its activity recovers is known now (complete days only): a deadline like the window's."""
+        if self.open_case(CaseKind.usage_drop.value) is not None or not self.paying():
             return
-        if not self.paying():
-            return
-        base = self.usage.between(
-            day - timedelta(days=USAGE_DAYS + BASELINE_DAYS - 1), day - timedelta(days=USAGE_DAYS)
-        )
-        if base[0] < settings.usage_drop_min_active_days or not _below(last, base, settings.usage_drop_ratio):
-            return
+        last, base = self.usage.last_week(day), self.usage.baseline(day)
         details = {
             "day": day.isoformat(),
             "active_days_7d": last[0],
@@ -571,7 +597,8 @@ class _Walk:
             "baseline_active_days": base[0],
             "baseline_events": base[1],
         }
-        self.open(
+        at = _day_start(day + timedelta(days=1))
+        case = self.open(
             CaseKind.usage_drop,
             f"usage_drop:{day.isoformat()}",
             "usage_drop",
@@ -580,6 +607,13 @@ class _Walk:
             revenue=self.mrr(),
             details=details,
         )
+        self._expect_recovery(case, day)
+
+    def _expect_recovery(self, case: DerivedCase, after: date) -> None:
+        until = min(self.last_complete_day, case.window_ends_at.astimezone(UTC).date())
+        base = (case.details["baseline_active_days"], case.details["baseline_events"])
+        day = self.usage.recovery_day(after, until, base, self.settings.usage_drop_ratio)
+        case.recovery_due = None if day is None else _day_start(day + timedelta(days=1))
 
     def on_manual(self, action: ManualAction) -> None:
         case = next((c for c in self.cases if (c.kind, c.trigger_key) == (action.kind, action.trigger_key)), None)
@@ -592,9 +626,11 @@ class _Walk:
             case.status, case.resolved_at, case.verified_at = CaseStatus.open.value, None, None
             case.resolution_reason, case.manual_status, case.verify_due = None, None, None
             case.window_ends_at = max(case.window_ends_at, action.at + self.settings.window(case.kind))
+            if case.kind == CaseKind.usage_drop.value:
+                self._expect_recovery(case, action.at.astimezone(UTC).date() - timedelta(days=1))
             return
         status = CaseStatus.dismissed if action.action == "dismissed" else CaseStatus.lost
-        case.status, case.resolved_at, case.verify_due = status.value, action.at, None
+        case.status, case.resolved_at, case.verify_due, case.recovery_due = status.value, action.at, None, None
         case.resolution_reason = action.reason or ("dismissed" if status is CaseStatus.dismissed else "marked lost")
         case.manual_status = status.value
 

@@ -50,12 +50,12 @@ class RecoveryCase(TenantOwned, Base):
     """One case: a customer, a kind, the trigger that opened it, and its outcome.
 
     `trigger_key` is the trigger's own key (a timeline row's dedupe key, a tier event's id, a usage
-    drop's day): the same trigger never opens a second case. At most one case per customer and
+    drop's day): the same trigger never opens a second case of the customer. At most one case per customer and
     kind is open at a time (a partial unique index)."""
 
     __tablename__ = "cases"
     __table_args__ = (
-        UniqueConstraint("tenant_id", "kind", "trigger_key"),
+        UniqueConstraint("tenant_id", "customer_id", "kind", "trigger_key"),
         Index("ix_cases_tenant_priority", "tenant_id", "priority", "id"),
         Index("ix_cases_tenant_opened", "tenant_id", "opened_at", "id"),
         Index("ix_cases_tenant_customer", "tenant_id", "customer_id"),

@@ -76,7 +76,13 @@ def upgrade() -> None:
             ["tenant_id"], ["tenants.id"], name=op.f("fk_cases_tenant_id_tenants"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_cases")),
-        sa.UniqueConstraint("tenant_id", "kind", "trigger_key", name=op.f("uq_cases_tenant_id_kind_trigger_key")),
+        sa.UniqueConstraint(
+            "tenant_id",
+            "customer_id",
+            "kind",
+            "trigger_key",
+            name=op.f("uq_cases_tenant_id_customer_id_kind_trigger_key"),
+        ),
     )
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.create_index(
