@@ -2,18 +2,25 @@
 
 Its customers are synthetic (backend/synthetic): six months of subscriptions, payments,
 declines and usage, loaded through the real ingest code, with churners among them, so that
-the risk engine has something true to find. The jobs that `serve` runs score them by the rules
-at once and train the tenant's first model.
+the risk engine has something true to find. Their recovery cases are evaluated as the seed
+commits, and a few are worked as a merchant would (assigned, noted, dismissed), so every case
+state shows. The jobs that `serve` runs score them by the rules at once (tier changes open
+HIGH_RISK cases) and train the tenant's first model.
 """
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from churnsaver.backend.cases import service as cases
+from churnsaver.backend.cases.models import CaseStatus
+from churnsaver.backend.cases.reconcile import reconcile_customers
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database, utcnow
+from churnsaver.backend.customers.repository import CustomerRepository
 from churnsaver.backend.risk.service import queue_training
 from churnsaver.backend.risk.tasks import enqueue_score_tenant
 from churnsaver.backend.synthetic import generate
@@ -67,6 +74,7 @@ async def seed_demo_tenant(db: Database, settings: Settings) -> DemoTenant | Non
         await create_tenant(session, tenant_id, name="Demo Store", slug=DEMO_SLUG)
         key = await create_api_key(session, subject, name="demo")
         await apply_items(session, tenant_id, dataset.items)
+        await _work_some_cases(session, subject, end)
         # Scored by the rules at once; the first model trains in the background and, once
         # active, scores the tenant again (the demo has the churners a first model needs).
         enqueue_score_tenant(session, tenant_id)
@@ -75,3 +83,17 @@ async def seed_demo_tenant(db: Database, settings: Settings) -> DemoTenant | Non
     key_file.write_text(key.plaintext)
     key_file.chmod(0o600)
     return DemoTenant(slug=DEMO_SLUG, api_key=key.plaintext, created=True, tenant_id=tenant_id)
+
+
+async def _work_some_cases(session: AsyncSession, subject: AuthSubject, now: datetime) -> None:
+    """Evaluate every demo customer's cases, then work a few open ones as a merchant would."""
+    customer_ids = await CustomerRepository(session, subject.tenant_id).ids()
+    await reconcile_customers(session, subject.tenant_id, customer_ids, now, actor="demo")
+    page = await cases.list_cases(session, subject, filter=cases.CaseFilter(status=[CaseStatus.open.value]), first=3)
+    if not page.rows:
+        return
+    worked, *rest = page.rows
+    await cases.assign(session, subject, worked.id, "sam@demo.store")
+    await cases.add_note(session, subject, worked.id, "Called the customer: card being replaced this week.")
+    for case in rest[:1]:
+        await cases.dismiss(session, subject, case.id, "Test account of our own team")

@@ -5,6 +5,7 @@ from collections import Counter
 
 from sqlalchemy import select
 
+from churnsaver.backend.cases.models import RecoveryCase
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database
 from churnsaver.backend.customers.models import Customer, Subscription
@@ -81,5 +82,23 @@ async def test_the_demo_tenants_riskiest_customers_are_ones_who_can_still_churn(
         churned = {customer.id: customer.churned_at for customer in customers if customer.status == "churned"}
         assert set(churned) == ended
         assert len(churned) >= 10 and None not in churned.values()
+    finally:
+        await db.dispose()
+
+
+async def test_the_demo_tenant_has_cases_in_every_state(tmp_path):
+    settings = Settings(env="test", data_dir=tmp_path)
+    await asyncio.to_thread(migrate, settings)
+    db = Database(settings)
+    try:
+        demo = await seed_demo_tenant(db, settings)
+        async with db.tenant_session(demo.tenant_id) as session:
+            statuses = Counter((await session.execute(select(RecoveryCase.status))).scalars())
+            verified = (
+                await session.execute(select(RecoveryCase.id).where(RecoveryCase.verified_at.is_not(None)))
+            ).all()
+            assigned = (await session.execute(select(RecoveryCase.id).where(RecoveryCase.assignee.is_not(None)))).all()
+        assert set(statuses) == {"open", "recovered", "lost", "dismissed"}, statuses
+        assert verified and assigned
     finally:
         await db.dispose()
