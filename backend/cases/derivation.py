@@ -182,7 +182,8 @@ def derive_cases(inputs: CustomerInputs, settings: CaseSettings, now: datetime) 
     happenings += [((_day_start(day + timedelta(days=1)), 2, day.isoformat(), ""), day) for day in drops]
     happenings += [((action.at, 3, action.key, ""), action) for action in inputs.manual]
     for (at, *_), happening in sorted(happenings, key=lambda item: item[0]):
-        walk.deadlines_before(at, inclusive=False)
+        # What falls due after `now` has not happened yet, whatever events are dated later (clock skew).
+        walk.deadlines_before(min(at, now), inclusive=at > now)
         if isinstance(happening, TimelineEntry):
             walk.on_entry(happening)
         elif isinstance(happening, TierChange):
@@ -418,7 +419,8 @@ class _Walk:
         if reason is None:
             return
         for case in self.in_verification():
-            self.resolve(case, CaseStatus.lost, entry.occurred_at, entry.cause, reason)
+            if case.verify_due is not None and entry.occurred_at <= case.verify_due:
+                self.resolve(case, CaseStatus.lost, entry.occurred_at, entry.cause, reason)
 
     def _payment_failed(self, entry: TimelineEntry, before: Fold | None) -> None:
         properties = entry.properties

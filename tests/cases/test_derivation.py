@@ -275,3 +275,15 @@ def test_the_same_events_in_any_order_derive_the_same_cases() -> None:
     for _ in range(20):
         rng.shuffle(events)
         assert derive(*events, now=T0 + timedelta(days=90)) == expected
+
+
+def test_a_refund_after_the_verification_period_does_not_count_even_before_it_is_verified() -> None:
+    # `now` lies before the verification is due (an event dated ahead of the clock): the refund,
+    # after the 14 days, is outside them all the same.
+    recovered_at = T0 + timedelta(days=1)
+    refund = entry("refund", recovered_at + timedelta(days=15), "evt_refund", sub={})
+    case = only(
+        derive(started(), failed(T0), paid(recovered_at, invoice_id="in_2"), refund, now=T0 + timedelta(days=2)),
+        "payment_failed",
+    )
+    assert (case.status, case.verified_at) == ("recovered", None)
