@@ -60,11 +60,18 @@ async def test_a_first_event_creates_the_customer_its_identity_subscription_and_
     result = await apply(db, tenant.id, delivery)
     changed = result.changed_customers
     assert result == ApplyResult(
-        received=1, applied=1, duplicates=0, customers_created=1, subscriptions_touched=1, changed_customers=changed
+        received=1,
+        applied=1,
+        duplicates=0,
+        customers_created=1,
+        subscriptions_touched=1,
+        changed_customers=changed,
+        billing_customers=changed,
     )
     async with db.tenant_session(tenant.id) as session:
         [customer_id] = (await session.execute(select(Customer.id).where(Customer.tenant_id == tenant.id))).scalars()
-    assert changed == {customer_id}  # the one customer whose risk must be scored again
+    # The one customer whose risk must be scored again, and whose cases evaluated again (a payment).
+    assert changed == {customer_id}
 
     state = await ingest_state(db, tenant.id)
     [(external_id, email, name, _phone, traits)] = state.customers
