@@ -189,7 +189,8 @@ async def _lock_customers(session: AsyncSession, tenant_id: uuid.UUID, ids: list
         .select_readable(Customer.id)
         .where(is_one_of(session, Customer.id, ids))
         .order_by(Customer.id)
-        .with_for_update(key_share=False)
+        # FOR NO KEY UPDATE: ingestion inserting the customer's timeline rows (a key share) never waits.
+        .with_for_update(key_share=True)
     )
     return list((await session.execute(statement)).scalars())
 
