@@ -2,7 +2,10 @@
 history import benchmark (tests/bench/ingest/history.py), then the risk benchmark (tests/bench/risk/run.py)
 with the static churn tables (tests/bench/risk/static_tables.py).
 
-`python -m tests.bench [all|foundation|ingest|history|risk|static-tables] [options]`; `all` is the default.
+Then the cases benchmark (tests/bench/cases/latency.py): a hard-decline webhook to its case on the
+`caseEvents` subscription, under a background of other webhooks.
+
+`python -m tests.bench [all|foundation|ingest|history|risk|static-tables|cases] [options]`; `all` is the default.
 
 The foundation benchmark: the GraphQL `customers` page against a plain Starlette endpoint
 running the same SQL. For each backend (the embedded SQLite always; PostgreSQL when CHURNSAVER_TEST_DATABASE_URL is
@@ -22,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tests.bench.cases import latency as cases_latency
 from tests.bench.dataset import BACKENDS, SeededDatabase, available_backends, seeded_database
 from tests.bench.ingest import history
 from tests.bench.ingest import run as ingest_run
@@ -32,8 +36,14 @@ from tests.bench.risk import static_tables
 from tests.bench.server import REPO_ROOT, running_server
 from tests.bench.statements import count_statements
 
-RUN_TIMEOUT_SECONDS = 900 + ingest_run.RUN_TIMEOUT_SECONDS + history.RUN_TIMEOUT_SECONDS + risk_run.RUN_TIMEOUT_SECONDS
-SUITES = ("all", "foundation", "ingest", "history", "risk", "static-tables")
+RUN_TIMEOUT_SECONDS = (
+    900
+    + ingest_run.RUN_TIMEOUT_SECONDS
+    + history.RUN_TIMEOUT_SECONDS
+    + risk_run.RUN_TIMEOUT_SECONDS
+    + cases_latency.RUN_TIMEOUT_SECONDS
+)
+SUITES = ("all", "foundation", "ingest", "history", "risk", "static-tables", "cases")
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -50,6 +60,7 @@ def parse_arguments() -> argparse.Namespace:
     history.add_arguments(parser)
     risk_run.add_arguments(parser)
     static_tables.add_arguments(parser)
+    cases_latency.add_arguments(parser)
     return parser.parse_args()
 
 
@@ -105,7 +116,7 @@ async def run_foundation(arguments: argparse.Namespace) -> dict[str, Any]:
 
 async def main() -> None:
     arguments = parse_arguments()
-    ingest_failed = history_failed = risk_failed = False
+    ingest_failed = history_failed = risk_failed = cases_failed = False
     async with asyncio.timeout(RUN_TIMEOUT_SECONDS):
         if arguments.suite in ("all", "foundation"):
             results = await run_foundation(arguments)
@@ -122,6 +133,9 @@ async def main() -> None:
             risk_failed = risk_run.failed(results)
         if arguments.suite in ("all", "risk", "static-tables"):
             await static_tables.run(arguments)
+        if arguments.suite in ("all", "cases"):
+            results = await cases_latency.run(arguments)
+            cases_failed = cases_latency.failed(results)
     if arguments.suite == "static-tables":
         return
     if "postgres" not in results["backends"]:
@@ -132,6 +146,8 @@ async def main() -> None:
         raise SystemExit("the history import benchmark failed: see FAILED above")
     if risk_failed:
         raise SystemExit("the risk benchmark failed: a customer was left unscored")
+    if cases_failed:
+        raise SystemExit("the cases benchmark failed: see FAILED above")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 `python -m tests.bench.server PORT [APP]` serves the settings found in the `CHURNSAVER_*`
 environment; `running_server` starts that process from the bench, waits until it answers, and
-stops it. APP names one of `APPS`: the foundation bench app (the default), the real app with
-its jobs running (the ingest bench), or a bare Starlette endpoint (the ingest bench's baseline).
+stops it; `running_worker` does the same for a `churnsaver worker` process. APP names one of
+`APPS`: the foundation bench app (the default), the real app with its jobs running (the ingest
+and cases benches), or a bare Starlette endpoint (the ingest bench's baseline).
 """
 
 import asyncio
@@ -59,6 +60,8 @@ def server_environment(settings: Settings) -> dict[str, str]:
     }
     if settings.database_url:
         environment["CHURNSAVER_DATABASE_URL"] = settings.database_url
+    if settings.redis_url:
+        environment["CHURNSAVER_REDIS_URL"] = settings.redis_url
     return environment
 
 
@@ -103,6 +106,33 @@ async def running_server(settings: Settings, app: str = "foundation") -> AsyncIt
         base_url = f"http://{HOST}:{port}"
         await wait_until_healthy(base_url, process, log_path)
         yield RunningServer(pid=process.pid, base_url=base_url)
+    finally:
+        await asyncio.to_thread(stop, process)
+
+
+@contextlib.asynccontextmanager
+async def running_worker(settings: Settings, threads: int = 4) -> AsyncIterator[int]:
+    """`churnsaver worker` for `settings` (which name a Redis), as its own process; yields its pid.
+    Ready once it says so: its relay and Dramatiq consumers are running."""
+    log_path = settings.data_dir / "worker.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "churnsaver.backend.cli", "worker", "--threads", str(threads)],
+            cwd=REPO_ROOT,
+            env=server_environment(settings) | {"PYTHONUNBUFFERED": "1"},  # its "running" line, read below
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+        )
+    try:
+        deadline = asyncio.get_running_loop().time() + STARTUP_TIMEOUT_SECONDS
+        while b"worker running" not in log_path.read_bytes():
+            if process.poll() is not None:
+                raise ServerFailed(f"the worker exited with {process.returncode}:", log_path)
+            if asyncio.get_running_loop().time() > deadline:
+                raise ServerFailed(f"the worker did not start within {STARTUP_TIMEOUT_SECONDS}s:", log_path)
+            await asyncio.sleep(0.2)
+        yield process.pid
     finally:
         await asyncio.to_thread(stop, process)
 

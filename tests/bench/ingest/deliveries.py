@@ -68,8 +68,11 @@ WHOP_MIX: list[tuple[Builder, int]] = [
 ]
 
 
-def whop_envelopes(count: int, *, members: int, seed: int = 7) -> list[dict[str, Any]]:
-    """`count` Whop v1 envelopes for `members` recurring members, each with a unique id."""
+def whop_envelopes(
+    count: int, *, members: int, seed: int = 7, start: datetime = START, prefix: str = "b"
+) -> list[dict[str, Any]]:
+    """`count` Whop v1 envelopes for `members` recurring members (`user_<prefix>…`), each with a
+    unique id, 30 s of event time apart from `start`."""
     rng = random.Random(seed)
     run = uuid.uuid4().hex[:8]
     builders, weights = zip(*WHOP_MIX, strict=True)
@@ -77,8 +80,9 @@ def whop_envelopes(count: int, *, members: int, seed: int = 7) -> list[dict[str,
     for number in range(count):
         member = rng.randrange(members)
         build = rng.choices(builders, weights)[0]
-        at = START + timedelta(seconds=30 * number)
-        envelopes.append(build(rng, f"user_b{member:07d}", f"mem_b{member:07d}", at, f"msg_{run}_{number:08d}"))
+        at = start + timedelta(seconds=30 * number)
+        user, membership = f"user_{prefix}{member:07d}", f"mem_{prefix}{member:07d}"
+        envelopes.append(build(rng, user, membership, at, f"msg_{run}_{number:08d}"))
     return envelopes
 
 
