@@ -28,14 +28,15 @@ batch (statements, the job's own dispatch and transaction) is amortised over wha
 so processing speeds up exactly when it falls behind. The rows a job was enqueued for are always
 in its batch, so every stored row is still processed by a job enqueued after it was committed.
 
-Acknowledgements come first. While a tenant's deliveries are still arriving (the newest pending
-row is under ARRIVING_SECONDS old), a job waits rather than compete with the receivers, for up
-to MAX_DEFER_SECONDS after the oldest pending row arrived. A provider's burst is stored at the
-rate the receivers alone can take it, then processed in full batches; a sustained stream is
-processed at most MAX_DEFER_SECONDS behind. On SQLite this is what keeps a processing
-transaction from holding the only write lock while a hundred acknowledgements wait for it; on
-any backend it leaves the cores to the senders waiting for an answer. A lone delivery waits
-ARRIVING_SECONDS.
+Acknowledgements come first, during a burst. While a tenant's deliveries arrive as a burst (at
+least BURST_ROWS pending rows stored in the last ARRIVING_SECONDS), a job waits rather than
+compete with the receivers, for up to MAX_DEFER_SECONDS after the oldest pending row arrived. A
+provider's burst is stored at the rate the receivers alone can take it, then processed in full
+batches; on SQLite this keeps a processing transaction from holding the only write lock while a
+hundred acknowledgements wait for it. A stream slower than that is processed at once: the
+receivers have cores to spare, and what the deliveries open (a recovery case, say) is wanted in
+well under a second. A job whose own rows an earlier job's batch took ends at once, without
+waiting: under a stream, jobs queue up behind a waiting one, and the cases' evaluations with them.
 """
 
 import asyncio
@@ -43,10 +44,11 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.cases.tasks import enqueue_evaluation
@@ -68,6 +70,8 @@ logger = structlog.get_logger(__name__)
 
 BATCH_LIMIT = 500
 ARRIVING_SECONDS = 0.2
+# A burst: this many rows stored within ARRIVING_SECONDS, 500 deliveries/s (docs/performance.md, webhook to case).
+BURST_ROWS = 100
 MAX_DEFER_SECONDS = 5.0
 ARRIVAL_POLL_SECONDS = 0.1
 
@@ -201,26 +205,29 @@ async def _claim_pending(inbox: InboxEventRepository, limit: int) -> list[tuple[
     return await inbox.claim(picked) if picked else []
 
 
-async def _pending_span(db: Database, tenant_id: uuid.UUID) -> tuple[datetime, datetime] | None:
-    """When the tenant's oldest and newest pending rows arrived (None: nothing pending), read
+async def _arrivals(db: Database, tenant_id: uuid.UUID, inbox_ids: list[uuid.UUID]) -> tuple[datetime, int] | None:
+    """When the tenant's oldest pending row arrived, and how many pending rows (up to BURST_ROWS)
+    arrived in the last ARRIVING_SECONDS; None when none of `inbox_ids` is pending any more. Read
     outside any write transaction: a job whose rows an earlier one took (the usual case under
     load) then ends without taking the write lock."""
     async with db.tenant_session(tenant_id) as session:
         inbox = InboxEventRepository(session, tenant_id)
-        oldest = (await session.execute(inbox.select_pending_received_at(newest=False))).scalar()
-        if oldest is None:
+        own = inbox.select_pending(InboxEvent.id).where(InboxEvent.id.in_(inbox_ids)).limit(1)
+        if (await session.execute(own)).scalar() is None:
             return None
-        newest = (await session.execute(inbox.select_pending_received_at(newest=True))).scalar()
-    return oldest, newest or oldest
+        oldest = (await session.execute(inbox.select_pending_received_at(newest=False))).scalar()
+        since = utcnow() - timedelta(seconds=ARRIVING_SECONDS)
+        recent = inbox.select_pending(InboxEvent.id).where(InboxEvent.received_at >= since).limit(BURST_ROWS)
+        count = (await session.execute(select(func.count()).select_from(recent.subquery()))).scalar_one()
+    return oldest or utcnow(), count
 
 
-async def wait_while_arriving(db: Database, tenant_id: uuid.UUID) -> bool:
-    """Wait until the tenant's deliveries stop arriving, or its oldest pending one has waited
-    MAX_DEFER_SECONDS; False when nothing is pending (any more)."""
-    while (span := await _pending_span(db, tenant_id)) is not None:
-        oldest, newest = span
-        now = utcnow()
-        if (now - newest).total_seconds() >= ARRIVING_SECONDS or (now - oldest).total_seconds() >= MAX_DEFER_SECONDS:
+async def wait_while_arriving(db: Database, tenant_id: uuid.UUID, inbox_ids: list[uuid.UUID]) -> bool:
+    """Wait while the tenant's deliveries arrive as a burst, until its oldest pending one has
+    waited MAX_DEFER_SECONDS; False when none of `inbox_ids` is pending (any more)."""
+    while (arrivals := await _arrivals(db, tenant_id, inbox_ids)) is not None:
+        oldest, recent = arrivals
+        if recent < BURST_ROWS or (utcnow() - oldest).total_seconds() >= MAX_DEFER_SECONDS:
             return True
         await asyncio.sleep(ARRIVAL_POLL_SECONDS)
     return False
@@ -229,9 +236,9 @@ async def wait_while_arriving(db: Database, tenant_id: uuid.UUID) -> bool:
 @job("ingest.process_inbox")
 async def process_inbox_job(tenant_id: str, inbox_ids: list[str]) -> None:
     tenant = uuid.UUID(tenant_id)
-    if not await wait_while_arriving(runtime().db, tenant):
-        return  # its rows were taken by an earlier job's batch, or a second copy already ran
     ids = [uuid.UUID(inbox_id) for inbox_id in inbox_ids]
+    if not await wait_while_arriving(runtime().db, tenant, ids):
+        return  # its rows were taken by an earlier job's batch, or a second copy already ran
     result = await process_pending(runtime().db, tenant, ids, also_pending=BATCH_LIMIT - len(ids))
     if result.processed + result.ignored + result.failed + result.quarantined == 0:
         return  # a second copy of a job already done

@@ -1,5 +1,6 @@
-"""Processing waits while a tenant's deliveries are still arriving, for a bounded time, and only
-for that tenant's own deliveries (tasks.wait_while_arriving)."""
+"""Processing waits while a tenant's deliveries arrive as a burst, for a bounded time, and only
+for that tenant's own deliveries; a slower stream, or a job whose rows are taken, waits for
+nothing (tasks.wait_while_arriving)."""
 
 import asyncio
 import uuid
@@ -24,10 +25,13 @@ def deferral_windows(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tasks, "ARRIVING_SECONDS", ARRIVING_SECONDS)
     monkeypatch.setattr(tasks, "MAX_DEFER_SECONDS", MAX_DEFER_SECONDS)
     monkeypatch.setattr(tasks, "ARRIVAL_POLL_SECONDS", 0.02)
+    monkeypatch.setattr(tasks, "BURST_ROWS", 1)  # one recent delivery makes a burst, unless a test says otherwise
 
 
-async def received(db: Database, tenant_id: uuid.UUID, seconds_ago: float, status: str = InboxStatus.pending) -> None:
-    """A delivery stored `seconds_ago`."""
+async def received(
+    db: Database, tenant_id: uuid.UUID, seconds_ago: float, status: str = InboxStatus.pending
+) -> uuid.UUID:
+    """A delivery stored `seconds_ago`; its inbox id."""
     delivery = Delivery(f"evt_{uuid.uuid4().hex}", "payment.succeeded", "{}", InboxStatus(status))
     async with db.tenant_unit_of_work(tenant_id) as session:
         [inbox_id] = await store(session, tenant_id, "whop", [delivery])
@@ -36,21 +40,22 @@ async def received(db: Database, tenant_id: uuid.UUID, seconds_ago: float, statu
             .where(InboxEvent.id == inbox_id)
             .values(received_at=utcnow() - timedelta(seconds=seconds_ago))
         )
+    return inbox_id
 
 
 async def test_a_job_with_nothing_pending_ends_at_once(db: Database) -> None:
     tenant = await create_tenant_with_key(db)
-    await received(db, tenant.id, seconds_ago=0, status=InboxStatus.ignored)
+    done = await received(db, tenant.id, seconds_ago=0, status=InboxStatus.ignored)
 
-    assert await asyncio.wait_for(tasks.wait_while_arriving(db, tenant.id), 2) is False
+    assert await asyncio.wait_for(tasks.wait_while_arriving(db, tenant.id, [done]), 2) is False
 
 
 async def test_processing_waits_while_deliveries_arrive_and_starts_when_they_stop(db: Database) -> None:
     tenant = await create_tenant_with_key(db)
-    await received(db, tenant.id, seconds_ago=ARRIVING_SECONDS + 5)
+    first = await received(db, tenant.id, seconds_ago=ARRIVING_SECONDS + 5)
     await received(db, tenant.id, seconds_ago=0)
 
-    waiting = asyncio.create_task(tasks.wait_while_arriving(db, tenant.id))
+    waiting = asyncio.create_task(tasks.wait_while_arriving(db, tenant.id, [first]))
     await asyncio.sleep(0.5)
     assert not waiting.done()
 
@@ -66,19 +71,42 @@ async def test_processing_waits_while_deliveries_arrive_and_starts_when_they_sto
 
 async def test_processing_waits_no_longer_than_the_bound_under_a_stream_that_never_stops(db: Database) -> None:
     tenant = await create_tenant_with_key(db)
-    await received(db, tenant.id, seconds_ago=MAX_DEFER_SECONDS)
+    first = await received(db, tenant.id, seconds_ago=MAX_DEFER_SECONDS)
     await received(db, tenant.id, seconds_ago=0)
 
-    assert await asyncio.wait_for(tasks.wait_while_arriving(db, tenant.id), 2) is True
+    assert await asyncio.wait_for(tasks.wait_while_arriving(db, tenant.id, [first]), 2) is True
 
 
 async def test_another_tenants_arrivals_do_not_hold_back_this_tenants_processing(db: Database) -> None:
     quiet, busy = await create_tenant_with_key(db), await create_tenant_with_key(db)
-    await received(db, quiet.id, seconds_ago=ARRIVING_SECONDS + 1)
-    await received(db, busy.id, seconds_ago=0)
+    quiet_row = await received(db, quiet.id, seconds_ago=ARRIVING_SECONDS + 1)
+    busy_row = await received(db, busy.id, seconds_ago=0)
 
-    assert await asyncio.wait_for(tasks.wait_while_arriving(db, quiet.id), 2) is True
-    busy_waiting = asyncio.create_task(tasks.wait_while_arriving(db, busy.id))
+    assert await asyncio.wait_for(tasks.wait_while_arriving(db, quiet.id, [quiet_row]), 2) is True
+    busy_waiting = asyncio.create_task(tasks.wait_while_arriving(db, busy.id, [busy_row]))
     await asyncio.sleep(0.3)
     assert not busy_waiting.done()
     busy_waiting.cancel()
+
+
+async def test_a_stream_slower_than_a_burst_is_processed_at_once(db: Database, monkeypatch) -> None:
+    monkeypatch.setattr(tasks, "BURST_ROWS", 3)
+    tenant = await create_tenant_with_key(db)
+    first = await received(db, tenant.id, seconds_ago=0)
+    await received(db, tenant.id, seconds_ago=0)
+
+    assert await asyncio.wait_for(tasks.wait_while_arriving(db, tenant.id, [first]), 2) is True
+
+    await received(db, tenant.id, seconds_ago=0)  # the third within the window: a burst
+    waiting = asyncio.create_task(tasks.wait_while_arriving(db, tenant.id, [first]))
+    await asyncio.sleep(0.3)
+    assert not waiting.done()
+    waiting.cancel()
+
+
+async def test_a_job_whose_rows_were_taken_ends_at_once_while_others_arrive(db: Database) -> None:
+    tenant = await create_tenant_with_key(db)
+    taken = await received(db, tenant.id, seconds_ago=0, status=InboxStatus.processed)
+    await received(db, tenant.id, seconds_ago=0)  # pending, just arrived: a burst for BURST_ROWS = 1
+
+    assert await asyncio.wait_for(tasks.wait_while_arriving(db, tenant.id, [taken]), 2) is False
