@@ -5,6 +5,7 @@ second copy records nothing twice. Nothing waits in memory: what is due is found
 """
 
 import uuid
+from collections import defaultdict
 from datetime import datetime, timedelta
 
 import structlog
@@ -36,6 +37,10 @@ TIER_EVENTS_PER_RUN = 5_000
 # A tier event recorded this recently may still have a concurrent transaction's older id
 # committing behind it: it is reconciled, but the cursor stays before it until it is settled.
 CURSOR_SETTLE = timedelta(minutes=1)
+# The settling tier events this process has reconciled, per tenant: each run re-reads the settling
+# minute behind the cursor but reconciles only what is new to it. Only saves work: another process,
+# or this one restarted, reconciles them again, which records nothing twice.
+_reconciled_tier_events: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
 # Usage drops compare the last 7 days with the 28 before: customers active in these 35 days.
 USAGE_LOOKBACK = timedelta(days=35)
 logger = structlog.get_logger(__name__)
@@ -81,11 +86,18 @@ async def consume_tier_events(db: Database, tenant_id: uuid.UUID, now: datetime 
         events = (await session.execute(statement.order_by(DomainEvent.id).limit(TIER_EVENTS_PER_RUN))).all()
         if not events:
             return ReconcileReport()
-        report = await reconcile_customers(
-            session, tenant_id, {event.subject_id for event in events}, now, actor=f"job:{CONSUME_TIER_CHANGES}"
-        )
+        reconciled = _reconciled_tier_events[tenant_id]
+        fresh = [event for event in events if event.id not in reconciled]
+        report = ReconcileReport()
+        if fresh:
+            customers = {event.subject_id for event in fresh}
+            report = await reconcile_customers(session, tenant_id, customers, now, actor=f"job:{CONSUME_TIER_CHANGES}")
         if (last := _last_settled(events, now)) is not None:
             await cursors.advance(last)
+    # Committed: remember what was reconciled, and forget what the cursor has passed.
+    reconciled.update(event.id for event in fresh)
+    if last is not None:
+        reconciled.difference_update([event.id for event in events if event.id <= last])
     if len(events) == TIER_EVENTS_PER_RUN:
         async with db.tenant_unit_of_work(tenant_id) as session:
             enqueue(session, CONSUME_TIER_CHANGES, tenant_id=tenant_id)  # more behind them

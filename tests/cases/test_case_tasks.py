@@ -120,6 +120,19 @@ async def test_a_tier_rising_to_high_opens_a_high_risk_case(db, tenant) -> None:
     assert (case.status, case.resolution_reason) == ("recovered", "the risk tier fell to low")
 
 
+async def test_a_settling_tier_event_is_reconciled_once_however_often_it_is_read(db, tenant) -> None:
+    started = payloads.stripe_subscription_event("customer.subscription.created", at=NOW - timedelta(days=30))
+    [customer_id] = (await apply_and_reconcile(db, tenant.id, started)).changed_customers
+    await tier_event(db, tenant.id, customer_id, "medium", "critical", utcnow())  # within CURSOR_SETTLE
+
+    first = await consume_tier_events(db, tenant.id)
+    again = await consume_tier_events(db, tenant.id)  # the cursor is still before it
+
+    assert (first.customers, first.opened) == (1, 1)
+    assert again.customers == 0
+    assert [case.kind for case in await stored_cases(db, tenant.id)] == ["high_risk"]
+
+
 async def test_the_sweep_closes_windows_and_verifies_recoveries(db, tenant) -> None:
     t0 = NOW - timedelta(days=45)
     started = payloads.stripe_subscription_event("customer.subscription.created", at=t0 - timedelta(days=30))
