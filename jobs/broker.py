@@ -136,7 +136,7 @@ def create_broker(settings: Settings) -> dramatiq.Broker:
             broker=broker,
             actor_name=spec.name,
             queue_name=spec.queue,
-            priority=0,
+            priority=spec.priority,
             options={
                 "max_retries": spec.max_retries,
                 "min_backoff": _ms(spec.min_backoff),

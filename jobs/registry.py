@@ -15,6 +15,11 @@ JobFunction = Callable[..., Awaitable[None]]
 # REDELIVER_AFTER (thirty) would send a second copy of a job still being retried.
 MIN_BACKOFF = timedelta(seconds=1)
 MAX_BACKOFF = timedelta(minutes=5)
+# A worker runs the waiting job of the lowest priority first; jobs a person waits on (a webhook
+# becoming a case) use PROMPT, on a queue of their own so that a backlog of the others in the
+# broker does not hold them back either (docs/performance.md, webhook to case).
+NORMAL = 10
+PROMPT = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +27,7 @@ class JobSpec:
     name: str
     function: JobFunction
     queue: str
+    priority: int
     max_retries: int
     min_backoff: timedelta
     max_backoff: timedelta
@@ -36,6 +42,7 @@ def job(
     name: str,
     *,
     queue: str = "default",
+    priority: int = NORMAL,
     max_retries: int = 10,
     min_backoff: timedelta = MIN_BACKOFF,
     max_backoff: timedelta = MAX_BACKOFF,
@@ -55,6 +62,7 @@ def job(
             name=name,
             function=function,
             queue=queue,
+            priority=priority,
             max_retries=max_retries,
             min_backoff=min_backoff,
             max_backoff=max_backoff,

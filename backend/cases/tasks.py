@@ -23,7 +23,7 @@ from churnsaver.backend.customers.models import CustomerDailyActivity
 from churnsaver.backend.customers.repository import CustomerDailyActivityRepository
 from churnsaver.backend.risk.models import TIER_CHANGED
 from churnsaver.jobs.outbox import enqueue
-from churnsaver.jobs.registry import consumer, job
+from churnsaver.jobs.registry import PROMPT, consumer, job
 from churnsaver.jobs.runtime import runtime
 from churnsaver.jobs.scheduler import every
 from churnsaver.tenants.service import list_tenants
@@ -60,7 +60,7 @@ async def evaluate(
         return await reconcile_customers(session, tenant_id, customer_ids, now or utcnow(), actor=actor)
 
 
-@job(EVALUATE_CUSTOMERS)
+@job(EVALUATE_CUSTOMERS, queue="cases", priority=PROMPT)
 async def evaluate_customers(tenant_id: str, customer_ids: list[str]) -> None:
     ids = [uuid.UUID(customer_id) for customer_id in customer_ids]
     report = await evaluate(runtime().db, uuid.UUID(tenant_id), ids, f"job:{EVALUATE_CUSTOMERS}")

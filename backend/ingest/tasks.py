@@ -63,7 +63,7 @@ from churnsaver.backend.ingest.repository import InboxEventRepository
 from churnsaver.backend.integrations.stripe import events as stripe
 from churnsaver.backend.integrations.whop import events as whop
 from churnsaver.backend.risk.tasks import enqueue_rescore
-from churnsaver.jobs.registry import job
+from churnsaver.jobs.registry import PROMPT, job
 from churnsaver.jobs.runtime import runtime
 
 logger = structlog.get_logger(__name__)
@@ -233,7 +233,7 @@ async def wait_while_arriving(db: Database, tenant_id: uuid.UUID, inbox_ids: lis
     return False
 
 
-@job("ingest.process_inbox")
+@job("ingest.process_inbox", queue="ingest", priority=PROMPT)
 async def process_inbox_job(tenant_id: str, inbox_ids: list[str]) -> None:
     tenant = uuid.UUID(tenant_id)
     ids = [uuid.UUID(inbox_id) for inbox_id in inbox_ids]
