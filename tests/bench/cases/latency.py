@@ -14,7 +14,9 @@ processed before the clock starts. Then:
   stolen."), one per probe customer, at exponential gaps of mean `probe_interval`, each signed
   when sent and posted on a connection of its own.
 A probe's latency runs from its webhook's 200 answer to the `OPENED` event of its customer's
-case on the subscription. Afterwards every probe's case is read back with
+case on the subscription; when the jobs have fallen behind, the run waits for them to catch up,
+so a late case is counted late and only a case that never shows fails. Afterwards every probe's
+case is read back with
 `cases(filter: {customerId})`, and the stages are split from the stored times (inbox row
 received and processed, case row created; the database's clock, the same machine's). The
 target is p99 < 1 s; a probe whose case never shows fails the run (exit 1), a missed target does
@@ -321,7 +323,7 @@ async def _stages(db: Database, tenant_id: uuid.UUID, run: str, probes: int) -> 
     async with db.tenant_session(tenant_id) as session:
         rows = await session.execute(inbox)
         processed = {external_id.removeprefix("msg_f"): (received, done) for external_id, received, done in rows}
-        created = dict((await session.execute(cases)).tuples().all())
+        created = {external_id: created_at for external_id, created_at in await session.execute(cases)}
     to_processed, to_case = [], []
     for user, (received, done) in processed.items():
         if done is None or user not in created:
@@ -376,12 +378,16 @@ async def measure(settings: Settings, config: LatencyConfig) -> dict[str, Any]:
                     await asyncio.sleep(config.lead_in)
                     await _probe(prober, target, run, config)
                     users = [probe_user(run, number) for number in range(config.probes)]
-                    all_seen = await events.wait_for(users, config.wait_after)
+                    seen_in_time = await events.wait_for(users, config.wait_after)
                 finally:
                     stop.set()
                     sent = await sender
                     await sampler
                 used = usage.summary()
+                # Behind the load, the jobs may still be catching up: a case that shows late is
+                # late, one that never shows is wrong.
+                if not seen_in_time and await wait_jobs_done(db, tenant.id, SETTLE_TIMEOUT_SECONDS):
+                    await events.wait_for(users, config.wait_after)
             finally:
                 await events.close()
             shown = await _graphql_check(
@@ -395,16 +401,17 @@ async def measure(settings: Settings, config: LatencyConfig) -> dict[str, Any]:
     result = {
         "config": config.__dict__,
         "probes_seen": len(latencies),
+        "probes_seen_within_wait_after": seen_in_time,
         "probes_shown_by_cases_query": shown,
         "latency": percentiles(latencies),
         "target": f"p99 < {TARGET_P99_SECONDS * 1000:.0f} ms",
-        "target_met": bool(latencies) and all_seen and percentiles(latencies)["p99_ms"] < TARGET_P99_SECONDS * 1000,
+        "target_met": seen_in_time and percentiles(latencies)["p99_ms"] < TARGET_P99_SECONDS * 1000,
         "stages": stages,
         "background": sent.summary(config.background_rate),
         "usage": used,
         "inbox_by_status": inbox,
     }
-    if not all_seen or shown != config.probes or set(sent.statuses) - {200}:
+    if len(latencies) != config.probes or shown != config.probes or set(sent.statuses) - {200}:
         result["error"] = (
             f"{config.probes - len(latencies)} probes' cases never showed on the subscription, "
             f"{config.probes - shown} not through cases(filter:), background answers {dict(sent.statuses)}"
