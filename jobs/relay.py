@@ -30,8 +30,8 @@ BATCH_SIZE = 500
 POLL_SECONDS = 1.0
 # At most one pass per MIN_PASS_SECONDS sends a burst's enqueued jobs together, not a transaction
 # (and on SQLite a hold of the receivers' write lock) per commit; a job committed after a quiet
-# spell still goes at once, and one relayed sooner would wait anyway while deliveries arrive
-# (ingest's ARRIVING_SECONDS). Why 0.2 s: docs/performance.md, outbox relay.
+# spell still goes at once, one committed under a stream waits at most this long. Why 0.2 s:
+# docs/performance.md, outbox relay (and webhook to case, for what it costs a case's latency).
 MIN_PASS_SECONDS = 0.2
 
 logger = structlog.get_logger(__name__)
