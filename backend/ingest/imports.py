@@ -24,6 +24,7 @@ from typing import Any, BinaryIO, TypeVar
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from churnsaver.backend.cases.tasks import enqueue_evaluation
 from churnsaver.backend.core.accepted_json import loads_accepted, parse_timestamp
 from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.core.errors import InvalidInput
@@ -459,6 +460,8 @@ async def _write_chunk(
     stateful = parse_event_lines(list(chunk.stateful), received_at)
     events = [event for _, line_events in stateful.lines for event in line_events]
     result = await apply_events(session, tenant_id, events) if events else None
+    if result is not None:
+        enqueue_evaluation(session, tenant_id, list(result.billing_customers))
     missing = {(Source.api.value, provider_id) for provider_id in chunk.provider_ids if provider_id not in known}
     if missing:
         await resolve_provider_ids(session, tenant_id, missing)
@@ -526,6 +529,8 @@ async def _apply_lines(
 
     applied = await batch.apply(parsed.lines, apply_group)
     result = combined(applied.results) if applied.results else None
+    if result is not None:
+        enqueue_evaluation(session, tenant_id, list(result.billing_customers))
     new = result.applied if result is not None else 0
     duplicates = result.duplicates if result is not None else 0
     inbox = InboxEventRepository(session, tenant_id)

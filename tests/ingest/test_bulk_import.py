@@ -10,12 +10,15 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from churnsaver.backend.cases.models import RecoveryCase
+from churnsaver.backend.cases.tasks import EVALUATE_CUSTOMERS, evaluate
 from churnsaver.backend.customers.models import Customer, CustomerDailyActivity, CustomerDailyState
 from churnsaver.backend.ingest.imports import import_events
 from churnsaver.backend.ingest.models import InboxEvent, InboxStatus
 from churnsaver.backend.ingest.tasks import process_pending
 from churnsaver.backend.risk.features import discover_spec, feature_matrix
 from churnsaver.backend.synthetic.generator import generate
+from churnsaver.jobs.models import OutboxJob
 from tests.fixtures.ingest_state import assert_same_state, ingest_state
 from tests.fixtures.poison_deliveries import REFUSED_MESSAGE, store_refusing
 
@@ -190,3 +193,34 @@ async def test_a_refused_line_among_usage_and_state_lines_leaves_the_others_appl
         ("cus_2", "identify", 1),
     ]
     assert ("cus_2", "two@example.com") in [(c[0], c[1]) for c in (await ingest_state(db, tenant.id)).customers]
+
+
+async def queued_evaluations(db, tenant_id: uuid.UUID) -> set[str]:
+    async with db.system_session() as session:
+        statement = select(OutboxJob.kwargs).where(OutboxJob.actor_name == EVALUATE_CUSTOMERS)
+        jobs = [kwargs for kwargs in (await session.execute(statement)).scalars()]
+    return {customer for job in jobs if job["tenant_id"] == str(tenant_id) for customer in job["customer_ids"]}
+
+
+async def cases_of(db, tenant_id: uuid.UUID) -> list[tuple]:
+    async with db.tenant_session(tenant_id) as session:
+        names = dict((await session.execute(select(Customer.id, Customer.external_id))).all())
+        rows = (await session.execute(select(RecoveryCase))).scalars()
+        return sorted((names[c.customer_id], c.kind, c.status, c.opened_at, c.resolved_at) for c in rows)
+
+
+async def test_a_bulk_import_queues_the_case_evaluations_the_events_api_would(
+    client, db, tenant, other_tenant, history, tmp_path
+):
+    path = write_history(tmp_path / "history.jsonl", history)
+
+    await run_import(db, tenant.id, path)
+    await send_through_the_api(client, db, other_tenant, history)
+    imported, through_api = await queued_evaluations(db, tenant.id), await queued_evaluations(db, other_tenant.id)
+    for tenant_id, customers in ((tenant.id, imported), (other_tenant.id, through_api)):
+        await evaluate(db, tenant_id, [uuid.UUID(customer) for customer in customers], actor="test")
+
+    async with db.tenant_session(tenant.id) as session:
+        billed = set((await session.execute(select(Customer.id).where(Customer.tenant_id == tenant.id))).scalars())
+    assert imported and {uuid.UUID(customer) for customer in imported} <= billed
+    assert await cases_of(db, tenant.id) == await cases_of(db, other_tenant.id) != []
