@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, tuple_
+from sqlalchemy import Select, func, select, tuple_
 
 from churnsaver.backend.cases.models import CaseConsumerCursor, CaseEvent, CaseSettingsRow, CaseStatus, RecoveryCase
 from churnsaver.backend.core.bulk import is_one_of
@@ -58,9 +58,15 @@ class CaseRepository(TenantRepository[RecoveryCase]):
             statement = statement.where(overdue if query.overdue else ~overdue)
         return statement
 
-    async def page_by_priority(self, statement: Select[Any], *, first: int | None, after: str | None) -> Page[Any]:
+    async def page_by_priority(
+        self, statement: Select[Any], *, first: int | None, after: str | None, with_total: bool = False
+    ) -> Page[Any]:
         """Highest priority first (the expected loss), ties by id."""
         size = clamp_page_size(first)
+        total = None
+        if with_total:
+            counting = select(func.count()).select_from(statement.order_by(None).subquery())
+            total = (await self.session.execute(counting)).scalar_one()
         if after is not None:
             priority, case_id = _decode_priority_cursor(after)
             statement = statement.where(tuple_(RecoveryCase.priority, RecoveryCase.id) < (priority, case_id))
@@ -72,12 +78,20 @@ class CaseRepository(TenantRepository[RecoveryCase]):
             cursors=[_encode_priority_cursor(row.priority, row.id) for row in shown],
             has_next_page=len(rows) > size,
             has_previous_page=after is not None,
-            total_count=None,
+            total_count=total,
         )
 
-    async def page_by_opening(self, statement: Select[Any], *, first: int | None, after: str | None) -> Page[Any]:
+    async def page_by_opening(
+        self, statement: Select[Any], *, first: int | None, after: str | None, with_total: bool = False
+    ) -> Page[Any]:
         return await keyset_page(
-            self.session, statement, RecoveryCase, first=first, after=after, with_total=False, order=NEWEST_OPENED_FIRST
+            self.session,
+            statement,
+            RecoveryCase,
+            first=first,
+            after=after,
+            with_total=with_total,
+            order=NEWEST_OPENED_FIRST,
         )
 
     async def of_customers(self, customer_ids: Collection[uuid.UUID]) -> list[RecoveryCase]:

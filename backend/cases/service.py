@@ -68,7 +68,9 @@ async def list_cases(
     order: CaseOrder = CaseOrder.PRIORITY_DESC,
     first: int | None = None,
     after: str | None = None,
+    with_total: bool = False,
 ) -> Page[RecoveryCase]:
+    """A page of the tenant's cases matching `filter`; counting them all only `with_total`."""
     subject.require_read()
     filter = filter or CaseFilter()
     query = CaseQuery(
@@ -81,8 +83,8 @@ async def list_cases(
     cases = CaseRepository(session, subject.tenant_id)
     statement = cases.select_matching(query, utcnow())
     if order is CaseOrder.OPENED_AT_DESC:
-        return await cases.page_by_opening(statement, first=first, after=after)
-    return await cases.page_by_priority(statement, first=first, after=after)
+        return await cases.page_by_opening(statement, first=first, after=after, with_total=with_total)
+    return await cases.page_by_priority(statement, first=first, after=after, with_total=with_total)
 
 
 async def get_case(session: AsyncSession, subject: AuthSubject, case_id: uuid.UUID) -> RecoveryCase:

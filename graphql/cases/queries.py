@@ -8,7 +8,7 @@ from churnsaver.backend.cases import service
 from churnsaver.backend.core.errors import InvalidInput, NotFound
 from churnsaver.graphql.cases.types import CaseConnection, CaseKind, CaseSettingsType, CaseStatus, CaseType
 from churnsaver.graphql.node import parse_node_uuid
-from churnsaver.graphql.pagination import connection_from_page
+from churnsaver.graphql.pagination import connection_from_page, selects_total_count
 from churnsaver.graphql.permissions import CanRead
 
 
@@ -64,6 +64,7 @@ class CaseQueries:
             order=service.CaseOrder(order_by.value),
             first=first,
             after=after,
+            with_total=selects_total_count(info),
         )
         return connection_from_page(page, CaseType.from_row)
 

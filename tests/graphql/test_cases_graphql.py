@@ -99,6 +99,24 @@ async def test_pages_follow_one_another_without_gaps_or_repeats(client, db, tena
     assert seen == everything
 
 
+@pytest.mark.parametrize("order_by", ["PRIORITY_DESC", "OPENED_AT_DESC"])
+async def test_the_total_counts_every_matching_case_on_every_page(client, db, tenant, order_by):
+    cases = await open_payment_failed_cases(db, tenant.id, [f"user_Count{n}" for n in range(3)])
+    await mutate(client, tenant, "dismissCase", "id: $id, reason: $text", {"id": case_id(cases[0]), "text": "dup"})
+    query = """query($after: String, $orderBy: CaseOrder!, $filter: CaseFilter) {
+      cases(first: 1, after: $after, orderBy: $orderBy, filter: $filter) { totalCount pageInfo { endCursor } } }"""
+
+    async def total(**variables) -> int:
+        body = await graphql(client, query, {"orderBy": order_by, **variables}, headers=tenant.headers)
+        return body["data"]["cases"]["totalCount"]
+
+    first_page = await graphql(client, query, {"orderBy": order_by}, headers=tenant.headers)
+    after = first_page["data"]["cases"]["pageInfo"]["endCursor"]
+    assert first_page["data"]["cases"]["totalCount"] == 3
+    assert await total(after=after) == 3
+    assert await total(filter={"status": ["OPEN"]}) == 2
+
+
 async def test_a_bad_cursor_is_bad_input(client, tenant):
     body = await graphql(client, CASES, {"after": "not-a-cursor"}, headers=tenant.headers)
 
