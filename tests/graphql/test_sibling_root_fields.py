@@ -20,6 +20,8 @@ ROOT_FIELDS = {
     "riskDistribution": "riskDistribution { unscored }",
     "riskThresholds": "riskThresholds { high }",
     "riskModels": "riskModels { version }",
+    "cases": "cases(first: 2) { totalCount edges { node { id } } }",
+    "caseSettings": "caseSettings { verifyDays }",
 }
 
 
