@@ -39,7 +39,19 @@ def to_minor_units(amount: object, currency: str) -> int:
         raise ValueError(f"amount {amount!r} is not a number") from None
     if not major.is_finite():
         raise ValueError(f"amount {amount!r} is not a number")
-    minor = int((major * 10 ** exponent(currency)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-    if abs(minor) > MAX_MINOR_UNITS:
+    scaled = major.scaleb(exponent(currency))
+    # Checked before rounding: quantizing a number wider than Decimal's precision raises.
+    if abs(scaled) > MAX_MINOR_UNITS:
+        raise ValueError(f"amount {amount!r} is out of range")
+    minor = int(scaled.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    if abs(minor) > MAX_MINOR_UNITS:  # rounded up past the limit
         raise ValueError(f"amount {amount!r} is out of range")
     return minor
+
+
+def format_money(minor: int | float, currency: str | None) -> str:
+    """Minor units as a person reads them: 19900 USD -> "199.00 USD" (no currency: the bare number)."""
+    if currency is None:
+        return f"{minor:,.0f}"
+    digits = exponent(currency)
+    return f"{Decimal(str(minor)).scaleb(-digits):,.{digits}f} {currency}"
