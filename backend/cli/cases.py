@@ -11,6 +11,7 @@ from churnsaver.backend.cli.command import Typer
 from churnsaver.backend.cli.output import JsonOption, console, fail, print_json, run_async
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database, utcnow
+from churnsaver.backend.core.money import format_money
 from churnsaver.backend.core.pagination import MAX_PAGE_SIZE
 from churnsaver.backend.customers.repository import CustomerRepository
 from churnsaver.tenants import service as tenants
@@ -46,22 +47,29 @@ def list_cases(
     if not rows:
         console.print("no cases", highlight=False)
         return
-    table = Table("id", "customer", "kind", "status", "priority", "at risk", "opened", "first touch due", "assignee")
+    table = Table(
+        "id", "customer", "kind", "status", "expected loss", "at risk", "opened", "first touch due", "assignee"
+    )
     for row in rows:
-        due = row["first_touch_due_at"] + (" (overdue)" if row["overdue"] else "")
-        money = f"{row['revenue_at_risk']['amount']:,} {row['revenue_at_risk']['currency'] or ''}".strip()
+        due = _minute(row["first_touch_due_at"]) + (" (overdue)" if row["overdue"] else "")
+        currency = row["revenue_at_risk"]["currency"]
         table.add_row(
             row["id"],
             row["customer"]["external_id"],
             row["kind"],
             row["status"],
-            f"{row['priority']:,.2f}",
-            money,
-            row["opened_at"],
+            format_money(row["priority"], currency),
+            format_money(row["revenue_at_risk"]["amount"], currency),
+            _minute(row["opened_at"]),
             due,
             row["assignee"] or "",
         )
     console.print(table)
+
+
+def _minute(moment: str) -> str:
+    """An ISO time to the minute, UTC: "2026-12-06 08:47"."""
+    return moment[:16].replace("T", " ")
 
 
 def _checked(values: list[str] | None, allowed: type[CaseStatus] | type[CaseKind], option: str) -> list[str] | None:
