@@ -53,8 +53,8 @@ EVENT_BATCH_LINES = 20_000  # lines applied per transaction: a batch's statement
 TYPE_SAMPLE_ROWS = 1000  # rows read ahead to infer column types, before anything is written
 MAX_REPORTED_REJECTIONS = 1000  # all are counted; only these are kept, to keep memory flat
 MAX_EVENT_LINE_BYTES = 1024 * 1024
-# Events files from this size on are parsed by a process of their own; a smaller one parses in
-# less time (about 9 us a line) than that process takes to start (about 1.2 s).
+# Events files from this size on are parsed by a process of their own: a smaller one parses in
+# less time than that process takes to start (docs/performance.md, history import).
 PARSER_PROCESS_BYTES = 8 * 1024 * 1024
 READ_BLOCK_BYTES = 256 * 1024  # CSV text decoded at a time
 ID_COLUMN_CANDIDATES = ("id", "customer_id", "customerID", "external_id")
