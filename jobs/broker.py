@@ -39,7 +39,7 @@ TIME_LIMIT_MS = 10 * 60_000
 JOBS_FINISHED = Counter("churnsaver_jobs_total", "Jobs finished, by job and outcome", ["job", "outcome"])
 
 
-async def _settle(outbox_id: str | None, failure: FailedJob | None) -> None:
+async def _settle(outbox_ids: list[str], failure: FailedJob | None) -> None:
     db = runtime().db
     async with db.system_unit_of_work() as session:
         if failure is not None:
@@ -52,8 +52,8 @@ async def _settle(outbox_id: str | None, failure: FailedJob | None) -> None:
             await session.execute(
                 insert(FailedJob).values(**values).on_conflict_do_nothing(index_elements=["message_id"])
             )
-        if outbox_id is not None:
-            await session.execute(delete(OutboxJob).where(OutboxJob.id == uuid.UUID(outbox_id)))
+        if outbox_ids:
+            await session.execute(delete(OutboxJob).where(OutboxJob.id.in_([uuid.UUID(id_) for id_ in outbox_ids])))
 
 
 def _actors_loop() -> EventLoopThread:
@@ -85,7 +85,7 @@ class JobCompletion(Middleware):
             )
         else:
             JOBS_FINISHED.labels(message.actor_name, "done").inc()
-        _actors_loop().run_coroutine(_settle(message.options.get("outbox_id"), failure))
+        _actors_loop().run_coroutine(_settle(message.options.get("outbox_ids", []), failure))
 
 
 class ActorRuntime(Middleware):

@@ -31,6 +31,12 @@ class JobSpec:
     max_retries: int
     min_backoff: timedelta
     max_backoff: timedelta
+    # Rows of this job enqueued with equal other arguments go to the broker as one message, this
+    # list argument's items united (at most `merge_limit` of them a message): under a stream of
+    # commits that each enqueue the job for a few items, a worker then runs one job a relay pass
+    # instead of one a commit.
+    merge: str | None = None
+    merge_limit: int = 500
 
 
 JOBS: dict[str, JobSpec] = {}
@@ -46,11 +52,14 @@ def job(
     max_retries: int = 10,
     min_backoff: timedelta = MIN_BACKOFF,
     max_backoff: timedelta = MAX_BACKOFF,
+    merge: str | None = None,
+    merge_limit: int = 500,
 ) -> Callable[[JobFunction], JobFunction]:
     """Register `function` as the job `name`. It must be idempotent: it may run more than once.
 
     A job given more retries or longer backoff should still finish retrying within the relay's
-    REDELIVER_AFTER, or a second copy runs alongside the first.
+    REDELIVER_AFTER, or a second copy runs alongside the first. With `merge`, the relay may run it
+    once for the items of several enqueues (JobSpec.merge): it must take a list there.
     """
     if not timedelta(0) < min_backoff <= max_backoff:
         raise ValueError(f"job {name!r}: backoff must satisfy 0 < min_backoff <= max_backoff")
@@ -66,6 +75,8 @@ def job(
             max_retries=max_retries,
             min_backoff=min_backoff,
             max_backoff=max_backoff,
+            merge=merge,
+            merge_limit=merge_limit,
         )
         return function
 

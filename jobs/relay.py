@@ -5,12 +5,16 @@ and also polls, so jobs left behind by a crash or a broker outage go out once it
 already sent is sent again if no worker has finished it within REDELIVER_AFTER (a flushed
 Redis, a killed in-process worker): jobs are idempotent, so a duplicate changes nothing.
 
+Rows of a job declared with `merge` (jobs/registry.py) that are sent in the same pass with equal
+other arguments become one message for the union of their items; the job settles all its rows.
+
 A row with a `not_before` time is sent once that time has come. An idle relay sleeps until the
 next such time or its next poll, whichever is sooner; what is due is read from the database
 alone, so a relay started later (or in another process) finds it.
 """
 
 import asyncio
+import json
 from asyncio import FIRST_COMPLETED
 from datetime import datetime, timedelta
 
@@ -69,7 +73,7 @@ class OutboxRelay:
             OUTBOX_LAG.set((now - min(map(_due_since, rows))).total_seconds() if rows else 0)
             if not rows:
                 return 0
-            messages = [self._message(row) for row in rows]
+            messages = [self._message(group) for group in _merged(rows)]
             # A broker failure raises here, the transaction rolls back, and the rows wait.
             await asyncio.to_thread(self._send, messages)
             # By now a worker may have finished a job and deleted its row (the in-process worker
@@ -96,14 +100,20 @@ class OutboxRelay:
         async with self.db.system_session() as session:
             return (await session.execute(statement)).scalar_one_or_none()
 
-    def _message(self, row: OutboxJob) -> Message:
-        spec = JOBS[row.actor_name]
+    def _message(self, rows: list[OutboxJob]) -> Message:
+        first = rows[0]
+        spec = JOBS[first.actor_name]
+        kwargs = first.kwargs
+        if len(rows) > 1:
+            assert spec.merge is not None
+            items = dict.fromkeys(item for row in rows for item in row.kwargs[spec.merge])
+            kwargs = {**kwargs, spec.merge: list(items)}
         return Message(
             queue_name=spec.queue,
-            actor_name=row.actor_name,
+            actor_name=first.actor_name,
             args=(),
-            kwargs=row.kwargs,
-            options={"outbox_id": str(row.id)},
+            kwargs=kwargs,
+            options={"outbox_ids": [str(row.id) for row in rows]},
         )
 
     def _send(self, messages: list[Message]) -> None:
@@ -162,6 +172,28 @@ class OutboxRelay:
         if next_due is None:
             return self.poll_seconds
         return min(self.poll_seconds, max((next_due - utcnow()).total_seconds(), 0.0))
+
+
+def _merged(rows: list[OutboxJob]) -> list[list[OutboxJob]]:
+    """`rows` in groups sent as one message each, in the order of each group's first row: a row
+    alone, or rows of a merging job with equal other arguments, up to its `merge_limit` items."""
+    groups: list[list[OutboxJob]] = []
+    open_groups: dict[tuple[str, str], tuple[list[OutboxJob], int]] = {}
+    for row in rows:
+        spec = JOBS[row.actor_name]
+        items = row.kwargs.get(spec.merge) if spec.merge else None
+        if not isinstance(items, list):
+            groups.append([row])
+            continue
+        others = json.dumps({k: v for k, v in row.kwargs.items() if k != spec.merge}, sort_keys=True)
+        key = (row.actor_name, others)
+        group, size = open_groups.get(key, (None, 0))
+        if group is None or size + len(items) > spec.merge_limit:
+            group, size = [], 0
+            groups.append(group)
+        group.append(row)
+        open_groups[key] = (group, size + len(items))
+    return groups
 
 
 def _due_since(row: OutboxJob) -> datetime:

@@ -60,7 +60,7 @@ async def evaluate(
         return await reconcile_customers(session, tenant_id, customer_ids, now or utcnow(), actor=actor)
 
 
-@job(EVALUATE_CUSTOMERS, queue="cases", priority=PROMPT)
+@job(EVALUATE_CUSTOMERS, queue="cases", priority=PROMPT, merge="customer_ids")
 async def evaluate_customers(tenant_id: str, customer_ids: list[str]) -> None:
     ids = [uuid.UUID(customer_id) for customer_id in customer_ids]
     report = await evaluate(runtime().db, uuid.UUID(tenant_id), ids, f"job:{EVALUATE_CUSTOMERS}")

@@ -233,7 +233,7 @@ async def wait_while_arriving(db: Database, tenant_id: uuid.UUID, inbox_ids: lis
     return False
 
 
-@job("ingest.process_inbox", queue="ingest", priority=PROMPT)
+@job("ingest.process_inbox", queue="ingest", priority=PROMPT, merge="inbox_ids", merge_limit=BATCH_LIMIT)
 async def process_inbox_job(tenant_id: str, inbox_ids: list[str]) -> None:
     tenant = uuid.UUID(tenant_id)
     ids = [uuid.UUID(inbox_id) for inbox_id in inbox_ids]

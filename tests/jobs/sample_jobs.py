@@ -55,6 +55,13 @@ async def record_token(token: str) -> None:
     record.finish(token)
 
 
+@job("tests.record_items", merge="items", merge_limit=5)
+async def record_items(token: str, items: list[str]) -> None:
+    """One run per message: finished under `token:` and its items, in the order it got them."""
+    record.attempt(token)
+    record.finish(f"{token}:{','.join(items)}")
+
+
 @job("tests.record_tenant")
 async def record_tenant(token: str, tenant_id: str) -> None:
     record.tenant_ids[token] = tenant_id

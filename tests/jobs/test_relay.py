@@ -58,6 +58,21 @@ async def test_a_row_for_a_job_this_process_does_not_know_waits_without_blocking
     assert sent == {"tests.added_in_a_later_release": 0, "tests.record": 1}
 
 
+async def test_a_merging_job_runs_once_for_the_items_of_its_rows_sent_together(
+    settings: Settings, db: Database
+) -> None:
+    for items in (["a", "b"], ["b", "c"], ["d"], ["e", "f", "g"]):
+        await enqueue_committed(db, "tests.record_items", token="merge", items=items)
+    await enqueue_committed(db, "tests.record_items", token="other", items=["a"])
+
+    async with running_jobs(settings, db, consume=True):
+        await eventually(lambda: _outbox_is_empty(db))
+    # Equal other arguments, up to merge_limit (5) items a message: the last row starts another;
+    # a row with another token is never merged into them.
+    assert dict(record.finished) == {"merge:a,b,c,d": 1, "merge:e,f,g": 1, "other:a": 1}
+    assert len(record.attempts["merge"]) == 2
+
+
 async def test_a_job_sent_but_never_finished_is_sent_again(settings: Settings, db: Database) -> None:
     await enqueue_committed(db, "tests.record", token="lost")
     # Sent to a broker no worker ever reads: the job is lost as with a killed in-process worker.
