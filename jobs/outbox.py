@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, insert
+from sqlalchemy import and_, delete, event, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -40,8 +40,9 @@ def enqueue(
     tenant_id: uuid.UUID | None = None,
     not_before: datetime | None = None,
     **kwargs: Any,
-) -> None:
-    """Enqueue job `job_name` with JSON-serialisable `kwargs`, in `session`'s transaction.
+) -> uuid.UUID:
+    """Enqueue job `job_name` with JSON-serialisable `kwargs`, in `session`'s transaction; returns
+    the outbox row's id (for `withdraw`).
 
     A job enqueued for a tenant is called with `tenant_id` too (as a string), to re-check it.
     With `not_before` (timezone-aware), the job is sent no earlier than that time; without, as
@@ -50,10 +51,20 @@ def enqueue(
     if not_before is not None and not_before.tzinfo is None:
         raise ValueError("not_before must be timezone-aware (UTC), not naive")
     kwargs = _job_kwargs(job_name, tenant_id, kwargs)
-    # Every row has every key, so a commit's rows insert as one executemany; the id and the
-    # creation time are the model's defaults.
-    row = {"actor_name": job_name, "kwargs": kwargs, "tenant_id": tenant_id, "not_before": not_before}
+    # Every row has every key, so a commit's rows insert as one executemany; the creation time
+    # is the model's default.
+    row_id = uuid.uuid4()
+    row = {"id": row_id, "actor_name": job_name, "kwargs": kwargs, "tenant_id": tenant_id, "not_before": not_before}
     session.info.setdefault(_ROWS, []).append(row)
+    return row_id
+
+
+async def withdraw(session: AsyncSession, row_id: uuid.UUID) -> bool:
+    """Take back, in `session`'s transaction, a committed job the relay has not sent: if that
+    transaction commits, the job never runs (its work was done there). False when it has been
+    sent already; then it runs, as any job must be able to run twice."""
+    never_sent = and_(OutboxJob.id == row_id, OutboxJob.dispatched_at.is_(None))
+    return bool((await session.execute(delete(OutboxJob).where(never_sent))).rowcount)  # type: ignore[attr-defined]
 
 
 def notify(session: AsyncSession | Session | UnitOfWork, tenant_id: uuid.UUID, event_type: str) -> None:

@@ -22,7 +22,7 @@ from churnsaver.backend.customers.activity import NON_USAGE_NAMES
 from churnsaver.backend.customers.models import CustomerDailyActivity
 from churnsaver.backend.customers.repository import CustomerDailyActivityRepository
 from churnsaver.backend.risk.models import TIER_CHANGED
-from churnsaver.jobs.outbox import enqueue
+from churnsaver.jobs.outbox import enqueue, withdraw
 from churnsaver.jobs.registry import PROMPT, consumer, job
 from churnsaver.jobs.runtime import runtime
 from churnsaver.jobs.scheduler import every
@@ -46,11 +46,35 @@ USAGE_LOOKBACK = timedelta(days=35)
 logger = structlog.get_logger(__name__)
 
 
-def enqueue_evaluation(session: AsyncSession, tenant_id: uuid.UUID, customer_ids: list[uuid.UUID]) -> None:
-    """Re-evaluate the cases of `customer_ids` after the caller's transaction commits: one outbox row."""
-    if customer_ids:
-        ids = sorted(str(customer_id) for customer_id in customer_ids)
-        enqueue(session, EVALUATE_CUSTOMERS, tenant_id=tenant_id, customer_ids=ids)
+def enqueue_evaluation(
+    session: AsyncSession, tenant_id: uuid.UUID, customer_ids: list[uuid.UUID], *, not_before: datetime | None = None
+) -> uuid.UUID | None:
+    """Re-evaluate the cases of `customer_ids` after the caller's transaction commits (not before
+    `not_before`): one outbox row, whose id is returned (None when there is nothing to evaluate)."""
+    if not customer_ids:
+        return None
+    ids = sorted(str(customer_id) for customer_id in customer_ids)
+    return enqueue(session, EVALUATE_CUSTOMERS, tenant_id=tenant_id, customer_ids=ids, not_before=not_before)
+
+
+async def evaluate_enqueued(
+    db: Database, tenant_id: uuid.UUID, customer_ids: list[uuid.UUID], job_id: uuid.UUID
+) -> None:
+    """Run now, in this process, an evaluation that a committed transaction enqueued as `job_id`
+    (with a delay), taking that job back in the same transaction: a webhook's case is wanted
+    without another trip through the queue, and the job stays the fallback should this process
+    stop first. Nothing happens here when the job has been sent already."""
+    async with db.tenant_unit_of_work(tenant_id) as session:
+        if not await withdraw(session, job_id):
+            return
+        actor = f"job:{EVALUATE_CUSTOMERS}"
+        report = await reconcile_customers(session, tenant_id, customer_ids, utcnow(), actor=actor)
+    _log_evaluated(tenant_id, report)
+
+
+def _log_evaluated(tenant_id: uuid.UUID, report: ReconcileReport) -> None:
+    if report.opened or report.events:
+        logger.info("cases.evaluated", tenant_id=str(tenant_id), opened=report.opened, events=report.events)
 
 
 async def evaluate(
@@ -62,10 +86,9 @@ async def evaluate(
 
 @job(EVALUATE_CUSTOMERS, queue="cases", priority=PROMPT, merge="customer_ids")
 async def evaluate_customers(tenant_id: str, customer_ids: list[str]) -> None:
+    tenant = uuid.UUID(tenant_id)
     ids = [uuid.UUID(customer_id) for customer_id in customer_ids]
-    report = await evaluate(runtime().db, uuid.UUID(tenant_id), ids, f"job:{EVALUATE_CUSTOMERS}")
-    if report.opened or report.events:
-        logger.info("cases.evaluated", tenant_id=tenant_id, opened=report.opened, events=report.events)
+    _log_evaluated(tenant, await evaluate(runtime().db, tenant, ids, f"job:{EVALUATE_CUSTOMERS}"))
 
 
 async def consume_tier_events(db: Database, tenant_id: uuid.UUID, now: datetime | None = None) -> ReconcileReport:

@@ -3,9 +3,11 @@
 `ingest.process_inbox` runs for the rows a receiver stored (webhooks, the events API); the CLI
 import and `churnsaver ingest retry` run `process_pending` inline. A batch queues its customers'
 risk re-scoring and, when it applied billing events, their cases' evaluation
-(`cases.evaluate_customers`). Rows are claimed first, with the
-statement that marks them processed: on PostgreSQL that locks them, so a second copy of the job
-waits and then finds nothing left to do; on SQLite it takes the write lock before anything is read.
+(`cases.evaluate_customers`), which the processing job then runs itself at once, after its
+commit: a failed payment's case is wanted within a second, and the queued job is the fallback.
+Rows are claimed first, with the statement that marks them processed: on PostgreSQL that locks
+them, so a second copy of the job waits and then finds nothing left to do; on SQLite it takes
+the write lock before anything is read.
 
 One row never stops a tenant's processing (backend/core/quarantine.py holds the policy, shared
 by every job that processes a tenant's items):
@@ -43,7 +45,7 @@ import asyncio
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -51,7 +53,7 @@ import structlog
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from churnsaver.backend.cases.tasks import enqueue_evaluation
+from churnsaver.backend.cases.tasks import enqueue_evaluation, evaluate_enqueued
 from churnsaver.backend.core.accepted_json import loads_accepted
 from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.core.quarantine import Batch, describe, run_isolating
@@ -74,6 +76,8 @@ ARRIVING_SECONDS = 0.2
 BURST_ROWS = 100
 MAX_DEFER_SECONDS = 5.0
 ARRIVAL_POLL_SECONDS = 0.1
+# The processing job evaluates its cases itself; the queued evaluation waits this long first.
+EVALUATION_FALLBACK = timedelta(seconds=10)
 
 
 class Ignored(Exception):
@@ -108,6 +112,7 @@ class ProcessResult:
     applied: ApplyResult
     # The rows failed or quarantined, with the reason: inbox id -> reason.
     not_processed: dict[uuid.UUID, str] = field(default_factory=dict)
+    evaluation: uuid.UUID | None = None  # the job evaluating the cases of the billing customers
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,8 +194,9 @@ async def process_pending(
     async def work(session: AsyncSession, batch: Batch) -> ProcessResult:
         result = await process_inbox(session, tenant_id, inbox_ids, also_pending=also_pending, batch=batch)
         enqueue_rescore(session, tenant_id, list(result.applied.changed_customers))
-        enqueue_evaluation(session, tenant_id, list(result.applied.billing_customers))
-        return result
+        customers = list(result.applied.billing_customers)
+        evaluation = enqueue_evaluation(session, tenant_id, customers, not_before=utcnow() + EVALUATION_FALLBACK)
+        return replace(result, evaluation=evaluation)
 
     return await run_isolating(db, tenant_id, work, what="ingest.process_inbox")
 
@@ -252,3 +258,5 @@ async def process_inbox_job(tenant_id: str, inbox_ids: list[str]) -> None:
         applied=result.applied.applied,
         duplicates=result.applied.duplicates,
     )
+    if result.evaluation is not None:
+        await evaluate_enqueued(runtime().db, tenant, list(result.applied.billing_customers), result.evaluation)

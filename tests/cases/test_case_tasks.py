@@ -5,12 +5,13 @@ import json
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from churnsaver.backend.cases.tasks import (
     CONSUME_TIER_CHANGES,
     EVALUATE_CUSTOMERS,
     consume_tier_events,
+    evaluate_enqueued,
     sweep_tenant_cases,
 )
 from churnsaver.backend.core.db import Database, utcnow
@@ -55,6 +56,34 @@ async def test_processing_billing_events_queues_their_customers_cases(db, tenant
     async with db.tenant_session(tenant.id) as session:
         customer_id = (await session.execute(select(Customer.id).where(Customer.tenant_id == tenant.id))).scalar_one()
     assert job["customer_ids"] == [str(customer_id)]
+
+
+async def test_the_processing_job_evaluates_at_once_and_takes_back_the_queued_evaluation(db, tenant) -> None:
+    started = payloads.stripe_subscription_event("customer.subscription.created", at=NOW - timedelta(days=30))
+    failed = payloads.stripe_invoice_payment_failed(at=NOW - timedelta(minutes=1), decline_code="stolen_card")
+    result = await process_pending(db, tenant.id, await receive(db, tenant.id, started, failed))
+    assert result.evaluation is not None
+    async with db.system_session() as session:
+        fallback = (await session.execute(select(OutboxJob).where(OutboxJob.id == result.evaluation))).scalar_one()
+    assert fallback.not_before is not None and fallback.not_before > utcnow()  # waits for the inline run
+
+    await evaluate_enqueued(db, tenant.id, list(result.applied.billing_customers), result.evaluation)
+    assert [(c.kind, c.status) for c in await stored_cases(db, tenant.id)] == [("payment_failed", "open")]
+    assert await queued(db, tenant.id, EVALUATE_CUSTOMERS) == []
+
+
+async def test_an_evaluation_already_sent_is_left_to_its_job(db, tenant) -> None:
+    started = payloads.stripe_subscription_event("customer.subscription.created", at=NOW - timedelta(days=30))
+    failed = payloads.stripe_invoice_payment_failed(at=NOW - timedelta(minutes=1), decline_code="stolen_card")
+    result = await process_pending(db, tenant.id, await receive(db, tenant.id, started, failed))
+    assert result.evaluation is not None
+    async with db.system_unit_of_work() as session:
+        sent = update(OutboxJob).where(OutboxJob.id == result.evaluation).values(dispatched_at=utcnow())
+        await session.execute(sent)
+
+    await evaluate_enqueued(db, tenant.id, list(result.applied.billing_customers), result.evaluation)
+    assert await stored_cases(db, tenant.id) == []  # the job the relay sent opens it, once
+    assert len(await queued(db, tenant.id, EVALUATE_CUSTOMERS)) == 1
 
 
 async def test_a_hard_decline_webhook_becomes_an_open_case_through_the_jobs(settings, db, tenant) -> None:
