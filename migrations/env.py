@@ -29,6 +29,10 @@ async def run_async() -> None:
     engine = create_engine(settings, app_role=False)
     try:
         async with engine.connect() as connection:
+            if connection.dialect.name == "sqlite":
+                # A table SQLite rebuilds (batch mode) is dropped and renamed: with foreign keys
+                # enforced, dropping a parent would cascade to its children's rows.
+                await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
             await connection.run_sync(run_with)
             await connection.commit()
     finally:

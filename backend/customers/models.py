@@ -16,7 +16,7 @@ import uuid
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, ForeignKeyConstraint, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from churnsaver.backend.core.db import Base, TenantOwned, utcnow
@@ -34,6 +34,8 @@ class Customer(TenantOwned, Base):
     __tablename__ = "customers"
     __table_args__ = (
         UniqueConstraint("tenant_id", "external_id"),
+        # What the per-event tables refer to (`of_its_customer`); an index: SQLite adds it in place.
+        Index("uq_customers_tenant_id_id", "tenant_id", "id", unique=True),
         # Keyset pagination walks (tenant_id, created_at, id).
         Index("ix_customers_tenant_page", "tenant_id", "created_at", "id"),
     )
@@ -97,6 +99,15 @@ class Subscription(TenantOwned, Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+def of_its_customer() -> ForeignKeyConstraint:
+    """The per-event tables' one reference: the row's (tenant, customer) is a customer of that
+    tenant, and goes with it. One check a row where two (tenant, then customer) cost twice the
+    server's time in a bulk import (docs/performance.md, history import)."""
+    return ForeignKeyConstraint(
+        ["tenant_id", "customer_id"], ["customers.tenant_id", "customers.id"], ondelete="CASCADE"
+    )
+
+
 class CustomerEvent(TenantOwned, Base):
     """One entry of a customer's timeline: a canonical billing event, a usage event, an identify.
 
@@ -107,11 +118,12 @@ class CustomerEvent(TenantOwned, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "source", "dedupe_key"),
         Index("ix_customer_events_timeline", "tenant_id", "customer_id", "occurred_at", "id"),
+        of_its_customer(),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
-    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    tenant_id: Mapped[uuid.UUID] = mapped_column()  # leads the indexes above: none of its own
+    customer_id: Mapped[uuid.UUID]
     type: Mapped[str] = mapped_column(String(100))
     occurred_at: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(16))
@@ -126,10 +138,10 @@ CLUSTERED_ON_SQLITE = {"sqlite_with_rowid": False}
 
 class CustomerDailyActivity(TenantOwned, Base):
     __tablename__ = "customer_daily_activity"
-    __table_args__ = CLUSTERED_ON_SQLITE
+    __table_args__ = (of_its_customer(), CLUSTERED_ON_SQLITE)
 
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
-    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     day: Mapped[date] = mapped_column(primary_key=True)
     count: Mapped[int] = mapped_column(default=0)
