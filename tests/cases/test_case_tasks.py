@@ -20,7 +20,7 @@ from churnsaver.backend.customers.apply import apply_events
 from churnsaver.backend.customers.models import Customer
 from churnsaver.backend.ingest.events_api import normalize_item
 from churnsaver.backend.ingest.inbox import Delivery, store
-from churnsaver.backend.ingest.tasks import process_pending
+from churnsaver.backend.ingest.tasks import ProcessResult, process_pending
 from churnsaver.backend.risk.models import TIER_CHANGED
 from churnsaver.jobs.models import OutboxJob
 from churnsaver.jobs.outbox import enqueue, notify
@@ -58,10 +58,15 @@ async def test_processing_billing_events_queues_their_customers_cases(db, tenant
     assert job["customer_ids"] == [str(customer_id)]
 
 
-async def test_the_processing_job_evaluates_at_once_and_takes_back_the_queued_evaluation(db, tenant) -> None:
+async def process_hard_decline(db: Database, tenant_id: uuid.UUID) -> ProcessResult:
+    """A subscription and its hard-declined payment, stored and processed (not evaluated yet)."""
     started = payloads.stripe_subscription_event("customer.subscription.created", at=NOW - timedelta(days=30))
     failed = payloads.stripe_invoice_payment_failed(at=NOW - timedelta(minutes=1), decline_code="stolen_card")
-    result = await process_pending(db, tenant.id, await receive(db, tenant.id, started, failed))
+    return await process_pending(db, tenant_id, await receive(db, tenant_id, started, failed))
+
+
+async def test_the_processing_job_evaluates_at_once_and_takes_back_the_queued_evaluation(db, tenant) -> None:
+    result = await process_hard_decline(db, tenant.id)
     assert result.evaluation is not None
     async with db.system_session() as session:
         fallback = (await session.execute(select(OutboxJob).where(OutboxJob.id == result.evaluation))).scalar_one()
@@ -73,9 +78,7 @@ async def test_the_processing_job_evaluates_at_once_and_takes_back_the_queued_ev
 
 
 async def test_an_evaluation_already_sent_is_left_to_its_job(db, tenant) -> None:
-    started = payloads.stripe_subscription_event("customer.subscription.created", at=NOW - timedelta(days=30))
-    failed = payloads.stripe_invoice_payment_failed(at=NOW - timedelta(minutes=1), decline_code="stolen_card")
-    result = await process_pending(db, tenant.id, await receive(db, tenant.id, started, failed))
+    result = await process_hard_decline(db, tenant.id)
     assert result.evaluation is not None
     async with db.system_unit_of_work() as session:
         sent = update(OutboxJob).where(OutboxJob.id == result.evaluation).values(dispatched_at=utcnow())
