@@ -34,7 +34,7 @@ from churnsaver.backend.channels.models import Channel, LinkPurpose, Message, Me
 from churnsaver.backend.channels.repository import ConsentRepository, MessageRepository, TemplateRepository
 from churnsaver.backend.channels.service import destination
 from churnsaver.backend.channels.settings import ChannelSettings, load_settings
-from churnsaver.backend.channels.templates import Rendered, default_template, locales_to_try, render
+from churnsaver.backend.channels.templates import Rendered, TemplateError, default_template, locales_to_try, render
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.core.money import format_money
@@ -136,7 +136,13 @@ async def _claim(db: Database, settings: Settings, tenant_id: uuid.UUID, message
         channel_settings = await load_settings(session, tenant_id)
         tenant = await session.get(Tenant, tenant_id)
         merchant = channel_settings.from_name or (tenant.name if tenant else "")
-        rendered, locale = await render_message(session, settings, message, customer, channel_settings, merchant, now)
+        try:
+            rendered, locale = await render_message(
+                session, settings, message, customer, channel_settings, merchant, now
+            )
+        except TemplateError as error:
+            _transition(session, message, MessageStatus.failed, f"the template cannot be rendered: {error}", now)
+            return "failed"
         message.to_address, message.locale = address, locale
         message.subject, message.body_text, message.body_html = rendered.subject, rendered.body_text, rendered.body_html
         _transition(session, message, MessageStatus.sending, None, now)

@@ -41,6 +41,7 @@ class ChannelSettings:
     quiet_hours_end: str = "08:00"
     timezone: str = "UTC"  # the tenant's, for customers whose own is unknown
     default_locale: str = "en"
+    update_payment_url: str | None = None  # where an update-payment link leads (the billing portal)
     cap_per_customer_per_week: int = 3  # messages per customer in any 7 days, across campaigns
     cap_per_channel_per_day: int = 1  # messages per customer and channel in any 24 hours
     # Set from the sealed columns when loaded; never stored in the JSON.
@@ -76,6 +77,13 @@ class ChannelSettings:
         )
         if unknown:
             raise InvalidInput(f"unknown channel settings: {', '.join(sorted(unknown))}")
+        if changes.get("update_payment_url"):
+            url = str(changes["update_payment_url"]).strip()
+            if not url.startswith(("https://", "http://")) or len(url) > 2000 or any(c.isspace() for c in url):
+                raise InvalidInput("update_payment_url must be an http(s) URL")
+            changes["update_payment_url"] = url
+        elif "update_payment_url" in changes:
+            changes["update_payment_url"] = None
         for name in ("from_name", "sms_account_sid", "sms_from_number"):
             if name in changes:
                 changes[name] = _optional_text(changes[name], name)

@@ -1,6 +1,7 @@
 """Commands: serve, worker, migrate, tenant, apikey, jobs, import, ingest, synthetic, model, score, scores, cases."""
 
 import asyncio
+import os
 import signal
 from typing import Annotated
 
@@ -17,7 +18,7 @@ from churnsaver.backend.cli.output import JsonOption, console, fail, print_json,
 from churnsaver.backend.cli.risk_models import model_app
 from churnsaver.backend.cli.scores import score, scores_app
 from churnsaver.backend.cli.synthetic import synthetic_app
-from churnsaver.backend.core.config import ConfigurationError, Settings
+from churnsaver.backend.core.config import ConfigurationError, Environment, Settings
 from churnsaver.backend.core.db import Database
 from churnsaver.backend.core.logging import configure_logging
 from churnsaver.backend.core.pubsub import broker_for, publishing_through
@@ -73,6 +74,10 @@ def serve(
     from churnsaver.backend.app import create_app
 
     settings = load_settings()
+    if settings.public_url is None:
+        # Links in messages point here; the embedded jobs process reads the same variable.
+        os.environ["CHURNSAVER_PUBLIC_URL"] = f"http://{host}:{port}"
+        settings = settings.model_copy(update={"public_url": os.environ["CHURNSAVER_PUBLIC_URL"]})
     if settings.is_sqlite:
         run_async(_migrate)(settings)
     if settings.demo:
@@ -81,6 +86,8 @@ def serve(
         console.print(f"\n[bold]Churn Saver[/bold] on {base}")
         console.print(f"  GraphQL console  {base}/graphql")
         console.print(f"  health           {base}/healthz   {base}/readyz")
+        if settings.smtp_url is None and settings.env is not Environment.production:
+            console.print(f"  captured mail    {base}/dev/mailbox")
         if demo:
             console.print(f"  demo tenant      {demo.slug}")
             console.print(f"  demo API key     {demo.api_key}", soft_wrap=True)
