@@ -33,7 +33,8 @@ button{background:#2f6fed;color:#fff;border:0;border-radius:6px;padding:10px 18p
 table{border-collapse:collapse;width:100%;font-size:14px}
 td,th{text-align:left;padding:8px;border-bottom:1px solid #e4e7ec}
 .muted{color:#667085;font-size:13px}.tag{background:#eef2ff;border-radius:4px;padding:2px 6px;font-size:12px}
-iframe{width:100%;height:420px;border:1px solid #e4e7ec;border-radius:6px}pre{white-space:pre-wrap;background:#f5f6f8;
+iframe{width:100%;height:420px;border:1px solid #e4e7ec;border-radius:6px}
+pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f5f6f8;
 padding:12px;border-radius:6px}
 """
 

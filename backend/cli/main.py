@@ -1,4 +1,5 @@
-"""Commands: serve, worker, migrate, tenant, apikey, jobs, import, ingest, synthetic, model, score, scores, cases."""
+"""Commands: serve, worker, migrate, tenant, apikey, jobs, import, ingest, synthetic, model, score, scores, cases,
+messages."""
 
 import asyncio
 import os
@@ -14,6 +15,7 @@ from churnsaver.backend.cli.cases import cases_app
 from churnsaver.backend.cli.command import Typer
 from churnsaver.backend.cli.imports import import_app
 from churnsaver.backend.cli.ingest import ingest_app
+from churnsaver.backend.cli.messages import messages_app
 from churnsaver.backend.cli.output import JsonOption, console, fail, print_json, run_async
 from churnsaver.backend.cli.risk_models import model_app
 from churnsaver.backend.cli.scores import score, scores_app
@@ -44,6 +46,7 @@ app.add_typer(model_app, name="model")
 app.command("score")(score)
 app.add_typer(scores_app, name="scores")
 app.add_typer(cases_app, name="cases")
+app.add_typer(messages_app, name="messages")
 
 
 def load_settings() -> Settings:
