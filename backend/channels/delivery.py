@@ -8,13 +8,17 @@
    `scheduled` and raise so the job retries with backoff; or `failed` (a permanent failure also
    suppresses the address).
 
-A message still `sending` after its lease belongs to a worker that died mid-send. Neither SMTP nor
-our Whop call can tell whether that attempt reached the customer, so it is never sent blindly
-again: it is marked `failed` with "interrupted; outcome unknown" (`resolve_interrupted`). Sending
-twice is the worse error for a recovery message; the failure is visible on the case and in the API.
+A message still `sending` after its lease belongs to a worker that died mid-send. SMTP cannot be
+asked whether that attempt reached the customer, nor can Twilio's API without a sid we never
+recorded, so email and SMS are never sent blindly again: they are marked `failed` with
+"interrupted; outcome unknown" (`resolve_interrupted`, or the next copy of the job). Sending twice
+is the worse error for a recovery message; the failure is visible on the case and in the API.
+In-app and Whop are sent again instead: in-app is our own row, and a Whop request carries the
+message id as its Idempotency-Key, so the provider drops a repeat. The same holds for a request
+that went out and got no answer (OutcomeUnknown).
 
-With no SMTP server (or SMS provider) configured, a message is captured: stored as `sent` with
-`captured` set, shown on /dev/mailbox and in the API, never dropped in silence.
+With no SMTP server (or SMS provider, or Whop API key) configured, a message is captured: stored
+as `sent` with `captured` set, shown on /dev/mailbox and in the API, never dropped in silence.
 """
 
 import uuid
@@ -28,23 +32,28 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.cases.models import RecoveryCase
 from churnsaver.backend.channels import email as smtp
-from churnsaver.backend.channels import links
+from churnsaver.backend.channels import links, sms, whop_notify
 from churnsaver.backend.channels.default_templates import TemplateText
 from churnsaver.backend.channels.models import Channel, LinkPurpose, Message, MessageEvent, MessageStatus
+from churnsaver.backend.channels.outcomes import OutcomeUnknown, PermanentFailure, TemporaryFailure
 from churnsaver.backend.channels.repository import ConsentRepository, MessageRepository, TemplateRepository
-from churnsaver.backend.channels.service import destination
-from churnsaver.backend.channels.settings import ChannelSettings, load_settings
+from churnsaver.backend.channels.service import SEND, destination
+from churnsaver.backend.channels.settings import SMS_TOKEN, WHOP_KEY, ChannelSettings, load_row, load_settings, unseal
 from churnsaver.backend.channels.templates import Rendered, TemplateError, default_template, locales_to_try, render
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.core.money import format_money
 from churnsaver.backend.core.repository import owned_by
 from churnsaver.backend.customers.models import Customer
+from churnsaver.jobs.outbox import enqueue
 from churnsaver.tenants.models import Tenant
 
 LEASE = timedelta(minutes=2)  # longer than any provider call's timeout
 MAX_ATTEMPTS = 8  # temporary failures after this many tries fail the message
 INTERRUPTED = "interrupted; outcome unknown"
+# Sending these again cannot reach the customer twice: in-app is only our own row, and a Whop
+# request carries the message id as its Idempotency-Key. Their interrupted sends are redone.
+IDEMPOTENT_CHANNELS = (Channel.in_app.value, Channel.whop.value)
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 logger = structlog.get_logger(__name__)
 
@@ -67,7 +76,10 @@ class Prepared:
     from_name: str
     from_address: str
     unsubscribe_url: str
+    status_callback_url: str
     settings: ChannelSettings
+    sms_auth_token: str | None  # unsealed for this send only; never logged or stored elsewhere
+    whop_api_key: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +116,14 @@ async def deliver(db: Database, settings: Settings, tenant_id: uuid.UUID, messag
         return prepared
     try:
         sent = await _send(settings, prepared)
-    except smtp.TemporaryFailure as error:
+    except TemporaryFailure as error:
         return await _after_temporary_failure(db, tenant_id, message_id, str(error))
-    except smtp.PermanentFailure as error:
+    except OutcomeUnknown as error:
+        if prepared.channel in IDEMPOTENT_CHANNELS:
+            return await _after_temporary_failure(db, tenant_id, message_id, str(error))
+        await _finish(db, tenant_id, message_id, MessageStatus.failed, f"{INTERRUPTED}: {error}")
+        return "failed"
+    except PermanentFailure as error:
         await _finish(db, tenant_id, message_id, MessageStatus.failed, str(error), suppress=error.suppress)
         return "failed"
     await _finish(db, tenant_id, message_id, MessageStatus.sent, None, sent=sent)
@@ -134,6 +151,8 @@ async def _claim(db: Database, settings: Settings, tenant_id: uuid.UUID, message
             _transition(session, message, MessageStatus.suppressed, reason, now)
             return "suppressed"
         channel_settings = await load_settings(session, tenant_id)
+        row = await load_row(session, tenant_id)
+        secret_key = settings.resolved_secret_key
         tenant = await session.get(Tenant, tenant_id)
         merchant = channel_settings.from_name or (tenant.name if tenant else "")
         try:
@@ -157,7 +176,10 @@ async def _claim(db: Database, settings: Settings, tenant_id: uuid.UUID, message
             from_name=merchant,
             from_address=channel_settings.from_address,
             unsubscribe_url=link(settings, message, LinkPurpose.unsubscribe, now),
+            status_callback_url=f"{public_url(settings)}/sms/{tenant_id}/status",
             settings=channel_settings,
+            sms_auth_token=unseal(secret_key, SMS_TOKEN, tenant_id, row.sms_auth_token_sealed if row else None),
+            whop_api_key=unseal(secret_key, WHOP_KEY, tenant_id, row.whop_api_key_sealed if row else None),
         )
 
 
@@ -171,10 +193,22 @@ async def _not_claimed(session: AsyncSession, tenant_id: uuid.UUID, message_id: 
     if message.lease_expires_at is not None and message.lease_expires_at > now:
         return "in flight"
     lapsed = Message.lease_expires_at < now
+    if message.channel in IDEMPOTENT_CHANNELS:
+        if await _move(session, tenant_id, message_id, MessageStatus.sending, MessageStatus.scheduled, {}, lapsed):
+            await session.refresh(message)
+            _requeue(session, message, now)
+        return "requeued"
     if await _move(session, tenant_id, message_id, MessageStatus.sending, MessageStatus.failed, {}, lapsed):
         await session.refresh(message)
         _transition(session, message, MessageStatus.failed, INTERRUPTED, now)
     return "interrupted"
+
+
+def _requeue(session: AsyncSession, message: Message, now: datetime) -> None:
+    """An interrupted send of an idempotent channel: scheduled again, and its job enqueued."""
+    message.lease_expires_at = None
+    _transition(session, message, MessageStatus.scheduled, "resent after an interrupted send", now)
+    enqueue(session, SEND, tenant_id=message.tenant_id, message_id=str(message.id))
 
 
 async def _move(
@@ -281,8 +315,46 @@ async def _send(settings: Settings, prepared: Prepared) -> Sent:
         )
         await smtp.pool_for(settings.smtp_url).send(smtp.build(outgoing))
         return Sent(provider_message_id=message_id, captured=False)
-    # SMS and Whop notifications: captured until their providers are wired in.
-    return Sent(provider_message_id=None, captured=True)
+    if prepared.channel == Channel.sms.value:
+        return await _send_sms(settings, prepared)
+    return await _send_whop(settings, prepared)
+
+
+async def _send_sms(settings: Settings, prepared: Prepared) -> Sent:
+    if settings.sms_api_url is None:
+        return Sent(provider_message_id=None, captured=True)
+    account = prepared.settings
+    if not (account.sms_account_sid and account.sms_from_number and prepared.sms_auth_token):
+        raise PermanentFailure(
+            "SMS is not set up for the tenant (account SID, auth token, from number)", suppress=False
+        )
+    sid = await sms.send_sms(
+        settings.sms_api_url,
+        account.sms_account_sid,
+        prepared.sms_auth_token,
+        to=prepared.to_address or "",
+        from_=account.sms_from_number,
+        body=prepared.body_text,
+        status_callback=prepared.status_callback_url,
+    )
+    return Sent(provider_message_id=sid, captured=False)
+
+
+async def _send_whop(settings: Settings, prepared: Prepared) -> Sent:
+    if prepared.whop_api_key is None:
+        return Sent(provider_message_id=None, captured=True)
+    if not prepared.settings.whop_account_id:
+        raise PermanentFailure("Whop notifications need the tenant's Whop account id (biz_...)", suppress=False)
+    await whop_notify.notify(
+        settings.whop_api_url,
+        prepared.whop_api_key,
+        account_id=prepared.settings.whop_account_id,
+        user_id=prepared.to_address or "",
+        title=prepared.subject or prepared.from_name,
+        content=prepared.body_text,
+        idempotency_key=str(prepared.message_id),
+    )
+    return Sent(provider_message_id=None, captured=False)
 
 
 async def _after_temporary_failure(db: Database, tenant_id: uuid.UUID, message_id: uuid.UUID, reason: str) -> str:
@@ -366,6 +438,9 @@ async def resolve_interrupted(db: Database, tenant_id: uuid.UUID, now: datetime 
         )
         stale = list((await session.execute(statement)).scalars())
         for message in stale:
+            if message.channel in IDEMPOTENT_CHANNELS:
+                _requeue(session, message, now)
+                continue
             message.lease_expires_at = None
             _transition(session, message, MessageStatus.failed, INTERRUPTED, now)
         return len(stale)

@@ -16,20 +16,10 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
+from churnsaver.backend.channels.outcomes import PermanentFailure, TemporaryFailure
+
 POOL_SIZE = 8
 TIMEOUT_SECONDS = 30
-
-
-class TemporaryFailure(Exception):
-    """Not delivered; trying again later may work."""
-
-
-class PermanentFailure(Exception):
-    """Not delivered and never will be to this address: `suppress` says to stop sending to it."""
-
-    def __init__(self, reason: str, *, suppress: bool) -> None:
-        super().__init__(reason)
-        self.suppress = suppress
 
 
 @dataclass(frozen=True, slots=True)

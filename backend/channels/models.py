@@ -62,6 +62,7 @@ class Message(TenantOwned, Base):
         Index("ix_messages_tenant_customer", "tenant_id", "customer_id", "created_at"),
         Index("ix_messages_tenant_case", "tenant_id", "case_id", "created_at"),
         Index("ix_messages_tenant_status", "tenant_id", "status", "lease_expires_at"),
+        Index("ix_messages_provider_id", "tenant_id", "provider_message_id"),  # status callbacks find theirs
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=ordered_uuid)

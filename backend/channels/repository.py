@@ -41,6 +41,12 @@ class MessageRepository(TenantRepository[Message]):
         statement = self.select_readable().where(Message.idempotency_key == key)
         return (await self.session.execute(statement)).scalar_one_or_none()
 
+    async def by_provider_id(self, channel: str, provider_message_id: str) -> Message | None:
+        statement = self.select_readable().where(
+            Message.channel == channel, Message.provider_message_id == provider_message_id
+        )
+        return (await self.session.execute(statement.limit(1))).scalar_one_or_none()
+
     async def insert_once(self, values: dict[str, Any]) -> bool:
         """Insert the message unless its idempotency key is taken; True when this call inserted it.
         A concurrent insert of the same key waits for the first transaction and then does nothing."""
@@ -161,6 +167,15 @@ class ConsentRepository(TenantRepository[ChannelOptOut]):
         await self.session.execute(
             insert.on_conflict_do_update(index_elements=["tenant_id", "customer_id"], set_=values)
         )
+
+    async def customers_of_phone(self, phone: str) -> list[uuid.UUID]:
+        """Customers `phone` (E.164) is known for: their SMS consent, or an SMS sent to it."""
+        consented = select(SmsConsent.customer_id).where(self.owned(SmsConsent), SmsConsent.phone == phone)
+        messaged = select(Message.customer_id).where(
+            self.owned(Message), Message.channel == "sms", Message.to_address == phone
+        )
+        found = (await self.session.execute(consented.union(messaged))).scalars()
+        return sorted(set(found), key=str)
 
     async def record_click(self, message_id: uuid.UUID, purpose: str) -> None:
         self.session.add(LinkClick(tenant_id=self.tenant_id, message_id=message_id, purpose=purpose))

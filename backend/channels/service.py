@@ -41,10 +41,13 @@ from churnsaver.backend.channels.settings import (
     SMS_TOKEN,
     WHOP_KEY,
     ChannelSettings,
+    load_row,
     load_settings,
     seal,
     store_settings,
+    unseal,
 )
+from churnsaver.backend.channels.sms import UNREACHABLE_NUMBER_CODES
 from churnsaver.backend.channels.templates import Rendered, check_template, render
 from churnsaver.backend.core.db import insert_for, utcnow
 from churnsaver.backend.core.errors import InvalidInput, NotFound
@@ -490,3 +493,53 @@ async def unsubscribe(session: AsyncSession, claims: LinkClaims) -> Message:
         raise NotFound("message")
     await ConsentRepository(session, claims.tenant_id).opt_out(message.customer_id, message.channel, "unsubscribe_link")
     return message
+
+
+# SMS provider webhooks: the tenant comes from the URL, the signature from the tenant's auth token.
+
+
+async def sms_auth_token(session: AsyncSession, tenant_id: uuid.UUID, secret_key: str) -> str | None:
+    row = await load_row(session, tenant_id)
+    return unseal(secret_key, SMS_TOKEN, tenant_id, row.sms_auth_token_sealed if row else None)
+
+
+async def record_sms_status(
+    session: AsyncSession, tenant_id: uuid.UUID, sid: str, provider_status: str, error_code: str | None
+) -> Message | None:
+    """Apply a status callback: delivered, or failed (an unreachable number is suppressed). A
+    message already failed, or moved on (clicked), is not moved back; None: no such message."""
+    message = await MessageRepository(session, tenant_id).by_provider_id(Channel.sms.value, sid)
+    if message is None:
+        return None
+    now = utcnow()
+    if provider_status == "delivered" and message.status == MessageStatus.sent.value:
+        message.status, message.delivered_at = MessageStatus.delivered.value, now
+        session.add(MessageEvent(tenant_id=tenant_id, message_id=message.id, status=message.status, occurred_at=now))
+    elif provider_status in ("failed", "undelivered") and message.status in (
+        MessageStatus.sent.value,
+        MessageStatus.delivered.value,
+    ):
+        reason = f"the SMS provider reports {provider_status}" + (f" (error {error_code})" if error_code else "")
+        message.status, message.reason = MessageStatus.failed.value, reason
+        session.add(
+            MessageEvent(
+                tenant_id=tenant_id, message_id=message.id, status=message.status, reason=reason, occurred_at=now
+            )
+        )
+        if error_code and error_code.isdigit() and int(error_code) in UNREACHABLE_NUMBER_CODES and message.to_address:
+            await ConsentRepository(session, tenant_id).suppress(Channel.sms.value, message.to_address.lower(), reason)
+    return message
+
+
+async def record_sms_stop(session: AsyncSession, tenant_id: uuid.UUID, phone: str) -> list[uuid.UUID]:
+    """An inbound STOP from `phone`: the number is suppressed for SMS and every customer it is known
+    for (from their SMS consent or the SMS they were sent) is opted out. Returns those customers."""
+    number = e164(phone)
+    if number is None:
+        raise InvalidInput("the sender is not a phone number")
+    consent = ConsentRepository(session, tenant_id)
+    await consent.suppress(Channel.sms.value, number.lower(), "the recipient replied STOP")
+    customers = await consent.customers_of_phone(number)
+    for customer_id in customers:
+        await consent.opt_out(customer_id, Channel.sms.value, "sms_stop")
+    return customers

@@ -42,6 +42,7 @@ class ChannelSettings:
     timezone: str = "UTC"  # the tenant's, for customers whose own is unknown
     default_locale: str = "en"
     update_payment_url: str | None = None  # where an update-payment link leads (the billing portal)
+    whop_account_id: str | None = None  # the tenant's Whop account (biz_...), whose users Whop notifies
     cap_per_customer_per_week: int = 3  # messages per customer in any 7 days, across campaigns
     cap_per_channel_per_day: int = 1  # messages per customer and channel in any 24 hours
     # Set from the sealed columns when loaded; never stored in the JSON.
@@ -84,7 +85,7 @@ class ChannelSettings:
             changes["update_payment_url"] = url
         elif "update_payment_url" in changes:
             changes["update_payment_url"] = None
-        for name in ("from_name", "sms_account_sid", "sms_from_number"):
+        for name in ("from_name", "sms_account_sid", "sms_from_number", "whop_account_id"):
             if name in changes:
                 changes[name] = _optional_text(changes[name], name)
         if "from_address" in changes:
@@ -94,6 +95,8 @@ class ChannelSettings:
             changes["from_address"] = address
         if changes.get("sms_account_sid") and not re.fullmatch(r"AC[0-9a-fA-F]{32}", changes["sms_account_sid"]):
             raise InvalidInput("sms_account_sid is an account SID: AC followed by 32 hexadecimal digits")
+        if changes.get("whop_account_id") and not re.fullmatch(r"biz_[A-Za-z0-9]{1,60}", changes["whop_account_id"]):
+            raise InvalidInput("whop_account_id is a Whop account id: biz_ followed by letters and digits")
         if changes.get("sms_from_number"):
             number = e164(changes["sms_from_number"])
             if number is None:

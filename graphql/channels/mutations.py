@@ -65,6 +65,7 @@ class UpdateChannelSettingsInput:
     cap_per_customer_per_week: int | None = None
     cap_per_channel_per_day: int | None = None
     update_payment_url: str | None = None
+    whop_account_id: str | None = None
 
 
 @strawberry.type
@@ -143,6 +144,7 @@ class ChannelMutations:
                 "cap_per_customer_per_week",
                 "cap_per_channel_per_day",
                 "update_payment_url",
+                "whop_account_id",
             )
         }
         try:

@@ -184,6 +184,7 @@ class ChannelSettingsType:
     cap_per_customer_per_week: int
     cap_per_channel_per_day: int
     update_payment_url: str | None = strawberry.field(description="Where update-payment links lead.")
+    whop_account_id: str | None = strawberry.field(description="The Whop account (biz_…) whose users Whop notifies.")
 
     @classmethod
     def from_settings(cls, settings: ChannelSettings) -> "ChannelSettingsType":
@@ -201,4 +202,5 @@ class ChannelSettingsType:
             cap_per_customer_per_week=settings.cap_per_customer_per_week,
             cap_per_channel_per_day=settings.cap_per_channel_per_day,
             update_payment_url=settings.update_payment_url,
+            whop_account_id=settings.whop_account_id,
         )

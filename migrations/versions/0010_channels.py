@@ -158,6 +158,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("tenant_id", "idempotency_key", name=op.f("uq_messages_tenant_id_idempotency_key")),
     )
     with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.create_index("ix_messages_provider_id", ["tenant_id", "provider_message_id"], unique=False)
         batch_op.create_index("ix_messages_tenant_case", ["tenant_id", "case_id", "created_at"], unique=False)
         batch_op.create_index("ix_messages_tenant_customer", ["tenant_id", "customer_id", "created_at"], unique=False)
         batch_op.create_index("ix_messages_tenant_page", ["tenant_id", "created_at", "id"], unique=False)
@@ -221,6 +222,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_messages_tenant_page")
         batch_op.drop_index("ix_messages_tenant_customer")
         batch_op.drop_index("ix_messages_tenant_case")
+        batch_op.drop_index("ix_messages_provider_id")
 
     op.drop_table("messages")
     op.drop_table("sms_consents")

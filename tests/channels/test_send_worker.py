@@ -22,13 +22,14 @@ from churnsaver.jobs.relay import REDELIVER_AFTER
 from churnsaver.jobs.worker import running_jobs
 from tests.fixtures.channels import schedule, stored_message
 from tests.fixtures.factories import create_customer, create_tenant_with_key
-from tests.fixtures.jobs import eventually, with_redis
+from tests.fixtures.jobs import clear_job_tables, eventually, with_redis
 from tests.fixtures.smtp import Mailbox, free_port
 
 
 async def test_a_scheduled_email_is_sent_by_the_jobs_after_commit(settings, db, tenant, smtp_server) -> None:
     url, mailbox = smtp_server
-    customer = await create_customer(db, tenant.id, "cus_1", email="ana@example.com", name="Ana")
+    await clear_job_tables(db)  # other tests' unsent messages are not this test's business
+    customer = await create_customer(db, tenant.id, "cus_1", email="after-commit@example.com", name="Ana")
     smtp_settings = settings.model_copy(update={"smtp_url": url})
     async with running_jobs(smtp_settings, db, consume=True):
         outcome = await schedule(db, tenant.id, customer.id)
@@ -37,7 +38,7 @@ async def test_a_scheduled_email_is_sent_by_the_jobs_after_commit(settings, db, 
             return (await stored_message(db, tenant.id, outcome.message_id)).status == "sent"
 
         await eventually(sent, timeout=30)
-    assert len(mailbox.to("ana@example.com")) == 1
+    assert len(mailbox.to("after-commit@example.com")) == 1
 
 
 class HoldingMailbox(Mailbox):
@@ -72,6 +73,7 @@ def start_worker(settings, smtp_url: str) -> subprocess.Popen:
 
 async def test_a_worker_killed_mid_send_never_sends_twice(settings, db) -> None:
     redis_settings = with_redis(settings)
+    await clear_job_tables(db)
     tenant = await create_tenant_with_key(db)
     mailbox = HoldingMailbox()
     port = free_port()
@@ -79,7 +81,7 @@ async def test_a_worker_killed_mid_send_never_sends_twice(settings, db) -> None:
     controller.start()
     url = f"smtp://127.0.0.1:{port}"
     try:
-        customer = await create_customer(db, tenant.id, "cus_1", email="ana@example.com")
+        customer = await create_customer(db, tenant.id, "cus_1", email="killed-worker@example.com")
         outcome = await schedule(db, tenant.id, customer.id)
         worker = start_worker(redis_settings, url)
         try:
@@ -113,7 +115,7 @@ async def test_a_worker_killed_mid_send_never_sends_twice(settings, db) -> None:
             worker.wait(20)
         message = await stored_message(db, tenant.id, outcome.message_id)
         assert message.reason == INTERRUPTED
-        assert len(mailbox.to("ana@example.com")) == 1
+        assert len(mailbox.to("killed-worker@example.com")) == 1
     finally:
         mailbox.release.set()
         controller.stop()
