@@ -21,45 +21,54 @@ With no SMTP server (or SMS provider, or Whop API key) configured, a message is 
 as `sent` with `captured` set, shown on /dev/mailbox and in the API, never dropped in silence.
 """
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.cases.models import RecoveryCase
+from churnsaver.backend.cases.repository import CaseRepository
 from churnsaver.backend.channels import email as smtp
 from churnsaver.backend.channels import links, sms, whop_notify
 from churnsaver.backend.channels.default_templates import TemplateText
 from churnsaver.backend.channels.models import Channel, LinkPurpose, Message, MessageEvent, MessageStatus
 from churnsaver.backend.channels.outcomes import OutcomeUnknown, PermanentFailure, TemporaryFailure
 from churnsaver.backend.channels.repository import ConsentRepository, MessageRepository, TemplateRepository
-from churnsaver.backend.channels.service import SEND, destination
-from churnsaver.backend.channels.settings import SMS_TOKEN, WHOP_KEY, ChannelSettings, load_row, load_settings, unseal
+from churnsaver.backend.channels.service import SEND, destinations
+from churnsaver.backend.channels.settings import (
+    SMS_TOKEN,
+    WHOP_KEY,
+    ChannelSettings,
+    load_row,
+    settings_from_row,
+    unseal,
+)
 from churnsaver.backend.channels.templates import Rendered, TemplateError, default_template, locales_to_try, render
+from churnsaver.backend.core.bulk import is_one_of
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.core.money import format_money
 from churnsaver.backend.core.repository import owned_by
 from churnsaver.backend.customers.models import Customer
+from churnsaver.backend.customers.repository import CustomerRepository
 from churnsaver.jobs.outbox import enqueue
 from churnsaver.tenants.models import Tenant
 
 LEASE = timedelta(minutes=2)  # longer than any provider call's timeout
 MAX_ATTEMPTS = 8  # temporary failures after this many tries fail the message
+RETRY_BASE = timedelta(seconds=5)  # a temporary failure waits 5 s, 10 s, 20 s, ... before the next try
+RETRY_MAX = timedelta(minutes=10)
 INTERRUPTED = "interrupted; outcome unknown"
 # Sending these again cannot reach the customer twice: in-app is only our own row, and a Whop
 # request carries the message id as its Idempotency-Key. Their interrupted sends are redone.
 IDEMPOTENT_CHANNELS = (Channel.in_app.value, Channel.whop.value)
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 logger = structlog.get_logger(__name__)
-
-
-class RetryLater(Exception):
-    """A temporary failure: the job raises it so its runner retries with backoff."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +78,7 @@ class Prepared:
     message_id: uuid.UUID
     tenant_id: uuid.UUID
     channel: str
+    attempts: int  # this one included
     to_address: str | None
     subject: str | None
     body_text: str
@@ -108,79 +118,291 @@ def email_message_id(message_id: uuid.UUID, from_address: str) -> str:
     return f"<{message_id}@{from_address.rsplit('@', 1)[-1]}>"
 
 
-async def deliver(db: Database, settings: Settings, tenant_id: uuid.UUID, message_id: uuid.UUID) -> str:
-    """Send the message if it is still to be sent; returns what happened (for logs and tests).
-    Raises RetryLater after a temporary failure (the message is `scheduled` again)."""
-    prepared = await _claim(db, settings, tenant_id, message_id)
-    if isinstance(prepared, str):
-        return prepared
+async def deliver(
+    db: Database, settings: Settings, tenant_id: uuid.UUID, message_id: uuid.UUID, *, batch: int = 1
+) -> str:
+    """Send the message if it is still to be sent, and with `batch` > 1 up to `batch` - 1 other due
+    messages of the tenant alongside it (their own jobs then find them done); returns what happened
+    to `message_id` (for logs and tests): sent, captured, failed, suppressed, retrying, done, ..."""
+    now = utcnow()
+    prepared, outcomes = await _claim(db, settings, tenant_id, message_id, batch, now)
+    if prepared:
+        results = await asyncio.gather(*(_attempt(settings, one) for one in prepared))
+        outcomes |= await _record(db, tenant_id, list(zip(prepared, results, strict=True)))
+    return outcomes.get(message_id, "done")
+
+
+@dataclass
+class _TenantContext:
+    """What every message of one claim shares: read once per claim, not once per message."""
+
+    settings: ChannelSettings
+    merchant: str
+    sms_auth_token: str | None
+    whop_api_key: str | None
+    templates: dict[tuple[str, str, str], tuple[TemplateText, str]]
+
+
+async def _claim(
+    db: Database, settings: Settings, tenant_id: uuid.UUID, message_id: uuid.UUID, batch: int, now: datetime
+) -> tuple[list[Prepared], dict[uuid.UUID, str]]:
+    outcomes: dict[uuid.UUID, str] = {}
+    async with db.tenant_unit_of_work(tenant_id) as session:
+        claimed = await _claim_ids(session, tenant_id, message_id, batch, now)
+        if message_id not in claimed:
+            outcomes[message_id] = await _not_claimed(session, tenant_id, message_id, now)
+        if not claimed:
+            return [], outcomes
+        statement = (
+            select(Message)
+            .where(owned_by(tenant_id, Message), is_one_of(session, Message.id, claimed))
+            .order_by(Message.id)
+            .execution_options(populate_existing=True)
+        )
+        messages = list((await session.execute(statement)).scalars())
+        context = await _tenant_context(session, settings, tenant_id)
+        customers = await CustomerRepository(session, tenant_id).get_many(list({m.customer_id for m in messages}))
+        cases = await CaseRepository(session, tenant_id).get_many(list({m.case_id for m in messages if m.case_id}))
+        addressed = [message for message in messages if message.customer_id in customers]
+        # Consent may have changed since they were scheduled (an unsubscribe, a STOP, a bounce).
+        found = await destinations(
+            session, tenant_id, [(customers[m.customer_id], Channel(m.channel)) for m in addressed]
+        )
+        where = {message.id: destination for message, destination in zip(addressed, found, strict=True)}
+        prepared = []
+        # Changes are flushed once, as the claim commits, not before each message's next read.
+        with session.no_autoflush:
+            for message in messages:
+                customer = customers.get(message.customer_id)
+                if customer is None:
+                    _transition(session, message, MessageStatus.failed, "the customer no longer exists", now)
+                    outcomes[message.id] = "failed"
+                    continue
+                case = cases.get(message.case_id) if message.case_id else None
+                result = await _prepare(session, settings, message, customer, case, where[message.id], context, now)
+                if isinstance(result, str):
+                    outcomes[message.id] = result
+                else:
+                    prepared.append(result)
+        return prepared, outcomes
+
+
+async def _claim_ids(
+    session: AsyncSession, tenant_id: uuid.UUID, message_id: uuid.UUID, batch: int, now: datetime
+) -> list[uuid.UUID]:
+    """Claim the message, and up to `batch` - 1 other due ones, in the transaction's first statement:
+    a conditional write, so of two workers the second waits for the first's commit and then matches
+    nothing (on SQLite too, where a transaction that read first could not take the write lock after
+    another commit). On PostgreSQL the others are chosen SKIP LOCKED: claimers do not queue up."""
+    wanted: Any = Message.id == message_id
+    if batch > 1:
+        due = (
+            select(Message.id)
+            .where(
+                owned_by(tenant_id, Message),
+                Message.status == MessageStatus.scheduled.value,
+                Message.scheduled_for <= now,
+                Message.id != message_id,
+            )
+            .order_by(Message.scheduled_for)
+            .limit(batch - 1)
+            .with_for_update(skip_locked=True)
+        )
+        wanted = or_(wanted, Message.id.in_(due.scalar_subquery()))
+    statement = (
+        update(Message)
+        .where(owned_by(tenant_id, Message), Message.status == MessageStatus.scheduled.value, wanted)
+        .values(
+            status=MessageStatus.sending.value,
+            lease_expires_at=now + LEASE,
+            attempts=Message.attempts + 1,
+            updated_at=now,
+        )
+        .returning(Message.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list((await session.execute(statement)).scalars())
+
+
+async def _tenant_context(session: AsyncSession, settings: Settings, tenant_id: uuid.UUID) -> _TenantContext:
+    row = await load_row(session, tenant_id)
+    channel_settings = settings_from_row(row)
+    tenant = await session.get(Tenant, tenant_id)
+    secret_key = settings.resolved_secret_key
+    return _TenantContext(
+        settings=channel_settings,
+        merchant=channel_settings.from_name or (tenant.name if tenant else ""),
+        sms_auth_token=unseal(secret_key, SMS_TOKEN, tenant_id, row.sms_auth_token_sealed if row else None),
+        whop_api_key=unseal(secret_key, WHOP_KEY, tenant_id, row.whop_api_key_sealed if row else None),
+        templates={},
+    )
+
+
+async def _prepare(
+    session: AsyncSession,
+    settings: Settings,
+    message: Message,
+    customer: Customer,
+    case: RecoveryCase | None,
+    where: tuple[str | None, str | None],
+    context: _TenantContext,
+    now: datetime,
+) -> Prepared | str:
+    """Render the claimed message and say what the provider call needs; or, when it may no longer
+    be sent, record why (returning what happened)."""
+    tenant_id = message.tenant_id
+    address, reason = where
+    if reason is not None:
+        _transition(session, message, MessageStatus.suppressed, reason, now)
+        return "suppressed"
     try:
-        sent = await _send(settings, prepared)
-    except TemporaryFailure as error:
-        return await _after_temporary_failure(db, tenant_id, message_id, str(error))
-    except OutcomeUnknown as error:
-        if prepared.channel in IDEMPOTENT_CHANNELS:
-            return await _after_temporary_failure(db, tenant_id, message_id, str(error))
-        await _finish(db, tenant_id, message_id, MessageStatus.failed, f"{INTERRUPTED}: {error}")
+        rendered, locale = await render_message(session, settings, message, customer, case, context, now)
+    except TemplateError as error:
+        _transition(session, message, MessageStatus.failed, f"the template cannot be rendered: {error}", now)
         return "failed"
-    except PermanentFailure as error:
-        await _finish(db, tenant_id, message_id, MessageStatus.failed, str(error), suppress=error.suppress)
-        return "failed"
-    await _finish(db, tenant_id, message_id, MessageStatus.sent, None, sent=sent)
-    return "captured" if sent.captured else "sent"
+    message.to_address, message.locale = address, locale
+    message.subject, message.body_text, message.body_html = rendered.subject, rendered.body_text, rendered.body_html
+    _transition(session, message, MessageStatus.sending, None, now)
+    return Prepared(
+        message_id=message.id,
+        tenant_id=tenant_id,
+        channel=message.channel,
+        attempts=message.attempts,
+        to_address=address,
+        subject=rendered.subject,
+        body_text=rendered.body_text,
+        body_html=rendered.body_html,
+        from_name=context.merchant,
+        from_address=context.settings.from_address,
+        unsubscribe_url=link(settings, message, LinkPurpose.unsubscribe, now),
+        status_callback_url=f"{public_url(settings)}/sms/{tenant_id}/status",
+        settings=context.settings,
+        sms_auth_token=context.sms_auth_token,
+        whop_api_key=context.whop_api_key,
+    )
 
 
-async def _claim(db: Database, settings: Settings, tenant_id: uuid.UUID, message_id: uuid.UUID) -> Prepared | str:
+Attempt = Sent | TemporaryFailure | PermanentFailure | OutcomeUnknown
+
+
+async def _attempt(settings: Settings, prepared: Prepared) -> Attempt:
+    try:
+        return await _send(settings, prepared)
+    except (TemporaryFailure, PermanentFailure, OutcomeUnknown) as error:
+        return error
+
+
+async def _record(db: Database, tenant_id: uuid.UUID, results: list[tuple[Prepared, Attempt]]) -> dict[uuid.UUID, str]:
+    """Record every attempt of a claim in one transaction. A message no longer `sending` (its lease
+    ran out and it was resolved meanwhile) keeps what was recorded."""
+    outcomes: dict[uuid.UUID, str] = {}
     now = utcnow()
     async with db.tenant_unit_of_work(tenant_id) as session:
-        # The claim is the transaction's first statement, a conditional write: of two workers, the
-        # second waits for the first's commit and then matches nothing (on SQLite too, where a
-        # transaction that read first could not take the write lock after another commit).
-        claimed = {"lease_expires_at": now + LEASE, "attempts": Message.attempts + 1}
-        if not await _move(session, tenant_id, message_id, MessageStatus.scheduled, MessageStatus.sending, claimed):
-            return await _not_claimed(session, tenant_id, message_id, now)
-        message = await MessageRepository(session, tenant_id).locked(message_id)
-        assert message is not None  # just claimed
-        customer = await session.get(Customer, message.customer_id)
-        if customer is None or customer.tenant_id != tenant_id:
-            _transition(session, message, MessageStatus.failed, "the customer no longer exists", now)
-            return "failed"
-        # Consent may have changed since it was scheduled (an unsubscribe, a STOP, a bounce).
-        address, reason = await destination(session, tenant_id, customer, Channel(message.channel))
-        if reason is not None:
-            _transition(session, message, MessageStatus.suppressed, reason, now)
-            return "suppressed"
-        channel_settings = await load_settings(session, tenant_id)
-        row = await load_row(session, tenant_id)
-        secret_key = settings.resolved_secret_key
-        tenant = await session.get(Tenant, tenant_id)
-        merchant = channel_settings.from_name or (tenant.name if tenant else "")
-        try:
-            rendered, locale = await render_message(
-                session, settings, message, customer, channel_settings, merchant, now
-            )
-        except TemplateError as error:
-            _transition(session, message, MessageStatus.failed, f"the template cannot be rendered: {error}", now)
-            return "failed"
-        message.to_address, message.locale = address, locale
-        message.subject, message.body_text, message.body_html = rendered.subject, rendered.body_text, rendered.body_html
-        _transition(session, message, MessageStatus.sending, None, now)
-        return Prepared(
-            message_id=message.id,
-            tenant_id=tenant_id,
-            channel=message.channel,
-            to_address=address,
-            subject=rendered.subject,
-            body_text=rendered.body_text,
-            body_html=rendered.body_html,
-            from_name=merchant,
-            from_address=channel_settings.from_address,
-            unsubscribe_url=link(settings, message, LinkPurpose.unsubscribe, now),
-            status_callback_url=f"{public_url(settings)}/sms/{tenant_id}/status",
-            settings=channel_settings,
-            sms_auth_token=unseal(secret_key, SMS_TOKEN, tenant_id, row.sms_auth_token_sealed if row else None),
-            whop_api_key=unseal(secret_key, WHOP_KEY, tenant_id, row.whop_api_key_sealed if row else None),
+        sent = [(prepared, result) for prepared, result in results if isinstance(result, Sent)]
+        for captured in (False, True):
+            group = [(prepared, result) for prepared, result in sent if result.captured is captured]
+            if group:
+                outcomes |= await _record_sent(session, tenant_id, group, captured, now)
+        for prepared, result in results:
+            if not isinstance(result, Sent):
+                outcomes[prepared.message_id] = await _record_one(session, tenant_id, prepared, result, now)
+    return outcomes
+
+
+async def _record_sent(
+    session: AsyncSession, tenant_id: uuid.UUID, group: list[tuple[Prepared, Sent]], captured: bool, now: datetime
+) -> dict[uuid.UUID, str]:
+    """Mark the group sent in one conditional statement, then store each provider message id."""
+    ids = [prepared.message_id for prepared, _ in group]
+    statement = (
+        update(Message)
+        .where(
+            owned_by(tenant_id, Message),
+            is_one_of(session, Message.id, ids),
+            Message.status == MessageStatus.sending.value,
         )
+        .values(
+            status=MessageStatus.sent.value,
+            sent_at=now,
+            captured=captured,
+            lease_expires_at=None,
+            reason=None,
+            updated_at=now,
+        )
+        .returning(Message.id)
+        .execution_options(synchronize_session=False)
+    )
+    moved = set((await session.execute(statement)).scalars())
+    provider_ids = [
+        {"id": prepared.message_id, "provider_message_id": result.provider_message_id}
+        for prepared, result in group
+        if prepared.message_id in moved and result.provider_message_id is not None
+    ]
+    if provider_ids:
+        await session.execute(update(Message), provider_ids)
+    data = {"captured": True} if captured else {}
+    for message_id in moved:
+        _event(session, tenant_id, message_id, MessageStatus.sent, None, now, data)
+    label = "captured" if captured else "sent"
+    return {message_id: label if message_id in moved else "done" for message_id in ids}
+
+
+async def _record_one(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    prepared: Prepared,
+    result: TemporaryFailure | PermanentFailure | OutcomeUnknown,
+    now: datetime,
+) -> str:
+    message_id = prepared.message_id
+    retry = isinstance(result, TemporaryFailure) or (
+        isinstance(result, OutcomeUnknown) and prepared.channel in IDEMPOTENT_CHANNELS
+    )
+    if retry and prepared.attempts < MAX_ATTEMPTS:
+        due = now + min(RETRY_BASE * 2 ** (prepared.attempts - 1), RETRY_MAX)
+        reason = f"retrying: {result}"
+        values = {"lease_expires_at": None, "reason": reason, "scheduled_for": due}
+        if not await _move(session, tenant_id, message_id, MessageStatus.sending, MessageStatus.scheduled, values):
+            return "done"
+        _event(session, tenant_id, message_id, MessageStatus.scheduled, reason, now, {})
+        # A job of its own, durable in the outbox: the job that failed it may have been another's.
+        enqueue(session, SEND, tenant_id=tenant_id, not_before=due, message_id=str(message_id))
+        return "retrying"
+    if retry:
+        reason = f"gave up after {prepared.attempts} tries: {result}"
+    elif isinstance(result, OutcomeUnknown):
+        reason = f"{INTERRUPTED}: {result}"
+    else:
+        reason = str(result)
+    if not await _move(
+        session,
+        tenant_id,
+        message_id,
+        MessageStatus.sending,
+        MessageStatus.failed,
+        {"lease_expires_at": None, "reason": reason},
+    ):
+        return "done"
+    _event(session, tenant_id, message_id, MessageStatus.failed, reason, now, {})
+    if isinstance(result, PermanentFailure) and result.suppress and prepared.to_address:
+        await ConsentRepository(session, tenant_id).suppress(prepared.channel, prepared.to_address.lower(), reason)
+    return "failed"
+
+
+def _event(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    message_id: uuid.UUID,
+    status: MessageStatus,
+    reason: str | None,
+    now: datetime,
+    data: dict[str, Any],
+) -> None:
+    session.add(
+        MessageEvent(
+            tenant_id=tenant_id, message_id=message_id, status=status.value, reason=reason, data=data, occurred_at=now
+        )
+    )
 
 
 async def _not_claimed(session: AsyncSession, tenant_id: uuid.UUID, message_id: uuid.UUID, now: datetime) -> str:
@@ -236,16 +458,19 @@ async def render_message(
     settings: Settings,
     message: Message,
     customer: Customer,
-    channel_settings: ChannelSettings,
-    merchant: str,
+    case: RecoveryCase | None,
+    context: _TenantContext,
     now: datetime,
 ) -> tuple[Rendered, str]:
     """The message's template for the customer's locale (with fallbacks), rendered, and that locale."""
-    template, locale = await choose_template(
-        session, message.tenant_id, message.template, message.channel, customer, channel_settings
-    )
-    case = await session.get(RecoveryCase, message.case_id) if message.case_id else None
-    variables = template_variables(message.variables, customer, case, merchant)
+    customer_locale = (customer.traits or {}).get("locale")
+    chosen_key = (message.template, message.channel, str(customer_locale))
+    if chosen_key not in context.templates:
+        context.templates[chosen_key] = await choose_template(
+            session, message.tenant_id, message.template, message.channel, customer, context.settings
+        )
+    template, locale = context.templates[chosen_key]
+    variables = template_variables(message.variables, customer, case, context.merchant)
     variables |= {
         "update_payment_link": link(settings, message, LinkPurpose.update_payment, now),
         "offer_link": link(settings, message, LinkPurpose.offer, now),
@@ -357,47 +582,6 @@ async def _send_whop(settings: Settings, prepared: Prepared) -> Sent:
     return Sent(provider_message_id=None, captured=False)
 
 
-async def _after_temporary_failure(db: Database, tenant_id: uuid.UUID, message_id: uuid.UUID, reason: str) -> str:
-    async with db.tenant_unit_of_work(tenant_id) as session:
-        # Back to scheduled first (a conditional write, as the claim), failed below if out of tries.
-        back = {"lease_expires_at": None}
-        if not await _move(session, tenant_id, message_id, MessageStatus.sending, MessageStatus.scheduled, back):
-            return "done"  # resolved meanwhile (its lease ran out): what was recorded stands
-        message = await MessageRepository(session, tenant_id).locked(message_id)
-        assert message is not None
-        if message.attempts >= MAX_ATTEMPTS:
-            _transition(session, message, MessageStatus.failed, f"gave up after {message.attempts} tries: {reason}")
-            return "failed"
-        _transition(session, message, MessageStatus.scheduled, f"retrying: {reason}")
-    raise RetryLater(reason)
-
-
-async def _finish(
-    db: Database,
-    tenant_id: uuid.UUID,
-    message_id: uuid.UUID,
-    status: MessageStatus,
-    reason: str | None,
-    *,
-    sent: Sent | None = None,
-    suppress: bool = False,
-) -> None:
-    now = utcnow()
-    values: dict[str, Any] = {"lease_expires_at": None, "reason": reason}
-    if sent is not None:
-        values |= {"provider_message_id": sent.provider_message_id, "captured": sent.captured, "sent_at": now}
-    async with db.tenant_unit_of_work(tenant_id) as session:
-        if not await _move(session, tenant_id, message_id, MessageStatus.sending, status, values):
-            return  # resolved meanwhile (its lease ran out): what was recorded stands
-        message = await MessageRepository(session, tenant_id).locked(message_id)
-        assert message is not None
-        if suppress and message.to_address:
-            await ConsentRepository(session, tenant_id).suppress(
-                message.channel, message.to_address.lower(), reason or ""
-            )
-        _transition(session, message, status, reason, now, data={"captured": True} if sent and sent.captured else {})
-
-
 def _transition(
     session: AsyncSession,
     message: Message,
@@ -410,6 +594,8 @@ def _transition(
     now = now or utcnow()
     message.status = status.value
     message.reason = reason
+    if status is not MessageStatus.sending:
+        message.lease_expires_at = None
     message.updated_at = now
     session.add(
         MessageEvent(

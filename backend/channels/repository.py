@@ -17,6 +17,7 @@ from churnsaver.backend.channels.models import (
     SmsConsent,
     SuppressedAddress,
 )
+from churnsaver.backend.core.bulk import is_one_of
 from churnsaver.backend.core.db import insert_for
 from churnsaver.backend.core.pagination import KeysetOrder, Page, keyset_page
 from churnsaver.backend.core.repository import TenantRepository
@@ -142,6 +143,27 @@ class ConsentRepository(TenantRepository[ChannelOptOut]):
         await self.session.execute(
             insert.on_conflict_do_nothing(index_elements=["tenant_id", "customer_id", "channel"])
         )
+
+    async def opt_outs_of(self, customer_ids: list[uuid.UUID]) -> set[tuple[uuid.UUID, str]]:
+        statement = self.select_readable(ChannelOptOut.customer_id, ChannelOptOut.channel).where(
+            is_one_of(self.session, ChannelOptOut.customer_id, customer_ids)
+        )
+        return {(row.customer_id, row.channel) for row in await self.session.execute(statement)}
+
+    async def sms_consented(self, customer_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        statement = select(SmsConsent.customer_id).where(
+            self.owned(SmsConsent), is_one_of(self.session, SmsConsent.customer_id, customer_ids)
+        )
+        return set((await self.session.execute(statement)).scalars())
+
+    async def suppressions(self, addresses: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """The reason each suppressed (channel, address) among `addresses` is suppressed."""
+        statement = select(SuppressedAddress.channel, SuppressedAddress.address, SuppressedAddress.reason).where(
+            self.owned(SuppressedAddress),
+            is_one_of(self.session, SuppressedAddress.address, sorted({address for _, address in addresses})),
+        )
+        rows = await self.session.execute(statement)
+        return {(row.channel, row.address): row.reason for row in rows if (row.channel, row.address) in addresses}
 
     async def suppression(self, channel: str, address: str) -> SuppressedAddress | None:
         statement = select(SuppressedAddress).where(

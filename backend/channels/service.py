@@ -173,34 +173,57 @@ async def destination(
     session: AsyncSession, tenant_id: uuid.UUID, customer: Customer, channel: Channel
 ) -> tuple[str | None, str | None]:
     """Where the message goes, and why it may not be sent (None: it may)."""
+    [found] = await destinations(session, tenant_id, [(customer, channel)])
+    return found
+
+
+async def destinations(
+    session: AsyncSession, tenant_id: uuid.UUID, wanted: list[tuple[Customer, Channel]]
+) -> list[tuple[str | None, str | None]]:
+    """`destination` of each (customer, channel), with one query per kind of fact for them all."""
     consent = ConsentRepository(session, tenant_id)
-    if await consent.opted_out(customer.id, channel.value) or _trait_consent(customer, channel) is False:
-        return None, f"the customer opted out of {channel.value}"
-    address: str | None = None
-    if channel is Channel.email:
-        address = email_address(customer.email)
-        if address is None:
-            return None, "the customer has no valid email address"
-    elif channel is Channel.sms:
-        country = (customer.traits or {}).get("country")
-        address = e164(customer.phone, country if isinstance(country, str) else None)
-        if address is None:
-            return None, "the customer has no valid phone number"
-        recorded = await consent.sms_consent(customer.id)
-        if recorded is None and _trait_consent(customer, channel) is not True:
-            return address, "no SMS consent recorded for the customer"
-    elif channel is Channel.whop:
-        address = await _whop_user(session, tenant_id, customer.id)
-        if address is None:
-            return None, "the customer has no Whop user"
-    if address is not None and (suppressed := await consent.suppression(channel.value, address.lower())) is not None:
-        return address, f"the address is suppressed: {suppressed.reason}"
-    return address, None
-
-
-async def _whop_user(session: AsyncSession, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> str | None:
-    identities = (await CustomerIdentityRepository(session, tenant_id).by_customer([customer_id])).get(customer_id, [])
-    return next((i.provider_id for i in identities if isinstance(i, CustomerIdentity) and i.provider == "whop"), None)
+    customer_ids = sorted({customer.id for customer, _ in wanted}, key=str)
+    channels = {channel for _, channel in wanted}
+    opted_out = await consent.opt_outs_of(customer_ids)
+    consented = await consent.sms_consented(customer_ids) if Channel.sms in channels else set()
+    whop_users: dict[uuid.UUID, str] = {}
+    if Channel.whop in channels:
+        identities = await CustomerIdentityRepository(session, tenant_id).by_customer(customer_ids)
+        for customer_id, rows in identities.items():
+            for identity in rows:
+                if isinstance(identity, CustomerIdentity) and identity.provider == "whop":
+                    whop_users.setdefault(customer_id, identity.provider_id)
+    found: list[tuple[str | None, str | None]] = []
+    for customer, channel in wanted:
+        if (customer.id, channel.value) in opted_out or _trait_consent(customer, channel) is False:
+            found.append((None, f"the customer opted out of {channel.value}"))
+        elif channel is Channel.email:
+            address = email_address(customer.email)
+            found.append((address, None if address else "the customer has no valid email address"))
+        elif channel is Channel.sms:
+            country = (customer.traits or {}).get("country")
+            number = e164(customer.phone, country if isinstance(country, str) else None)
+            if number is None:
+                found.append((None, "the customer has no valid phone number"))
+            elif customer.id not in consented and _trait_consent(customer, channel) is not True:
+                found.append((number, "no SMS consent recorded for the customer"))
+            else:
+                found.append((number, None))
+        elif channel is Channel.whop:
+            user = whop_users.get(customer.id)
+            found.append((user, None if user else "the customer has no Whop user"))
+        else:
+            found.append((None, None))
+    addresses = {
+        (channel.value, address.lower())
+        for (_, channel), (address, reason) in zip(wanted, found, strict=True)
+        if address is not None and reason is None
+    }
+    suppressed = await consent.suppressions(addresses) if addresses else {}
+    for index, ((_, channel), (address, reason)) in enumerate(zip(wanted, found, strict=True)):
+        if address is not None and reason is None and (why := suppressed.get((channel.value, address.lower()))):
+            found[index] = (address, f"the address is suppressed: {why}")
+    return found
 
 
 def _outcome(message: Message, *, created: bool) -> ScheduleOutcome:

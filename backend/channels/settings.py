@@ -158,7 +158,10 @@ async def load_row(session: AsyncSession, tenant_id: uuid.UUID) -> ChannelSettin
 
 
 async def load_settings(session: AsyncSession, tenant_id: uuid.UUID) -> ChannelSettings:
-    row = await load_row(session, tenant_id)
+    return settings_from_row(await load_row(session, tenant_id))
+
+
+def settings_from_row(row: ChannelSettingsRow | None) -> ChannelSettings:
     if row is None:
         return ChannelSettings()
     settings = ChannelSettings(**{k: v for k, v in row.settings.items() if k in ChannelSettings.__dataclass_fields__})

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import structlog
 
-from churnsaver.backend.channels.delivery import RetryLater, deliver, resolve_interrupted
+from churnsaver.backend.channels.delivery import deliver, resolve_interrupted
 from churnsaver.backend.channels.service import SEND
 from churnsaver.jobs.outbox import enqueue
 from churnsaver.jobs.registry import PROMPT, job
@@ -14,6 +14,7 @@ from churnsaver.jobs.runtime import runtime
 from churnsaver.jobs.scheduler import every
 from churnsaver.tenants.service import list_tenants
 
+BATCH = 50  # messages one job claims and sends together (docs/performance.md, channels)
 SWEEP = "channels.sweep"
 SWEEP_TENANT = "channels.sweep_tenant"
 logger = structlog.get_logger(__name__)
@@ -21,14 +22,12 @@ logger = structlog.get_logger(__name__)
 
 @job(SEND, queue="channels", priority=PROMPT, min_backoff=timedelta(seconds=5))
 async def send(tenant_id: str, message_id: str) -> None:
-    """Send the message if it is still `scheduled`; a duplicate or retried job finds it claimed or done."""
+    """Send the message if it is still `scheduled`, with other due messages of the tenant beside it
+    (one claim, one record, the sends side by side); a duplicate job finds its message done. A
+    temporary failure is rescheduled with a job of its own in the outbox, not retried in memory."""
     current = runtime()
-    try:
-        outcome = await deliver(current.db, current.settings, uuid.UUID(tenant_id), uuid.UUID(message_id))
-    except RetryLater as error:
-        logger.info("channels.send_retry", tenant_id=tenant_id, message_id=message_id, reason=str(error))
-        raise
-    logger.info("channels.sent", tenant_id=tenant_id, message_id=message_id, outcome=outcome)
+    outcome = await deliver(current.db, current.settings, uuid.UUID(tenant_id), uuid.UUID(message_id), batch=BATCH)
+    logger.debug("channels.sent", tenant_id=tenant_id, message_id=message_id, outcome=outcome)
 
 
 @job(SWEEP)

@@ -4,14 +4,13 @@ under duplicate jobs and dead workers, temporary failures retried, permanent one
 import asyncio
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import update
 
-from churnsaver.backend.channels.delivery import INTERRUPTED, RetryLater, deliver, resolve_interrupted
+from churnsaver.backend.channels.delivery import INTERRUPTED, deliver, resolve_interrupted
 from churnsaver.backend.channels.models import Message
 from churnsaver.backend.channels.repository import ConsentRepository
 from churnsaver.backend.core.db import utcnow
-from tests.fixtures.channels import message_statuses, schedule, stored_message
+from tests.fixtures.channels import message_statuses, schedule, send_jobs, stored_message
 from tests.fixtures.factories import create_customer
 
 
@@ -81,10 +80,12 @@ async def test_a_temporary_failure_is_retried_and_then_sent_once(settings, db, t
     customer = await create_customer(db, tenant.id, "cus_1", email="later@example.com")
     outcome = await schedule(db, tenant.id, customer.id)
     smtp = with_smtp(settings, url)
-    with pytest.raises(RetryLater, match="SMTP 451"):
-        await deliver(db, smtp, tenant.id, outcome.message_id)
+    assert await deliver(db, smtp, tenant.id, outcome.message_id) == "retrying"
     message = await stored_message(db, tenant.id, outcome.message_id)
     assert (message.status, message.reason) == ("scheduled", "retrying: SMTP 451: 4.3.0 try again later")
+    # Its next try is a job of its own in the outbox, after a backoff.
+    retry = [job for job in await send_jobs(db, outcome.message_id) if job.not_before is not None]
+    assert len(retry) == 1 and retry[0].not_before == message.scheduled_for > utcnow()
     mailbox.allow_later = True
     assert await deliver(db, smtp, tenant.id, outcome.message_id) == "sent"
     assert len(mailbox.to("later@example.com")) == 1
@@ -94,9 +95,9 @@ async def test_a_temporary_failure_is_retried_and_then_sent_once(settings, db, t
 async def test_an_unreachable_server_is_a_temporary_failure(settings, db, tenant) -> None:
     customer = await create_customer(db, tenant.id, "cus_1", email="ana@example.com")
     outcome = await schedule(db, tenant.id, customer.id)
-    with pytest.raises(RetryLater, match="SMTP connection failed"):
-        await deliver(db, with_smtp(settings, "smtp://127.0.0.1:9"), tenant.id, outcome.message_id)
-    assert (await stored_message(db, tenant.id, outcome.message_id)).status == "scheduled"
+    assert await deliver(db, with_smtp(settings, "smtp://127.0.0.1:9"), tenant.id, outcome.message_id) == "retrying"
+    message = await stored_message(db, tenant.id, outcome.message_id)
+    assert message.status == "scheduled" and message.reason.startswith("retrying: SMTP connection failed")
 
 
 async def test_a_message_left_sending_by_a_dead_worker_is_failed_never_resent(
@@ -180,3 +181,32 @@ async def test_in_app_messages_are_stored_for_the_widget(settings, db, tenant) -
     message = await stored_message(db, tenant.id, outcome.message_id)
     assert (message.status, message.captured) == ("sent", False)
     assert message.body_text.startswith("Before you go: Two months at half price. https://retain.example.com/l/")
+
+
+async def test_a_job_sends_other_due_messages_beside_its_own_and_never_one_not_yet_due(
+    settings, db, tenant, smtp_server
+) -> None:
+    url, mailbox = smtp_server
+    smtp = with_smtp(settings, url)
+    customers = [await create_customer(db, tenant.id, f"cus_{n}", email=f"batch{n}@example.com") for n in range(4)]
+    due = [await schedule(db, tenant.id, customer.id) for customer in customers[:3]]
+    later = await schedule(db, tenant.id, customers[3].id, not_before=utcnow() + timedelta(hours=1))
+    assert await deliver(db, smtp, tenant.id, due[0].message_id, batch=10) == "sent"
+    assert {m["To"] for m in mailbox.messages} == {"batch0@example.com", "batch1@example.com", "batch2@example.com"}
+    # The others' own jobs come after and find them done; the one not yet due waits for its own.
+    for outcome in due[1:]:
+        assert await deliver(db, smtp, tenant.id, outcome.message_id, batch=10) == "done"
+    assert (await stored_message(db, tenant.id, later.message_id)).status == "scheduled"
+    assert len(mailbox.messages) == 3
+
+
+async def test_concurrent_batches_never_send_a_message_twice(settings, db, tenant, smtp_server) -> None:
+    url, mailbox = smtp_server
+    smtp = with_smtp(settings, url)
+    customers = [await create_customer(db, tenant.id, f"cus_{n}", email=f"many{n}@example.com") for n in range(30)]
+    outcomes = [await schedule(db, tenant.id, customer.id) for customer in customers]
+    await asyncio.gather(*(deliver(db, smtp, tenant.id, outcome.message_id, batch=8) for outcome in outcomes))
+    addresses = [message["To"] for message in mailbox.messages]
+    assert sorted(addresses) == sorted(f"many{n}@example.com" for n in range(30))
+    for outcome in outcomes:
+        assert (await stored_message(db, tenant.id, outcome.message_id)).status == "sent"
