@@ -96,7 +96,12 @@ class SmtpPool:
         )
         await client.connect()
         if server.username:
-            await client.login(server.username, server.password or "")
+            try:
+                await client.login(server.username, server.password or "")
+            except aiosmtplib.SMTPAuthenticationError as error:
+                await _close(client)
+                # Our credentials, not the recipient: fail the message, suppress no address.
+                raise PermanentFailure(f"SMTP login refused: {error.code} {error.message}", suppress=False) from None
         return client
 
     async def send(self, message: EmailMessage) -> None:
