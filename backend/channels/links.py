@@ -70,7 +70,7 @@ def sign(claims: LinkClaims, secret_key: str) -> str:
 
 def verify(token: str, secret_key: str, now: datetime) -> LinkClaims:
     """The claims of an authentic, unexpired token; LinkError otherwise."""
-    if len(token) > MAX_TOKEN or token.count(".") != 1:
+    if len(token) > MAX_TOKEN or token.count(".") != 1 or not token.isascii():
         raise LinkError("This link is not valid.")
     body, signature = token.split(".")
     expected = _b64(hmac.new(_key(secret_key), body.encode(), hashlib.sha256).digest())

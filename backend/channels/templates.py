@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import jinja2
-from jinja2 import meta
+import jinja2.sandbox
+from jinja2 import meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from churnsaver.backend.channels.default_templates import DEFAULTS, TemplateText
@@ -28,6 +29,10 @@ VARIABLES = (
 )
 FALLBACK_LOCALE = "en"
 MAX_TEMPLATE_CHARS = 50_000
+# A template is merchant text, rendered inside requests and jobs: loops are bounded so that none
+# can keep a worker busy (the sandbox alone allows range() of 100,000, nested at will).
+MAX_RANGE = 100
+MAX_LOOP_NESTING = 2
 
 
 class TemplateError(InvalidInput):
@@ -47,9 +52,29 @@ class Rendered:
     body_html: str | None
 
 
+def _bounded_range(*arguments: int) -> range:
+    numbers = range(*arguments)
+    if len(numbers) > MAX_RANGE:
+        raise jinja2.sandbox.SecurityError(f"range() of more than {MAX_RANGE} items is not allowed")
+    return numbers
+
+
 @lru_cache(maxsize=2)
 def _environment(html: bool) -> SandboxedEnvironment:
-    return SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=html, keep_trailing_newline=True)
+    environment = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=html, keep_trailing_newline=True)
+    environment.globals["range"] = _bounded_range
+    return environment
+
+
+def _loop_nesting(node: nodes.Node, depth: int = 0) -> tuple[int, int | None]:
+    """The deepest nesting of for-loops under `node`, and the line of the deepest one."""
+    deepest, line = depth, None
+    for child in node.iter_child_nodes():
+        inner = depth + 1 if isinstance(child, nodes.For) else depth
+        found, found_line = _loop_nesting(child, inner)
+        if found > deepest:
+            deepest, line = found, found_line if found_line is not None else child.lineno
+    return deepest, line
 
 
 def check(text: str | None, field: str, *, html: bool = False) -> None:
@@ -63,6 +88,9 @@ def check(text: str | None, field: str, *, html: bool = False) -> None:
         tree = environment.parse(text)
     except jinja2.TemplateSyntaxError as error:
         raise TemplateError(error.message or "syntax error", field=field, line=error.lineno) from None
+    nesting, nested_line = _loop_nesting(tree)
+    if nesting > MAX_LOOP_NESTING:
+        raise TemplateError(f"loops nest at most {MAX_LOOP_NESTING} deep", field=field, line=nested_line)
     unknown = meta.find_undeclared_variables(tree) - set(VARIABLES)
     if unknown:
         name = sorted(unknown)[0]

@@ -118,3 +118,10 @@ async def test_the_captured_mailbox_lists_and_shows_captured_mail(settings, db, 
     assert shown.status_code == 200 and "Your payment for" in shown.text and "<iframe sandbox" in shown.text
     assert (await client.get(f"/dev/mailbox/{tenant.id}/not-a-uuid")).status_code == 404
     assert (await client.get(f"/dev/mailbox/{message.customer_id}/{message.id}")).status_code == 404
+
+
+async def test_a_token_of_any_characters_gets_a_page_never_a_500(client) -> None:
+    for bad in ("é.é", "%00.%00", "a" * 500 + "." + "ñ" * 10, "....", "x.y"):
+        for method in ("GET", "POST"):
+            response = await client.request(method, f"/l/{bad}")
+            assert response.status_code == 400, (bad, method)

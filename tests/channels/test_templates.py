@@ -141,3 +141,25 @@ async def test_a_read_only_key_reads_templates_but_cannot_change_them(db, tenant
         await save(db, tenant.id, subject=reader)
     async with db.tenant_session(tenant.id) as session:
         assert len(await service.list_templates(session, reader, channel="sms", locale="de")) == len(KEYS)
+
+
+async def test_a_template_cannot_keep_a_worker_busy(db, tenant) -> None:
+    with pytest.raises(TemplateError, match="loops nest at most 2 deep") as refused:
+        await save(
+            db,
+            tenant.id,
+            body_text="a\n{% for a in plan %}{% for b in plan %}\n{% for c in plan %}x\n"
+            "{% endfor %}{% endfor %}{% endfor %}",
+        )
+    assert refused.value.line == 3  # the innermost loop's
+    async with db.tenant_session(tenant.id) as session:
+        with pytest.raises(InvalidInput, match="range"):
+            await service.render_template(
+                session,
+                writer(tenant.id),
+                key="winback",
+                channel="sms",
+                locale="en",
+                public_url=PUBLIC,
+                body_text="{% for i in range(1000000) %}x{% endfor %}",
+            )
