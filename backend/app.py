@@ -32,6 +32,8 @@ from churnsaver.jobs.embedded import jobs_in_child_process
 from churnsaver.jobs.worker import running_jobs
 from churnsaver.tenants.key_authentication import KeyAuthenticator
 from churnsaver.tenants.middleware import AuthenticationMiddleware
+from churnsaver.widgets.channel_pages import ChannelPages
+from churnsaver.widgets.sms_webhooks import SmsWebhooks
 
 logger = structlog.get_logger(__name__)
 
@@ -174,6 +176,8 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> St
             console_assets(),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            *ChannelPages(db, settings).routes(),
+            *SmsWebhooks(db, settings).routes(),
         ],
         middleware=[
             Middleware(RequestContextMiddleware),

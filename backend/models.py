@@ -1,6 +1,16 @@
 """Every mapped model, imported in one place so Alembic and the tests see the whole schema."""
 
 from churnsaver.backend.cases.models import CaseConsumerCursor, CaseEvent, CaseSettingsRow, RecoveryCase
+from churnsaver.backend.channels.models import (
+    ChannelOptOut,
+    ChannelSettingsRow,
+    LinkClick,
+    Message,
+    MessageEvent,
+    MessageTemplate,
+    SmsConsent,
+    SuppressedAddress,
+)
 from churnsaver.backend.core.db import Base
 from churnsaver.backend.core.domain_events import DomainEvent
 from churnsaver.backend.customers.models import (
@@ -28,6 +38,8 @@ __all__ = [
     "CaseConsumerCursor",
     "CaseEvent",
     "CaseSettingsRow",
+    "ChannelOptOut",
+    "ChannelSettingsRow",
     "Customer",
     "CustomerDailyActivity",
     "CustomerDailyState",
@@ -37,6 +49,10 @@ __all__ = [
     "FailedJob",
     "InboxEvent",
     "IngestDailyStat",
+    "LinkClick",
+    "Message",
+    "MessageEvent",
+    "MessageTemplate",
     "OutboxJob",
     "RecoveryCase",
     "RiskModel",
@@ -44,7 +60,9 @@ __all__ = [
     "RiskScoreHistory",
     "RiskSettings",
     "ScheduleSlot",
+    "SmsConsent",
     "Subscription",
+    "SuppressedAddress",
     "Tenant",
     "WebhookEndpoint",
     "metadata",

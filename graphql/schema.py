@@ -15,6 +15,9 @@ from churnsaver.graphql.cases.mutations import CaseMutations
 from churnsaver.graphql.cases.queries import CaseQueries
 from churnsaver.graphql.cases.subscriptions import CaseSubscriptions
 from churnsaver.graphql.cases.types import CaseType
+from churnsaver.graphql.channels.mutations import ChannelMutations
+from churnsaver.graphql.channels.queries import ChannelQueries
+from churnsaver.graphql.channels.types import MessageType
 from churnsaver.graphql.customers.queries import CustomerQueries
 from churnsaver.graphql.customers.types import CustomerType
 from churnsaver.graphql.errors import hide_suggestions, report_errors
@@ -32,7 +35,7 @@ from churnsaver.graphql.tenants.types import ApiKeyType, TenantType
 
 NODE_TYPES: dict[str, type[RowNode]] = {
     get_object_definition(node_type, strict=True).name: node_type
-    for node_type in (TenantType, CustomerType, ApiKeyType, WebhookEndpointType, CaseType)
+    for node_type in (TenantType, CustomerType, ApiKeyType, WebhookEndpointType, CaseType, MessageType)
 }
 
 
@@ -50,10 +53,12 @@ class NodeQueries:
         return found
 
 
-Query = merge_types("Query", (NodeQueries, TenantQueries, CustomerQueries, IngestQueries, RiskQueries, CaseQueries))
+Query = merge_types(
+    "Query", (NodeQueries, TenantQueries, CustomerQueries, IngestQueries, RiskQueries, CaseQueries, ChannelQueries)
+)
 for root_field in get_object_definition(Query, strict=True).fields:
     root_field.extensions.append(OneSessionAtATime())
-Mutation = merge_types("Mutation", (TenantMutations, IngestMutations, RiskMutations, CaseMutations))
+Mutation = merge_types("Mutation", (TenantMutations, IngestMutations, RiskMutations, CaseMutations, ChannelMutations))
 Subscription = merge_types("Subscription", (CaseSubscriptions,))
 
 

@@ -1,6 +1,8 @@
-"""Commands: serve, worker, migrate, tenant, apikey, jobs, import, ingest, synthetic, model, score, scores, cases."""
+"""Commands: serve, worker, migrate, tenant, apikey, jobs, import, ingest, synthetic, model, score, scores, cases,
+messages."""
 
 import asyncio
+import os
 import signal
 from typing import Annotated
 
@@ -13,11 +15,12 @@ from churnsaver.backend.cli.cases import cases_app
 from churnsaver.backend.cli.command import Typer
 from churnsaver.backend.cli.imports import import_app
 from churnsaver.backend.cli.ingest import ingest_app
+from churnsaver.backend.cli.messages import messages_app
 from churnsaver.backend.cli.output import JsonOption, console, fail, print_json, run_async
 from churnsaver.backend.cli.risk_models import model_app
 from churnsaver.backend.cli.scores import score, scores_app
 from churnsaver.backend.cli.synthetic import synthetic_app
-from churnsaver.backend.core.config import ConfigurationError, Settings
+from churnsaver.backend.core.config import ConfigurationError, Environment, Settings
 from churnsaver.backend.core.db import Database
 from churnsaver.backend.core.logging import configure_logging
 from churnsaver.backend.core.pubsub import broker_for, publishing_through
@@ -43,6 +46,7 @@ app.add_typer(model_app, name="model")
 app.command("score")(score)
 app.add_typer(scores_app, name="scores")
 app.add_typer(cases_app, name="cases")
+app.add_typer(messages_app, name="messages")
 
 
 def load_settings() -> Settings:
@@ -73,6 +77,10 @@ def serve(
     from churnsaver.backend.app import create_app
 
     settings = load_settings()
+    if settings.public_url is None:
+        # Links in messages point here; the embedded jobs process reads the same variable.
+        os.environ["CHURNSAVER_PUBLIC_URL"] = f"http://{host}:{port}"
+        settings = settings.model_copy(update={"public_url": os.environ["CHURNSAVER_PUBLIC_URL"]})
     if settings.is_sqlite:
         run_async(_migrate)(settings)
     if settings.demo:
@@ -81,6 +89,8 @@ def serve(
         console.print(f"\n[bold]Churn Saver[/bold] on {base}")
         console.print(f"  GraphQL console  {base}/graphql")
         console.print(f"  health           {base}/healthz   {base}/readyz")
+        if settings.smtp_url is None and settings.env is not Environment.production:
+            console.print(f"  captured mail    {base}/dev/mailbox")
         if demo:
             console.print(f"  demo tenant      {demo.slug}")
             console.print(f"  demo API key     {demo.api_key}", soft_wrap=True)

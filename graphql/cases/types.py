@@ -14,6 +14,7 @@ from churnsaver.backend.cases.models import CaseEvent as CaseEventRow
 from churnsaver.backend.cases.models import RecoveryCase
 from churnsaver.backend.cases.service import is_overdue
 from churnsaver.backend.cases.settings import CaseSettings
+from churnsaver.graphql.channels.types import MessageConnection, MessageType
 from churnsaver.graphql.customers.types import CustomerType
 from churnsaver.graphql.dataloaders.case_events import CasePage
 from churnsaver.graphql.node import RowNode
@@ -171,6 +172,15 @@ class CaseType(RowNode):
     ) -> CaseEventConnection:
         page = await info.context.loaders.case_events.load(CasePage(self.row.id, first, after))
         return connection_from_page(page, lambda row: CaseEventObject.from_row(row, self.row.kind))
+
+    @strawberry.field(
+        description="The messages sent (or suppressed) for the case, newest first; `first` is at most 100."
+    )
+    async def messages(
+        self, info: strawberry.Info, first: int | None = 20, after: str | None = None
+    ) -> MessageConnection:
+        page = await info.context.loaders.case_messages.load(CasePage(self.row.id, first, after))
+        return connection_from_page(page, MessageType.from_row)
 
 
 CaseConnection = Connection[CaseType]

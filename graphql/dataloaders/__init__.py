@@ -10,9 +10,11 @@ from churnsaver.backend.core.db import Database
 from churnsaver.graphql.dataloaders.api_key import ApiKeyLoader
 from churnsaver.graphql.dataloaders.case import CaseLoader
 from churnsaver.graphql.dataloaders.case_events import CaseEventsLoader
+from churnsaver.graphql.dataloaders.case_messages import CaseMessagesLoader
 from churnsaver.graphql.dataloaders.customer import CustomerLoader
 from churnsaver.graphql.dataloaders.customer_cases import CustomerCasesLoader
 from churnsaver.graphql.dataloaders.identities import IdentitiesLoader
+from churnsaver.graphql.dataloaders.message import MessageLoader
 from churnsaver.graphql.dataloaders.risk_history import RiskHistoryLoader
 from churnsaver.graphql.dataloaders.risk_score import RiskScoreLoader
 from churnsaver.graphql.dataloaders.subscription import SubscriptionLoader
@@ -37,3 +39,5 @@ class Loaders:
         self.case = CaseLoader(db, tenant_id)
         self.case_events = CaseEventsLoader(db, tenant_id)
         self.customer_cases = CustomerCasesLoader(db, tenant_id)
+        self.message = MessageLoader(db, tenant_id)
+        self.case_messages = CaseMessagesLoader(db, tenant_id)

@@ -22,6 +22,10 @@ ROOT_FIELDS = {
     "riskModels": "riskModels { version }",
     "cases": "cases(first: 2) { totalCount edges { node { id } } }",
     "caseSettings": "caseSettings { verifyDays }",
+    "messages": "messages(first: 2) { totalCount edges { node { id } } }",
+    "templates": 'templates(key: "winback", channel: EMAIL) { locale }',
+    "renderTemplate": 'renderTemplate(key: "winback", channel: SMS) { ... on RenderedTemplate { bodyText } }',
+    "channelSettings": "channelSettings { timezone }",
 }
 
 
@@ -33,15 +37,16 @@ def test_every_query_root_field_is_in_the_operation() -> None:
 
 async def test_every_query_root_field_runs_together_in_one_operation(client, db, tenant):
     await create_customers(db, tenant.id, 3)
-    selections = " ".join(f"first_{name}: {field} second_{name}: {field}" for name, field in ROOT_FIELDS.items())
+    # The first copy goes unaliased: the operation stays within the alias limit (30) as fields are added.
+    selections = " ".join(f"{field} second_{name}: {field}" for name, field in ROOT_FIELDS.items())
 
     body = await graphql(client, f"{{ {selections} }}", headers=tenant.headers)
 
     # Only `node` (a made-up id) may fail, and only with its own NOT_FOUND.
     assert {error["extensions"]["code"] for error in body.get("errors", [])} <= {"NOT_FOUND"}
-    assert {tuple(error["path"]) for error in body.get("errors", [])} <= {("first_node",), ("second_node",)}
+    assert {tuple(error["path"]) for error in body.get("errors", [])} <= {("node",), ("second_node",)}
     data = body["data"]
-    assert data["first_customers"]["totalCount"] == data["second_customers"]["totalCount"] == 3
-    assert data["first_viewer"] == data["second_viewer"] == {"kind": "api_key"}
+    assert data["customers"]["totalCount"] == data["second_customers"]["totalCount"] == 3
+    assert data["viewer"] == data["second_viewer"] == {"kind": "api_key"}
     for name in ROOT_FIELDS:
-        assert data[f"first_{name}"] == data[f"second_{name}"]
+        assert data[name] == data[f"second_{name}"]

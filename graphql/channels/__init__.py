@@ -1,0 +1,1 @@
+"""GraphQL for channels: messages, templates, test sends and channel settings."""
