@@ -25,7 +25,7 @@ async def test_the_timeline_refers_to_its_customer_once_and_keeps_its_rows_acros
 ) -> None:
     backend = "sqlite" if settings.is_sqlite else "postgres"
     async with migrated_database(backend, tmp_path) as fresh:
-        await asyncio.to_thread(command.downgrade, alembic_config(fresh), "0009")
+        await asyncio.to_thread(command.downgrade, alembic_config(fresh), "0012-1")
         db = Database(fresh)
         try:
             mine, theirs = uuid.uuid4(), uuid.uuid4()
