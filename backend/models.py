@@ -7,6 +7,16 @@ from churnsaver.backend.campaigns.models import (
     CampaignStepDue,
 )
 from churnsaver.backend.cases.models import CaseConsumerCursor, CaseEvent, CaseSettingsRow, RecoveryCase
+from churnsaver.backend.channels.models import (
+    ChannelOptOut,
+    ChannelSettingsRow,
+    LinkClick,
+    Message,
+    MessageEvent,
+    MessageTemplate,
+    SmsConsent,
+    SuppressedAddress,
+)
 from churnsaver.backend.core.db import Base
 from churnsaver.backend.core.domain_events import DomainEvent
 from churnsaver.backend.customers.models import (
@@ -38,6 +48,8 @@ __all__ = [
     "CaseConsumerCursor",
     "CaseEvent",
     "CaseSettingsRow",
+    "ChannelOptOut",
+    "ChannelSettingsRow",
     "Customer",
     "CustomerDailyActivity",
     "CustomerDailyState",
@@ -47,6 +59,10 @@ __all__ = [
     "FailedJob",
     "InboxEvent",
     "IngestDailyStat",
+    "LinkClick",
+    "Message",
+    "MessageEvent",
+    "MessageTemplate",
     "OutboxJob",
     "RecoveryCase",
     "RiskModel",
@@ -54,7 +70,9 @@ __all__ = [
     "RiskScoreHistory",
     "RiskSettings",
     "ScheduleSlot",
+    "SmsConsent",
     "Subscription",
+    "SuppressedAddress",
     "Tenant",
     "WebhookEndpoint",
     "metadata",

@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     # After SIGTERM, requests in flight and then running jobs each get this long before the
     # process exits anyway; what a job left undone is sent again (jobs/worker.py).
     shutdown_timeout_seconds: int = Field(default=5, gt=0)
+    # Channels: unset SMTP/SMS means messages are captured (stored, shown on /dev/mailbox), not sent.
+    smtp_url: str | None = Field(default=None, description="smtp://[user:pass@]host:port (STARTTLS) or smtps://")
+    sms_api_url: str | None = Field(default=None, description="Base URL of a Twilio-compatible Messages API.")
+    whop_api_url: str = "https://api.whop.com"
+    # Links in messages are absolute on this URL; unset: the address `serve` listens on.
+    public_url: str | None = None
 
     @field_validator("metrics_allow", mode="before")
     @classmethod

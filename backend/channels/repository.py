@@ -1,0 +1,167 @@
+"""Tenant-scoped reads and writes of messages, their events, templates and consent."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select
+
+from churnsaver.backend.channels.models import (
+    REACHING,
+    ChannelOptOut,
+    LinkClick,
+    Message,
+    MessageEvent,
+    MessageTemplate,
+    SmsConsent,
+    SuppressedAddress,
+)
+from churnsaver.backend.core.db import insert_for
+from churnsaver.backend.core.pagination import KeysetOrder, Page, keyset_page
+from churnsaver.backend.core.repository import TenantRepository
+
+NEWEST_FIRST = KeysetOrder(time_column="created_at", descending=True)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageQuery:
+    """What a list of messages is narrowed to; None: not narrowed by it."""
+
+    case_id: uuid.UUID | None = None
+    customer_id: uuid.UUID | None = None
+    channels: list[str] | None = None
+    statuses: list[str] | None = None
+
+
+class MessageRepository(TenantRepository[Message]):
+    model = Message
+
+    async def by_idempotency_key(self, key: str) -> Message | None:
+        statement = self.select_readable().where(Message.idempotency_key == key)
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def insert_once(self, values: dict[str, Any]) -> bool:
+        """Insert the message unless its idempotency key is taken; True when this call inserted it.
+        A concurrent insert of the same key waits for the first transaction and then does nothing."""
+        insert = insert_for(self.session)(Message).values(tenant_id=self.tenant_id, **values)
+        insert = insert.on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
+        result = await self.session.execute(insert.returning(Message.id))
+        return result.scalar_one_or_none() is not None
+
+    async def locked(self, message_id: uuid.UUID) -> Message | None:
+        """The message, locked until the transaction ends: two workers claiming it take turns."""
+        statement = self.select_readable().where(Message.id == message_id).with_for_update()
+        statement = statement.execution_options(populate_existing=True)
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def reaching_counts(self, customer_id: uuid.UUID, since: datetime) -> dict[str, int]:
+        when = func.coalesce(Message.sent_at, Message.scheduled_for, Message.created_at)
+        statement = (
+            self.select_readable(Message.channel, func.count())
+            .where(
+                Message.customer_id == customer_id,
+                Message.status.in_([status.value for status in REACHING]),
+                Message.test.is_(False),
+                when >= since,
+            )
+            .group_by(Message.channel)
+        )
+        return {channel: count for channel, count in (await self.session.execute(statement)).all()}
+
+    def select_matching(self, query: MessageQuery) -> Select[Any]:
+        statement = self.select_readable()
+        if query.case_id is not None:
+            statement = statement.where(Message.case_id == query.case_id)
+        if query.customer_id is not None:
+            statement = statement.where(Message.customer_id == query.customer_id)
+        if query.channels is not None:
+            statement = statement.where(Message.channel.in_(query.channels))
+        if query.statuses is not None:
+            statement = statement.where(Message.status.in_(query.statuses))
+        return statement
+
+    async def page(self, statement: Select[Any], *, first: int | None, after: str | None) -> Page[Any]:
+        return await keyset_page(
+            self.session, statement, Message, first=first, after=after, with_total=True, order=NEWEST_FIRST
+        )
+
+    async def pages_of_cases(
+        self, case_ids: list[uuid.UUID], *, first: int | None, after: str | None
+    ) -> dict[uuid.UUID, Page[Message]]:
+        return await self.pages_by(
+            Message.case_id, case_ids, first=first, after=after, with_total=True, order=NEWEST_FIRST
+        )
+
+
+class MessageEventRepository(TenantRepository[MessageEvent]):
+    model = MessageEvent
+
+    async def of_message(self, message_id: uuid.UUID) -> list[MessageEvent]:
+        statement = self.select_readable().where(MessageEvent.message_id == message_id)
+        return list(
+            (await self.session.execute(statement.order_by(MessageEvent.occurred_at, MessageEvent.id))).scalars()
+        )
+
+
+class TemplateRepository(TenantRepository[MessageTemplate]):
+    model = MessageTemplate
+
+    async def find(self, key: str, channel: str, locale: str) -> MessageTemplate | None:
+        statement = self.select_readable().where(
+            MessageTemplate.key == key, MessageTemplate.channel == channel, MessageTemplate.locale == locale
+        )
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def all(self) -> list[MessageTemplate]:
+        statement = self.select_readable().order_by(
+            MessageTemplate.key, MessageTemplate.channel, MessageTemplate.locale
+        )
+        return list((await self.session.execute(statement)).scalars())
+
+
+class ConsentRepository(TenantRepository[ChannelOptOut]):
+    model = ChannelOptOut
+
+    async def opted_out(self, customer_id: uuid.UUID, channel: str) -> bool:
+        statement = self.select_readable(ChannelOptOut.id).where(
+            ChannelOptOut.customer_id == customer_id, ChannelOptOut.channel == channel
+        )
+        return (await self.session.execute(statement)).first() is not None
+
+    async def opt_out(self, customer_id: uuid.UUID, channel: str, source: str) -> None:
+        insert = insert_for(self.session)(ChannelOptOut).values(
+            id=uuid.uuid4(), tenant_id=self.tenant_id, customer_id=customer_id, channel=channel, source=source
+        )
+        await self.session.execute(
+            insert.on_conflict_do_nothing(index_elements=["tenant_id", "customer_id", "channel"])
+        )
+
+    async def suppression(self, channel: str, address: str) -> SuppressedAddress | None:
+        statement = select(SuppressedAddress).where(
+            self.owned(SuppressedAddress), SuppressedAddress.channel == channel, SuppressedAddress.address == address
+        )
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def suppress(self, channel: str, address: str, reason: str) -> None:
+        insert = insert_for(self.session)(SuppressedAddress).values(
+            id=uuid.uuid4(), tenant_id=self.tenant_id, channel=channel, address=address, reason=reason
+        )
+        await self.session.execute(insert.on_conflict_do_nothing(index_elements=["tenant_id", "channel", "address"]))
+
+    async def sms_consent(self, customer_id: uuid.UUID) -> SmsConsent | None:
+        statement = select(SmsConsent).where(self.owned(SmsConsent), SmsConsent.customer_id == customer_id)
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def record_sms_consent(self, customer_id: uuid.UUID, phone: str, source: str) -> None:
+        values = {"phone": phone, "source": source}
+        insert = insert_for(self.session)(SmsConsent).values(
+            id=uuid.uuid4(), tenant_id=self.tenant_id, customer_id=customer_id, **values
+        )
+        await self.session.execute(
+            insert.on_conflict_do_update(index_elements=["tenant_id", "customer_id"], set_=values)
+        )
+
+    async def record_click(self, message_id: uuid.UUID, purpose: str) -> None:
+        self.session.add(LinkClick(tenant_id=self.tenant_id, message_id=message_id, purpose=purpose))
+        await self.session.flush()
