@@ -3,7 +3,7 @@ steps with their due time, and the cursor of the consumer of `case.changed` doma
 table is tenant-owned, with RLS.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-06 09:59:48.218837
 """
 
@@ -16,7 +16,7 @@ from churnsaver.backend.core.db import UTCDateTime
 from churnsaver.migrations.rls import disable_tenant_rls, enable_tenant_rls
 
 revision: str = "0011"
-down_revision: str | None = "0009"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
