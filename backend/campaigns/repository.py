@@ -2,9 +2,11 @@
 
 import uuid
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select
+from sqlalchemy import Select, func
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.campaigns.models import (
     Campaign,
@@ -89,3 +91,42 @@ class StepRepository(TenantRepository[CampaignStepDue]):
             CampaignStepDue.sent_at >= since,
         )
         return list((await self.session.execute(statement)).scalars())
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignStats:
+    enrolled: int  # cases given a variant
+    held_out: int
+    steps_by_status: dict[str, int]
+
+
+async def campaign_stats(
+    session: AsyncSession, tenant_id: uuid.UUID, campaign_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, CampaignStats]:
+    """Per campaign, its enrollments and its steps by status: two grouped statements for any number."""
+    enrolled: dict[uuid.UUID, dict[bool, int]] = {campaign_id: {} for campaign_id in campaign_ids}
+    counting = (
+        EnrollmentRepository(session, tenant_id)
+        .select_readable(CampaignEnrollment.campaign_id, CampaignEnrollment.holdout, func.count())
+        .where(is_one_of(session, CampaignEnrollment.campaign_id, campaign_ids))
+        .group_by(CampaignEnrollment.campaign_id, CampaignEnrollment.holdout)
+    )
+    for campaign_id, holdout, count in await session.execute(counting):
+        enrolled[campaign_id][bool(holdout)] = count
+    steps: dict[uuid.UUID, dict[str, int]] = {campaign_id: {} for campaign_id in campaign_ids}
+    step_counts = (
+        StepRepository(session, tenant_id)
+        .select_readable(CampaignStepDue.campaign_id, CampaignStepDue.status, func.count())
+        .where(is_one_of(session, CampaignStepDue.campaign_id, campaign_ids))
+        .group_by(CampaignStepDue.campaign_id, CampaignStepDue.status)
+    )
+    for campaign_id, status, count in await session.execute(step_counts):
+        steps[campaign_id][status] = count
+    return {
+        campaign_id: CampaignStats(
+            enrolled=enrolled[campaign_id].get(False, 0),
+            held_out=enrolled[campaign_id].get(True, 0),
+            steps_by_status=steps[campaign_id],
+        )
+        for campaign_id in campaign_ids
+    }

@@ -35,8 +35,7 @@ def test_assignment_is_a_pure_function_of_campaign_and_customer() -> None:
 def test_the_holdout_share_and_variant_weights_hold_over_many_customers() -> None:
     campaign = uuid.uuid4()
     counts = Counter(
-        "holdout" if (a := assign(campaign, uuid.uuid4(), 0.10, VARIANTS)).holdout else a.variant
-        for _ in range(20_000)
+        "holdout" if (a := assign(campaign, uuid.uuid4(), 0.10, VARIANTS)).holdout else a.variant for _ in range(20_000)
     )
     assert 0.09 < counts["holdout"] / 20_000 < 0.11
     assert 2.7 < counts["b"] / counts["a"] < 3.3  # weights 1:3
