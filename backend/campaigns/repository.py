@@ -67,7 +67,7 @@ class StepRepository(TenantRepository[CampaignStepDue]):
             CampaignStepDue.status == StepStatus.pending.value, CampaignStepDue.due_at <= now
         )
         return (
-            statement.order_by(CampaignStepDue.due_at, CampaignStepDue.id)
+            statement.order_by(CampaignStepDue.due_at, CampaignStepDue.step_index, CampaignStepDue.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
