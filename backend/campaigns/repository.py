@@ -60,7 +60,7 @@ class EnrollmentRepository(TenantRepository[CampaignEnrollment]):
 class StepRepository(TenantRepository[CampaignStepDue]):
     model = CampaignStepDue
 
-    def select_due(self, now: datetime, limit: int) -> Select[tuple[CampaignStepDue]]:
+    def select_due(self, now: datetime, limit: int) -> Select[CampaignStepDue]:
         """Pending steps due by `now`, oldest first; locked, skipping rows another dispatcher holds
         (PostgreSQL; SQLite has one writer at a time and compiles the lock to nothing)."""
         statement = self.select_readable().where(

@@ -1,4 +1,5 @@
-"""Commands: serve, worker, migrate, tenant, apikey, jobs, import, ingest, synthetic, model, score, scores, cases."""
+"""Commands: serve, worker, migrate, tenant, apikey, jobs, import, ingest, synthetic, model, score, scores, cases,
+campaigns."""
 
 import asyncio
 import signal
@@ -9,6 +10,7 @@ import uvicorn
 from rich.table import Table
 from sqlalchemy import select
 
+from churnsaver.backend.cli.campaigns import campaigns_app
 from churnsaver.backend.cli.cases import cases_app
 from churnsaver.backend.cli.command import Typer
 from churnsaver.backend.cli.imports import import_app
@@ -43,6 +45,7 @@ app.add_typer(model_app, name="model")
 app.command("score")(score)
 app.add_typer(scores_app, name="scores")
 app.add_typer(cases_app, name="cases")
+app.add_typer(campaigns_app, name="campaigns")
 
 
 def load_settings() -> Settings:

@@ -8,6 +8,8 @@ import uuid
 
 from churnsaver.backend.core.db import Database
 from churnsaver.graphql.dataloaders.api_key import ApiKeyLoader
+from churnsaver.graphql.dataloaders.campaign import CampaignLoader
+from churnsaver.graphql.dataloaders.campaign_stats import CampaignStatsLoader
 from churnsaver.graphql.dataloaders.case import CaseLoader
 from churnsaver.graphql.dataloaders.case_events import CaseEventsLoader
 from churnsaver.graphql.dataloaders.customer import CustomerLoader
@@ -37,3 +39,5 @@ class Loaders:
         self.case = CaseLoader(db, tenant_id)
         self.case_events = CaseEventsLoader(db, tenant_id)
         self.customer_cases = CustomerCasesLoader(db, tenant_id)
+        self.campaign = CampaignLoader(db, tenant_id)
+        self.campaign_stats = CampaignStatsLoader(db, tenant_id)

@@ -22,6 +22,8 @@ ROOT_FIELDS = {
     "riskModels": "riskModels { version }",
     "cases": "cases(first: 2) { totalCount edges { node { id } } }",
     "caseSettings": "caseSettings { verifyDays }",
+    "campaigns": "campaigns(first: 2) { totalCount edges { node { id name stats { enrolled } } } }",
+    "campaign": 'campaign(id: "Q2FtcGFpZ246MA==") { id }',
 }
 
 
