@@ -18,20 +18,26 @@ nobody.
 """
 
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.campaigns.enrollment import DISPATCH_DUE
 from churnsaver.backend.campaigns.models import CampaignStatus, CampaignStepDue, StepStatus
+from churnsaver.backend.campaigns.playbooks import CHANNELS
 from churnsaver.backend.campaigns.repository import CampaignRepository, StepRepository
-from churnsaver.backend.campaigns.timing import CAP_RECHECK, Caps, after_quiet_hours, cap_allows, customer_zone
+from churnsaver.backend.campaigns.timing import Caps, after_quiet_hours, cap_allows_at, customer_zone
 from churnsaver.backend.cases import service as cases
 from churnsaver.backend.cases.models import CaseStatus, RecoveryCase
 from churnsaver.backend.cases.repository import CaseRepository
 from churnsaver.backend.channels import service as channels
+from churnsaver.backend.channels.models import REACHING, ChannelOptOut, Message
+from churnsaver.backend.channels.repository import ConsentRepository, MessageRepository
 from churnsaver.backend.core.bulk import is_one_of, start_bulk_transaction
 from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.customers.models import Customer
@@ -41,7 +47,6 @@ from churnsaver.jobs.outbox import enqueue
 BATCH_STEPS = 500
 UNCAPPED_CHANNELS = frozenset({"in_app"})
 WEEK = timedelta(days=7)
-DAY = timedelta(days=1)
 
 
 @dataclass(slots=True)
@@ -82,52 +87,55 @@ async def dispatch_due(
 async def dispatch_steps(
     session: AsyncSession, tenant_id: uuid.UUID, steps: Sequence[CampaignStepDue], now: datetime
 ) -> DispatchReport:
-    """Send, stop or defer each of `steps` (claimed, pending, due), in the caller's transaction."""
+    """Send, stop or defer each of `steps` (claimed, pending, due), in the caller's transaction.
+    What the decisions read (cases, campaigns, customers, opt-outs, recent messages) is read once
+    per batch, not per step."""
     report = DispatchReport()
     case_rows = (
         CaseRepository(session, tenant_id)
         .select_readable()
         .where(is_one_of(session, RecoveryCase.id, sorted({step.case_id for step in steps}, key=str)))
     )
-    case_status = {case.id: case.status for case in (await session.execute(case_rows)).scalars()}
+    cases_by_id = {case.id: case for case in (await session.execute(case_rows)).scalars()}
     campaigns = await CampaignRepository(session, tenant_id).of_ids({step.campaign_id for step in steps})
     customer_ids = sorted({step.customer_id for step in steps}, key=str)
     customers = CustomerRepository(session, tenant_id).select_readable(Customer.id, Customer.traits)
     traits = dict((await session.execute(customers.where(is_one_of(session, Customer.id, customer_ids)))).all())
+    opted_out = await _opted_out(session, tenant_id, customer_ids, traits)
+    recent = await _recent_messages(session, tenant_id, customer_ids, now - WEEK)
     settings = await channels.settings_for(session, tenant_id)
     caps = Caps(settings.cap_per_customer_per_week, settings.cap_per_channel_per_day)
-    own_sent: dict[uuid.UUID, list[tuple[str, datetime]]] = {customer_id: [] for customer_id in customer_ids}
-    for sent in await StepRepository(session, tenant_id).sent_since(customer_ids, now - WEEK):
-        if sent.sent_at is not None:
-            own_sent[sent.customer_id].append((sent.channel, sent.sent_at))
     wake_at: set[datetime] = set()
+    touches: dict[uuid.UUID, datetime] = {}
     for step in steps:
         campaign = campaigns.get(step.campaign_id)
-        status = case_status.get(step.case_id)
-        if status != CaseStatus.open.value:
-            _stop(step, f"the case is {status or 'gone'}", now)
+        case = cases_by_id.get(step.case_id)
+        if case is None or case.status != CaseStatus.open.value:
+            _stop(step, f"the case is {case.status if case else 'gone'}", now)
         elif campaign is None or campaign.status != CampaignStatus.active.value:
             _stop(step, f"the campaign is {campaign.status if campaign else 'gone'}", now)
-        elif await channels.opted_out(session, tenant_id, step.customer_id, step.channel):
+        elif (step.customer_id, step.channel) in opted_out:
             _stop(step, f"the customer opted out of {step.channel}", now)
         else:
             zone = customer_zone(traits.get(step.customer_id) or {}, settings.zone)
             allowed = after_quiet_hours(now, zone, settings.quiet_start, settings.quiet_end)
             if allowed <= now and step.channel not in UNCAPPED_CHANNELS:
-                allowed = await _cap_allows_at(session, tenant_id, step, caps, own_sent[step.customer_id], now)
+                allowed = cap_allows_at(caps, step.channel, recent[step.customer_id], now)
             if allowed > now:
                 step.due_at, step.updated_at = allowed, now
                 wake_at.add(allowed)
                 report.deferred += 1
                 continue
             await _send(session, tenant_id, step, now)
-            own_sent[step.customer_id].append((step.channel, now))
             if step.status == StepStatus.sent.value:
+                recent[step.customer_id].append((step.channel, now))
+                touches.setdefault(step.case_id, now)
                 report.sent += 1
             else:
                 report.skipped += 1
             continue
         report.stopped += 1
+    await cases.touch_first(session, tenant_id, touches, actor="job:campaigns.dispatch_due")
     await session.flush()
     for moment in sorted(wake_at):
         enqueue(session, DISPATCH_DUE, tenant_id=tenant_id, not_before=moment)
@@ -138,37 +146,49 @@ def _stop(step: CampaignStepDue, reason: str, now: datetime) -> None:
     step.status, step.reason, step.updated_at = StepStatus.stopped.value, reason, now
 
 
-async def _cap_allows_at(
-    session: AsyncSession,
-    tenant_id: uuid.UUID,
-    step: CampaignStepDue,
-    caps: Caps,
-    own_sent: list[tuple[str, datetime]],
-    now: datetime,
-) -> datetime:
-    """`now` if the caps let the step go now, else when they will: when the oldest message that
-    fills a cap leaves its window (from the campaigns' own sends), or a day later when messages
-    from elsewhere fill it."""
-    week = await channels.sent_counts(session, tenant_id, step.customer_id, since=now - WEEK)
-    day = await channels.sent_counts(session, tenant_id, step.customer_id, since=now - DAY)
-    week = {channel: count for channel, count in week.items() if channel not in UNCAPPED_CHANNELS}
-    if cap_allows(caps, step.channel, week, day):
-        return now
-    frees: list[datetime] = []
-    if sum(week.values()) >= caps.per_customer_per_week:
-        counted = sorted(at for channel, at in own_sent if channel not in UNCAPPED_CHANNELS)
-        excess = sum(week.values()) - caps.per_customer_per_week
-        frees.append(counted[excess] + WEEK if excess < len(counted) else now + CAP_RECHECK)
-    if day.get(step.channel, 0) >= caps.per_channel_per_day:
-        counted = sorted(at for channel, at in own_sent if channel == step.channel and at >= now - DAY)
-        excess = day[step.channel] - caps.per_channel_per_day
-        frees.append(counted[excess] + DAY if excess < len(counted) else now + CAP_RECHECK)
-    return max(max(frees), now + timedelta(minutes=1))
+async def _opted_out(
+    session: AsyncSession, tenant_id: uuid.UUID, customer_ids: list[uuid.UUID], traits: dict[uuid.UUID, Any]
+) -> set[tuple[uuid.UUID, str]]:
+    """(customer, channel) pairs the customers opted out of: what `channels.opted_out` answers for
+    one pair (a recorded opt-out, or a `consent_<channel>` trait set to false), for a whole batch."""
+    consent = ConsentRepository(session, tenant_id)
+    statement = consent.select_readable(ChannelOptOut.customer_id, ChannelOptOut.channel).where(
+        is_one_of(session, ChannelOptOut.customer_id, customer_ids)
+    )
+    pairs = {(customer_id, channel) for customer_id, channel in await session.execute(statement)}
+    for customer_id, values in traits.items():
+        for channel in CHANNELS:
+            if (values or {}).get(f"consent_{channel}") is False:
+                pairs.add((customer_id, channel))
+    return pairs
+
+
+async def _recent_messages(
+    session: AsyncSession, tenant_id: uuid.UUID, customer_ids: list[uuid.UUID], since: datetime
+) -> dict[uuid.UUID, list[tuple[str, datetime]]]:
+    """Per customer, the (channel, time) of each message since `since` that counts toward caps: what
+    `channels.sent_counts` counts (on its way or sent, no tests), with times, for a whole batch."""
+    when = func.coalesce(Message.sent_at, Message.scheduled_for, Message.created_at)
+    statement = (
+        MessageRepository(session, tenant_id)
+        .select_readable(Message.customer_id, Message.channel, when)
+        .where(
+            is_one_of(session, Message.customer_id, customer_ids),
+            Message.status.in_([status.value for status in REACHING]),
+            Message.test.is_(False),
+            when >= since,
+        )
+    )
+    recent: dict[uuid.UUID, list[tuple[str, datetime]]] = defaultdict(list)
+    for customer_id, channel, at in await session.execute(statement):
+        recent[customer_id].append((channel, at if at.tzinfo else at.replace(tzinfo=UTC)))
+    return recent
 
 
 async def _send(session: AsyncSession, tenant_id: uuid.UUID, step: CampaignStepDue, now: datetime) -> None:
     """Hand the step to channels under its own idempotency key and mark it sent (or skipped with
-    channels' reason, when the message is suppressed); a message that goes out touches the case."""
+    channels' reason, when the message is suppressed). The batch's first message to a case touches
+    it (its first-touch SLA), all cases of the batch at once."""
     outcome = await channels.schedule_message(
         session,
         tenant_id,
@@ -185,4 +205,3 @@ async def _send(session: AsyncSession, tenant_id: uuid.UUID, step: CampaignStepD
         step.status, step.reason = StepStatus.skipped.value, outcome.reason
         return
     step.status = StepStatus.sent.value
-    await cases.touch(session, tenant_id, step.case_id, now, actor=f"campaign:{step.campaign_id}")

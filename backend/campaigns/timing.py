@@ -21,8 +21,8 @@ from churnsaver.backend.campaigns.playbooks import Step, StepCondition, Variant
 
 # Without a known next retry, a soft decline's first message waits this long for the provider's retry.
 DEFAULT_RETRY_WAIT = timedelta(days=1)
-# A step capped today is looked at again this much later: the daily cap is over by then at the latest.
-CAP_RECHECK = timedelta(days=1)
+WEEK = timedelta(days=7)
+DAY = timedelta(days=1)
 
 # One representative zone per country (ISO 3166 alpha-2), for customers with a country but no zone.
 COUNTRY_ZONES = {
@@ -176,3 +176,21 @@ def cap_allows(caps: Caps, channel: str, week: Mapping[str, int], day: Mapping[s
     if sum(week.values()) >= caps.per_customer_per_week:
         return False
     return day.get(channel, 0) < caps.per_channel_per_day
+
+
+def cap_allows_at(caps: Caps, channel: str, recent: Sequence[tuple[str, datetime]], now: datetime) -> datetime:
+    """`now` if one more message on `channel` stays within the caps, else the first time it will:
+    when the oldest message that fills a cap leaves its window. `recent`: the customer's counted
+    messages of the last 7 days, as (channel, time), across campaigns; in-app ones never count."""
+    if caps.per_customer_per_week == 0 or caps.per_channel_per_day == 0:
+        return now + DAY  # a cap of 0 sends nothing: looked at again daily, until the case closes
+    counted = sorted(at for kind, at in recent if kind != "in_app" and at > now - WEEK)
+    today = sorted(at for kind, at in recent if kind == channel and at > now - DAY)
+    if cap_allows(caps, channel, {"all": len(counted)}, {channel: len(today)}):
+        return now
+    frees = []
+    if len(counted) >= caps.per_customer_per_week:
+        frees.append(counted[len(counted) - caps.per_customer_per_week] + WEEK)
+    if len(today) >= caps.per_channel_per_day:
+        frees.append(today[len(today) - caps.per_channel_per_day] + DAY)
+    return max(max(frees), now + timedelta(minutes=1))

@@ -14,6 +14,7 @@ from churnsaver.backend.campaigns.timing import (
     after_quiet_hours,
     assign,
     cap_allows,
+    cap_allows_at,
     customer_zone,
     in_audience,
     step_due,
@@ -144,3 +145,16 @@ def test_caps_count_across_channels_per_week_and_per_channel_per_day() -> None:
     assert not cap_allows(caps, "email", {"email": 1}, {"email": 1})
     assert not cap_allows(caps, "whop", {"email": 2, "sms": 1}, {})
     assert cap_allows(caps, "whop", {"email": 1, "sms": 1}, {"sms": 1})
+
+
+def test_a_capped_message_waits_until_the_oldest_message_filling_the_cap_leaves_its_window() -> None:
+    caps = Caps(per_customer_per_week=3, per_channel_per_day=1)
+    now = datetime(2026, 6, 10, 12, tzinfo=UTC)
+    assert cap_allows_at(caps, "email", [], now) == now
+    assert cap_allows_at(caps, "email", [("in_app", now - timedelta(minutes=1))] * 5, now) == now
+    emailed = now - timedelta(hours=3)
+    assert cap_allows_at(caps, "email", [("email", emailed)], now) == emailed + timedelta(days=1)
+    assert cap_allows_at(caps, "sms", [("email", emailed)], now) == now
+    week = [("email", now - timedelta(days=6)), ("sms", now - timedelta(days=4)), ("whop", now - timedelta(days=2))]
+    assert cap_allows_at(caps, "email", week, now) == now + timedelta(days=1)  # the 6-day-old one leaves
+    assert cap_allows_at(Caps(3, 0), "email", [], now) == now + timedelta(days=1)
