@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.cases.models import RecoveryCase
@@ -116,16 +116,14 @@ async def deliver(db: Database, settings: Settings, tenant_id: uuid.UUID, messag
 async def _claim(db: Database, settings: Settings, tenant_id: uuid.UUID, message_id: uuid.UUID) -> Prepared | str:
     now = utcnow()
     async with db.tenant_unit_of_work(tenant_id) as session:
+        # The claim is the transaction's first statement, a conditional write: of two workers, the
+        # second waits for the first's commit and then matches nothing (on SQLite too, where a
+        # transaction that read first could not take the write lock after another commit).
+        claimed = {"lease_expires_at": now + LEASE, "attempts": Message.attempts + 1}
+        if not await _move(session, tenant_id, message_id, MessageStatus.scheduled, MessageStatus.sending, claimed):
+            return await _not_claimed(session, tenant_id, message_id, now)
         message = await MessageRepository(session, tenant_id).locked(message_id)
-        if message is None:
-            return "missing"
-        if message.status == MessageStatus.sending.value:
-            if message.lease_expires_at is not None and message.lease_expires_at > now:
-                return "in flight"
-            _transition(session, message, MessageStatus.failed, INTERRUPTED, now)
-            return "interrupted"
-        if message.status != MessageStatus.scheduled.value:
-            return "done"
+        assert message is not None  # just claimed
         customer = await session.get(Customer, message.customer_id)
         if customer is None or customer.tenant_id != tenant_id:
             _transition(session, message, MessageStatus.failed, "the customer no longer exists", now)
@@ -141,8 +139,6 @@ async def _claim(db: Database, settings: Settings, tenant_id: uuid.UUID, message
         rendered, locale = await render_message(session, settings, message, customer, channel_settings, merchant, now)
         message.to_address, message.locale = address, locale
         message.subject, message.body_text, message.body_html = rendered.subject, rendered.body_text, rendered.body_html
-        message.attempts += 1
-        message.lease_expires_at = now + LEASE
         _transition(session, message, MessageStatus.sending, None, now)
         return Prepared(
             message_id=message.id,
@@ -157,6 +153,42 @@ async def _claim(db: Database, settings: Settings, tenant_id: uuid.UUID, message
             unsubscribe_url=link(settings, message, LinkPurpose.unsubscribe, now),
             settings=channel_settings,
         )
+
+
+async def _not_claimed(session: AsyncSession, tenant_id: uuid.UUID, message_id: uuid.UUID, now: datetime) -> str:
+    """Why the message was not ours to send; a lapsed `sending` is resolved to failed on the way."""
+    message = await MessageRepository(session, tenant_id).locked(message_id)
+    if message is None:
+        return "missing"
+    if message.status != MessageStatus.sending.value:
+        return "done"
+    if message.lease_expires_at is not None and message.lease_expires_at > now:
+        return "in flight"
+    lapsed = Message.lease_expires_at < now
+    if await _move(session, tenant_id, message_id, MessageStatus.sending, MessageStatus.failed, {}, lapsed):
+        await session.refresh(message)
+        _transition(session, message, MessageStatus.failed, INTERRUPTED, now)
+    return "interrupted"
+
+
+async def _move(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    message_id: uuid.UUID,
+    source: MessageStatus,
+    target: MessageStatus,
+    values: dict[str, Any],
+    *conditions: Any,
+) -> bool:
+    """Move the message from `source` to `target` (with `values`) if it is still in `source`."""
+    statement = (
+        update(Message)
+        .where(owned_by(tenant_id, Message), Message.id == message_id, Message.status == source.value, *conditions)
+        .values(status=target.value, updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.execute(statement)
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def render_message(
@@ -249,10 +281,12 @@ async def _send(settings: Settings, prepared: Prepared) -> Sent:
 
 async def _after_temporary_failure(db: Database, tenant_id: uuid.UUID, message_id: uuid.UUID, reason: str) -> str:
     async with db.tenant_unit_of_work(tenant_id) as session:
+        # Back to scheduled first (a conditional write, as the claim), failed below if out of tries.
+        back = {"lease_expires_at": None}
+        if not await _move(session, tenant_id, message_id, MessageStatus.sending, MessageStatus.scheduled, back):
+            return "done"  # resolved meanwhile (its lease ran out): what was recorded stands
         message = await MessageRepository(session, tenant_id).locked(message_id)
-        if message is None or message.status != MessageStatus.sending.value:
-            return "done"
-        message.lease_expires_at = None
+        assert message is not None
         if message.attempts >= MAX_ATTEMPTS:
             _transition(session, message, MessageStatus.failed, f"gave up after {message.attempts} tries: {reason}")
             return "failed"
@@ -271,15 +305,14 @@ async def _finish(
     suppress: bool = False,
 ) -> None:
     now = utcnow()
+    values: dict[str, Any] = {"lease_expires_at": None, "reason": reason}
+    if sent is not None:
+        values |= {"provider_message_id": sent.provider_message_id, "captured": sent.captured, "sent_at": now}
     async with db.tenant_unit_of_work(tenant_id) as session:
+        if not await _move(session, tenant_id, message_id, MessageStatus.sending, status, values):
+            return  # resolved meanwhile (its lease ran out): what was recorded stands
         message = await MessageRepository(session, tenant_id).locked(message_id)
-        if message is None or message.status != MessageStatus.sending.value:
-            return  # resolved meanwhile (a lease that ran out): what was recorded stands
-        message.lease_expires_at = None
-        if sent is not None:
-            message.provider_message_id = sent.provider_message_id
-            message.captured = sent.captured
-            message.sent_at = now
+        assert message is not None
         if suppress and message.to_address:
             await ConsentRepository(session, tenant_id).suppress(
                 message.channel, message.to_address.lower(), reason or ""
