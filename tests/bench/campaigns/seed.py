@@ -83,7 +83,13 @@ async def seed_due_steps(db: Database, tenant_id: uuid.UUID, count: int) -> uuid
             )
             enrollments.append(
                 common
-                | {"id": enrollment_id, "campaign_id": campaign_id, "case_id": case_id, "variant": "a", "holdout": False}
+                | {
+                    "id": enrollment_id,
+                    "campaign_id": campaign_id,
+                    "case_id": case_id,
+                    "variant": "a",
+                    "holdout": False,
+                }
                 | {"enrolled_at": now}
             )
             steps.append(
