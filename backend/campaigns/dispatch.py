@@ -45,6 +45,9 @@ from churnsaver.backend.customers.repository import CustomerRepository
 from churnsaver.jobs.outbox import enqueue
 
 BATCH_STEPS = 500
+# SQLite has one writer: a smaller batch holds the write lock a fraction of a second, so the send
+# jobs and the relay waiting behind it never reach the busy timeout.
+SQLITE_BATCH_STEPS = 50
 UNCAPPED_CHANNELS = frozenset({"in_app"})
 WEEK = timedelta(days=7)
 
@@ -64,9 +67,10 @@ class DispatchReport:
 
 
 async def dispatch_due(
-    db: Database, tenant_id: uuid.UUID, now: datetime | None = None, *, limit: int = BATCH_STEPS
+    db: Database, tenant_id: uuid.UUID, now: datetime | None = None, *, limit: int | None = None
 ) -> DispatchReport:
     """Dispatch the tenant's steps due by `now`, a batch per transaction, until none is left."""
+    limit = limit or (BATCH_STEPS if db.concurrent_writers > 1 else SQLITE_BATCH_STEPS)
     report = DispatchReport()
     while True:
         moment = now or utcnow()
