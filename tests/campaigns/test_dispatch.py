@@ -6,11 +6,13 @@ import asyncio
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import delete, select
 
 from churnsaver.backend.campaigns import service
-from churnsaver.backend.campaigns.dispatch import dispatch_due
+from churnsaver.backend.campaigns.dispatch import dispatch_due, dispatch_steps
 from churnsaver.backend.campaigns.enrollment import DISPATCH_DUE
+from churnsaver.backend.campaigns.repository import StepRepository
 from churnsaver.backend.channels.repository import ConsentRepository
 from churnsaver.backend.core.db import utcnow
 from churnsaver.jobs.models import OutboxJob
@@ -208,3 +210,17 @@ async def test_dispatching_one_tenant_leaves_another_tenants_steps_alone(db, ten
     assert (await dispatch_due(db, tenant.id)).sent == 2
     assert {s.status for s in await steps(db, other_tenant.id)} == {"pending"}
     assert await messages(db, other_tenant.id) == []
+
+
+async def test_a_dispatcher_dying_mid_batch_leaves_its_steps_pending_and_they_are_sent_once_later(db, tenant) -> None:
+    await enrolled_cases(db, tenant.id, 3)
+    with pytest.raises(RuntimeError):
+        async with db.tenant_unit_of_work(tenant.id) as session:
+            due = StepRepository(session, tenant.id).select_due(utcnow(), 10)
+            report = await dispatch_steps(session, tenant.id, list((await session.execute(due)).scalars()), utcnow())
+            assert report.sent == 3
+            raise RuntimeError("the worker dies before its transaction commits")
+    assert {s.status for s in await steps(db, tenant.id)} == {"pending"}
+    assert await messages(db, tenant.id) == []
+    assert (await dispatch_due(db, tenant.id)).sent == 3
+    assert len(await messages(db, tenant.id)) == 3
