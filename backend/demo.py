@@ -4,8 +4,10 @@ Its customers are synthetic (backend/synthetic): six months of subscriptions, pa
 declines and usage, loaded through the real ingest code, with churners among them, so that
 the risk engine has something true to find. Their recovery cases are evaluated as the seed
 commits, and a few are worked as a merchant would (assigned, noted, dismissed), so every case
-state shows. The jobs that `serve` runs score them by the rules at once (tier changes open
-HIGH_RISK cases) and train the tenant's first model.
+state shows. The open cases enter the default campaign playbooks, and the steps due at once are
+dispatched: their messages are captured (no SMTP or SMS provider on the embedded default) when
+the jobs `serve` runs send them, and show on `/dev/mailbox`. Those jobs also score the customers
+by the rules at once (tier changes open HIGH_RISK cases) and train the tenant's first model.
 """
 
 import uuid
@@ -15,6 +17,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from churnsaver.backend.campaigns.dispatch import dispatch_steps
+from churnsaver.backend.campaigns.enrollment import enroll_cases
+from churnsaver.backend.campaigns.repository import StepRepository
 from churnsaver.backend.cases import service as cases
 from churnsaver.backend.cases.models import CaseStatus
 from churnsaver.backend.cases.reconcile import reconcile_customers
@@ -75,6 +80,7 @@ async def seed_demo_tenant(db: Database, settings: Settings) -> DemoTenant | Non
         key = await create_api_key(session, subject, name="demo")
         await apply_items(session, tenant_id, dataset.items)
         await _work_some_cases(session, subject, end)
+        await _run_campaigns(session, subject, end)
         # Scored by the rules at once; the first model trains in the background and, once
         # active, scores the tenant again (the demo has the churners a first model needs).
         enqueue_score_tenant(session, tenant_id)
@@ -97,3 +103,13 @@ async def _work_some_cases(session: AsyncSession, subject: AuthSubject, now: dat
     await cases.add_note(session, subject, worked.id, "Called the customer: card being replaced this week.")
     for case in rest[:1]:
         await cases.dismiss(session, subject, case.id, "Test account of our own team")
+
+
+async def _run_campaigns(session: AsyncSession, subject: AuthSubject, now: datetime) -> None:
+    """Enroll the open cases in the default playbooks and dispatch what is due now, as the
+    campaigns jobs would once `serve` runs them."""
+    page = await cases.list_cases(session, subject, filter=cases.CaseFilter(status=[CaseStatus.open.value]), first=100)
+    await enroll_cases(session, subject.tenant_id, [case.id for case in page.rows], now)
+    due = list((await session.execute(StepRepository(session, subject.tenant_id).select_due(now, 1_000))).scalars())
+    if due:
+        await dispatch_steps(session, subject.tenant_id, due, now)

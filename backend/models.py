@@ -1,5 +1,11 @@
 """Every mapped model, imported in one place so Alembic and the tests see the whole schema."""
 
+from churnsaver.backend.campaigns.models import (
+    Campaign,
+    CampaignConsumerCursor,
+    CampaignEnrollment,
+    CampaignStepDue,
+)
 from churnsaver.backend.cases.models import CaseConsumerCursor, CaseEvent, CaseSettingsRow, RecoveryCase
 from churnsaver.backend.channels.models import (
     ChannelOptOut,
@@ -35,6 +41,10 @@ metadata = Base.metadata
 
 __all__ = [
     "ApiKey",
+    "Campaign",
+    "CampaignConsumerCursor",
+    "CampaignEnrollment",
+    "CampaignStepDue",
     "CaseConsumerCursor",
     "CaseEvent",
     "CaseSettingsRow",

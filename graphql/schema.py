@@ -11,6 +11,9 @@ from strawberry.types import ExecutionContext, get_object_definition
 from churnsaver.backend.core.config import Environment, Settings
 from churnsaver.backend.core.errors import NotFound
 from churnsaver.graphql.accepted_input import DATETIME
+from churnsaver.graphql.campaigns.mutations import CampaignMutations
+from churnsaver.graphql.campaigns.queries import CampaignQueries
+from churnsaver.graphql.campaigns.types import CampaignType
 from churnsaver.graphql.cases.mutations import CaseMutations
 from churnsaver.graphql.cases.queries import CaseQueries
 from churnsaver.graphql.cases.subscriptions import CaseSubscriptions
@@ -35,7 +38,7 @@ from churnsaver.graphql.tenants.types import ApiKeyType, TenantType
 
 NODE_TYPES: dict[str, type[RowNode]] = {
     get_object_definition(node_type, strict=True).name: node_type
-    for node_type in (TenantType, CustomerType, ApiKeyType, WebhookEndpointType, CaseType, MessageType)
+    for node_type in (TenantType, CustomerType, ApiKeyType, WebhookEndpointType, CaseType, MessageType, CampaignType)
 }
 
 
@@ -54,11 +57,23 @@ class NodeQueries:
 
 
 Query = merge_types(
-    "Query", (NodeQueries, TenantQueries, CustomerQueries, IngestQueries, RiskQueries, CaseQueries, ChannelQueries)
+    "Query",
+    (
+        NodeQueries,
+        TenantQueries,
+        CustomerQueries,
+        IngestQueries,
+        RiskQueries,
+        CaseQueries,
+        ChannelQueries,
+        CampaignQueries,
+    ),
 )
 for root_field in get_object_definition(Query, strict=True).fields:
     root_field.extensions.append(OneSessionAtATime())
-Mutation = merge_types("Mutation", (TenantMutations, IngestMutations, RiskMutations, CaseMutations, ChannelMutations))
+Mutation = merge_types(
+    "Mutation", (TenantMutations, IngestMutations, RiskMutations, CaseMutations, ChannelMutations, CampaignMutations)
+)
 Subscription = merge_types("Subscription", (CaseSubscriptions,))
 
 

@@ -17,6 +17,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 from churnsaver.backend.core.db import Base, TenantOwned, utcnow
 from churnsaver.backend.core.ids import ordered_uuid
 
+# The domain event cases record, in the same transaction, when a case opens, is joined by a later
+# trigger, or changes status: upper domains (campaigns) consume it. Its subject is the case.
+CASE_CHANGED = "case.changed"
+CASE_CHANGED_TYPES = ("opened", "joined", "status_changed")
+
 
 class CaseKind(StrEnum):
     payment_failed = "payment_failed"

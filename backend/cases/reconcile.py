@@ -4,7 +4,8 @@ Inputs are read in bulk, a fixed number of statements per batch of customers (th
 timeline, daily usage, tier changes, current scores, stored cases and the case events people made),
 never per customer. Cases are matched by (kind, trigger key): new ones are inserted, changed ones
 updated, and each transition not yet recorded becomes a case event (unique per case and key, so a
-retry or a second copy records nothing twice) published after the commit.
+retry or a second copy records nothing twice) published after the commit. Openings, joinings and
+status changes are also recorded as `case.changed` domain events for the domains above cases.
 
 A stored case no longer derived (a late event showed its trigger stale) is deleted when nobody
 touched it, else dismissed with the reason: what people did to a case is never thrown away.
@@ -34,7 +35,14 @@ from churnsaver.backend.cases.derivation import (
     TimelineEntry,
     derive_cases,
 )
-from churnsaver.backend.cases.models import CaseEvent, CaseEventType, CaseStatus, RecoveryCase
+from churnsaver.backend.cases.models import (
+    CASE_CHANGED,
+    CASE_CHANGED_TYPES,
+    CaseEvent,
+    CaseEventType,
+    CaseStatus,
+    RecoveryCase,
+)
 from churnsaver.backend.cases.publishing import publish_case_event
 from churnsaver.backend.cases.repository import CaseEventRepository, CaseRepository
 from churnsaver.backend.cases.settings import CaseSettings, load_settings
@@ -52,6 +60,7 @@ from churnsaver.backend.customers.repository import (
 )
 from churnsaver.backend.risk.models import TIER_CHANGED, RiskScore
 from churnsaver.backend.risk.repository import RiskScoreRepository
+from churnsaver.jobs.outbox import notify
 
 BATCH_CUSTOMERS = 500
 # A customer not scored yet: the rules' base rate (risk/rules.py BASE_RATE), the cold-start score
@@ -377,10 +386,38 @@ async def _record_transitions(
     table = CaseEvent.__table__
     statement = insert_for(session)(table).on_conflict_do_nothing().returning(table.c.id)
     inserted = {row_id for (row_id,) in await (await session.connection()).execute(statement, rows)}
-    for row in rows:
-        if row["id"] in inserted:
-            publish_case_event(session, cases[row["case_id"]], _EventRef(**row))
+    news = [row for row in rows if row["id"] in inserted]
+    for row in news:
+        publish_case_event(session, cases[row["case_id"]], _EventRef(**row))
+    await _record_case_changes(session, tenant_id, [(cases[row["case_id"]], row) for row in news])
     return len(inserted)
+
+
+async def _record_case_changes(
+    session: AsyncSession, tenant_id: uuid.UUID, news: list[tuple["_CaseRef", dict[str, Any]]]
+) -> None:
+    """A `case.changed` domain event per recorded opening, joining or status change, and its
+    consumers notified: the news the domains above cases read."""
+    rows = [
+        {
+            "id": ordered_uuid(),
+            "tenant_id": tenant_id,
+            "type": CASE_CHANGED,
+            "subject_id": ref.id,
+            "payload": {
+                "case_event": row["type"],
+                "kind": ref.kind,
+                "customer_id": str(ref.customer_id),
+                "status": ref.status,
+            },
+            "occurred_at": utcnow(),
+        }
+        for ref, row in news
+        if row["type"] in CASE_CHANGED_TYPES
+    ]
+    if rows:
+        await (await session.connection()).execute(insert(DomainEvent.__table__), rows)
+        notify(session, tenant_id, CASE_CHANGED)
 
 
 @dataclass(frozen=True, slots=True)

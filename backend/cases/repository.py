@@ -14,9 +14,8 @@ from typing import Any
 
 from sqlalchemy import Select, func, select, tuple_
 
-from churnsaver.backend.cases.models import CaseConsumerCursor, CaseEvent, CaseSettingsRow, CaseStatus, RecoveryCase
+from churnsaver.backend.cases.models import CaseEvent, CaseSettingsRow, CaseStatus, RecoveryCase
 from churnsaver.backend.core.bulk import is_one_of
-from churnsaver.backend.core.db import insert_for, utcnow
 from churnsaver.backend.core.errors import InvalidInput
 from churnsaver.backend.core.pagination import KeysetOrder, Page, clamp_page_size, keyset_page
 from churnsaver.backend.core.repository import TenantRepository
@@ -137,20 +136,6 @@ class CaseSettingsRepository(TenantRepository[CaseSettingsRow]):
 
     async def find(self) -> CaseSettingsRow | None:
         return (await self.session.execute(self.select_readable())).scalar_one_or_none()
-
-
-class CaseCursorRepository(TenantRepository[CaseConsumerCursor]):
-    model = CaseConsumerCursor
-
-    async def locked(self) -> CaseConsumerCursor | None:
-        """The cursor, locked until the transaction ends: two copies of the consumer take turns."""
-        statement = self.select_readable().with_for_update()
-        return (await self.session.execute(statement)).scalar_one_or_none()
-
-    async def advance(self, last_event_id: uuid.UUID) -> None:
-        values = {"last_event_id": last_event_id, "updated_at": utcnow()}
-        insert = insert_for(self.session)(CaseConsumerCursor).values(tenant_id=self.tenant_id, **values)
-        await self.session.execute(insert.on_conflict_do_update(index_elements=["tenant_id"], set_=values))
 
 
 def _encode_priority_cursor(priority: float, case_id: uuid.UUID) -> str:

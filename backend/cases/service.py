@@ -8,7 +8,7 @@ reopening and marking lost are manual overrides: stored as case events, they are
 same reconciliation that applies billing truth (`reconcile.py`), in time order with it, so a
 later evaluation never undoes them, and the case row always says what the derivation says.
 
-`touch`, `offer_shown` and `offer_accepted` are the internal API the campaign and offer domains
+`touch`, `touch_first`, `offer_shown` and `offer_accepted` are the internal API the campaign and offer domains
 call (no subject: they act for the system, named by `actor`).
 """
 
@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from churnsaver.backend.cases.derivation import ManualAction
 from churnsaver.backend.cases.models import CaseEvent, CaseEventType, CaseStatus, RecoveryCase
@@ -26,6 +27,7 @@ from churnsaver.backend.cases.publishing import publish_case_event
 from churnsaver.backend.cases.reconcile import reconcile_customers
 from churnsaver.backend.cases.repository import CaseEventRepository, CaseQuery, CaseRepository
 from churnsaver.backend.cases.settings import CaseSettings, load_settings, store_settings
+from churnsaver.backend.core.bulk import is_one_of, update_by_id
 from churnsaver.backend.core.db import utcnow
 from churnsaver.backend.core.errors import Conflict, InvalidInput, NotFound
 from churnsaver.backend.core.ids import ordered_uuid
@@ -210,6 +212,40 @@ async def touch(
         case.updated_at = utcnow()
     await _record(session, case, CaseEventType.touched, actor, {}, occurred_at=at)
     return case
+
+
+async def touch_first(
+    session: AsyncSession, tenant_id: uuid.UUID, touches: dict[uuid.UUID, datetime], actor: str
+) -> None:
+    """`touch` for a batch of cases (case id -> when), in a fixed number of statements: the first
+    contact of each case not touched yet meets its SLA and is recorded on its timeline."""
+    if not touches:
+        return
+    cases = CaseRepository(session, tenant_id)
+    statement = cases.select_readable().where(
+        is_one_of(session, RecoveryCase.id, sorted(touches, key=str)), RecoveryCase.first_touch_at.is_(None)
+    )
+    untouched = list((await session.execute(statement)).scalars())
+    now = utcnow()
+    rows = [{"id": case.id, "first_touch_at": touches[case.id], "updated_at": now} for case in untouched]
+    await update_by_id(session, RecoveryCase, tenant_id, rows)
+    events = [
+        CaseEvent(
+            tenant_id=tenant_id,
+            case_id=case.id,
+            type=CaseEventType.touched.value,
+            key=f"{CaseEventType.touched.value}:{ordered_uuid()}",
+            occurred_at=touches[case.id],
+            actor=actor,
+            data={},
+        )
+        for case in untouched
+    ]
+    session.add_all(events)
+    await session.flush()
+    for case, event in zip(untouched, events, strict=True):
+        set_committed_value(case, "first_touch_at", touches[case.id])
+        publish_case_event(session, case, event)
 
 
 async def offer_shown(

@@ -5,19 +5,18 @@ second copy records nothing twice. Nothing waits in memory: what is due is found
 """
 
 import uuid
-from collections import defaultdict
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import Row, or_
+from sqlalchemy import or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from churnsaver.backend.cases.models import CaseStatus, RecoveryCase
+from churnsaver.backend.cases.models import CaseConsumerCursor, CaseStatus, RecoveryCase
 from churnsaver.backend.cases.reconcile import ReconcileReport, reconcile_customers
-from churnsaver.backend.cases.repository import CaseCursorRepository, CaseRepository
+from churnsaver.backend.cases.repository import CaseRepository
 from churnsaver.backend.cases.settings import load_settings
-from churnsaver.backend.core.db import Database, insert_for, utcnow
-from churnsaver.backend.core.domain_events import DomainEvent, DomainEventRepository
+from churnsaver.backend.core.db import Database, utcnow
+from churnsaver.backend.core.domain_events import EventFeed
 from churnsaver.backend.customers.activity import NON_USAGE_NAMES
 from churnsaver.backend.customers.models import CustomerDailyActivity
 from churnsaver.backend.customers.repository import CustomerDailyActivityRepository
@@ -33,14 +32,8 @@ CONSUME_TIER_CHANGES = "cases.consume_tier_changes"
 SWEEP = "cases.sweep"
 SWEEP_TENANT = "cases.sweep_tenant"
 CHECK_USAGE = "cases.check_usage"
-TIER_EVENTS_PER_RUN = 5_000
-# A tier event recorded this recently may still have a concurrent transaction's older id
-# committing behind it: it is reconciled, but the cursor stays before it until it is settled.
-CURSOR_SETTLE = timedelta(minutes=1)
-# The settling tier events this process has reconciled, per tenant: each run re-reads the settling
-# minute behind the cursor but reconciles only what is new to it. Only saves work: another process,
-# or this one restarted, reconciles them again, which records nothing twice.
-_reconciled_tier_events: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
+# Tier changes read after the cases' own cursor; reconciling again records nothing twice.
+TIER_FEED = EventFeed((TIER_CHANGED,), CaseConsumerCursor)
 # Usage drops compare the last 7 days with the 28 before: customers active in these 35 days.
 USAGE_LOOKBACK = timedelta(days=35)
 logger = structlog.get_logger(__name__)
@@ -95,46 +88,17 @@ async def consume_tier_events(db: Database, tenant_id: uuid.UUID, now: datetime 
     """Reconcile the customers of the tenant's tier events after the cursor, and move it on."""
     now = now or utcnow()
     async with db.tenant_unit_of_work(tenant_id) as session:
-        cursors = CaseCursorRepository(session, tenant_id)
-        insert = insert_for(session)(cursors.model).values(tenant_id=tenant_id, last_event_id=None, updated_at=now)
-        await session.execute(insert.on_conflict_do_nothing())
-        cursor = await cursors.locked()
-        assert cursor is not None  # inserted above if it was missing
-        statement = DomainEventRepository(session, tenant_id).select_readable(
-            DomainEvent.id, DomainEvent.subject_id, DomainEvent.occurred_at
-        )
-        statement = statement.where(DomainEvent.type == TIER_CHANGED)
-        if cursor.last_event_id is not None:
-            statement = statement.where(DomainEvent.id > cursor.last_event_id)
-        events = (await session.execute(statement.order_by(DomainEvent.id).limit(TIER_EVENTS_PER_RUN))).all()
-        if not events:
-            return ReconcileReport()
-        reconciled = _reconciled_tier_events[tenant_id]
-        fresh = [event for event in events if event.id not in reconciled]
+        batch = await TIER_FEED.read(session, tenant_id, now)
         report = ReconcileReport()
-        if fresh:
-            customers = {event.subject_id for event in fresh}
+        if batch.fresh:
+            customers = {event.subject_id for event in batch.fresh}
             report = await reconcile_customers(session, tenant_id, customers, now, actor=f"job:{CONSUME_TIER_CHANGES}")
-        if (last := _last_settled(events, now)) is not None:
-            await cursors.advance(last)
-    # Committed: remember what was reconciled, and forget what the cursor has passed.
-    reconciled.update(event.id for event in fresh)
-    if last is not None:
-        reconciled.difference_update([event.id for event in events if event.id <= last])
-    if len(events) == TIER_EVENTS_PER_RUN:
+        await TIER_FEED.advance(session, batch)
+    TIER_FEED.committed(batch)
+    if batch.full:
         async with db.tenant_unit_of_work(tenant_id) as session:
             enqueue(session, CONSUME_TIER_CHANGES, tenant_id=tenant_id)  # more behind them
     return report
-
-
-def _last_settled(events: list[Row[tuple[uuid.UUID, uuid.UUID, datetime]]], now: datetime) -> uuid.UUID | None:
-    """The id of the last event before the first one still settling (None: the first is)."""
-    last = None
-    for event in events:
-        if event.occurred_at >= now - CURSOR_SETTLE:
-            break
-        last = event.id
-    return last
 
 
 @consumer(TIER_CHANGED)

@@ -1,5 +1,5 @@
 """Commands: serve, worker, migrate, tenant, apikey, jobs, import, ingest, synthetic, model, score, scores, cases,
-messages."""
+messages and campaigns."""
 
 import asyncio
 import os
@@ -11,6 +11,7 @@ import uvicorn
 from rich.table import Table
 from sqlalchemy import select
 
+from churnsaver.backend.cli.campaigns import campaigns_app
 from churnsaver.backend.cli.cases import cases_app
 from churnsaver.backend.cli.command import Typer
 from churnsaver.backend.cli.imports import import_app
@@ -47,6 +48,7 @@ app.command("score")(score)
 app.add_typer(scores_app, name="scores")
 app.add_typer(cases_app, name="cases")
 app.add_typer(messages_app, name="messages")
+app.add_typer(campaigns_app, name="campaigns")
 
 
 def load_settings() -> Settings:

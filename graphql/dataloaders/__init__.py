@@ -8,6 +8,8 @@ import uuid
 
 from churnsaver.backend.core.db import Database
 from churnsaver.graphql.dataloaders.api_key import ApiKeyLoader
+from churnsaver.graphql.dataloaders.campaign import CampaignLoader
+from churnsaver.graphql.dataloaders.campaign_stats import CampaignStatsLoader
 from churnsaver.graphql.dataloaders.case import CaseLoader
 from churnsaver.graphql.dataloaders.case_events import CaseEventsLoader
 from churnsaver.graphql.dataloaders.case_messages import CaseMessagesLoader
@@ -41,3 +43,5 @@ class Loaders:
         self.customer_cases = CustomerCasesLoader(db, tenant_id)
         self.message = MessageLoader(db, tenant_id)
         self.case_messages = CaseMessagesLoader(db, tenant_id)
+        self.campaign = CampaignLoader(db, tenant_id)
+        self.campaign_stats = CampaignStatsLoader(db, tenant_id)

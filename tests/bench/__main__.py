@@ -3,9 +3,12 @@ history import benchmark (tests/bench/ingest/history.py), then the risk benchmar
 with the static churn tables (tests/bench/risk/static_tables.py).
 
 Then the cases benchmark (tests/bench/cases/latency.py): a hard-decline webhook to its case on the
-`caseEvents` subscription, under a background of other webhooks.
+`caseEvents` subscription, under a background of other webhooks. Then the campaigns benchmark
+(tests/bench/campaigns/throughput.py): due campaign steps to an SMTP server, none twice; and
+(tests/bench/campaigns/first_email.py) a hard-decline webhook to its first email at an SMTP server.
 
-`python -m tests.bench [all|foundation|ingest|history|risk|static-tables|cases] [options]`; `all` is the default.
+`python -m tests.bench [all|foundation|ingest|history|risk|static-tables|cases|campaigns|first-email] [options]`;
+`all` is the default.
 
 The foundation benchmark: the GraphQL `customers` page against a plain Starlette endpoint
 running the same SQL. For each backend (the embedded SQLite always; PostgreSQL when CHURNSAVER_TEST_DATABASE_URL is
@@ -25,6 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tests.bench.campaigns import first_email
+from tests.bench.campaigns import throughput as campaigns_throughput
 from tests.bench.cases import latency as cases_latency
 from tests.bench.dataset import BACKENDS, SeededDatabase, available_backends, seeded_database
 from tests.bench.ingest import history
@@ -42,8 +47,10 @@ RUN_TIMEOUT_SECONDS = (
     + history.RUN_TIMEOUT_SECONDS
     + risk_run.RUN_TIMEOUT_SECONDS
     + cases_latency.RUN_TIMEOUT_SECONDS
+    + campaigns_throughput.RUN_TIMEOUT_SECONDS
+    + first_email.RUN_TIMEOUT_SECONDS
 )
-SUITES = ("all", "foundation", "ingest", "history", "risk", "static-tables", "cases")
+SUITES = ("all", "foundation", "ingest", "history", "risk", "static-tables", "cases", "campaigns", "first-email")
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -61,6 +68,8 @@ def parse_arguments() -> argparse.Namespace:
     risk_run.add_arguments(parser)
     static_tables.add_arguments(parser)
     cases_latency.add_arguments(parser)
+    campaigns_throughput.add_arguments(parser)
+    first_email.add_arguments(parser)
     return parser.parse_args()
 
 
@@ -116,7 +125,7 @@ async def run_foundation(arguments: argparse.Namespace) -> dict[str, Any]:
 
 async def main() -> None:
     arguments = parse_arguments()
-    ingest_failed = history_failed = risk_failed = cases_failed = False
+    ingest_failed = history_failed = risk_failed = cases_failed = campaigns_failed = email_failed = False
     async with asyncio.timeout(RUN_TIMEOUT_SECONDS):
         if arguments.suite in ("all", "foundation"):
             results = await run_foundation(arguments)
@@ -136,6 +145,12 @@ async def main() -> None:
         if arguments.suite in ("all", "cases"):
             results = await cases_latency.run(arguments)
             cases_failed = cases_latency.failed(results)
+        if arguments.suite in ("all", "campaigns"):
+            results = await campaigns_throughput.run(arguments)
+            campaigns_failed = campaigns_throughput.failed(results)
+        if arguments.suite in ("all", "first-email"):
+            results = await first_email.run(arguments)
+            email_failed = first_email.failed(results)
     if arguments.suite == "static-tables":
         return
     if "postgres" not in results["backends"]:
@@ -148,6 +163,10 @@ async def main() -> None:
         raise SystemExit("the risk benchmark failed: a customer was left unscored")
     if cases_failed:
         raise SystemExit("the cases benchmark failed: see FAILED above")
+    if campaigns_failed:
+        raise SystemExit("the campaigns benchmark failed: a mail was missing or sent twice")
+    if email_failed:
+        raise SystemExit("the first-email benchmark failed: see FAILED above")
 
 
 if __name__ == "__main__":

@@ -62,6 +62,8 @@ def server_environment(settings: Settings) -> dict[str, str]:
         environment["CHURNSAVER_DATABASE_URL"] = settings.database_url
     if settings.redis_url:
         environment["CHURNSAVER_REDIS_URL"] = settings.redis_url
+    if settings.smtp_url:
+        environment["CHURNSAVER_SMTP_URL"] = settings.smtp_url
     return environment
 
 

@@ -155,7 +155,7 @@ async def test_a_tier_rising_to_high_opens_a_high_risk_case(db, tenant) -> None:
 async def test_a_settling_tier_event_is_reconciled_once_however_often_it_is_read(db, tenant) -> None:
     started = payloads.stripe_subscription_event("customer.subscription.created", at=NOW - timedelta(days=30))
     [customer_id] = (await apply_and_reconcile(db, tenant.id, started)).changed_customers
-    await tier_event(db, tenant.id, customer_id, "medium", "critical", utcnow())  # within CURSOR_SETTLE
+    await tier_event(db, tenant.id, customer_id, "medium", "critical", utcnow())  # within the feed's settling minute
 
     first = await consume_tier_events(db, tenant.id)
     again = await consume_tier_events(db, tenant.id)  # the cursor is still before it

@@ -26,6 +26,8 @@ ROOT_FIELDS = {
     "templates": 'templates(key: "winback", channel: EMAIL) { locale }',
     "renderTemplate": 'renderTemplate(key: "winback", channel: SMS) { ... on RenderedTemplate { bodyText } }',
     "channelSettings": "channelSettings { timezone }",
+    "campaigns": "campaigns(first: 2) { totalCount edges { node { id name stats { enrolled } } } }",
+    "campaign": 'campaign(id: "Q2FtcGFpZ246MA==") { id }',
 }
 
 

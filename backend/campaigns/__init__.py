@@ -1,0 +1,1 @@
+"""Recovery campaigns: playbooks, their steps and variants, holdouts, enrollment and durable schedules."""
