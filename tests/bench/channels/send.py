@@ -2,7 +2,7 @@
 local aiosmtpd, in batches, with several jobs at once; or captured (no SMTP) to see the database part.
 
 `python -m tests.bench.channels.send [sqlite|postgres] [messages] [concurrent jobs] [captured]`.
-Prints messages/s for scheduling (one transaction) and for delivering. PostgreSQL needs
+Prints messages/s for scheduling (one transaction, `schedule_messages` in batches of 500) and for delivering. PostgreSQL needs
 CHURNSAVER_TEST_DATABASE_URL. Not part of `make bench`: campaigns' benchmark measures the whole path.
 """
 
@@ -23,6 +23,8 @@ from tests.fixtures.databases import migrated_database
 from tests.fixtures.factories import create_tenant_with_key
 from tests.fixtures.smtp import Mailbox, free_port
 
+SCHEDULE_BATCH = 500  # messages per schedule_messages call
+
 
 async def run(backend: str, count: int, concurrency: int, captured: bool) -> None:
     mailbox = Mailbox()
@@ -42,19 +44,22 @@ async def run(backend: str, count: int, concurrency: int, captured: bool) -> Non
                 session.add_all(customers)
             started = time.perf_counter()
             async with db.tenant_unit_of_work(tenant.id) as session:
-                ids = [
-                    (
-                        await service.schedule_message(
-                            session,
-                            tenant.id,
-                            customer_id=customer.id,
-                            case_id=None,
-                            channel="email",
-                            template="winback",
-                            idempotency_key=f"bench:{customer.id}",
-                        )
-                    ).message_id
+                requests = [
+                    service.MessageRequest(
+                        customer_id=customer.id,
+                        case_id=None,
+                        channel="email",
+                        template="winback",
+                        idempotency_key=f"bench:{customer.id}",
+                    )
                     for customer in customers
+                ]
+                ids = [
+                    outcome.message_id
+                    for start in range(0, count, SCHEDULE_BATCH)
+                    for outcome in await service.schedule_messages(
+                        session, tenant.id, requests[start : start + SCHEDULE_BATCH]
+                    )
                 ]
             scheduled = time.perf_counter()
             waiting: asyncio.Queue = asyncio.Queue()
