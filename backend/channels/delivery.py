@@ -124,12 +124,27 @@ async def deliver(
     """Send the message if it is still to be sent, and with `batch` > 1 up to `batch` - 1 other due
     messages of the tenant alongside it (their own jobs then find them done); returns what happened
     to `message_id` (for logs and tests): sent, captured, failed, suppressed, retrying, done, ..."""
+    if await _settled(db, tenant_id, message_id):
+        return "done"  # the usual case of a batch's other jobs: a read, no write transaction
     now = utcnow()
     prepared, outcomes = await _claim(db, settings, tenant_id, message_id, batch, now)
     if prepared:
         results = await asyncio.gather(*(_attempt(settings, one) for one in prepared))
         outcomes |= await _record(db, tenant_id, list(zip(prepared, results, strict=True)))
     return outcomes.get(message_id, "done")
+
+
+SETTLED = tuple(
+    status.value for status in MessageStatus if status not in (MessageStatus.scheduled, MessageStatus.sending)
+)
+
+
+async def _settled(db: Database, tenant_id: uuid.UUID, message_id: uuid.UUID) -> bool:
+    """The message was sent, failed or suppressed: nothing ever moves it back to `scheduled` (a
+    retry or a requeue is decided while it is `sending`), so its job has nothing to do."""
+    async with db.tenant_session(tenant_id) as session:
+        statement = select(Message.status).where(owned_by(tenant_id, Message), Message.id == message_id)
+        return (await session.execute(statement)).scalar_one_or_none() in SETTLED
 
 
 @dataclass

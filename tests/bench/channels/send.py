@@ -2,7 +2,8 @@
 local aiosmtpd, in batches, with several jobs at once; or captured (no SMTP) to see the database part.
 
 `python -m tests.bench.channels.send [sqlite|postgres] [messages] [concurrent jobs] [captured]`.
-Prints messages/s for scheduling (one transaction, `schedule_messages` in batches of 500) and for delivering. PostgreSQL needs
+Prints messages/s and CPU per message (of this process, aiosmtpd included) for scheduling (one
+transaction, `schedule_messages` in batches of 500) and for delivering. PostgreSQL needs
 CHURNSAVER_TEST_DATABASE_URL. Not part of `make bench`: campaigns' benchmark measures the whole path.
 """
 
@@ -42,7 +43,7 @@ async def run(backend: str, count: int, concurrency: int, captured: bool) -> Non
             ]
             async with db.tenant_unit_of_work(tenant.id) as session:
                 session.add_all(customers)
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
             async with db.tenant_unit_of_work(tenant.id) as session:
                 requests = [
                     service.MessageRequest(
@@ -61,7 +62,7 @@ async def run(backend: str, count: int, concurrency: int, captured: bool) -> Non
                         session, tenant.id, requests[start : start + SCHEDULE_BATCH]
                     )
                 ]
-            scheduled = time.perf_counter()
+            scheduled, scheduled_cpu = time.perf_counter(), time.process_time()
             waiting: asyncio.Queue = asyncio.Queue()
             for message_id in ids:
                 waiting.put_nowait(message_id)
@@ -71,11 +72,13 @@ async def run(backend: str, count: int, concurrency: int, captured: bool) -> Non
                     await deliver(db, settings, tenant.id, waiting.get_nowait(), batch=BATCH)
 
             await asyncio.gather(*(job_runner() for _ in range(concurrency)))
-            delivered = time.perf_counter()
+            delivered, delivered_cpu = time.perf_counter(), time.process_time()
             accepted = "captured" if captured else f"{len(mailbox.envelopes)} accepted by aiosmtpd"
             print(
-                f"{backend}: schedule {count / (scheduled - started):.0f}/s, "
-                f"deliver {count / (delivered - scheduled):.0f}/s ({accepted})"
+                f"{backend}: schedule {count / (scheduled - started):.0f}/s "
+                f"({(scheduled_cpu - started_cpu) / count * 1000:.2f} ms CPU each), "
+                f"deliver {count / (delivered - scheduled):.0f}/s "
+                f"({(delivered_cpu - scheduled_cpu) / count * 1000:.2f} ms CPU each, this process; {accepted})"
             )
             await db.dispose()
     finally:
