@@ -153,7 +153,7 @@ async def schedule_messages(
         session, tenant_id, [(customers[request.customer_id], Channel(request.channel)) for request in new.values()]
     )
     now = utcnow()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for request, (address, reason) in zip(new.values(), found, strict=True):
         status = MessageStatus.suppressed if reason else MessageStatus.scheduled
         rows.append(
