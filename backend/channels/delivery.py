@@ -39,7 +39,7 @@ from churnsaver.backend.channels.default_templates import TemplateText
 from churnsaver.backend.channels.models import Channel, LinkPurpose, Message, MessageEvent, MessageStatus
 from churnsaver.backend.channels.outcomes import OutcomeUnknown, PermanentFailure, TemporaryFailure
 from churnsaver.backend.channels.repository import ConsentRepository, MessageRepository, TemplateRepository
-from churnsaver.backend.channels.service import SEND, destinations
+from churnsaver.backend.channels.service import SEND, destinations, record_events
 from churnsaver.backend.channels.settings import (
     SMS_TOKEN,
     WHOP_KEY,
@@ -199,6 +199,8 @@ async def _claim(
                     outcomes[message.id] = result
                 else:
                     prepared.append(result)
+        sending = MessageStatus.sending.value
+        await record_events(session, tenant_id, [(one.message_id, sending, None, {}) for one in prepared], now)
         return prepared, outcomes
 
 
@@ -277,7 +279,6 @@ async def _prepare(
         return "failed"
     message.to_address, message.locale = address, locale
     message.subject, message.body_text, message.body_html = rendered.subject, rendered.body_text, rendered.body_html
-    _transition(session, message, MessageStatus.sending, None, now)
     return Prepared(
         message_id=message.id,
         tenant_id=tenant_id,
@@ -356,8 +357,9 @@ async def _record_sent(
     if provider_ids:
         await session.execute(update(Message), provider_ids)
     data = {"captured": True} if captured else {}
-    for message_id in moved:
-        _event(session, tenant_id, message_id, MessageStatus.sent, None, now, data)
+    await record_events(
+        session, tenant_id, [(message_id, MessageStatus.sent.value, None, data) for message_id in moved], now
+    )
     label = "captured" if captured else "sent"
     return {message_id: label if message_id in moved else "done" for message_id in ids}
 

@@ -212,7 +212,8 @@ async def record_events(
     now: datetime | None = None,
 ) -> None:
     """Store a status event (message id, status, reason, data) for each message, in one statement."""
-    await MessageEventRepository(session, tenant_id).insert_many(events, now or utcnow())
+    if events:
+        await MessageEventRepository(session, tenant_id).insert_many(events, now or utcnow())
 
 
 async def sent_counts(
