@@ -131,17 +131,36 @@ async def deliver(
     if prepared:
         results = await asyncio.gather(*(_attempt(settings, one) for one in prepared))
         outcomes |= await _record(db, tenant_id, list(zip(prepared, results, strict=True)))
+    _remember_settled(outcomes)
     return outcomes.get(message_id, "done")
 
 
+SETTLED_OUTCOMES = frozenset(("sent", "captured", "failed", "suppressed"))  # of `deliver`, final
+MAX_REMEMBERED = 100_000
+_settled_here: set[uuid.UUID] = set()
 SETTLED = tuple(
     status.value for status in MessageStatus if status not in (MessageStatus.scheduled, MessageStatus.sending)
 )
 
 
+def _remember_settled(outcomes: dict[uuid.UUID, str]) -> None:
+    """Keep the messages this process settled (their transactions committed), for `_settled`."""
+    if len(_settled_here) > MAX_REMEMBERED:
+        _settled_here.clear()
+    _settled_here.update(message_id for message_id, outcome in outcomes.items() if outcome in SETTLED_OUTCOMES)
+
+
+def forget_settled() -> None:
+    """Forget what this process settled, as a freshly started worker knows nothing of it."""
+    _settled_here.clear()
+
+
 async def _settled(db: Database, tenant_id: uuid.UUID, message_id: uuid.UUID) -> bool:
     """The message was sent, failed or suppressed: nothing ever moves it back to `scheduled` (a
-    retry or a requeue is decided while it is `sending`), so its job has nothing to do."""
+    retry or a requeue is decided while it is `sending`), so its job has nothing to do. Known
+    without a read when this process settled it (the batch's other jobs, run here)."""
+    if message_id in _settled_here:
+        return True
     async with db.tenant_session(tenant_id) as session:
         statement = select(Message.status).where(owned_by(tenant_id, Message), Message.id == message_id)
         return (await session.execute(statement)).scalar_one_or_none() in SETTLED
