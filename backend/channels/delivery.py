@@ -291,8 +291,11 @@ async def _prepare(
     if reason is not None:
         _transition(session, message, MessageStatus.suppressed, reason, now)
         return "suppressed"
+    unsubscribe_url = link(settings, message, LinkPurpose.unsubscribe, now)  # in the body and the header
     try:
-        rendered, locale = await render_message(session, settings, message, customer, case, context, now)
+        rendered, locale = await render_message(
+            session, settings, message, customer, case, context, now, unsubscribe_url
+        )
     except TemplateError as error:
         _transition(session, message, MessageStatus.failed, f"the template cannot be rendered: {error}", now)
         return "failed"
@@ -309,7 +312,7 @@ async def _prepare(
         body_html=rendered.body_html,
         from_name=context.merchant,
         from_address=context.settings.from_address,
-        unsubscribe_url=link(settings, message, LinkPurpose.unsubscribe, now),
+        unsubscribe_url=unsubscribe_url,
         status_callback_url=f"{public_url(settings)}/sms/{tenant_id}/status",
         settings=context.settings,
         sms_auth_token=context.sms_auth_token,
@@ -497,6 +500,7 @@ async def render_message(
     case: RecoveryCase | None,
     context: _TenantContext,
     now: datetime,
+    unsubscribe_url: str,
 ) -> tuple[Rendered, str]:
     """The message's template for the customer's locale (with fallbacks), rendered, and that locale."""
     customer_locale = (customer.traits or {}).get("locale")
@@ -510,7 +514,7 @@ async def render_message(
     variables |= {
         "update_payment_link": link(settings, message, LinkPurpose.update_payment, now),
         "offer_link": link(settings, message, LinkPurpose.offer, now),
-        "unsubscribe_link": link(settings, message, LinkPurpose.unsubscribe, now),
+        "unsubscribe_link": unsubscribe_url,
     }
     return render(template, variables), locale
 
