@@ -39,7 +39,7 @@ from churnsaver.backend.channels.default_templates import TemplateText
 from churnsaver.backend.channels.models import Channel, LinkPurpose, Message, MessageEvent, MessageStatus
 from churnsaver.backend.channels.outcomes import OutcomeUnknown, PermanentFailure, TemporaryFailure
 from churnsaver.backend.channels.repository import ConsentRepository, MessageRepository, TemplateRepository
-from churnsaver.backend.channels.service import SEND, destinations
+from churnsaver.backend.channels.service import SEND, destinations, record_events
 from churnsaver.backend.channels.settings import (
     SMS_TOKEN,
     WHOP_KEY,
@@ -124,12 +124,46 @@ async def deliver(
     """Send the message if it is still to be sent, and with `batch` > 1 up to `batch` - 1 other due
     messages of the tenant alongside it (their own jobs then find them done); returns what happened
     to `message_id` (for logs and tests): sent, captured, failed, suppressed, retrying, done, ..."""
+    if await _settled(db, tenant_id, message_id):
+        return "done"  # the usual case of a batch's other jobs: a read, no write transaction
     now = utcnow()
     prepared, outcomes = await _claim(db, settings, tenant_id, message_id, batch, now)
     if prepared:
         results = await asyncio.gather(*(_attempt(settings, one) for one in prepared))
         outcomes |= await _record(db, tenant_id, list(zip(prepared, results, strict=True)))
+    _remember_settled(outcomes)
     return outcomes.get(message_id, "done")
+
+
+SETTLED_OUTCOMES = frozenset(("sent", "captured", "failed", "suppressed"))  # of `deliver`, final
+MAX_REMEMBERED = 100_000
+_settled_here: set[uuid.UUID] = set()
+SETTLED = tuple(
+    status.value for status in MessageStatus if status not in (MessageStatus.scheduled, MessageStatus.sending)
+)
+
+
+def _remember_settled(outcomes: dict[uuid.UUID, str]) -> None:
+    """Keep the messages this process settled (their transactions committed), for `_settled`."""
+    if len(_settled_here) > MAX_REMEMBERED:
+        _settled_here.clear()
+    _settled_here.update(message_id for message_id, outcome in outcomes.items() if outcome in SETTLED_OUTCOMES)
+
+
+def forget_settled() -> None:
+    """Forget what this process settled, as a freshly started worker knows nothing of it."""
+    _settled_here.clear()
+
+
+async def _settled(db: Database, tenant_id: uuid.UUID, message_id: uuid.UUID) -> bool:
+    """The message was sent, failed or suppressed: nothing ever moves it back to `scheduled` (a
+    retry or a requeue is decided while it is `sending`), so its job has nothing to do. Known
+    without a read when this process settled it (the batch's other jobs, run here)."""
+    if message_id in _settled_here:
+        return True
+    async with db.tenant_session(tenant_id) as session:
+        statement = select(Message.status).where(owned_by(tenant_id, Message), Message.id == message_id)
+        return (await session.execute(statement)).scalar_one_or_none() in SETTLED
 
 
 @dataclass
@@ -184,6 +218,8 @@ async def _claim(
                     outcomes[message.id] = result
                 else:
                     prepared.append(result)
+        sending = MessageStatus.sending.value
+        await record_events(session, tenant_id, [(one.message_id, sending, None, {}) for one in prepared], now)
         return prepared, outcomes
 
 
@@ -255,14 +291,16 @@ async def _prepare(
     if reason is not None:
         _transition(session, message, MessageStatus.suppressed, reason, now)
         return "suppressed"
+    unsubscribe_url = link(settings, message, LinkPurpose.unsubscribe, now)  # in the body and the header
     try:
-        rendered, locale = await render_message(session, settings, message, customer, case, context, now)
+        rendered, locale = await render_message(
+            session, settings, message, customer, case, context, now, unsubscribe_url
+        )
     except TemplateError as error:
         _transition(session, message, MessageStatus.failed, f"the template cannot be rendered: {error}", now)
         return "failed"
     message.to_address, message.locale = address, locale
     message.subject, message.body_text, message.body_html = rendered.subject, rendered.body_text, rendered.body_html
-    _transition(session, message, MessageStatus.sending, None, now)
     return Prepared(
         message_id=message.id,
         tenant_id=tenant_id,
@@ -274,7 +312,7 @@ async def _prepare(
         body_html=rendered.body_html,
         from_name=context.merchant,
         from_address=context.settings.from_address,
-        unsubscribe_url=link(settings, message, LinkPurpose.unsubscribe, now),
+        unsubscribe_url=unsubscribe_url,
         status_callback_url=f"{public_url(settings)}/sms/{tenant_id}/status",
         settings=context.settings,
         sms_auth_token=context.sms_auth_token,
@@ -341,8 +379,9 @@ async def _record_sent(
     if provider_ids:
         await session.execute(update(Message), provider_ids)
     data = {"captured": True} if captured else {}
-    for message_id in moved:
-        _event(session, tenant_id, message_id, MessageStatus.sent, None, now, data)
+    await record_events(
+        session, tenant_id, [(message_id, MessageStatus.sent.value, None, data) for message_id in moved], now
+    )
     label = "captured" if captured else "sent"
     return {message_id: label if message_id in moved else "done" for message_id in ids}
 
@@ -461,6 +500,7 @@ async def render_message(
     case: RecoveryCase | None,
     context: _TenantContext,
     now: datetime,
+    unsubscribe_url: str,
 ) -> tuple[Rendered, str]:
     """The message's template for the customer's locale (with fallbacks), rendered, and that locale."""
     customer_locale = (customer.traits or {}).get("locale")
@@ -474,7 +514,7 @@ async def render_message(
     variables |= {
         "update_payment_link": link(settings, message, LinkPurpose.update_payment, now),
         "offer_link": link(settings, message, LinkPurpose.offer, now),
-        "unsubscribe_link": link(settings, message, LinkPurpose.unsubscribe, now),
+        "unsubscribe_link": unsubscribe_url,
     }
     return render(template, variables), locale
 

@@ -1,6 +1,7 @@
 """Tenant-scoped reads and writes of messages, their events, templates and consent."""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,12 +18,14 @@ from churnsaver.backend.channels.models import (
     SmsConsent,
     SuppressedAddress,
 )
-from churnsaver.backend.core.bulk import is_one_of
+from churnsaver.backend.core.bulk import insert_rows, is_one_of
 from churnsaver.backend.core.db import insert_for
+from churnsaver.backend.core.ids import ordered_uuid
 from churnsaver.backend.core.pagination import KeysetOrder, Page, keyset_page
 from churnsaver.backend.core.repository import TenantRepository
 
 NEWEST_FIRST = KeysetOrder(time_column="created_at", descending=True)
+EVENT_COLUMNS = ("id", "message_id", "status", "reason", "data")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,13 +51,23 @@ class MessageRepository(TenantRepository[Message]):
         )
         return (await self.session.execute(statement.limit(1))).scalar_one_or_none()
 
-    async def insert_once(self, values: dict[str, Any]) -> bool:
-        """Insert the message unless its idempotency key is taken; True when this call inserted it.
-        A concurrent insert of the same key waits for the first transaction and then does nothing."""
-        insert = insert_for(self.session)(Message).values(tenant_id=self.tenant_id, **values)
-        insert = insert.on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
-        result = await self.session.execute(insert.returning(Message.id))
-        return result.scalar_one_or_none() is not None
+    async def by_idempotency_keys(self, keys: list[str]) -> dict[str, Message]:
+        if not keys:
+            return {}
+        statement = self.select_readable().where(is_one_of(self.session, Message.idempotency_key, keys))
+        return {message.idempotency_key: message for message in (await self.session.execute(statement)).scalars()}
+
+    async def insert_new(self, rows: list[dict[str, Any]]) -> set[str]:
+        """Insert the messages whose idempotency key is not taken; the keys of those this call
+        inserted. A concurrent insert of a key waits for the first transaction, then skips it."""
+        if not rows:
+            return set()
+        insert = insert_for(self.session)(Message).on_conflict_do_nothing(
+            index_elements=["tenant_id", "idempotency_key"]
+        )
+        statement = insert.returning(Message.idempotency_key)
+        result = await self.session.execute(statement, [{"tenant_id": self.tenant_id, **row} for row in rows])
+        return set(result.scalars())
 
     async def locked(self, message_id: uuid.UUID) -> Message | None:
         """The message, locked until the transaction ends: two workers claiming it take turns."""
@@ -103,6 +116,16 @@ class MessageRepository(TenantRepository[Message]):
 
 class MessageEventRepository(TenantRepository[MessageEvent]):
     model = MessageEvent
+
+    async def insert_many(
+        self, events: Sequence[tuple[uuid.UUID, str, str | None, dict[str, Any]]], now: datetime
+    ) -> None:
+        """One event (message id, status, reason, data) per message, all at `now`, in one statement."""
+        rows = [
+            (ordered_uuid().hex, message_id.hex, status, reason, data) for message_id, status, reason, data in events
+        ]
+        shared = {"tenant_id": self.tenant_id, "occurred_at": now}
+        await insert_rows(self.session, MessageEvent.__table__, shared, EVENT_COLUMNS, rows)
 
     async def of_message(self, message_id: uuid.UUID) -> list[MessageEvent]:
         statement = self.select_readable().where(MessageEvent.message_id == message_id)

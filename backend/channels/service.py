@@ -12,6 +12,7 @@ the settings (`settings_for`) and counts what reached each customer (`sent_count
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -80,6 +81,21 @@ def channel_of(value: str) -> Channel:
         raise InvalidInput(f"unknown channel {value!r} (channels: {', '.join(c.value for c in Channel)})") from None
 
 
+@dataclass(frozen=True, slots=True)
+class MessageRequest:
+    """One message to schedule (`schedule_messages`): the arguments of `schedule_message`."""
+
+    customer_id: uuid.UUID
+    case_id: uuid.UUID | None
+    channel: str
+    template: str
+    idempotency_key: str
+    campaign_id: uuid.UUID | None = None
+    variables: dict[str, Any] | None = None
+    not_before: datetime | None = None
+    test: bool = False
+
+
 async def schedule_message(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -97,46 +113,107 @@ async def schedule_message(
     """Store a message for the customer and enqueue its sending (not before `not_before`), once per
     `idempotency_key`: a second call with the key returns the first message (`created=False`).
     NotFound when the customer is not the tenant's; InvalidInput for a bad channel or key."""
-    kind = channel_of(channel)
-    if not idempotency_key or len(idempotency_key) > MAX_KEY:
-        raise InvalidInput(f"an idempotency key is 1 to {MAX_KEY} characters")
-    if not template or len(template) > MAX_TEMPLATE_KEY:
-        raise InvalidInput(f"a template key is 1 to {MAX_TEMPLATE_KEY} characters")
-    messages = MessageRepository(session, tenant_id)
-    if (existing := await messages.by_idempotency_key(idempotency_key)) is not None:
-        return _outcome(existing, created=False)
-    customer = await CustomerRepository(session, tenant_id).get_or_raise(customer_id, what="customer")
-    address, reason = await destination(session, tenant_id, customer, kind)
-    status = MessageStatus.suppressed if reason else MessageStatus.scheduled
-    message_id = ordered_uuid()
-    now = utcnow()
-    created = await messages.insert_once(
-        {
-            "id": message_id,
-            "customer_id": customer_id,
-            "case_id": case_id,
-            "campaign_id": campaign_id,
-            "channel": kind.value,
-            "template": template,
-            "idempotency_key": idempotency_key,
-            "status": status.value,
-            "reason": reason,
-            "variables": dict(variables or {}),
-            "to_address": address,
-            "test": test,
-            "scheduled_for": not_before or now,
-            "created_at": now,
-            "updated_at": now,
-        }
+    request = MessageRequest(
+        customer_id=customer_id,
+        case_id=case_id,
+        channel=channel,
+        template=template,
+        idempotency_key=idempotency_key,
+        campaign_id=campaign_id,
+        variables=variables,
+        not_before=not_before,
+        test=test,
     )
-    if not created:
-        found = await messages.by_idempotency_key(idempotency_key)
-        assert found is not None  # the insert found the key taken
-        return _outcome(found, created=False)
-    session.add(MessageEvent(tenant_id=tenant_id, message_id=message_id, status=status.value, reason=reason))
-    if status is MessageStatus.scheduled:
-        enqueue(session, SEND, tenant_id=tenant_id, not_before=not_before, message_id=str(message_id))
-    return ScheduleOutcome(message_id=message_id, status=status.value, created=True, reason=reason)
+    [outcome] = await schedule_messages(session, tenant_id, [request])
+    return outcome
+
+
+async def schedule_messages(
+    session: AsyncSession, tenant_id: uuid.UUID, requests: Sequence[MessageRequest]
+) -> list[ScheduleOutcome]:
+    """`schedule_message` for each request, in the order given, with a fixed number of statements
+    for them all. All or nothing: a bad request (InvalidInput) or a customer not the tenant's
+    (NotFound) stores none. A key given twice is one message (the second outcome `created=False`)."""
+    for request in requests:
+        _check_request(request)
+    if not requests:
+        return []
+    messages = MessageRepository(session, tenant_id)
+    known = await messages.by_idempotency_keys(list({request.idempotency_key for request in requests}))
+    new: dict[str, MessageRequest] = {}
+    for request in requests:
+        if request.idempotency_key not in known:
+            new.setdefault(request.idempotency_key, request)
+    customers = await CustomerRepository(session, tenant_id).get_many(
+        list({request.customer_id for request in new.values()})
+    )
+    if any(request.customer_id not in customers for request in new.values()):
+        raise NotFound("customer")
+    found = await destinations(
+        session, tenant_id, [(customers[request.customer_id], Channel(request.channel)) for request in new.values()]
+    )
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    for request, (address, reason) in zip(new.values(), found, strict=True):
+        status = MessageStatus.suppressed if reason else MessageStatus.scheduled
+        rows.append(
+            {
+                "id": ordered_uuid(),
+                "customer_id": request.customer_id,
+                "case_id": request.case_id,
+                "campaign_id": request.campaign_id,
+                "channel": request.channel,
+                "template": request.template,
+                "idempotency_key": request.idempotency_key,
+                "status": status.value,
+                "reason": reason,
+                "variables": dict(request.variables or {}),
+                "to_address": address,
+                "test": request.test,
+                "scheduled_for": request.not_before or now,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    inserted = await messages.insert_new(rows)
+    created = {row["idempotency_key"]: row for row in rows if row["idempotency_key"] in inserted}
+    await record_events(session, tenant_id, [(row["id"], row["status"], row["reason"], {}) for row in created.values()])
+    for key, row in created.items():
+        if row["status"] == MessageStatus.scheduled.value:
+            enqueue(session, SEND, tenant_id=tenant_id, not_before=new[key].not_before, message_id=str(row["id"]))
+    if len(created) < len(rows):  # a concurrent transaction stored some of the keys first
+        known |= await messages.by_idempotency_keys([key for key in new if key not in created])
+    outcomes = []
+    given: set[str] = set()
+    for request in requests:
+        key = request.idempotency_key
+        if key in created:
+            row = created[key]
+            first = key not in given  # the first request with the key created it; a repeat did not
+            outcomes.append(ScheduleOutcome(row["id"], row["status"], created=first, reason=row["reason"]))
+        else:
+            outcomes.append(_outcome(known[key], created=False))
+        given.add(key)
+    return outcomes
+
+
+def _check_request(request: MessageRequest) -> None:
+    channel_of(request.channel)
+    if not request.idempotency_key or len(request.idempotency_key) > MAX_KEY:
+        raise InvalidInput(f"an idempotency key is 1 to {MAX_KEY} characters")
+    if not request.template or len(request.template) > MAX_TEMPLATE_KEY:
+        raise InvalidInput(f"a template key is 1 to {MAX_TEMPLATE_KEY} characters")
+
+
+async def record_events(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    events: Sequence[tuple[uuid.UUID, str, str | None, dict[str, Any]]],
+    now: datetime | None = None,
+) -> None:
+    """Store a status event (message id, status, reason, data) for each message, in one statement."""
+    if events:
+        await MessageEventRepository(session, tenant_id).insert_many(events, now or utcnow())
 
 
 async def sent_counts(

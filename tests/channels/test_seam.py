@@ -2,6 +2,7 @@
 counted, opt-outs and settings read, tenants kept apart."""
 
 from datetime import timedelta
+from functools import partial
 
 import pytest
 
@@ -10,7 +11,7 @@ from churnsaver.backend.channels.repository import ConsentRepository
 from churnsaver.backend.channels.settings import ChannelSettings, load_settings, store_settings
 from churnsaver.backend.core.db import utcnow
 from churnsaver.backend.core.errors import InvalidInput, NotFound
-from tests.fixtures.channels import schedule, send_jobs, stored_message, stored_messages
+from tests.fixtures.channels import message_statuses, schedule, send_jobs, stored_message, stored_messages
 from tests.fixtures.factories import add_identities, create_customer
 
 
@@ -218,3 +219,49 @@ async def test_settings_for_gives_defaults_then_what_the_tenant_stored(db, tenan
 def test_bad_settings_say_what_is_wrong(change, error) -> None:
     with pytest.raises(InvalidInput, match=error):
         ChannelSettings().updated(**change)
+
+
+async def test_scheduling_many_at_once_gives_each_the_single_outcome_and_one_job(db, tenant) -> None:
+    ana = await create_customer(db, tenant.id, "cus_1", email="ana@example.com")
+    bo = await create_customer(db, tenant.id, "cus_2", email=None)
+    earlier = await schedule(db, tenant.id, ana.id, idempotency_key="old")
+    request = partial(service.MessageRequest, case_id=None, channel="email", template="winback")
+    async with db.tenant_unit_of_work(tenant.id) as session:
+        outcomes = await service.schedule_messages(
+            session,
+            tenant.id,
+            [
+                request(customer_id=ana.id, idempotency_key="a"),
+                request(customer_id=bo.id, idempotency_key="b"),
+                request(customer_id=ana.id, idempotency_key="old"),
+                request(customer_id=ana.id, idempotency_key="a"),
+            ],
+        )
+    assert [(o.status, o.created) for o in outcomes] == [
+        ("scheduled", True),
+        ("suppressed", True),
+        ("scheduled", False),
+        ("scheduled", False),
+    ]
+    assert outcomes[1].reason == "the customer has no valid email address"
+    assert outcomes[2].message_id == earlier.message_id and outcomes[3].message_id == outcomes[0].message_id
+    assert len(await stored_messages(db, tenant.id)) == 3
+    assert len(await send_jobs(db, outcomes[0].message_id)) == 1 and not await send_jobs(db, outcomes[1].message_id)
+    assert await message_statuses(db, tenant.id, outcomes[1].message_id) == ["suppressed"]
+
+
+async def test_scheduling_many_stores_none_when_one_customer_is_not_the_tenants(db, tenant, other_tenant) -> None:
+    ana = await create_customer(db, tenant.id, "cus_1", email="ana@example.com")
+    stranger = await create_customer(db, other_tenant.id, "cus_1", email="x@example.com")
+    request = partial(service.MessageRequest, case_id=None, channel="email", template="winback")
+    with pytest.raises(NotFound):
+        async with db.tenant_unit_of_work(tenant.id) as session:
+            await service.schedule_messages(
+                session,
+                tenant.id,
+                [
+                    request(customer_id=ana.id, idempotency_key="a"),
+                    request(customer_id=stranger.id, idempotency_key="b"),
+                ],
+            )
+    assert await stored_messages(db, tenant.id) == []

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from churnsaver.backend.channels import service
-from churnsaver.backend.channels.delivery import DEFAULT_PUBLIC_URL, deliver, resolve_interrupted
+from churnsaver.backend.channels.delivery import DEFAULT_PUBLIC_URL, deliver, forget_settled, resolve_interrupted
 from churnsaver.backend.channels.models import Message
 from churnsaver.backend.channels.repository import ConsentRepository
 from churnsaver.backend.channels.sms import signature
@@ -221,7 +221,9 @@ async def test_an_interrupted_whop_send_is_sent_again_and_whop_drops_the_repeat(
     outcome = await schedule(db, tenant.id, customer.id, channel="whop", template="winback")
     local = settings.model_copy(update={"whop_api_url": whop_api.url})
     assert await deliver(db, local, tenant.id, outcome.message_id) == "sent"
-    # As if the worker had died after Whop queued it, before recording it: still sending, lease run out.
+    # As if the worker had died after Whop queued it, before recording it: still sending, lease run out,
+    # and the worker that goes on is another process, which never saw it sent.
+    forget_settled()
     async with db.tenant_unit_of_work(tenant.id) as session:
         stuck = {"status": "sending", "lease_expires_at": utcnow() - timedelta(seconds=1)}
         await session.execute(update(Message).where(Message.id == outcome.message_id).values(**stuck))

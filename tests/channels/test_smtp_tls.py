@@ -3,9 +3,11 @@ login over it), TLS from the first byte for smtps://, and a refused login as a f
 The server's certificate is made here and trusted through the pool's TLS context."""
 
 import datetime as dt
+import email
+import email.policy
 import ssl
+import uuid
 from collections.abc import Iterator
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -16,8 +18,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from churnsaver.backend.channels.email import SmtpPool, SmtpServer
+from churnsaver.backend.channels.email import OutgoingEmail, RawEmail, SmtpPool, SmtpServer, build
 from churnsaver.backend.channels.outcomes import PermanentFailure
+from churnsaver.backend.core.db import utcnow
 from tests.fixtures.smtp import Mailbox, free_port
 
 
@@ -65,11 +68,20 @@ def authenticate(server, session, envelope, mechanism, credentials) -> AuthResul
     return AuthResult(success=ok, handled=False)
 
 
-def mail(to: str) -> EmailMessage:
-    message = EmailMessage()
-    message["From"], message["To"], message["Subject"] = "shop@example.com", to, "hello"
-    message.set_content("hi")
-    return message
+def mail(to: str) -> RawEmail:
+    return build(
+        OutgoingEmail(
+            message_id=f"<{uuid.uuid4()}@example.com>",
+            from_name="Shop",
+            from_address="shop@example.com",
+            to_address=to,
+            subject="hello",
+            body_text="hi",
+            body_html=None,
+            unsubscribe_url="https://example.com/l/x",
+            date=utcnow(),
+        )
+    )
 
 
 @pytest.fixture
@@ -129,3 +141,31 @@ def test_an_smtp_url_is_read_with_its_defaults() -> None:
     assert SmtpServer.from_url("smtp://localhost").port == 25
     with pytest.raises(ValueError, match="CHURNSAVER_SMTP_URL"):
         SmtpServer.from_url("http://localhost")
+
+
+def test_a_built_email_parses_back_to_what_was_given_and_a_newline_adds_no_header() -> None:
+    html = "<p>Olá Ana</p><a href='https://example.com/l/" + "a" * 300 + "'>pay</a>"
+    raw = build(
+        OutgoingEmail(
+            message_id="<m1@example.com>",
+            from_name="Loja Ünï, Inc",
+            from_address="shop@example.com",
+            to_address="ana@example.com",
+            subject="Pagamento — falhou\nBcc: someone@example.com",
+            body_text="Olá Ana,\n.a line with a dot =\nhttps://example.com/l/" + "a" * 300,
+            body_html=html,
+            unsubscribe_url="https://example.com/l/" + "b" * 300,
+            date=utcnow(),
+        )
+    )
+    mail = email.message_from_bytes(raw.content, policy=email.policy.default)
+    assert (raw.sender, raw.recipient) == ("shop@example.com", "ana@example.com")
+    assert mail["From"] == '"Loja Ünï, Inc" <shop@example.com>'
+    assert mail["Subject"] == "Pagamento — falhou Bcc: someone@example.com" and mail["Bcc"] is None
+    assert mail["List-Unsubscribe"] == "<https://example.com/l/" + "b" * 300 + ">"
+    assert mail.get_body(("plain",)).get_content().splitlines()[1:] == [
+        ".a line with a dot =",
+        "https://example.com/l/" + "a" * 300,
+    ]
+    assert mail.get_body(("html",)).get_content() == html
+    assert not mail.defects
