@@ -4,7 +4,8 @@ under the frequency caps, and hand each to channels with an idempotency key of i
 A batch of due steps is claimed with FOR UPDATE SKIP LOCKED on PostgreSQL (two dispatchers take
 different rows); on SQLite the transaction takes the write lock first, so dispatchers take turns.
 A step is marked sent in the same transaction that stores its message through
-`channels.schedule_message(idempotency_key="campaign-step:<step id>")`: a duplicate job, a retry,
+`channels.schedule_messages` (the batch's messages together), its idempotency key
+"campaign-step:<step id>": a duplicate job, a retry,
 a killed worker or a second dispatcher finds the step sent, or the key taken, and never sends twice;
 a step not yet sent stays pending in the database and a later job or the sweep sends it.
 
@@ -111,6 +112,7 @@ async def dispatch_steps(
     caps = Caps(settings.cap_per_customer_per_week, settings.cap_per_channel_per_day)
     wake_at: set[datetime] = set()
     touches: dict[uuid.UUID, datetime] = {}
+    sending: list[CampaignStepDue] = []
     for step in steps:
         campaign = campaigns.get(step.campaign_id)
         case = cases_by_id.get(step.case_id)
@@ -130,15 +132,18 @@ async def dispatch_steps(
                 wake_at.add(allowed)
                 report.deferred += 1
                 continue
-            await _send(session, tenant_id, step, now)
-            if step.status == StepStatus.sent.value:
-                recent[step.customer_id].append((step.channel, now))
-                touches.setdefault(step.case_id, now)
-                report.sent += 1
-            else:
-                report.skipped += 1
+            # Counted toward the caps of the batch's later steps now; scheduled below, together.
+            recent[step.customer_id].append((step.channel, now))
+            sending.append(step)
             continue
         report.stopped += 1
+    await _send(session, tenant_id, sending, now)
+    for step in sending:
+        if step.status == StepStatus.sent.value:
+            touches.setdefault(step.case_id, now)
+            report.sent += 1
+        else:
+            report.skipped += 1
     await cases.touch_first(session, tenant_id, touches, actor="job:campaigns.dispatch_due")
     await session.flush()
     for moment in sorted(wake_at):
@@ -189,23 +194,24 @@ async def _recent_messages(
     return recent
 
 
-async def _send(session: AsyncSession, tenant_id: uuid.UUID, step: CampaignStepDue, now: datetime) -> None:
-    """Hand the step to channels under its own idempotency key and mark it sent (or skipped with
-    channels' reason, when the message is suppressed). The batch's first message to a case touches
-    it (its first-touch SLA), all cases of the batch at once."""
-    outcome = await channels.schedule_message(
-        session,
-        tenant_id,
-        customer_id=step.customer_id,
-        case_id=step.case_id,
-        channel=step.channel,
-        template=step.template,
-        idempotency_key=f"campaign-step:{step.id}",
-        campaign_id=step.campaign_id,
-        variables={"offer_id": str(step.offer_id)} if step.offer_id else None,
-    )
-    step.message_id, step.sent_at, step.updated_at = outcome.message_id, now, now
-    if outcome.status == "suppressed":
-        step.status, step.reason = StepStatus.skipped.value, outcome.reason
-        return
-    step.status = StepStatus.sent.value
+async def _send(session: AsyncSession, tenant_id: uuid.UUID, steps: list[CampaignStepDue], now: datetime) -> None:
+    """Hand the steps to channels, each under its own idempotency key, in one call, and mark them
+    sent (or skipped with channels' reason, when the message is suppressed)."""
+    requests = [
+        channels.MessageRequest(
+            customer_id=step.customer_id,
+            case_id=step.case_id,
+            channel=step.channel,
+            template=step.template,
+            idempotency_key=f"campaign-step:{step.id}",
+            campaign_id=step.campaign_id,
+            variables={"offer_id": str(step.offer_id)} if step.offer_id else None,
+        )
+        for step in steps
+    ]
+    for step, outcome in zip(steps, await channels.schedule_messages(session, tenant_id, requests), strict=True):
+        step.message_id, step.sent_at, step.updated_at = outcome.message_id, now, now
+        if outcome.status == "suppressed":
+            step.status, step.reason = StepStatus.skipped.value, outcome.reason
+        else:
+            step.status = StepStatus.sent.value
