@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -99,14 +100,22 @@ def start_serve(data_dir, port: int) -> subprocess.Popen:
 
 
 def outbox(data_dir) -> list[tuple[str, bool]]:
-    """(job, sent) for each outbox row: a row stays until its job has finished. Empty before
-    serve has migrated the database."""
+    """(job, sent) for each outbox row due by now: a row stays until its job has finished (a job
+    waiting for a later time, a campaign step's, is not counted). Empty before serve has migrated
+    the database."""
     try:
         with contextlib.closing(sqlite3.connect(f"file:{data_dir / 'churnsaver.db'}?mode=ro", uri=True)) as db:
-            rows = db.execute("SELECT actor_name, dispatched_at IS NOT NULL FROM outbox_jobs").fetchall()
+            query = "SELECT actor_name, dispatched_at IS NOT NULL, not_before FROM outbox_jobs"
+            rows = db.execute(query).fetchall()
     except sqlite3.OperationalError:  # no database file or no tables yet
         return []
-    return [(name, bool(sent)) for name, sent in rows]
+    now = datetime.now(UTC)
+    return [(name, bool(sent)) for name, sent, not_before in rows if not_before is None or _utc(not_before) <= now]
+
+
+def _utc(stored: str) -> datetime:
+    moment = datetime.fromisoformat(stored)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def wait_until(condition, timeout: float, what: str) -> None:
