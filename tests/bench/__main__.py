@@ -40,6 +40,7 @@ from tests.bench.risk import run as risk_run
 from tests.bench.risk import static_tables
 from tests.bench.server import REPO_ROOT, running_server
 from tests.bench.statements import count_statements
+from tests.bench.suite import any_backend_failed
 
 RUN_TIMEOUT_SECONDS = (
     900
@@ -144,13 +145,13 @@ async def main() -> None:
             await static_tables.run(arguments)
         if arguments.suite in ("all", "cases"):
             results = await cases_latency.run(arguments)
-            cases_failed = cases_latency.failed(results)
+            cases_failed = any_backend_failed(results)
         if arguments.suite in ("all", "campaigns"):
             results = await campaigns_throughput.run(arguments)
-            campaigns_failed = campaigns_throughput.failed(results)
+            campaigns_failed = any_backend_failed(results)
         if arguments.suite in ("all", "first-email"):
             results = await first_email.run(arguments)
-            email_failed = first_email.failed(results)
+            email_failed = any_backend_failed(results)
     if arguments.suite == "static-tables":
         return
     if "postgres" not in results["backends"]:

@@ -43,3 +43,8 @@ async def run_on_backends(
     write_json(output, results)
     print(f"results written to {output}")
     return results
+
+
+def any_backend_failed(results: dict[str, Any]) -> bool:
+    """Whether a benchmark run by `run_on_backends` recorded an error on any backend."""
+    return any("error" in backend for backend in results["backends"].values())

@@ -486,10 +486,6 @@ def format_backend(title: str, result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def failed(results: dict[str, Any]) -> bool:
-    return any("error" in backend for backend in results["backends"].values())
-
-
 async def run(arguments: argparse.Namespace) -> dict[str, Any]:
     return await run_on_backends(
         arguments,
