@@ -3,38 +3,16 @@ unsubscribe page and its button, and the page of a link that cannot be used. Scr
 under var/screenshots/."""
 
 import re
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import pytest
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import expect
 
 from churnsaver.backend.channels import service
 from churnsaver.backend.channels.delivery import deliver
 from tests.fixtures.channels import schedule, stored_message
-from tests.fixtures.databases import skip_or_fail
 from tests.fixtures.factories import create_customer
-from tests.fixtures.server import running_server
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 UNSUBSCRIBE = re.compile(r"Unsubscribe: (\S+)")
-
-
-@pytest.fixture(scope="module")
-def base_url(settings) -> Iterator[str]:
-    with running_server(settings) as url:
-        yield url
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists():
-        skip_or_fail(f"browser tests need Debian's chromium at {CHROMIUM}")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        await browser.close()
 
 
 def screenshot_path(repo_root: Path, settings, name: str) -> str:

@@ -1,41 +1,8 @@
 """The GraphiQL console in a real browser: it renders from our own assets and runs a query offline."""
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
-from playwright.async_api import Browser, async_playwright, expect
-
-from tests.fixtures.databases import skip_or_fail
-from tests.fixtures.server import running_server
-
-CHROMIUM = Path("/usr/bin/chromium")
-# Headless and quiet: no sandbox (tests may run as root), no GPU, none of Chromium's own traffic.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="module")
-def base_url(settings) -> Iterator[str]:
-    with running_server(settings) as url:
-        yield url
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists():
-        skip_or_fail(f"browser tests need Debian's chromium at {CHROMIUM} (`make test` installs it when run as root)")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        await browser.close()
+from playwright.async_api import expect
 
 
 async def test_the_console_runs_a_query_with_a_pasted_key_without_leaving_the_machine(
