@@ -73,7 +73,7 @@ class OutboxRelay:
             OUTBOX_LAG.set((now - min(map(_due_since, rows))).total_seconds() if rows else 0)
             if not rows:
                 return 0
-            messages = [self._message(group) for group in _merged(rows)]
+            messages = [self._message(group) for group in merged_groups(rows)]
             # A broker failure raises here, the transaction rolls back, and the rows wait.
             await asyncio.to_thread(self._send, messages)
             # By now a worker may have finished a job and deleted its row (the in-process worker
@@ -174,7 +174,7 @@ class OutboxRelay:
         return min(self.poll_seconds, max((next_due - utcnow()).total_seconds(), 0.0))
 
 
-def _merged(rows: list[OutboxJob]) -> list[list[OutboxJob]]:
+def merged_groups(rows: list[OutboxJob]) -> list[list[OutboxJob]]:
     """`rows` in groups sent as one message each, in the order of each group's first row: a row
     alone, or rows of a merging job with equal other arguments, up to its `merge_limit` items."""
     groups: list[list[OutboxJob]] = []

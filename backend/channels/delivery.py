@@ -121,18 +121,27 @@ def email_message_id(message_id: uuid.UUID, from_address: str) -> str:
 async def deliver(
     db: Database, settings: Settings, tenant_id: uuid.UUID, message_id: uuid.UUID, *, batch: int = 1
 ) -> str:
-    """Send the message if it is still to be sent, and with `batch` > 1 up to `batch` - 1 other due
-    messages of the tenant alongside it (their own jobs then find them done); returns what happened
-    to `message_id` (for logs and tests): sent, captured, failed, suppressed, retrying, done, ..."""
-    if await _settled(db, tenant_id, message_id):
-        return "done"  # the usual case of a batch's other jobs: a read, no write transaction
-    now = utcnow()
-    prepared, outcomes = await _claim(db, settings, tenant_id, message_id, batch, now)
-    if prepared:
-        results = await asyncio.gather(*(_attempt(settings, one) for one in prepared))
-        outcomes |= await _record(db, tenant_id, list(zip(prepared, results, strict=True)))
-    _remember_settled(outcomes)
-    return outcomes.get(message_id, "done")
+    """Send one message (see `deliver_many`); returns what happened to it."""
+    return (await deliver_many(db, settings, tenant_id, [message_id], batch=batch))[message_id]
+
+
+async def deliver_many(
+    db: Database, settings: Settings, tenant_id: uuid.UUID, message_ids: list[uuid.UUID], *, batch: int = 1
+) -> dict[uuid.UUID, str]:
+    """Send the messages still to be sent, and up to `batch` in all with other due messages of the
+    tenant alongside them (their own jobs then find them done); returns what happened to each of
+    `message_ids` (for logs and tests): sent, captured, failed, suppressed, retrying, done, ..."""
+    unsettled = await _unsettled(db, tenant_id, message_ids)
+    outcomes = dict.fromkeys(message_ids, "done")  # the usual case of a batch's other jobs: a read, no write
+    if unsettled:
+        now = utcnow()
+        prepared, claimed = await _claim(db, settings, tenant_id, unsettled, batch, now)
+        outcomes |= claimed
+        if prepared:
+            results = await asyncio.gather(*(_attempt(settings, one) for one in prepared))
+            outcomes |= await _record(db, tenant_id, list(zip(prepared, results, strict=True)))
+        _remember_settled(outcomes)
+    return {message_id: outcomes[message_id] for message_id in message_ids}
 
 
 SETTLED_OUTCOMES = frozenset(("sent", "captured", "failed", "suppressed"))  # of `deliver`, final
@@ -155,15 +164,19 @@ def forget_settled() -> None:
     _settled_here.clear()
 
 
-async def _settled(db: Database, tenant_id: uuid.UUID, message_id: uuid.UUID) -> bool:
-    """The message was sent, failed or suppressed: nothing ever moves it back to `scheduled` (a
-    retry or a requeue is decided while it is `sending`), so its job has nothing to do. Known
-    without a read when this process settled it (the batch's other jobs, run here)."""
-    if message_id in _settled_here:
-        return True
+async def _unsettled(db: Database, tenant_id: uuid.UUID, message_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """Those of the messages not yet sent, failed or suppressed: nothing ever moves a settled one
+    back to `scheduled` (a retry or a requeue is decided while it is `sending`), so its job has
+    nothing to do. Known without a read for those this process settled (a batch's other jobs)."""
+    unknown = [message_id for message_id in dict.fromkeys(message_ids) if message_id not in _settled_here]
+    if not unknown:
+        return []
     async with db.tenant_session(tenant_id) as session:
-        statement = select(Message.status).where(owned_by(tenant_id, Message), Message.id == message_id)
-        return (await session.execute(statement)).scalar_one_or_none() in SETTLED
+        statement = select(Message.id).where(
+            owned_by(tenant_id, Message), is_one_of(session, Message.id, unknown), Message.status.in_(SETTLED)
+        )
+        settled = set((await session.execute(statement)).scalars())
+    return [message_id for message_id in unknown if message_id not in settled]
 
 
 @dataclass
@@ -178,13 +191,14 @@ class _TenantContext:
 
 
 async def _claim(
-    db: Database, settings: Settings, tenant_id: uuid.UUID, message_id: uuid.UUID, batch: int, now: datetime
+    db: Database, settings: Settings, tenant_id: uuid.UUID, message_ids: list[uuid.UUID], batch: int, now: datetime
 ) -> tuple[list[Prepared], dict[uuid.UUID, str]]:
     outcomes: dict[uuid.UUID, str] = {}
     async with db.tenant_unit_of_work(tenant_id) as session:
-        claimed = await _claim_ids(session, tenant_id, message_id, batch, now)
-        if message_id not in claimed:
-            outcomes[message_id] = await _not_claimed(session, tenant_id, message_id, now)
+        claimed = await _claim_ids(session, tenant_id, message_ids, batch, now)
+        for message_id in message_ids:
+            if message_id not in claimed:
+                outcomes[message_id] = await _not_claimed(session, tenant_id, message_id, now)
         if not claimed:
             return [], outcomes
         statement = (
@@ -224,24 +238,24 @@ async def _claim(
 
 
 async def _claim_ids(
-    session: AsyncSession, tenant_id: uuid.UUID, message_id: uuid.UUID, batch: int, now: datetime
+    session: AsyncSession, tenant_id: uuid.UUID, message_ids: list[uuid.UUID], batch: int, now: datetime
 ) -> list[uuid.UUID]:
-    """Claim the message, and up to `batch` - 1 other due ones, in the transaction's first statement:
+    """Claim the messages, and other due ones up to `batch` in all, in the transaction's first statement:
     a conditional write, so of two workers the second waits for the first's commit and then matches
     nothing (on SQLite too, where a transaction that read first could not take the write lock after
     another commit). On PostgreSQL the others are chosen SKIP LOCKED: claimers do not queue up."""
-    wanted: Any = Message.id == message_id
-    if batch > 1:
+    wanted: Any = is_one_of(session, Message.id, message_ids)
+    if batch > len(message_ids):
         due = (
             select(Message.id)
             .where(
                 owned_by(tenant_id, Message),
                 Message.status == MessageStatus.scheduled.value,
                 Message.scheduled_for <= now,
-                Message.id != message_id,
+                Message.id.not_in(message_ids),
             )
             .order_by(Message.scheduled_for)
-            .limit(batch - 1)
+            .limit(batch - len(message_ids))
             .with_for_update(skip_locked=True)
         )
         wanted = or_(wanted, Message.id.in_(due.scalar_subquery()))
@@ -405,7 +419,7 @@ async def _record_one(
             return "done"
         _event(session, tenant_id, message_id, MessageStatus.scheduled, reason, now, {})
         # A job of its own, durable in the outbox: the job that failed it may have been another's.
-        enqueue(session, SEND, tenant_id=tenant_id, not_before=due, message_id=str(message_id))
+        enqueue(session, SEND, tenant_id=tenant_id, not_before=due, message_ids=[str(message_id)])
         return "retrying"
     if retry:
         reason = f"gave up after {prepared.attempts} tries: {result}"
@@ -469,7 +483,7 @@ def _requeue(session: AsyncSession, message: Message, now: datetime) -> None:
     """An interrupted send of an idempotent channel: scheduled again, and its job enqueued."""
     message.lease_expires_at = None
     _transition(session, message, MessageStatus.scheduled, "resent after an interrupted send", now)
-    enqueue(session, SEND, tenant_id=message.tenant_id, message_id=str(message.id))
+    enqueue(session, SEND, tenant_id=message.tenant_id, message_ids=[str(message.id)])
 
 
 async def _move(

@@ -180,7 +180,7 @@ async def schedule_messages(
     await record_events(session, tenant_id, [(row["id"], row["status"], row["reason"], {}) for row in created.values()])
     for key, row in created.items():
         if row["status"] == MessageStatus.scheduled.value:
-            enqueue(session, SEND, tenant_id=tenant_id, not_before=new[key].not_before, message_id=str(row["id"]))
+            enqueue(session, SEND, tenant_id=tenant_id, not_before=new[key].not_before, message_ids=[str(row["id"])])
     if len(created) < len(rows):  # a concurrent transaction stored some of the keys first
         known |= await messages.by_idempotency_keys([key for key in new if key not in created])
     outcomes = []

@@ -1,4 +1,4 @@
-"""The channels domain's jobs: send one message (at most once), and sweep messages whose sending
+"""The channels domain's jobs: send messages (each at most once), and sweep messages whose sending
 worker died (their lease ran out) to `failed`, so none stays `sending` for ever."""
 
 import uuid
@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import structlog
 
-from churnsaver.backend.channels.delivery import deliver, resolve_interrupted
+from churnsaver.backend.channels.delivery import deliver_many, resolve_interrupted
 from churnsaver.backend.channels.service import SEND
 from churnsaver.jobs.outbox import enqueue
 from churnsaver.jobs.registry import PROMPT, job
@@ -20,14 +20,17 @@ SWEEP_TENANT = "channels.sweep_tenant"
 logger = structlog.get_logger(__name__)
 
 
-@job(SEND, queue="channels", priority=PROMPT, min_backoff=timedelta(seconds=5))
-async def send(tenant_id: str, message_id: str) -> None:
-    """Send the message if it is still `scheduled`, with other due messages of the tenant beside it
-    (one claim, one record, the sends side by side); a duplicate job finds its message done. A
-    temporary failure is rescheduled with a job of its own in the outbox, not retried in memory."""
+@job(SEND, queue="channels", priority=PROMPT, min_backoff=timedelta(seconds=5), merge="message_ids", merge_limit=BATCH)
+async def send(tenant_id: str, message_ids: list[str] | None = None, message_id: str | None = None) -> None:
+    """Send the messages still `scheduled`, with other due messages of the tenant beside them (one
+    claim, one record, the sends side by side); a duplicate job finds its messages done. The relay
+    merges the jobs of one tenant it reads in a pass into one. A temporary failure is rescheduled
+    with a job of its own in the outbox, not retried in memory. (`message_id`: rows queued before
+    jobs took a list.)"""
+    wanted = [uuid.UUID(one) for one in [*(message_ids or []), *([message_id] if message_id else [])]]
     current = runtime()
-    outcome = await deliver(current.db, current.settings, uuid.UUID(tenant_id), uuid.UUID(message_id), batch=BATCH)
-    logger.debug("channels.sent", tenant_id=tenant_id, message_id=message_id, outcome=outcome)
+    outcomes = await deliver_many(current.db, current.settings, uuid.UUID(tenant_id), wanted, batch=BATCH)
+    logger.debug("channels.sent", tenant_id=tenant_id, outcomes={str(k): v for k, v in outcomes.items()})
 
 
 @job(SWEEP)

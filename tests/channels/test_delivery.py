@@ -6,10 +6,11 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from churnsaver.backend.channels.delivery import INTERRUPTED, deliver, resolve_interrupted
+from churnsaver.backend.channels.delivery import INTERRUPTED, deliver, deliver_many, resolve_interrupted
 from churnsaver.backend.channels.models import Message
 from churnsaver.backend.channels.repository import ConsentRepository
 from churnsaver.backend.core.db import utcnow
+from churnsaver.jobs.relay import merged_groups
 from tests.fixtures.channels import message_statuses, schedule, send_jobs, stored_message
 from tests.fixtures.factories import create_customer
 
@@ -210,3 +211,22 @@ async def test_concurrent_batches_never_send_a_message_twice(settings, db, tenan
     assert sorted(addresses) == sorted(f"many{n}@example.com" for n in range(30))
     for outcome in outcomes:
         assert (await stored_message(db, tenant.id, outcome.message_id)).status == "sent"
+
+
+async def test_send_jobs_of_a_tenant_merge_and_each_message_is_sent_once(settings, db, tenant, smtp_server) -> None:
+    url, mailbox = smtp_server
+    smtp = with_smtp(settings, url)
+    scheduled = []
+    for n in range(3):  # three transactions, three send jobs in the outbox
+        customer = await create_customer(db, tenant.id, f"cus_{n}", email=f"c{n}@example.com")
+        scheduled.append((await schedule(db, tenant.id, customer.id)).message_id)
+    jobs = [job for message_id in scheduled for job in await send_jobs(db, message_id)]
+    [merged] = merged_groups(jobs)
+    assert len(merged) == 3
+    # The merged job and a late duplicate of one row's job, side by side.
+    first, late = await asyncio.gather(
+        deliver_many(db, smtp, tenant.id, scheduled, batch=3), deliver_many(db, smtp, tenant.id, scheduled[:1])
+    )
+    assert [first[scheduled[0]], late[scheduled[0]]].count("sent") == 1
+    assert first[scheduled[1]] == first[scheduled[2]] == "sent"
+    assert sorted(mail["To"] for mail in mailbox.messages) == ["c0@example.com", "c1@example.com", "c2@example.com"]
