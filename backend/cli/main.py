@@ -7,48 +7,38 @@ import signal
 from typing import Annotated
 
 import typer
-import uvicorn
 from rich.table import Table
 from sqlalchemy import select
 
-from churnsaver.backend.cli.campaigns import campaigns_app
-from churnsaver.backend.cli.cases import cases_app
 from churnsaver.backend.cli.command import Typer
-from churnsaver.backend.cli.imports import import_app
-from churnsaver.backend.cli.ingest import ingest_app
-from churnsaver.backend.cli.messages import messages_app
 from churnsaver.backend.cli.output import JsonOption, console, fail, print_json, run_async
-from churnsaver.backend.cli.risk_models import model_app
-from churnsaver.backend.cli.scores import score, scores_app
-from churnsaver.backend.cli.synthetic import synthetic_app
 from churnsaver.backend.core.config import ConfigurationError, Environment, Settings
 from churnsaver.backend.core.db import Database
 from churnsaver.backend.core.logging import configure_logging
-from churnsaver.backend.core.pubsub import broker_for, publishing_through
-from churnsaver.backend.demo import seed_demo_tenant
-from churnsaver.backend.migrate import migrate as run_migrations
 from churnsaver.jobs.models import FailedJob
-from churnsaver.jobs.worker import running_jobs
 from churnsaver.tenants import service as tenants
 from churnsaver.tenants.api_keys import create_api_key, parse_scopes
 from churnsaver.tenants.auth import AuthSubject
 
-app = Typer(help="Churn Saver: customer retention for subscription businesses.", no_args_is_help=True)
+# The commands of each domain, imported only when used (cli/command.py, LazyGroup).
+GROUPS = {
+    "import": "churnsaver.backend.cli.imports:import_app",
+    "ingest": "churnsaver.backend.cli.ingest:ingest_app",
+    "synthetic": "churnsaver.backend.cli.synthetic:synthetic_app",
+    "model": "churnsaver.backend.cli.risk_models:model_app",
+    "score": "churnsaver.backend.cli.scores:score",
+    "scores": "churnsaver.backend.cli.scores:scores_app",
+    "cases": "churnsaver.backend.cli.cases:cases_app",
+    "messages": "churnsaver.backend.cli.messages:messages_app",
+    "campaigns": "churnsaver.backend.cli.campaigns:campaigns_app",
+}
+app = Typer(help="Churn Saver: customer retention for subscription businesses.", no_args_is_help=True, lazy=GROUPS)
 tenant_app = Typer(help="Create and list tenants.", no_args_is_help=True)
 apikey_app = Typer(help="Mint API keys.", no_args_is_help=True)
 jobs_app = Typer(help="Inspect background jobs.", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(jobs_app, name="jobs")
-app.add_typer(import_app, name="import")
-app.add_typer(ingest_app, name="ingest")
-app.add_typer(synthetic_app, name="synthetic")
-app.add_typer(model_app, name="model")
-app.command("score")(score)
-app.add_typer(scores_app, name="scores")
-app.add_typer(cases_app, name="cases")
-app.add_typer(messages_app, name="messages")
-app.add_typer(campaigns_app, name="campaigns")
 
 
 def load_settings() -> Settings:
@@ -67,6 +57,8 @@ def migrate() -> None:
 
 
 async def _migrate(settings: Settings) -> None:
+    from churnsaver.backend.migrate import migrate as run_migrations
+
     await asyncio.to_thread(run_migrations, settings)
 
 
@@ -76,6 +68,8 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Serve the API (and, without Redis, run the jobs in-process)."""
+    import uvicorn
+
     from churnsaver.backend.app import create_app
 
     settings = load_settings()
@@ -109,6 +103,8 @@ def serve(
 
 
 async def _seed_demo(settings: Settings):
+    from churnsaver.backend.demo import seed_demo_tenant
+
     db = Database(settings)
     try:
         return await seed_demo_tenant(db, settings)
@@ -127,6 +123,9 @@ def worker(threads: Annotated[int, typer.Option(help="Worker threads in this pro
 
 
 async def _work(settings: Settings, threads: int) -> None:
+    from churnsaver.backend.core.pubsub import broker_for, publishing_through
+    from churnsaver.jobs.worker import running_jobs
+
     db = Database(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -30,7 +30,9 @@ def usage_of(*command: str) -> str:
 def commands(group: typer.core.TyperGroup, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], bool]:
     """Every group and command under `group`, named by its words, and whether it is a group."""
     found = {path: True}
-    for name, command in group.commands.items():
+    context = typer.Context(group)
+    for name in group.list_commands(context):  # the root's domain groups are loaded as they are named
+        command = group.get_command(context, name)
         if isinstance(command, typer.core.TyperGroup):
             found |= commands(command, (*path, name))
         else:
