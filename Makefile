@@ -39,10 +39,11 @@ run: install
 	CHURNSAVER_DEMO=$${CHURNSAVER_DEMO:-1} $(UV) run churnsaver serve
 
 # One pytest worker per core (pytest-xdist): the suite waits on subprocesses, servers and
-# databases as much as it computes. PYTEST_WORKERS=0 runs it in this process alone.
+# databases as much as it computes; worksteal hands a free worker the queued tests of a busy one,
+# so a few long tests at the end do not leave a core idle. PYTEST_WORKERS=0 runs it in this process alone.
 PYTEST_WORKERS ?= auto
 test: install browser graphql-http-audit
-	$(UV) run pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(UV) run pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # The property-based tests alone, with many more examples than `make test` gives them.
 fuzz: install
