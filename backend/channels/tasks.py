@@ -2,6 +2,7 @@
 worker died (their lease ran out) to `failed`, so none stays `sending` for ever."""
 
 import uuid
+from collections import Counter
 from datetime import timedelta
 
 import structlog
@@ -30,7 +31,7 @@ async def send(tenant_id: str, message_ids: list[str] | None = None, message_id:
     wanted = [uuid.UUID(one) for one in [*(message_ids or []), *([message_id] if message_id else [])]]
     current = runtime()
     outcomes = await deliver_many(current.db, current.settings, uuid.UUID(tenant_id), wanted, batch=BATCH)
-    logger.debug("channels.sent", tenant_id=tenant_id, outcomes={str(k): v for k, v in outcomes.items()})
+    logger.debug("channels.sent", tenant_id=tenant_id, outcomes=Counter(outcomes.values()))
 
 
 @job(SWEEP)
