@@ -102,7 +102,7 @@ async def test_a_worker_killed_mid_send_never_sends_twice(settings, db) -> None:
         async with db.tenant_unit_of_work(tenant.id) as session:
             lapsed = {"lease_expires_at": utcnow() - timedelta(seconds=1)}
             await session.execute(update(Message).where(Message.id == outcome.message_id).values(**lapsed))
-            enqueue(session, SEND, tenant_id=tenant.id, message_id=str(outcome.message_id))
+            enqueue(session, SEND, tenant_id=tenant.id, message_ids=[str(outcome.message_id)])
         worker = start_worker(redis_settings, url)
         try:
 
