@@ -48,19 +48,9 @@ def served(tmp_path):
         process.wait(10)
 
 
-def test_serve_seeds_the_demo_tenant_and_prints_its_key_and_urls(served):
+def test_serve_seeds_the_demo_tenant_prints_its_key_and_urls_and_the_key_queries_its_data(served):
+    # One start for both: seeding the demo is most of a serve test's time.
     base, process, data_dir = served
-    process.terminate()
-    output = process.communicate(timeout=10)[0]
-
-    key = re.search(r"demo API key\s+(cs_\S+)", output).group(1)
-    assert f"{base}/graphql" in output
-    assert f"{base}/healthz" in output
-    assert key == (data_dir / "demo_api_key").read_text()
-
-
-def test_the_printed_key_queries_the_demo_data(served):
-    base, _process, data_dir = served
     key = (data_dir / "demo_api_key").read_text()
 
     response = httpx.post(
@@ -68,6 +58,8 @@ def test_the_printed_key_queries_the_demo_data(served):
         json={"query": "{ viewer { tenant { slug } } customers(first: 5) { totalCount } }"},
         headers={"Authorization": f"Bearer {key}"},
     )
+    process.terminate()
+    output = process.communicate(timeout=10)[0]
 
     assert response.json()["data"] == {
         "viewer": {"tenant": {"slug": "demo"}},
@@ -75,6 +67,9 @@ def test_the_printed_key_queries_the_demo_data(served):
     }
     assert (data_dir / "churnsaver.db").exists()
     assert (data_dir / "secret_key").exists()
+    assert re.search(r"demo API key\s+(cs_\S+)", output).group(1) == key
+    assert f"{base}/graphql" in output
+    assert f"{base}/healthz" in output
 
 
 SHUTDOWN_TIMEOUT_SECONDS = 1
