@@ -27,6 +27,7 @@ from churnsaver.backend.customers.models import (
     CustomerIdentity,
     Subscription,
 )
+from churnsaver.backend.embeds.models import EmbedOrigin, EmbedSettingsRow
 from churnsaver.backend.ingest.models import InboxEvent, IngestDailyStat, WebhookEndpoint
 from churnsaver.backend.risk.models import (
     RiskModel,
@@ -56,6 +57,8 @@ __all__ = [
     "CustomerEvent",
     "CustomerIdentity",
     "DomainEvent",
+    "EmbedOrigin",
+    "EmbedSettingsRow",
     "FailedJob",
     "InboxEvent",
     "IngestDailyStat",

@@ -23,6 +23,8 @@ from churnsaver.graphql.channels.queries import ChannelQueries
 from churnsaver.graphql.channels.types import MessageType
 from churnsaver.graphql.customers.queries import CustomerQueries
 from churnsaver.graphql.customers.types import CustomerType
+from churnsaver.graphql.embeds.mutations import EmbedMutations
+from churnsaver.graphql.embeds.queries import EmbedQueries
 from churnsaver.graphql.errors import hide_suggestions, report_errors
 from churnsaver.graphql.extensions import OneSessionAtATime, build_extensions
 from churnsaver.graphql.ingest.mutations import IngestMutations
@@ -67,12 +69,22 @@ Query = merge_types(
         CaseQueries,
         ChannelQueries,
         CampaignQueries,
+        EmbedQueries,
     ),
 )
 for root_field in get_object_definition(Query, strict=True).fields:
     root_field.extensions.append(OneSessionAtATime())
 Mutation = merge_types(
-    "Mutation", (TenantMutations, IngestMutations, RiskMutations, CaseMutations, ChannelMutations, CampaignMutations)
+    "Mutation",
+    (
+        TenantMutations,
+        IngestMutations,
+        RiskMutations,
+        CaseMutations,
+        ChannelMutations,
+        CampaignMutations,
+        EmbedMutations,
+    ),
 )
 Subscription = merge_types("Subscription", (CaseSubscriptions,))
 
