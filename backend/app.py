@@ -34,6 +34,7 @@ from churnsaver.tenants.key_authentication import KeyAuthenticator
 from churnsaver.tenants.middleware import AuthenticationMiddleware
 from churnsaver.widgets.channel_pages import ChannelPages
 from churnsaver.widgets.sms_webhooks import SmsWebhooks
+from churnsaver.widgets.widget_api import WidgetApi
 
 logger = structlog.get_logger(__name__)
 
@@ -47,6 +48,7 @@ ENDPOINTS = {
         "readiness": "/readyz",
         "metrics": "/metrics",
         "events": "/v1/events",
+        "widget": {"script": "/widgets/v1/churnsaver.js", "session": "/widgets/v1/session"},
         "webhooks": {"whop": "/webhooks/whop/{endpointId}", "stripe": "/webhooks/stripe/{endpointId}"},
     },
 }
@@ -178,6 +180,7 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> St
             WebSocketRoute("/graphql", graphql),
             *ChannelPages(db, settings).routes(),
             *SmsWebhooks(db, settings).routes(),
+            *WidgetApi(db, settings).routes(),
         ],
         middleware=[
             Middleware(RequestContextMiddleware),
