@@ -28,7 +28,7 @@ from churnsaver.backend.core.middleware import client_host
 from churnsaver.backend.core.rate_limit import RequestLimiter, failure_storage
 from churnsaver.backend.embeds.repository import find_by_publishable_key, origin_allowed_by_any_tenant
 from churnsaver.backend.embeds.service import CallerRefused, WidgetCaller, verify_caller
-from churnsaver.backend.embeds.settings import LOCALES, WidgetSettings, normalized_origin
+from churnsaver.backend.embeds.settings import LOCALES, CancelHandling, WidgetSettings, normalized_origin
 from churnsaver.tenants.models import Tenant
 
 logger = structlog.get_logger(__name__)
@@ -36,6 +36,7 @@ logger = structlog.get_logger(__name__)
 SCRIPT_PATH = Path(__file__).resolve().parent / "static" / "churnsaver.js"
 KEY_HEADER = "x-churnsaver-key"
 MAX_BODY = 8 * 1024
+MAX_COMMENT = 1000
 PREFLIGHT_MAX_AGE = "600"
 
 
@@ -83,6 +84,7 @@ class WidgetApi:
         return [
             Route("/widgets/v1/churnsaver.js", self.script_file, methods=["GET", "HEAD"]),
             Route("/widgets/v1/session", self.session, methods=["POST", "OPTIONS"]),
+            Route("/widgets/v1/cancel", self.cancel, methods=["POST", "OPTIONS"]),
         ]
 
     async def script_file(self, request: Request) -> Response:
@@ -206,3 +208,23 @@ class WidgetApi:
             "cancelHandling": settings.cancel_handling.value,
         }
         return self._answer(origin, payload)
+
+    async def cancel(self, request: Request) -> Response:
+        """The customer confirmed the cancellation, with a survey reason: handed back to the
+        merchant's page (MERCHANT_EVENT) or carried out through billing (BILLING)."""
+        if request.method == "OPTIONS":
+            return await self._preflight(request)
+        origin, call = await self._call(request)
+        if isinstance(call, Response):
+            return call
+        caller, body = call.caller, call.body
+        reason, comment = body.get("reason"), body.get("comment") or ""
+        if not isinstance(reason, str) or caller.settings.reason(reason) is None:
+            return self._refused(origin, Refusal(400, "BAD_REQUEST", "reason is one of the survey's codes", cors=True))
+        if not isinstance(comment, str) or len(comment) > MAX_COMMENT:
+            return self._refused(
+                origin, Refusal(400, "BAD_REQUEST", f"comment is at most {MAX_COMMENT} characters", cors=True)
+            )
+        if caller.settings.cancel_handling is CancelHandling.merchant_event:
+            return self._answer(origin, {"handledBy": "merchant"})
+        return self._refused(origin, Refusal(503, "UNAVAILABLE", "cancelling through billing is not wired", cors=True))

@@ -20,12 +20,13 @@ function h(tag, attributes = {}, ...children) {
   return node;
 }
 
-// A message's text with its http(s) links made clickable; nothing in it is read as HTML.
-function linked(text) {
+// A message's text with its http(s) links as short labelled links (a signed link is long and
+// means nothing to read); nothing in the text is read as HTML.
+function linked(text, label) {
   const parts = [];
   let last = 0;
   for (const match of text.matchAll(URL_PATTERN)) {
-    parts.push(text.slice(last, match.index), h("a", { href: match[0], target: "_blank", rel: "noopener noreferrer" }, match[0]));
+    parts.push(text.slice(last, match.index), h("a", { href: match[0], target: "_blank", rel: "noopener noreferrer" }, label));
     last = match.index + match[0].length;
   }
   parts.push(text.slice(last));
@@ -35,7 +36,7 @@ function linked(text) {
 export class ChurnSaverWidget extends HTMLElement {
   constructor() {
     super();
-    this.root = this.attachShadow({ mode: "closed" });
+    this.root = this.attachShadow({ mode: "open" });
     this.root.append(h("style", {}, STYLES));
     this.session = null;
     this.t = translator("en", "");
@@ -78,7 +79,7 @@ export class ChurnSaverWidget extends HTMLElement {
       "section",
       { class: "card", role: "region", "aria-label": title },
       h("h2", {}, title),
-      h("ul", {}, messages.map((message) => h("li", {}, linked(message.text)))),
+      h("ul", {}, messages.map((message) => h("li", {}, linked(message.text, this.t("openLink"))))),
       h("button", { class: "x", type: "button", "aria-label": this.t("dismiss"), onclick: () => this.dismissMessages() }, "×"),
     );
     this.root.append(this.card);

@@ -3,6 +3,7 @@ const STRINGS = {
   en: {
     messages: "Messages from {brand}",
     dismiss: "Dismiss",
+    openLink: "Open link",
     close: "Close",
     surveyTitle: "Why are you canceling?",
     surveyHint: "Your answer helps {brand} improve.",
@@ -26,6 +27,7 @@ const STRINGS = {
   es: {
     messages: "Mensajes de {brand}",
     dismiss: "Descartar",
+    openLink: "Abrir enlace",
     close: "Cerrar",
     surveyTitle: "¿Por qué cancelas?",
     surveyHint: "Tu respuesta ayuda a {brand} a mejorar.",
@@ -49,6 +51,7 @@ const STRINGS = {
   de: {
     messages: "Nachrichten von {brand}",
     dismiss: "Ausblenden",
+    openLink: "Link öffnen",
     close: "Schließen",
     surveyTitle: "Warum möchten Sie kündigen?",
     surveyHint: "Ihre Antwort hilft {brand}, besser zu werden.",

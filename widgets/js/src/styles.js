@@ -7,7 +7,7 @@ export const STYLES = `
 border-radius:12px;box-shadow:0 8px 30px rgba(16,24,40,.18);border-top:4px solid var(--cs-brand);padding:14px 16px}
 .card h2{font-size:13px;font-weight:600;color:#475467;margin:0 0 8px;display:flex;align-items:center;gap:8px}
 .card ul{list-style:none;margin:0;padding:0}
-.card li{padding:8px 0;border-top:1px solid #eaecf0}
+.card li{padding:8px 0;border-top:1px solid #eaecf0;overflow-wrap:anywhere}
 .card li:first-child{border-top:0}
 .logo{height:22px;max-width:100px;object-fit:contain}
 .x{position:absolute;top:8px;right:8px;border:0;background:none;font-size:20px;line-height:1;color:#667085;cursor:pointer;
