@@ -25,8 +25,10 @@ DOMAINS = (
     "integrations",
     "risk",
     "cases",
+    "offers",
     "channels",
     "campaigns",
+    "billing",
     "ingest",
     "synthetic",
 )

@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     smtp_url: str | None = Field(default=None, description="smtp://[user:pass@]host:port (STARTTLS) or smtps://")
     sms_api_url: str | None = Field(default=None, description="Base URL of a Twilio-compatible Messages API.")
     whop_api_url: str = "https://api.whop.com"
+    stripe_api_url: str = "https://api.stripe.com"
     # Links in messages are absolute on this URL; unset: the address `serve` listens on.
     public_url: str | None = None
 

@@ -47,6 +47,7 @@ class CaseEventType(Enum):
     TOUCHED = models.CaseEventType.touched.value
     OFFER_SHOWN = models.CaseEventType.offer_shown.value
     OFFER_ACCEPTED = models.CaseEventType.offer_accepted.value
+    OFFER_FAILED = models.CaseEventType.offer_failed.value
     NOTE = models.CaseEventType.note.value
     ASSIGNED = models.CaseEventType.assigned.value
     STATUS_CHANGED = models.CaseEventType.status_changed.value

@@ -4,7 +4,7 @@ tenant-owned, with RLS; the system connection may look a publishable key and an 
 before a tenant is known (SELECT only).
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-06 13:40:00
 """
 
@@ -17,7 +17,7 @@ from churnsaver.backend.core.db import UTCDateTime
 from churnsaver.migrations.rls import allow_system_lookup, disable_tenant_rls, enable_tenant_rls
 
 revision: str = "0014"
-down_revision: str | None = "0012"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
