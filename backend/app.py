@@ -33,6 +33,7 @@ from churnsaver.jobs.worker import running_jobs
 from churnsaver.tenants.key_authentication import KeyAuthenticator
 from churnsaver.tenants.middleware import AuthenticationMiddleware
 from churnsaver.widgets.channel_pages import ChannelPages
+from churnsaver.widgets.offer_pages import OfferPages
 from churnsaver.widgets.sms_webhooks import SmsWebhooks
 from churnsaver.widgets.widget_api import WidgetApi
 
@@ -181,6 +182,7 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> St
             *ChannelPages(db, settings).routes(),
             *SmsWebhooks(db, settings).routes(),
             *WidgetApi(db, settings).routes(),
+            *OfferPages(db, settings).routes(),
         ],
         middleware=[
             Middleware(RequestContextMiddleware),

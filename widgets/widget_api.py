@@ -19,16 +19,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from churnsaver.backend.billing import service as billing
+from churnsaver.backend.campaigns.service import in_holdout
 from churnsaver.backend.cases.service import open_case_of_customer
 from churnsaver.backend.channels.service import in_app_messages
 from churnsaver.backend.channels.settings import load_settings as load_channel_settings
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database
+from churnsaver.backend.core.errors import DomainError, InvalidInput, NotFound
 from churnsaver.backend.core.middleware import client_host
 from churnsaver.backend.core.rate_limit import RequestLimiter, failure_storage
 from churnsaver.backend.embeds.repository import find_by_publishable_key, origin_allowed_by_any_tenant
 from churnsaver.backend.embeds.service import CallerRefused, WidgetCaller, verify_caller
 from churnsaver.backend.embeds.settings import LOCALES, CancelHandling, WidgetSettings, normalized_origin
+from churnsaver.backend.offers import service as offers
+from churnsaver.backend.offers.models import RedemptionStatus
+from churnsaver.backend.offers.service import OfferChoice
 from churnsaver.tenants.models import Tenant
 
 logger = structlog.get_logger(__name__)
@@ -71,6 +77,13 @@ def branding(settings: WidgetSettings, tenant_name: str) -> dict[str, Any]:
     return {"name": settings.brand_name or tenant_name, "logoUrl": settings.logo_url, "color": settings.brand_color}
 
 
+def refusal_of(error: DomainError) -> Refusal:
+    """A domain's typed refusal as the widget's answer: 404 for what is not (or not yours), 409
+    for an offer this customer cannot take now, 400 for bad input."""
+    status = 404 if isinstance(error, NotFound) else 400 if isinstance(error, InvalidInput) else 409
+    return Refusal(status, error.code, str(error), cors=True)
+
+
 class WidgetApi:
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
@@ -84,6 +97,7 @@ class WidgetApi:
         return [
             Route("/widgets/v1/churnsaver.js", self.script_file, methods=["GET", "HEAD"]),
             Route("/widgets/v1/session", self.session, methods=["POST", "OPTIONS"]),
+            Route("/widgets/v1/offers/{offer_id}/accept", self.accept, methods=["POST", "OPTIONS"]),
             Route("/widgets/v1/cancel", self.cancel, methods=["POST", "OPTIONS"]),
         ]
 
@@ -176,13 +190,21 @@ class WidgetApi:
             return origin, self._refused(origin, refusal)
 
     async def session(self, request: Request) -> Response:
-        """The customer's in-app messages and the widget's settings."""
+        """The customer's in-app messages, the offers to show now (for the survey reason given, in
+        the cancel flow) and the widget's settings."""
         if request.method == "OPTIONS":
             return await self._preflight(request)
         origin, call = await self._call(request)
         if isinstance(call, Response):
             return call
         caller = call.caller
+        cancel_reason = call.body.get("cancelReason")
+        if cancel_reason is not None and (
+            not isinstance(cancel_reason, str) or caller.settings.reason(cancel_reason) is None
+        ):
+            return self._refused(
+                origin, Refusal(400, "BAD_REQUEST", "cancelReason is one of the survey's codes", cors=True)
+            )
         async with self.db.tenant_unit_of_work(caller.tenant_id) as session:
             tenant = await session.get(Tenant, caller.tenant_id)
             channel_settings = await load_channel_settings(session, caller.tenant_id)
@@ -190,11 +212,24 @@ class WidgetApi:
                 call.body.get("locale"), request.headers.get("accept-language"), channel_settings.default_locale
             )
             messages = []
+            choices: list[OfferChoice] = []
             case_id: uuid.UUID | None = None
             if caller.customer_id is not None:
                 messages = await in_app_messages(session, caller.tenant_id, caller.customer_id)
                 case = await open_case_of_customer(session, caller.tenant_id, caller.customer_id)
                 case_id = case.id if case is not None else None
+                choices = await offers.eligible_offers(
+                    session,
+                    caller.tenant_id,
+                    caller.customer_id,
+                    case_id=case_id,
+                    cancel_reason=cancel_reason,
+                    holdout=await in_holdout(session, caller.tenant_id, caller.customer_id),
+                    locale=locale,
+                    surface="widget",
+                    # Shown only in the cancel flow: an ordinary page view shows no offer.
+                    record=cancel_reason is not None,
+                )
         settings = caller.settings
         payload = {
             "customer": {"known": caller.customer_id is not None, "caseId": str(case_id) if case_id else None},
@@ -203,6 +238,9 @@ class WidgetApi:
             "messages": [
                 {"id": str(message.id), "text": message.body_text or "", "createdAt": message.created_at.isoformat()}
                 for message in messages
+            ],
+            "offers": [
+                {"id": str(c.offer_id), "kind": c.kind, "title": c.title, "description": c.description} for c in choices
             ],
             "survey": {"reasons": [{"code": r.code, "label": r.label_in(locale)} for r in settings.survey_reasons]},
             "cancelHandling": settings.cancel_handling.value,
@@ -227,4 +265,79 @@ class WidgetApi:
             )
         if caller.settings.cancel_handling is CancelHandling.merchant_event:
             return self._answer(origin, {"handledBy": "merchant"})
-        return self._refused(origin, Refusal(503, "UNAVAILABLE", "cancelling through billing is not wired", cors=True))
+        if caller.customer_id is None:
+            return self._refused(origin, Refusal(404, "NOT_FOUND", "customer not found", cors=True))
+        try:
+            outcome = await billing.cancel_subscription(
+                self.db, tenant_id=caller.tenant_id, customer_id=caller.customer_id, reason=reason, comment=comment
+            )
+        except DomainError as error:
+            return self._refused(origin, refusal_of(error))
+        if not outcome.canceled:
+            return self._refused(
+                origin, Refusal(409, "BILLING_REFUSED", outcome.reason or "billing refused the cancellation", cors=True)
+            )
+        return self._answer(origin, {"handledBy": "billing"})
+
+    async def accept(self, request: Request) -> Response:
+        """Accept an offer: the billing action runs now (billing.service.redeem). Each accept
+        names its own `attempt` (a UUID the widget makes per click): the same call again is a
+        replay, refused with the first call's redemption, and never charged twice."""
+        if request.method == "OPTIONS":
+            return await self._preflight(request)
+        origin, call = await self._call(request)
+        if isinstance(call, Response):
+            return call
+        caller, body = call.caller, call.body
+        try:
+            offer_id = uuid.UUID(request.path_params["offer_id"])
+        except ValueError:
+            return self._refused(origin, Refusal(404, "NOT_FOUND", "offer not found", cors=True))
+        attempt, reason = body.get("attempt"), body.get("reason")
+        try:
+            attempt_id = uuid.UUID(attempt) if isinstance(attempt, str) else None
+        except ValueError:
+            attempt_id = None
+        if attempt_id is None:
+            return self._refused(
+                origin, Refusal(400, "BAD_REQUEST", "attempt is a UUID made for this accept", cors=True)
+            )
+        if reason is not None and (not isinstance(reason, str) or caller.settings.reason(reason) is None):
+            return self._refused(origin, Refusal(400, "BAD_REQUEST", "reason is one of the survey's codes", cors=True))
+        if caller.customer_id is None:
+            return self._refused(origin, Refusal(404, "NOT_FOUND", "customer not found", cors=True))
+        key = f"widget:{caller.customer_id}:{offer_id}:{attempt_id}"
+        async with self.db.tenant_session(caller.tenant_id) as session:
+            replayed = await offers.redemption_by_key(session, caller.tenant_id, key)
+            case = await open_case_of_customer(session, caller.tenant_id, caller.customer_id)
+        if replayed is not None:
+            return self._answer(
+                origin,
+                {
+                    "error": {"code": "ALREADY_ACCEPTED", "message": "this accept was already made"},
+                    "redemption": {"id": str(replayed.id), "status": replayed.status},
+                },
+                409,
+            )
+        try:
+            outcome = await billing.redeem(
+                self.db,
+                tenant_id=caller.tenant_id,
+                offer_id=offer_id,
+                customer_id=caller.customer_id,
+                case_id=case.id if case is not None else None,
+                source="widget",
+                idempotency_key=key,
+                cancel_reason=reason,
+                return_url=call.origin,
+            )
+        except DomainError as error:
+            return self._refused(origin, refusal_of(error))
+        redemption = {"id": str(outcome.redemption_id), "status": outcome.status, "url": outcome.hosted_url}
+        if outcome.status == RedemptionStatus.FAILED.value:
+            message = outcome.reason or "billing refused the offer"
+            return self._answer(
+                origin, {"error": {"code": "BILLING_REFUSED", "message": message}, "redemption": redemption}, 409
+            )
+        status = 202 if outcome.status == RedemptionStatus.PENDING.value else 200
+        return self._answer(origin, {"redemption": redemption}, status)

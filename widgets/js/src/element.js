@@ -33,6 +33,15 @@ function linked(text, label) {
   return parts;
 }
 
+// A random UUID (v4) from the browser's CSPRNG; crypto.randomUUID needs a secure context.
+function newAttemptId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = [...bytes].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
 export class ChurnSaverWidget extends HTMLElement {
   constructor() {
     super();
@@ -161,7 +170,6 @@ export class ChurnSaverWidget extends HTMLElement {
     if (!answer) return;
     const [offer] = answer.offers || [];
     this.flow.offer = offer || null;
-    this.flow.caseId = answer.customer.caseId;
     if (offer) this.showOffer(offer);
     else this.showConfirm();
   }
@@ -195,11 +203,16 @@ export class ChurnSaverWidget extends HTMLElement {
   }
 
   async accept(offer) {
-    const result = await this.busy(() => this.api.accept(offer.id, { caseId: this.flow.caseId, reason: this.flow.reason }));
+    // One attempt per click: the server refuses the same attempt twice (a replay).
+    const attempt = newAttemptId();
+    const result = await this.busy(() => this.api.accept(offer.id, { attempt, reason: this.flow.reason }));
     if (!result) return;
-    const detail = { offerId: offer.id, kind: offer.kind, redemptionId: result.redemption.id, status: result.redemption.status, url: result.redemption.url || null };
+    const { id, status, url } = result.redemption;
+    const detail = { offerId: offer.id, kind: offer.kind, redemptionId: id, status, url: url || null };
     this.emit("offer-accepted", detail);
-    this.finished({ outcome: "accepted", ...detail }, this.t("acceptedTitle"), this.t("acceptedText"), result.redemption.url);
+    const pending = status === "PENDING";
+    const [title, text] = pending ? ["pendingTitle", "pendingText"] : ["acceptedTitle", "acceptedText"];
+    this.finished({ outcome: "accepted", ...detail }, this.t(title), this.t(text), url);
   }
 
   async confirmCancel() {
@@ -216,7 +229,7 @@ export class ChurnSaverWidget extends HTMLElement {
     this.screen(
       title,
       h("p", {}, text),
-      url ? h("p", {}, h("a", { href: url, target: "_blank", rel: "noopener noreferrer" }, url)) : null,
+      url ? h("p", {}, h("a", { href: url, target: "_blank", rel: "noopener noreferrer" }, this.t("continueAt"))) : null,
       h("div", { class: "actions" }, h("button", { class: "primary", type: "button", onclick: () => this.end(outcome) }, this.t("close"))),
     );
     this.load();
