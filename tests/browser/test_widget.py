@@ -15,6 +15,7 @@ from tests.fixtures.cases import open_payment_failed_case
 from tests.fixtures.channels import schedule
 from tests.fixtures.embeds import create_embedding
 from tests.fixtures.merchant import MerchantSite
+from tests.fixtures.offers import billing_calls, cancellation_case, case_now, redemptions
 
 VIEWPORT = {"width": 1100, "height": 760}
 
@@ -92,6 +93,9 @@ async def test_the_widget_shows_messages_and_hands_a_cancel_back_to_the_merchant
     await dialog.get_by_role("radio", name="I don't use it enough").check()
     await dialog.get_by_role("textbox", name="Anything else? (optional)").fill("Busy season")
     await dialog.get_by_role("button", name="Continue").click()
+    offer = page.get_by_role("dialog", name="Before you go")
+    await expect(offer).to_contain_text("Update")  # the failed payment's card update leads
+    await offer.get_by_role("button", name="No thanks, cancel").click()
     confirm = page.get_by_role("dialog", name="Cancel your subscription?")
     await expect(confirm).to_be_visible()
     await confirm.get_by_role("button", name="Cancel subscription").click()
@@ -148,3 +152,65 @@ async def test_the_widget_shows_nothing_for_a_forged_signature_another_customer_
             assert answers == [401], name
             await expect(page.locator("#events")).to_contain_text("the signature does not match this customer")
         await page.close()
+
+
+async def test_the_cancel_flow_accepts_an_offer_once_and_a_replay_is_refused(
+    settings, db, tenant, base_url, browser, merchant_site: MerchantSite, repo_root
+) -> None:
+    embedding = await create_embedding(
+        db, settings.resolved_secret_key, tenant.id, merchant_site.url, brand_name="Acme Fitness", brand_color="#7a2e0e"
+    )
+    case = await cancellation_case(db, tenant.id, "user_browser_accept", total=40.0)
+    url = merchant_site.add_page(
+        "/account-accept",
+        app=base_url,
+        key=embedding.publishable_key,
+        customer="user_browser_accept",
+        signature=embedding.sign("user_browser_accept"),
+    )
+    page = await browser.new_page(viewport=VIEWPORT)
+    requested, errors = watch(page)
+    accepts: list[str] = []
+    page.on(
+        "request",
+        lambda r: accepts.append(r.post_data or "") if r.url.endswith("/accept") and r.method == "POST" else None,
+    )
+
+    await page.goto(url)
+    await page.evaluate("window.ChurnSaver.ready")
+    await page.get_by_role("button", name="Cancel my subscription").click()
+    dialog = page.get_by_role("dialog")
+    await dialog.get_by_role("radio", name="It's too expensive").check()
+    await dialog.get_by_role("button", name="Continue").click()
+    await expect(dialog.get_by_role("heading", name="Before you go")).to_be_visible()
+    await expect(dialog.locator(".offer strong")).not_to_be_empty()
+    offer_title = await dialog.locator(".offer strong").inner_text()
+    await page.screenshot(path=screenshot_path(repo_root, settings, "offer"))
+    await dialog.get_by_role("button", name="Accept offer").click()
+    await expect(dialog.get_by_role("heading", name="Done: your offer is applied")).to_be_visible()
+    await page.screenshot(path=screenshot_path(repo_root, settings, "accepted"))
+    await expect(page.locator("#events")).to_contain_text('churnsaver:offer-accepted {"offerId"')
+    await dialog.get_by_role("button", name="Close", exact=True).last.click()
+    await expect(page.get_by_role("dialog")).to_have_count(0)
+
+    [redemption] = await redemptions(db, tenant.id)
+    assert (redemption.source, redemption.status) == ("widget", "APPLIED")
+    assert len(await billing_calls(db, tenant.id)) == 1
+    assert (await case_now(db, tenant.id, case.id)).status == "recovered"
+    assert offer_title
+    assert errors == []
+
+    # The same accept sent again from the page (a replay) is refused, and nothing is charged twice.
+    [sent] = accepts
+    replay = await page.evaluate(
+        """async ([url, key, body]) => {
+            const response = await fetch(url, {method: "POST", headers: {"Content-Type": "application/json",
+              "X-Churnsaver-Key": key}, body});
+            return [response.status, (await response.json()).error.code];
+        }""",
+        [f"{base_url}/widgets/v1/offers/{redemption.offer_id}/accept", embedding.publishable_key, sent],
+    )
+    assert replay == [409, "ALREADY_ACCEPTED"]
+    assert len(await billing_calls(db, tenant.id)) == 1
+    app_host, merchant_host = urlsplit(base_url).netloc, urlsplit(merchant_site.url).netloc
+    assert {urlsplit(u).netloc for u in requested} <= {app_host, merchant_host}

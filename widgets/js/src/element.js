@@ -128,7 +128,7 @@ export class ChurnSaverWidget extends HTMLElement {
       this.brandLine(),
       h("button", { class: "x", type: "button", "aria-label": this.t("close"), onclick: () => this.close() }, "×"),
       h("h2", { id: "cs-title", tabindex: "-1" }, title),
-      ...content,
+      ...content.filter((node) => node != null),
     );
     this.status = h("p", { class: "status", role: "alert" });
     this.dialog.append(this.status);
