@@ -39,8 +39,16 @@ def api_key_of(settings: Settings, connection: BillingConnection) -> str | None:
     return key_box(settings).decrypt(connection.api_key_encrypted, bound_to=str(connection.tenant_id))
 
 
-def adapter_for(settings: Settings, provider: str, api_key: str | None) -> BillingAdapter:
+def adapter_for(settings: Settings, provider: str, api_key: str | None, account: str | None = None) -> BillingAdapter:
     """The adapter of `provider` with its key (imported here: each client loads its SDK)."""
+    if provider == WHOP and api_key:
+        from churnsaver.backend.integrations.whop.billing import WhopBilling
+
+        return WhopBilling(settings.whop_api_url, api_key, account)
+    if provider == STRIPE and api_key:
+        from churnsaver.backend.integrations.stripe.billing import StripeBilling
+
+        return StripeBilling(settings.stripe_api_url, api_key)
     from churnsaver.backend.billing.sandbox import SandboxBilling
 
     return SandboxBilling()
@@ -50,4 +58,4 @@ async def tenant_adapter(session: AsyncSession, settings: Settings, tenant_id: u
     connection = await BillingConnectionRepository(session, tenant_id).find()
     if connection is None:
         return adapter_for(settings, SANDBOX, None)
-    return adapter_for(settings, connection.provider, api_key_of(settings, connection))
+    return adapter_for(settings, connection.provider, api_key_of(settings, connection), connection.account)

@@ -39,7 +39,13 @@ from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.core.errors import InvalidInput, NotFound
 from churnsaver.backend.customers.apply import apply_events
-from churnsaver.backend.customers.repository import CustomerIdentityRepository, SubscriptionRepository
+from churnsaver.backend.customers.events import EventType
+from churnsaver.backend.customers.models import CustomerEvent
+from churnsaver.backend.customers.repository import (
+    CustomerEventRepository,
+    CustomerIdentityRepository,
+    SubscriptionRepository,
+)
 from churnsaver.backend.integrations.actions import (
     BillingAction,
     CallRecord,
@@ -47,7 +53,7 @@ from churnsaver.backend.integrations.actions import (
     ProviderUnavailable,
 )
 from churnsaver.backend.offers import service as offers
-from churnsaver.backend.offers.models import Offer, Redemption, RedemptionStatus
+from churnsaver.backend.offers.models import Offer, OfferKind, Redemption, RedemptionStatus
 from churnsaver.backend.offers.repository import RedemptionRepository
 from churnsaver.jobs.outbox import enqueue, withdraw
 from churnsaver.tenants.auth import AuthSubject
@@ -269,14 +275,35 @@ async def _action(
             quote.customer.id, []
         )
         ref = next((i.provider_id for i in identities if i.provider == subscription.provider), None)
+    value = dict(quote.offer.value)
+    if quote.offer.kind == OfferKind.RETRY_PAYMENT:
+        value |= await _failed_payment(session, tenant_id, quote)
     return {
         "kind": quote.offer.kind,
-        "value": dict(quote.offer.value),
+        "value": value,
         "idempotency_key": f"churnsaver-redemption-{redemption.id}",
         "subscription_id": subscription.external_id if subscription is not None else None,
         "customer_ref": ref,
         "cancel_scheduled": bool(subscription is not None and subscription.cancel_at_period_end),
         "return_url": return_url,
+    }
+
+
+async def _failed_payment(session: AsyncSession, tenant_id: uuid.UUID, quote: offers.Quote) -> dict[str, Any]:
+    """The provider's ids of the customer's latest failed payment (Whop payment, Stripe invoice)."""
+    events = CustomerEventRepository(session, tenant_id)
+    statement = (
+        events.select_readable(CustomerEvent.properties)
+        .where(CustomerEvent.customer_id == quote.customer.id, CustomerEvent.type == EventType.payment_failed.value)
+        .order_by(CustomerEvent.occurred_at.desc())
+        .limit(1)
+    )
+    properties = (await session.execute(statement)).scalar_one_or_none() or {}
+    invoice = (quote.case.details.get("invoice_id") if quote.case else None) or properties.get("invoice_id")
+    return {
+        name: found
+        for name, found in (("payment_id", properties.get("payment_id")), ("invoice_id", invoice))
+        if isinstance(found, str)
     }
 
 
