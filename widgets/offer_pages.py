@@ -21,7 +21,7 @@ from churnsaver.backend.channels.settings import load_settings as load_channel_s
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.core.errors import DomainError, NotFound
-from churnsaver.backend.customers.models import Customer
+from churnsaver.backend.customers.repository import CustomerRepository
 from churnsaver.backend.embeds.service import load_settings as load_widget_settings
 from churnsaver.backend.embeds.settings import DEFAULT_COLOR, LOCALES
 from churnsaver.backend.offers import service as offers
@@ -160,14 +160,10 @@ class OfferPages:
     async def _look(self, claims: OfferClaims) -> Look:
         async with self.db.tenant_session(claims.tenant_id) as session:
             tenant = await session.get(Tenant, claims.tenant_id)
-            customer = await session.get(Customer, claims.customer_id)
+            customer = await CustomerRepository(session, claims.tenant_id).get(claims.customer_id)
             widget = await load_widget_settings(session, claims.tenant_id)
             channel = await load_channel_settings(session, claims.tenant_id)
-        wanted = (
-            str((customer.traits or {}).get("locale") or "")
-            if customer and customer.tenant_id == claims.tenant_id
-            else ""
-        )
+        wanted = str((customer.traits or {}).get("locale") or "") if customer is not None else ""
         locale = next(
             (code for code in (wanted.split("-")[0].lower(), channel.default_locale) if code in LOCALES), "en"
         )

@@ -38,6 +38,6 @@ button.primary{background:var(--cs-brand);color:#fff;border:1px solid var(--cs-b
 button.secondary{background:#fff;color:#344054;border:1px solid #d0d5dd}
 button:disabled{opacity:.6;cursor:progress}
 button:focus-visible,input:focus-visible,textarea:focus-visible,a:focus-visible{outline:3px solid var(--cs-brand);outline-offset:2px}
-.status{margin:8px 0 0;color:#b42318;font-size:14px}
-.status:empty{display:none}
+.dialog .status{margin:10px 0 0;color:#b42318;font-size:14px}
+.dialog .status:empty{display:none}
 `;
