@@ -8,6 +8,7 @@ state shows. The open cases enter the default campaign playbooks, and the steps 
 dispatched: their messages are captured (no SMTP or SMS provider on the embedded default) when
 the jobs `serve` runs send them, and show on `/dev/mailbox`. Those jobs also score the customers
 by the rules at once (tier changes open HIGH_RISK cases) and train the tenant's first model.
+Its widget may run where `serve` listens, for the demo page `/dev/widget-demo`.
 """
 
 import uuid
@@ -26,6 +27,8 @@ from churnsaver.backend.cases.reconcile import reconcile_customers
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.customers.repository import CustomerRepository
+from churnsaver.backend.embeds.service import allow_demo_origin
+from churnsaver.backend.embeds.settings import normalized_origin
 from churnsaver.backend.risk.service import queue_training
 from churnsaver.backend.risk.tasks import enqueue_score_tenant
 from churnsaver.backend.synthetic import generate
@@ -64,6 +67,7 @@ async def seed_demo_tenant(db: Database, settings: Settings) -> DemoTenant | Non
         demo_id = (await session.execute(select(Tenant.id).where(Tenant.slug == DEMO_SLUG))).scalar_one_or_none()
     key_file = _key_file(settings)
     if demo_id and key_file.exists():
+        await _embed_widget(db, settings, demo_id)
         return DemoTenant(slug=DEMO_SLUG, api_key=key_file.read_text().strip(), created=False, tenant_id=demo_id)
     if tenant_count:
         return None
@@ -85,6 +89,7 @@ async def seed_demo_tenant(db: Database, settings: Settings) -> DemoTenant | Non
         # active, scores the tenant again (the demo has the churners a first model needs).
         enqueue_score_tenant(session, tenant_id)
         await queue_training(session, subject)
+    await _embed_widget(db, settings, tenant_id)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     key_file.write_text(key.plaintext)
     key_file.chmod(0o600)
@@ -113,3 +118,12 @@ async def _run_campaigns(session: AsyncSession, subject: AuthSubject, now: datet
     due = list((await session.execute(StepRepository(session, subject.tenant_id).select_due(now, 1_000))).scalars())
     if due:
         await dispatch_steps(session, subject.tenant_id, due, now)
+
+
+async def _embed_widget(db: Database, settings: Settings, tenant_id: uuid.UUID) -> None:
+    """The widget allowed where `serve` listens (its demo page, /dev/widget-demo, embeds it there)."""
+    origin = normalized_origin(settings.public_url or "")
+    if origin is None:
+        return
+    async with db.tenant_unit_of_work(tenant_id) as session:
+        await allow_demo_origin(session, tenant_id, origin=origin, secret_key=settings.resolved_secret_key)

@@ -105,6 +105,26 @@ async def rotate_widget_secret(session: AsyncSession, subject: AuthSubject, *, s
     return secret
 
 
+async def widget_secret(session: AsyncSession, tenant_id: uuid.UUID, *, secret_key: str) -> str | None:
+    """The tenant's widget secret, unsealed: only for the app's own demo page (outside production),
+    which signs as a merchant's server would. No API returns it."""
+    row = await EmbedSettingsRepository(session, tenant_id).row()
+    if row is None or row.widget_secret_sealed is None:
+        return None
+    return _box(secret_key).decrypt(row.widget_secret_sealed, bound_to=str(tenant_id))
+
+
+async def allow_demo_origin(session: AsyncSession, tenant_id: uuid.UUID, *, origin: str, secret_key: str) -> None:
+    """Let the demo tenant's widget run on `origin` (where `serve` listens), with a widget secret."""
+    subject = AuthSubject.system(tenant_id)
+    settings = await load_settings(session, tenant_id)
+    if origin not in settings.allowed_origins:
+        origins = [*settings.allowed_origins, origin]
+        await update_widget_settings(session, subject, allowed_origins=origins)
+    if not settings.widget_secret_set:
+        await rotate_widget_secret(session, subject, secret_key=secret_key)
+
+
 class CallerRefused(Exception):
     """A widget call that cannot act: the reason is safe to show, the status is the HTTP answer."""
 
