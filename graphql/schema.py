@@ -31,6 +31,9 @@ from churnsaver.graphql.ingest.mutations import IngestMutations
 from churnsaver.graphql.ingest.queries import IngestQueries
 from churnsaver.graphql.ingest.types import WebhookEndpointType
 from churnsaver.graphql.node import Node, RowNode, parse_global_id
+from churnsaver.graphql.offers.mutations import OfferMutations
+from churnsaver.graphql.offers.queries import OfferQueries
+from churnsaver.graphql.offers.types import OfferType, RedemptionType
 from churnsaver.graphql.permissions import CanRead
 from churnsaver.graphql.risk.mutations import RiskMutations
 from churnsaver.graphql.risk.queries import RiskQueries
@@ -40,7 +43,17 @@ from churnsaver.graphql.tenants.types import ApiKeyType, TenantType
 
 NODE_TYPES: dict[str, type[RowNode]] = {
     get_object_definition(node_type, strict=True).name: node_type
-    for node_type in (TenantType, CustomerType, ApiKeyType, WebhookEndpointType, CaseType, MessageType, CampaignType)
+    for node_type in (
+        TenantType,
+        CustomerType,
+        ApiKeyType,
+        WebhookEndpointType,
+        CaseType,
+        MessageType,
+        CampaignType,
+        OfferType,
+        RedemptionType,
+    )
 }
 
 
@@ -69,6 +82,7 @@ Query = merge_types(
         CaseQueries,
         ChannelQueries,
         CampaignQueries,
+        OfferQueries,
         EmbedQueries,
     ),
 )
@@ -83,6 +97,7 @@ Mutation = merge_types(
         CaseMutations,
         ChannelMutations,
         CampaignMutations,
+        OfferMutations,
         EmbedMutations,
     ),
 )

@@ -123,7 +123,8 @@ async def eligible_offers(
         raise InvalidInput(f"surface is one of {', '.join(SURFACES)}")
     if holdout:
         return []
-    await ensure_default_offers(session, tenant_id)
+    if record:  # a read-only look (record=False) never writes, not even the default offers
+        await ensure_default_offers(session, tenant_id)
     settings = await load_settings(session, tenant_id)
     situation = await _situation(session, tenant_id, customer_id, case_id, cancel_reason)
     now = situation.now
@@ -338,10 +339,11 @@ async def ensure_default_offers(session: AsyncSession, tenant_id: uuid.UUID) -> 
             "monthly_budget": default.monthly_budget,
             "currency": settings.currency,
             "priority": default.priority,
-            "created_at": now,
+            # A microsecond apart: the defaults list in the order they are declared.
+            "created_at": now + timedelta(microseconds=position),
             "updated_at": now,
         }
-        for default in missing
+        for position, default in enumerate(missing)
     ]
     await session.execute(insert_for(session)(Offer).values(rows).on_conflict_do_nothing())
 
