@@ -218,6 +218,8 @@ class WidgetApi:
                 messages = await in_app_messages(session, caller.tenant_id, caller.customer_id)
                 case = await open_case_of_customer(session, caller.tenant_id, caller.customer_id)
                 case_id = case.id if case is not None else None
+                # A page view records nothing (below), but a new tenant's offers exist from its first one.
+                await offers.ensure_default_offers(session, caller.tenant_id)
                 choices = await offers.eligible_offers(
                     session,
                     caller.tenant_id,
