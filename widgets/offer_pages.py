@@ -133,7 +133,6 @@ def page(look: Look, title: str, body: str, status: int = 200) -> HTMLResponse:
     )
     headers = {
         "Content-Security-Policy": CSP,
-        "Referrer-Policy": "no-referrer",
         "Cache-Control": "no-store",
     }
     return HTMLResponse(document, status_code=status, headers=headers)

@@ -106,7 +106,6 @@ class WidgetApi:
             "Cache-Control": "public, max-age=300",
             # Loaded by other sites' pages: the one resource here meant to be.
             "Cross-Origin-Resource-Policy": "cross-origin",
-            "X-Content-Type-Options": "nosniff",
         }
         return Response(self.script, media_type="text/javascript; charset=utf-8", headers=headers)
 

@@ -104,6 +104,13 @@ async def test_the_widget_shows_messages_and_hands_a_cancel_back_to_the_merchant
         'churnsaver:canceled {"reason":"not_using","comment":"Busy season","handledBy":"merchant"}'
     )
 
+    # Dismissed, the card stays away for the rest of the browser session.
+    await card.get_by_role("button", name="Dismiss").click()
+    await expect(card).to_have_count(0)
+    await page.reload()
+    await page.evaluate("window.ChurnSaver.ready")
+    await expect(page.get_by_role("region", name="Messages from Acme Fitness")).to_have_count(0)
+
     app_host, merchant_host = urlsplit(base_url).netloc, urlsplit(merchant_site.url).netloc
     assert {urlsplit(u).netloc for u in requested} <= {app_host, merchant_host}
     assert errors == []

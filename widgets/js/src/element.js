@@ -33,6 +33,23 @@ function linked(text, label) {
   return parts;
 }
 
+// Dismissals last the browser session; storage may be off (a sandboxed frame, strict privacy).
+function remembered(key) {
+  try {
+    return sessionStorage.getItem(key) !== null;
+  } catch {
+    return false;
+  }
+}
+
+function remember(key) {
+  try {
+    sessionStorage.setItem(key, "1");
+  } catch {
+    // Not remembered: the card shows again on the next page.
+  }
+}
+
 // A random UUID (v4) from the browser's CSPRNG; crypto.randomUUID needs a secure context.
 function newAttemptId() {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
@@ -82,7 +99,7 @@ export class ChurnSaverWidget extends HTMLElement {
   renderMessages() {
     this.card?.remove();
     const messages = this.session.messages;
-    if (!messages.length || sessionStorage.getItem(`churnsaver:dismissed:${messages[0].id}`)) return;
+    if (!messages.length || remembered(`churnsaver:dismissed:${messages[0].id}`)) return;
     const title = this.t("messages");
     this.card = h(
       "section",
@@ -95,7 +112,7 @@ export class ChurnSaverWidget extends HTMLElement {
   }
 
   dismissMessages() {
-    sessionStorage.setItem(`churnsaver:dismissed:${this.session.messages[0].id}`, "1");
+    remember(`churnsaver:dismissed:${this.session.messages[0].id}`);
     this.card.remove();
     this.card = null;
   }
