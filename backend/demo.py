@@ -10,6 +10,7 @@ the jobs `serve` runs send them, and show on `/dev/mailbox`; their offer links o
 pages. A few customers take their offer through the sandbox billing provider, so redemptions
 and the cases they recover show too. Those jobs also score the customers
 by the rules at once (tier changes open HIGH_RISK cases) and train the tenant's first model.
+Its widget may run where `serve` listens, for the demo page `/dev/widget-demo`.
 """
 
 import uuid
@@ -31,6 +32,8 @@ from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.core.errors import DomainError
 from churnsaver.backend.customers.repository import CustomerRepository
+from churnsaver.backend.embeds.service import allow_demo_origin
+from churnsaver.backend.embeds.settings import normalized_origin
 from churnsaver.backend.offers import service as offers
 from churnsaver.backend.risk.service import queue_training
 from churnsaver.backend.risk.tasks import enqueue_score_tenant
@@ -70,6 +73,7 @@ async def seed_demo_tenant(db: Database, settings: Settings) -> DemoTenant | Non
         demo_id = (await session.execute(select(Tenant.id).where(Tenant.slug == DEMO_SLUG))).scalar_one_or_none()
     key_file = _key_file(settings)
     if demo_id and key_file.exists():
+        await _embed_widget(db, settings, demo_id)
         return DemoTenant(slug=DEMO_SLUG, api_key=key_file.read_text().strip(), created=False, tenant_id=demo_id)
     if tenant_count:
         return None
@@ -92,6 +96,7 @@ async def seed_demo_tenant(db: Database, settings: Settings) -> DemoTenant | Non
         enqueue_score_tenant(session, tenant_id)
         await queue_training(session, subject)
     await _take_some_offers(db, tenant_id)
+    await _embed_widget(db, settings, tenant_id)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     key_file.write_text(key.plaintext)
     key_file.chmod(0o600)
@@ -162,3 +167,12 @@ async def _take_some_offers(db: Database, tenant_id: uuid.UUID, count: int = 2) 
         redeemed += 1
         if redeemed == count:
             return
+
+
+async def _embed_widget(db: Database, settings: Settings, tenant_id: uuid.UUID) -> None:
+    """The widget allowed where `serve` listens (its demo page, /dev/widget-demo, embeds it there)."""
+    origin = normalized_origin(settings.public_url or "")
+    if origin is None:
+        return
+    async with db.tenant_unit_of_work(tenant_id) as session:
+        await allow_demo_origin(session, tenant_id, origin=origin, secret_key=settings.resolved_secret_key)

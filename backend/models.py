@@ -28,6 +28,7 @@ from churnsaver.backend.customers.models import (
     CustomerIdentity,
     Subscription,
 )
+from churnsaver.backend.embeds.models import EmbedOrigin, EmbedSettingsRow
 from churnsaver.backend.ingest.models import InboxEvent, IngestDailyStat, WebhookEndpoint
 from churnsaver.backend.offers.models import BudgetMonth, Offer, OfferArm, OfferSettingsRow, Redemption
 from churnsaver.backend.risk.models import (
@@ -61,6 +62,8 @@ __all__ = [
     "CustomerEvent",
     "CustomerIdentity",
     "DomainEvent",
+    "EmbedOrigin",
+    "EmbedSettingsRow",
     "FailedJob",
     "InboxEvent",
     "IngestDailyStat",

@@ -23,6 +23,8 @@ from churnsaver.graphql.channels.queries import ChannelQueries
 from churnsaver.graphql.channels.types import MessageType
 from churnsaver.graphql.customers.queries import CustomerQueries
 from churnsaver.graphql.customers.types import CustomerType
+from churnsaver.graphql.embeds.mutations import EmbedMutations
+from churnsaver.graphql.embeds.queries import EmbedQueries
 from churnsaver.graphql.errors import hide_suggestions, report_errors
 from churnsaver.graphql.extensions import OneSessionAtATime, build_extensions
 from churnsaver.graphql.ingest.mutations import IngestMutations
@@ -81,6 +83,7 @@ Query = merge_types(
         ChannelQueries,
         CampaignQueries,
         OfferQueries,
+        EmbedQueries,
     ),
 )
 for root_field in get_object_definition(Query, strict=True).fields:
@@ -95,6 +98,7 @@ Mutation = merge_types(
         ChannelMutations,
         CampaignMutations,
         OfferMutations,
+        EmbedMutations,
     ),
 )
 Subscription = merge_types("Subscription", (CaseSubscriptions,))

@@ -21,6 +21,7 @@ CODE_FOLDERS = ("backend", "graphql", "jobs", "tenants", "widgets")
 # Bottom to top.
 DOMAINS = (
     "customers",
+    "embeds",
     "integrations",
     "risk",
     "cases",

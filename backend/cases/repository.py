@@ -105,6 +105,16 @@ class CaseRepository(TenantRepository[RecoveryCase]):
         )
         return (await self.session.execute(statement)).scalars().first()
 
+    async def open_of_customer(self, customer_id: uuid.UUID) -> RecoveryCase | None:
+        """The customer's open case that matters most: the highest priority, then the newest."""
+        statement = (
+            self.select_readable()
+            .where(RecoveryCase.customer_id == customer_id, RecoveryCase.status == CaseStatus.open.value)
+            .order_by(RecoveryCase.priority.desc(), RecoveryCase.opened_at.desc(), RecoveryCase.id.desc())
+            .limit(1)
+        )
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
 
 class CaseEventRepository(TenantRepository[CaseEvent]):
     model = CaseEvent

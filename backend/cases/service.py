@@ -248,6 +248,13 @@ async def touch_first(
         publish_case_event(session, case, event)
 
 
+async def open_case_of_customer(
+    session: AsyncSession, tenant_id: uuid.UUID, customer_id: uuid.UUID
+) -> RecoveryCase | None:
+    """The customer's open case that an offer would answer (the widget's): the most pressing one."""
+    return await CaseRepository(session, tenant_id).open_of_customer(customer_id)
+
+
 async def offer_shown(
     session: AsyncSession, tenant_id: uuid.UUID, case_id: uuid.UUID, at: datetime, actor: str, data: dict[str, Any]
 ) -> None:
