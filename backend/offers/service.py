@@ -11,7 +11,7 @@ commits: the caller's unit of work does. Default offers are created on first use
 
 import random
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,7 +47,7 @@ from churnsaver.backend.offers.settings import OfferSettings, load_settings, sto
 from churnsaver.backend.risk.repository import RiskScoreRepository
 from churnsaver.tenants.auth import AuthSubject
 
-SURFACES = ("email", "widget", "one_click", "api")
+SURFACES = ("email", "sms", "in_app", "whop", "widget", "one_click", "api")
 SOURCES = ("email", "widget", "one_click")
 MAX_NAME = 200
 ELIGIBILITY_KEYS = (
@@ -169,6 +169,43 @@ async def eligible_offers(
             }
             await cases.offer_shown(session, tenant_id, case_id, now, f"offers:{surface}", data)
     return choices
+
+
+async def choose_for_message(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    case_id: uuid.UUID,
+    preferred: uuid.UUID,
+    *,
+    locale: str | None,
+    surface: str,
+) -> OfferChoice | None:
+    """The offer a campaign message carries: the step's own if the customer may have it now, else
+    the best eligible one, else none; recorded as shown on the case, with the reason."""
+    choices = await eligible_offers(
+        session,
+        tenant_id,
+        customer_id,
+        case_id=case_id,
+        cancel_reason=None,
+        holdout=False,
+        locale=locale,
+        surface=surface,
+        record=False,
+    )
+    chosen = next((choice for choice in choices if choice.offer_id == preferred), None)
+    if chosen is not None:
+        chosen = replace(chosen, reason=f"the campaign step's offer; {chosen.reason}")
+    elif choices:
+        chosen = replace(choices[0], reason=f"the campaign step's offer is not available now; {choices[0].reason}")
+    if chosen is None:
+        return None
+    segment = (await _situation(session, tenant_id, customer_id, case_id, None)).segment
+    await ArmRepository(session, tenant_id).add_evidence(chosen.offer_id, segment, shown=1)
+    data = {"offer_id": str(chosen.offer_id), "kind": chosen.kind, "reason": chosen.reason, "surface": surface}
+    await cases.offer_shown(session, tenant_id, case_id, utcnow(), f"offers:{surface}", data | {"position": 0})
+    return chosen
 
 
 async def quote(

@@ -49,7 +49,8 @@ async def test_connecting_whop_checks_the_key_and_never_stores_it_readable(provi
         await connect(provider_db, tenant.id, "WHOP", "wrong-key")
     await whop_tenant(provider_db, tenant.id, whop_api)
     async with provider_db.tenant_session(tenant.id) as session:
-        [row] = (await session.execute(select(BillingConnection))).scalars().all()
+        statement = select(BillingConnection).where(BillingConnection.tenant_id == tenant.id)
+        [row] = (await session.execute(statement)).scalars().all()
     assert (row.provider, row.account, row.key_hint) == ("WHOP", WHOP_ACCOUNT, KEY[-4:])
     assert row.api_key_encrypted is not None and KEY.encode() not in row.api_key_encrypted
 
