@@ -5,24 +5,30 @@ button; other customers with open cases are a click away.
 """
 
 import html
+import uuid
 from urllib.parse import urlencode
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from churnsaver.backend.campaigns.service import in_holdout
 from churnsaver.backend.cases import service as cases
 from churnsaver.backend.cases.models import CaseStatus
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database
+from churnsaver.backend.customers.models import Customer
 from churnsaver.backend.customers.repository import CustomerRepository
 from churnsaver.backend.embeds.service import customer_signature, publishable_key, widget_secret
+from churnsaver.backend.offers import service as offers
 from churnsaver.tenants.auth import AuthSubject
 from churnsaver.tenants.models import Tenant
 
 DEMO_SLUG = "demo"
-PICKS = 8
+PICKS = 6
+OFFERED_KINDS = ["payment_failed", "cancellation_scheduled"]
 PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1"><meta name="robots" content="noindex">
 <title>Demo Store · your account</title><style>
@@ -74,18 +80,24 @@ class WidgetDemo:
         async with self.db.tenant_unit_of_work(tenant_id) as session:
             secret = await widget_secret(session, tenant_id, secret_key=self.settings.resolved_secret_key)
             key = await publishable_key(session, subject)
-            open_cases = await cases.list_cases(
+            # Cases an offer answers first (a failed payment, a scheduled cancel), then the rest.
+            answered = await cases.list_cases(
+                session,
+                subject,
+                filter=cases.CaseFilter(status=[CaseStatus.open.value], kind=OFFERED_KINDS),
+                first=PICKS,
+            )
+            rest = await cases.list_cases(
                 session, subject, filter=cases.CaseFilter(status=[CaseStatus.open.value]), first=PICKS
             )
-            customers = await CustomerRepository(session, tenant_id).get_many(
-                list({case.customer_id for case in open_cases.rows})
-            )
+            order = list(dict.fromkeys(case.customer_id for case in [*answered.rows, *rest.rows]))
+            found = await CustomerRepository(session, tenant_id).get_many(order)
+            customers = {customer_id: found[customer_id] for customer_id in order if customer_id in found}
             wanted = request.query_params.get("customer")
-            chosen = (
-                await CustomerRepository(session, tenant_id).get_by_external_id(wanted)
-                if wanted
-                else next(iter(customers.values()), None)
-            )
+            if wanted:
+                chosen = await CustomerRepository(session, tenant_id).get_by_external_id(wanted)
+            else:
+                chosen = await self._with_an_offer(session, tenant_id, list(customers.values()))
             chosen_cases = (
                 await cases.list_cases(
                     session, subject, filter=cases.CaseFilter(status=[CaseStatus.open.value], customer_id=chosen.id)
@@ -111,3 +123,26 @@ class WidgetDemo:
             signature=customer_signature(secret, chosen.external_id),
         )
         return HTMLResponse(document, headers={"Cache-Control": "no-store"})
+
+    async def _with_an_offer(
+        self, session: AsyncSession, tenant_id: uuid.UUID, candidates: list[Customer]
+    ) -> Customer | None:
+        """The first candidate the cancel flow would offer something (not held out, an offer
+        eligible), else the first: the demo should show an offer when it can."""
+        for customer in candidates:
+            if await in_holdout(session, tenant_id, customer.id):
+                continue
+            choices = await offers.eligible_offers(
+                session,
+                tenant_id,
+                customer.id,
+                case_id=None,
+                cancel_reason=None,
+                holdout=False,
+                locale=None,
+                surface="widget",
+                record=False,
+            )
+            if choices:
+                return customer
+        return candidates[0] if candidates else None
