@@ -221,3 +221,22 @@ async def test_the_cancel_flow_accepts_an_offer_once_and_a_replay_is_refused(
     assert len(await billing_calls(db, tenant.id)) == 1
     app_host, merchant_host = urlsplit(base_url).netloc, urlsplit(merchant_site.url).netloc
     assert {urlsplit(u).netloc for u in requested} <= {app_host, merchant_host}
+
+
+async def test_the_widget_speaks_the_pages_language(
+    settings, db, tenant, base_url, browser, merchant_site: MerchantSite, repo_root
+) -> None:
+    embedding = await create_embedding(db, settings.resolved_secret_key, tenant.id, merchant_site.url)
+    url = merchant_site.add_page(
+        "/konto", app=base_url, key=embedding.publishable_key, customer="kunde_1", signature=embedding.sign("kunde_1")
+    )
+    context = await browser.new_context(locale="de-DE", viewport=VIEWPORT)
+    page = await context.new_page()
+    await page.goto(url)
+    await page.evaluate("window.ChurnSaver.ready")
+    await page.get_by_role("button", name="Cancel my subscription").click()
+    dialog = page.get_by_role("dialog", name="Warum möchten Sie kündigen?")
+    await expect(dialog.get_by_role("radio", name="Es ist zu teuer")).to_be_visible()
+    await expect(dialog.get_by_role("button", name="Abo behalten")).to_be_visible()
+    await page.screenshot(path=screenshot_path(repo_root, settings, "survey-de"))
+    await context.close()
