@@ -3,6 +3,8 @@ key is checked and stored encrypted; one accept is one applied change however of
 repeated; a refusal is FAILED with Whop's reason and nothing accepted; a 503 is retried under the
 same Idempotency-Key; the case recovers only when Whop's webhook confirms."""
 
+from datetime import datetime, timedelta
+
 import pytest
 from sqlalchemy import select
 
@@ -19,7 +21,9 @@ from tests.fixtures.offers import (
     cancellation_case,
     case_now,
     connect,
+    create_offer,
     default_offer,
+    failed_payment_case,
     redemptions,
 )
 from tests.fixtures.providers import WHOP_ACCOUNT
@@ -122,3 +126,42 @@ async def test_a_503_is_retried_under_the_same_key_and_applied_once(provider_db,
     assert outcome.status == "APPLIED"
     assert [call.status_code for call in await billing_calls(provider_db, tenant.id)] == [503, 200]
     assert len(whop_api.applied) == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "expected"),
+    [
+        ("FREE_DAYS", {"days": 14}, [("extend", {"days": 14})]),
+        ("PAUSE", {"cycles": 1}, [("pause", {"until": "a time 30 days on"})]),
+    ],
+)
+async def test_free_days_and_a_pause_are_one_membership_call_each(
+    provider_db, tenant, whop_api, kind, value, expected
+) -> None:
+    await whop_tenant(provider_db, tenant.id, whop_api)
+    user = f"user_{kind.lower()}"
+    case = await cancellation_case(provider_db, tenant.id, user)
+    whop_api.add_membership(f"mem_{user}", cancel_at_period_end=True)
+    offer = await create_offer(provider_db, tenant.id, name=kind, kind=kind, value=value)
+    assert (await redeem(provider_db, case, offer)).status == "APPLIED"
+    calls = [(action, body) for action, _membership, body in whop_api.applied]
+    if kind == "PAUSE":
+        resumes = datetime.fromisoformat(calls[0][1]["until"])
+        assert timedelta(days=29) < resumes - utcnow() <= timedelta(days=30)
+        calls[0] = ("pause", {"until": "a time 30 days on"})
+    # An incentive also withdraws the scheduled cancel; a pause leaves it as the customer chose.
+    uncancel = [] if kind == "PAUSE" else [("update", {"cancel_at_period_end": False})]
+    assert calls == expected + uncancel
+
+
+async def test_a_failed_payments_card_update_and_retry_on_whop(provider_db, tenant, whop_api) -> None:
+    await whop_tenant(provider_db, tenant.id, whop_api)
+    case = await failed_payment_case(provider_db, tenant.id, "user_wh3")
+    whop_api.add_membership("mem_user_wh3")
+    card = await redeem(provider_db, case, await default_offer(provider_db, tenant.id, "update_payment"))
+    assert (card.status, card.hosted_url) == ("APPLIED", "https://whop.com/orders/mem_user_wh3/manage")
+    retry = await create_offer(
+        provider_db, tenant.id, name="Retry", kind="RETRY_PAYMENT", eligibility={"case_kinds": ["payment_failed"]}
+    )
+    assert (await redeem(provider_db, case, retry, key="retry-1")).status == "APPLIED"
+    assert whop_api.calls("retry_payment") == [("retry_payment", "pay_user_wh3", {})]

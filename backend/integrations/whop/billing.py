@@ -10,6 +10,7 @@ timeouts, connection errors, 429 and 5xx, and records each try.
 
 import hashlib
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -17,6 +18,7 @@ from whop_sdk import AsyncWhop
 from whop_sdk.core.api_error import ApiError
 from whop_sdk.environment import WhopEnvironment
 
+from churnsaver.backend.core.db import utcnow
 from churnsaver.backend.integrations.actions import (
     BillingAction,
     CallRecord,
@@ -27,6 +29,7 @@ from churnsaver.backend.integrations.actions import (
 )
 
 TIMEOUT_SECONDS = 15.0
+DAYS_PER_CYCLE = 30  # a pause of n cycles resumes by itself after n x 30 days
 
 
 class Refused(Exception):
@@ -91,11 +94,12 @@ class WhopBilling:
                 key,
             )
         elif kind == "PAUSE":
+            until = (utcnow() + timedelta(days=DAYS_PER_CYCLE * int(action.value["cycles"]))).isoformat()
             result = await self._call(
                 calls,
                 "pause",
-                {"membership": membership},
-                lambda options: memberships.pause(membership, request_options=options),
+                {"membership": membership, "until": until},
+                lambda options: memberships.pause(membership, until=until, request_options=options),
                 key,
             )
         elif kind == "FREE_DAYS":
