@@ -11,17 +11,19 @@ client address before anything is read, and per customer once the caller is veri
 import json
 import uuid
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from churnsaver.backend.billing import service as billing
 from churnsaver.backend.campaigns.service import in_holdout
-from churnsaver.backend.cases.service import open_case_of_customer
+from churnsaver.backend.cases.service import open_cases_of_customer
 from churnsaver.backend.channels.service import in_app_messages
 from churnsaver.backend.channels.settings import load_settings as load_channel_settings
 from churnsaver.backend.core.config import Settings
@@ -75,6 +77,36 @@ def locale_for(requested: object, accept_language: str | None, default: str) -> 
 
 def branding(settings: WidgetSettings, tenant_name: str) -> dict[str, Any]:
     return {"name": settings.brand_name or tenant_name, "logoUrl": settings.logo_url, "color": settings.brand_color}
+
+
+async def offers_now(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    *,
+    cancel_reason: str | None,
+    locale: str,
+    record: bool,
+) -> tuple[uuid.UUID | None, list[OfferChoice]]:
+    """The offers to show the customer now and the open case they answer: the most pressing open
+    case that has any (a usage drop may have none while a failed payment has), else the offers
+    for the customer without a case."""
+    holdout = await in_holdout(session, tenant_id, customer_id)
+    ask = partial(
+        offers.eligible_offers,
+        session,
+        tenant_id,
+        customer_id,
+        cancel_reason=cancel_reason,
+        holdout=holdout,
+        locale=locale,
+        surface="widget",
+        record=record,
+    )
+    for case in await open_cases_of_customer(session, tenant_id, customer_id):
+        if choices := await ask(case_id=case.id):
+            return case.id, choices
+    return None, await ask(case_id=None)
 
 
 def refusal_of(error: DomainError) -> Refusal:
@@ -215,19 +247,14 @@ class WidgetApi:
             case_id: uuid.UUID | None = None
             if caller.customer_id is not None:
                 messages = await in_app_messages(session, caller.tenant_id, caller.customer_id)
-                case = await open_case_of_customer(session, caller.tenant_id, caller.customer_id)
-                case_id = case.id if case is not None else None
                 # A page view records nothing (below), but a new tenant's offers exist from its first one.
                 await offers.ensure_default_offers(session, caller.tenant_id)
-                choices = await offers.eligible_offers(
+                case_id, choices = await offers_now(
                     session,
                     caller.tenant_id,
                     caller.customer_id,
-                    case_id=case_id,
                     cancel_reason=cancel_reason,
-                    holdout=await in_holdout(session, caller.tenant_id, caller.customer_id),
                     locale=locale,
-                    surface="widget",
                     # Shown only in the cancel flow: an ordinary page view shows no offer.
                     record=cancel_reason is not None,
                 )
@@ -294,7 +321,7 @@ class WidgetApi:
             offer_id = uuid.UUID(request.path_params["offer_id"])
         except ValueError:
             return self._refused(origin, Refusal(404, "NOT_FOUND", "offer not found", cors=True))
-        attempt, reason = body.get("attempt"), body.get("reason")
+        attempt, reason, case_text = body.get("attempt"), body.get("reason"), body.get("caseId")
         try:
             attempt_id = uuid.UUID(attempt) if isinstance(attempt, str) else None
         except ValueError:
@@ -310,7 +337,7 @@ class WidgetApi:
         key = f"widget:{caller.customer_id}:{offer_id}:{attempt_id}"
         async with self.db.tenant_session(caller.tenant_id) as session:
             replayed = await offers.redemption_by_key(session, caller.tenant_id, key)
-            case = await open_case_of_customer(session, caller.tenant_id, caller.customer_id)
+            open_cases = await open_cases_of_customer(session, caller.tenant_id, caller.customer_id)
         if replayed is not None:
             return self._answer(
                 origin,
@@ -320,6 +347,10 @@ class WidgetApi:
                 },
                 409,
             )
+        # The case the session offered it for; it must be one of this customer's open cases.
+        case = next((case for case in open_cases if str(case.id) == case_text), None)
+        if case_text is not None and case is None:
+            return self._refused(origin, Refusal(404, "NOT_FOUND", "case not found", cors=True))
         try:
             outcome = await billing.redeem(
                 self.db,

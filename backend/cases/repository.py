@@ -105,15 +105,15 @@ class CaseRepository(TenantRepository[RecoveryCase]):
         )
         return (await self.session.execute(statement)).scalars().first()
 
-    async def open_of_customer(self, customer_id: uuid.UUID) -> RecoveryCase | None:
-        """The customer's open case that matters most: the highest priority, then the newest."""
+    async def open_of_customer(self, customer_id: uuid.UUID, limit: int) -> list[RecoveryCase]:
+        """The customer's open cases, the one that matters most first: highest priority, then newest."""
         statement = (
             self.select_readable()
             .where(RecoveryCase.customer_id == customer_id, RecoveryCase.status == CaseStatus.open.value)
             .order_by(RecoveryCase.priority.desc(), RecoveryCase.opened_at.desc(), RecoveryCase.id.desc())
-            .limit(1)
+            .limit(limit)
         )
-        return (await self.session.execute(statement)).scalar_one_or_none()
+        return list((await self.session.execute(statement)).scalars())
 
 
 class CaseEventRepository(TenantRepository[CaseEvent]):

@@ -248,11 +248,11 @@ async def touch_first(
         publish_case_event(session, case, event)
 
 
-async def open_case_of_customer(
-    session: AsyncSession, tenant_id: uuid.UUID, customer_id: uuid.UUID
-) -> RecoveryCase | None:
-    """The customer's open case that an offer would answer (the widget's): the most pressing one."""
-    return await CaseRepository(session, tenant_id).open_of_customer(customer_id)
+async def open_cases_of_customer(
+    session: AsyncSession, tenant_id: uuid.UUID, customer_id: uuid.UUID, *, limit: int = 10
+) -> list[RecoveryCase]:
+    """The customer's open cases, most pressing first (the widget asks which one an offer answers)."""
+    return await CaseRepository(session, tenant_id).open_of_customer(customer_id, limit)
 
 
 async def offer_shown(

@@ -39,7 +39,8 @@ async def test_the_cancel_flow_offers_by_reason_and_an_accept_recovers_the_case_
     assert {e.data["surface"] for e in shown} == {"widget"} and len(shown) == len(offers)
 
     uncancel = next(offer for offer in offers if offer["kind"] == "UNCANCEL")
-    body = embedding.body("user_wo1", attempt=str(uuid.uuid4()), reason="too_expensive")
+    assert flow.json()["customer"]["caseId"] == str(case.id)
+    body = embedding.body("user_wo1", attempt=str(uuid.uuid4()), reason="too_expensive", caseId=str(case.id))
     accepted = await widget_client.post(accept_path(uncancel["id"]), json=body, headers=embedding.headers())
     assert accepted.status_code == 200, accepted.text
     assert accepted.headers["access-control-allow-origin"] == MERCHANT
@@ -64,7 +65,7 @@ async def test_an_accept_for_another_customer_or_tenant_or_with_bad_input_is_ref
     settings, db, tenant, other_tenant, widget_client
 ) -> None:
     embedding = await create_embedding(db, settings.resolved_secret_key, tenant.id, MERCHANT)
-    await cancellation_case(db, tenant.id, "user_wo_victim")
+    victims_case = await cancellation_case(db, tenant.id, "user_wo_victim")
     await cancellation_case(db, tenant.id, "user_wo_attacker")
     theirs = await default_offer(db, other_tenant.id, "uncancel")
     ours = await default_offer(db, tenant.id, "uncancel")
@@ -83,6 +84,9 @@ async def test_an_accept_for_another_customer_or_tenant_or_with_bad_input_is_ref
         (accept_path(ours.id), embedding.body("user_wo_attacker", attempt="1"), 400),
         (accept_path(ours.id), embedding.body("user_wo_attacker", attempt=attempt, reason="bogus"), 400),
         (accept_path(ours.id), embedding.body("nobody_known", attempt=attempt), 404),
+        # The attacker's own signature, naming the victim's case: not one of the attacker's cases.
+        (accept_path(ours.id), embedding.body("user_wo_attacker", attempt=attempt, caseId=str(victims_case.id)), 404),
+        (accept_path(ours.id), embedding.body("user_wo_attacker", attempt=attempt, caseId=7), 404),
     ):
         response = await widget_client.post(path, json=body, headers=embedding.headers())
         assert response.status_code == status, (path, body, response.text)

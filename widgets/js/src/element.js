@@ -187,6 +187,7 @@ export class ChurnSaverWidget extends HTMLElement {
     if (!answer) return;
     const [offer] = answer.offers || [];
     this.flow.offer = offer || null;
+    this.flow.caseId = answer.customer.caseId;
     if (offer) this.showOffer(offer);
     else this.showConfirm();
   }
@@ -222,7 +223,7 @@ export class ChurnSaverWidget extends HTMLElement {
   async accept(offer) {
     // One attempt per click: the server refuses the same attempt twice (a replay).
     const attempt = newAttemptId();
-    const result = await this.busy(() => this.api.accept(offer.id, { attempt, reason: this.flow.reason }));
+    const result = await this.busy(() => this.api.accept(offer.id, { attempt, reason: this.flow.reason, caseId: this.flow.caseId }));
     if (!result) return;
     const { id, status, url } = result.redemption;
     const detail = { offerId: offer.id, kind: offer.kind, redemptionId: id, status, url: url || null };
