@@ -7,7 +7,9 @@ one incentive in flight per customer. Holdout and budgets are checked by the ser
 
 Choice: rules score each eligible offer by the case kind, the cancel reason and the risk tier
 (the score's parts are its reason). A tenant may turn on Thompson sampling: per segment (the case
-kind) each offer's Beta(1 + reward, 1 + shown - reward) is sampled and the highest leads; a share
+kind) each offer's Beta(1 + reward, 1 + shown - reward) is sampled and the highest leads (shown: how
+often it was shown first; reward: its verified net recovered revenue, each recovery a 0..1 share
+of the revenue at risk); a share
 of choices (`control_share`) stays on the rules, so the policy is measured against them.
 """
 
@@ -19,7 +21,7 @@ from datetime import datetime, timedelta
 
 from churnsaver.backend.cases.models import CaseKind, RecoveryCase
 from churnsaver.backend.customers.models import Customer, Subscription
-from churnsaver.backend.offers.models import FREE_KINDS, Offer, OfferArm, OfferKind, Redemption
+from churnsaver.backend.offers.models import FREE_KINDS, Offer, OfferKind, Redemption
 from churnsaver.backend.offers.settings import OfferSettings
 
 RUNNING = frozenset({"active", "trialing", "past_due"})
@@ -41,6 +43,14 @@ KIND_SCORES: dict[str, dict[OfferKind, int]] = {
 INCENTIVE_SCORE = 30
 REASON_BONUS = 40
 HIGH_RISK_BONUS = 15  # a customer likely to leave is worth an incentive over a free action
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """An offer's trials and rewards in a segment, for the learning policy."""
+
+    shown: int = 0
+    reward: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +182,7 @@ def choose(
     offers: Sequence[Offer],
     situation: Situation,
     settings: OfferSettings,
-    arms: dict[uuid.UUID, OfferArm],
+    evidence: dict[uuid.UUID, Evidence],
     rng: random.Random,
 ) -> tuple[list[tuple[Offer, str]], bool]:
     """The eligible offers best first with the reason for each, and whether the learning policy
@@ -184,9 +194,9 @@ def choose(
         return [(offer, f"control share: {reason}") for offer, reason in ruled], False
     samples = []
     for offer in offers:
-        arm = arms.get(offer.id)
-        shown = arm.shown if arm else 0
-        reward = min(arm.reward, float(shown)) if arm else 0.0
+        found = evidence.get(offer.id, Evidence())
+        shown = found.shown
+        reward = min(found.reward, float(shown))  # a recovery is credited to the offer shown; never above 1 a trial
         samples.append((rng.betavariate(1.0 + reward, 1.0 + shown - reward), offer, shown, reward))
     samples.sort(key=lambda item: -item[0])
     return [

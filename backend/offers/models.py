@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from churnsaver.backend.core.db import Base, TenantOwned, utcnow
@@ -135,8 +135,8 @@ class Redemption(TenantOwned, Base):
 
 
 class OfferArm(TenantOwned, Base):
-    """The learning policy's evidence for an offer in a segment (case kind): how often it was
-    chosen by the policy and the reward it earned (net recovered revenue as a 0..1 share)."""
+    """How often an offer was shown first in a segment (case kind): the learning policy's trials.
+    Its rewards are read from the offer's verified recoveries (`RedemptionRepository.verified_rewards`)."""
 
     __tablename__ = "offer_arms"
 
@@ -144,5 +144,4 @@ class OfferArm(TenantOwned, Base):
     offer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("offers.id", ondelete="CASCADE"), primary_key=True)
     segment: Mapped[str] = mapped_column(String(64), primary_key=True)
     shown: Mapped[int] = mapped_column(Integer, default=0)
-    reward: Mapped[float] = mapped_column(Float, default=0.0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -5,6 +5,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
+from churnsaver.backend.cases.models import CaseStatus, RecoveryCase
 from churnsaver.backend.core.bulk import is_one_of
 from churnsaver.backend.core.db import insert_for, utcnow
 from churnsaver.backend.core.pagination import KeysetOrder, Page, keyset_page
@@ -164,6 +165,28 @@ class RedemptionRepository(TenantRepository[Redemption]):
             self.session, statement, Redemption, first=first, after=after, with_total=False, order=NEWEST_FIRST
         )
 
+    async def verified_rewards(self, segment: str, offer_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, float]:
+        """Per offer, its reward in the segment: for each applied redemption whose case was
+        recovered and verified (the recovery held), the net recovered revenue as a share of the
+        revenue at risk (0 when the offer cost all of it)."""
+        statement = (
+            self.select_readable(Redemption.offer_id, Redemption.cost, RecoveryCase.revenue_at_risk)
+            .join(RecoveryCase, RecoveryCase.id == Redemption.case_id)
+            .where(
+                self.owned(RecoveryCase),
+                Redemption.segment == segment,
+                Redemption.status == RedemptionStatus.APPLIED.value,
+                is_one_of(self.session, Redemption.offer_id, list(offer_ids)),
+                RecoveryCase.status == CaseStatus.recovered.value,
+                RecoveryCase.verified_at.is_not(None),
+            )
+        )
+        rewards: dict[uuid.UUID, float] = {}
+        for offer_id, cost, at_risk in await self.session.execute(statement):
+            share = max(0, at_risk - cost) / at_risk if at_risk else 0.0
+            rewards[offer_id] = rewards.get(offer_id, 0.0) + share
+        return rewards
+
     async def of_cases(self, case_ids: Collection[uuid.UUID]) -> list[Redemption]:
         statement = self.select_readable().where(is_one_of(self.session, Redemption.case_id, list(case_ids)))
         return list((await self.session.execute(statement.order_by(Redemption.created_at))).scalars())
@@ -172,29 +195,18 @@ class RedemptionRepository(TenantRepository[Redemption]):
 class ArmRepository(TenantRepository[OfferArm]):
     model = OfferArm
 
-    async def of_segment(self, segment: str, offer_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, OfferArm]:
-        statement = self.select_readable().where(
+    async def shown_in(self, segment: str, offer_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, int]:
+        statement = self.select_readable(OfferArm.offer_id, OfferArm.shown).where(
             OfferArm.segment == segment, is_one_of(self.session, OfferArm.offer_id, list(offer_ids))
         )
-        return {arm.offer_id: arm for arm in (await self.session.execute(statement)).scalars()}
+        return dict((await self.session.execute(statement)).tuples().all())
 
-    async def add_evidence(self, offer_id: uuid.UUID, segment: str, *, shown: int = 0, reward: float = 0.0) -> None:
-        values = {
-            "tenant_id": self.tenant_id,
-            "offer_id": offer_id,
-            "segment": segment,
-            "shown": shown,
-            "reward": reward,
-            "updated_at": utcnow(),
-        }
-        statement = insert_for(self.session)(OfferArm).values(**values)
+    async def count_shown(self, offer_id: uuid.UUID, segment: str) -> None:
+        values = {"tenant_id": self.tenant_id, "offer_id": offer_id, "segment": segment, "shown": 1}
+        statement = insert_for(self.session)(OfferArm).values(**values, updated_at=utcnow())
         await self.session.execute(
             statement.on_conflict_do_update(
                 index_elements=["tenant_id", "offer_id", "segment"],
-                set_={
-                    "shown": OfferArm.shown + shown,
-                    "reward": OfferArm.reward + reward,
-                    "updated_at": values["updated_at"],
-                },
+                set_={"shown": OfferArm.shown + 1, "updated_at": utcnow()},
             )
         )

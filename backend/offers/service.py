@@ -27,7 +27,7 @@ from churnsaver.backend.core.pagination import Page
 from churnsaver.backend.customers.models import Customer, Subscription
 from churnsaver.backend.customers.repository import CustomerRepository, SubscriptionRepository
 from churnsaver.backend.offers.catalog import DEFAULT_OFFERS, cost_of, texts_from, value_from, wording
-from churnsaver.backend.offers.choice import Situation, choose, ineligible_because
+from churnsaver.backend.offers.choice import Evidence, Situation, choose, ineligible_because
 from churnsaver.backend.offers.models import (
     FREE_KINDS,
     Offer,
@@ -140,8 +140,8 @@ async def eligible_offers(
         if _uncovered(offer, cost, situation.currency, settings, reserved) is None:
             candidates.append((offer, cost))
     costs = {offer.id: cost for offer, cost in candidates}
-    arms = await ArmRepository(session, tenant_id).of_segment(situation.segment, list(costs))
-    ordered, _learning = choose([offer for offer, _ in candidates], situation, settings, arms, _rng)
+    evidence = await _evidence(session, tenant_id, situation.segment, list(costs), settings)
+    ordered, _learning = choose([offer for offer, _ in candidates], situation, settings, evidence, _rng)
     choices = []
     for offer, reason in ordered:
         title, description = wording(offer.kind, offer.value, offer.texts, locale)
@@ -158,7 +158,7 @@ async def eligible_offers(
             )
         )
     if record and case_id is not None and choices:
-        await ArmRepository(session, tenant_id).add_evidence(choices[0].offer_id, situation.segment, shown=1)
+        await ArmRepository(session, tenant_id).count_shown(choices[0].offer_id, situation.segment)
         for position, choice in enumerate(choices):
             data = {
                 "offer_id": str(choice.offer_id),
@@ -202,7 +202,7 @@ async def choose_for_message(
     if chosen is None:
         return None
     segment = (await _situation(session, tenant_id, customer_id, case_id, None)).segment
-    await ArmRepository(session, tenant_id).add_evidence(chosen.offer_id, segment, shown=1)
+    await ArmRepository(session, tenant_id).count_shown(chosen.offer_id, segment)
     data = {"offer_id": str(chosen.offer_id), "kind": chosen.kind, "reason": chosen.reason, "surface": surface}
     await cases.offer_shown(session, tenant_id, case_id, utcnow(), f"offers:{surface}", data | {"position": 0})
     return chosen
@@ -334,11 +334,6 @@ async def settle(
         budgets = BudgetRepository(session, tenant_id)
         for scope, _limit, _currency in _budgets_of(offer, settings):
             await budgets.settle(scope, redemption.budget_month, redemption.cost, redemption.cost if applied else 0)
-    if applied:
-        case = await CaseRepository(session, tenant_id).get(redemption.case_id) if redemption.case_id else None
-        at_risk = case.revenue_at_risk if case is not None else 0
-        net = max(0, at_risk - redemption.cost) / at_risk if at_risk else 1.0
-        await ArmRepository(session, tenant_id).add_evidence(offer.id, redemption.segment, reward=net)
     if redemption.case_id is not None:
         data = {
             "offer_id": str(offer.id),
@@ -649,6 +644,17 @@ def eligibility_from(raw: Any) -> dict[str, Any]:
 
 
 # Helpers.
+
+
+async def _evidence(
+    session: AsyncSession, tenant_id: uuid.UUID, segment: str, offer_ids: list[uuid.UUID], settings: OfferSettings
+) -> dict[uuid.UUID, Evidence]:
+    """The learning policy's evidence per offer in the segment (none read under the rules)."""
+    if settings.policy != "thompson" or not offer_ids:
+        return {}
+    shown = await ArmRepository(session, tenant_id).shown_in(segment, offer_ids)
+    rewards = await RedemptionRepository(session, tenant_id).verified_rewards(segment, offer_ids)
+    return {offer_id: Evidence(shown.get(offer_id, 0), rewards.get(offer_id, 0.0)) for offer_id in offer_ids}
 
 
 def _month(moment: datetime) -> str:

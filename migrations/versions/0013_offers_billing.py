@@ -102,7 +102,6 @@ def upgrade() -> None:
         sa.Column("offer_id", sa.Uuid(), nullable=False),
         sa.Column("segment", sa.String(length=64), nullable=False),
         sa.Column("shown", sa.Integer(), nullable=False),
-        sa.Column("reward", sa.Float(), nullable=False),
         sa.Column("updated_at", UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["offer_id"], ["offers.id"], name=op.f("fk_offer_arms_offer_id_offers"), ondelete="CASCADE"

@@ -110,3 +110,33 @@ async def test_a_refused_subscription_change_is_failed_with_stripes_reason(provi
     assert "This subscription cannot be changed" in (outcome.reason or "")
     [redemption] = await redemptions(provider_db, tenant.id)
     assert redemption.status == "FAILED"
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "changed"),
+    [
+        ("PAUSE", {"cycles": 2}, "pause_collection"),
+        ("FREE_DAYS", {"days": 14}, "trial_end"),
+        ("PLAN_SWITCH", {"plan": "price_Basic", "plan_name": "Basic"}, "items"),
+    ],
+)
+async def test_a_pause_free_days_and_a_plan_switch_change_the_subscription_once(
+    provider_db, tenant, stripe_api, kind, value, changed
+) -> None:
+    await stripe_tenant(provider_db, tenant.id, stripe_api)
+    name = f"St{kind.title().replace('_', '')}"
+    case = await stripe_cancellation_case(provider_db, tenant.id, name)
+    stripe_api.add_subscription(f"sub_{name}", f"cus_{name}", cancel_at_period_end=True)
+    offer = await create_offer(provider_db, tenant.id, name=kind, kind=kind, value=value)
+    assert (await redeem(provider_db, case, offer)).status == "APPLIED"
+    assert (await redeem(provider_db, case, offer)).status == "APPLIED"
+    [(_, _id, params)] = stripe_api.calls("update_subscription")
+    assert changed in params
+    subscription = stripe_api.subscriptions[f"sub_{name}"]
+    if kind == "PLAN_SWITCH":
+        assert subscription["items"]["data"][0]["price"] == {"id": "price_Basic"}
+    if kind == "PAUSE":
+        assert subscription["pause_collection"]["behavior"] == "void"
+        assert subscription["cancel_at_period_end"] is True  # a pause leaves the customer's cancel alone
+    else:
+        assert subscription["cancel_at_period_end"] is False

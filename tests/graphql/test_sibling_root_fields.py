@@ -32,6 +32,8 @@ ROOT_FIELDS = {
     "redemptions": "redemptions(first: 2) { edges { node { id } } }",
     "budgets": "budgets { month spent { amount } }",
     "billingConnection": "billingConnection { provider }",
+    "widgetSettings": "widgetSettings { allowedOrigins }",
+    "publishableKey": "publishableKey",
 }
 
 

@@ -56,7 +56,8 @@ async def test_repositories_read_only_the_acting_tenants_rows(db, tenant, theirs
         assert (await redemptions.page(RedemptionFilter(case_id=case.id), first=10, after=None)).rows == []
         assert await redemptions.of_customer_since(case.customer_id, case.opened_at.replace(year=2000)) == []
         assert await BudgetRepository(session, tenant.id).of_month(discount.created_at.strftime("%Y-%m")) == []
-        assert await ArmRepository(session, tenant.id).of_segment("cancellation_scheduled", [discount.id]) == {}
+        assert await ArmRepository(session, tenant.id).shown_in("cancellation_scheduled", [discount.id]) == {}
+        assert await redemptions.verified_rewards("cancellation_scheduled", [discount.id]) == {}
         assert await BillingConnectionRepository(session, tenant.id).find() is None
         assert await BillingCallRepository(session, tenant.id).of_redemption(redemption_id) == []
 

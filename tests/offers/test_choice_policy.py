@@ -6,13 +6,24 @@ import random
 import uuid
 from datetime import timedelta
 
+from sqlalchemy import update
+
+from churnsaver.backend.billing import service as billing
 from churnsaver.backend.cases.models import RecoveryCase
 from churnsaver.backend.core.db import utcnow
 from churnsaver.backend.customers.models import Customer, Subscription
-from churnsaver.backend.offers.choice import Situation, by_rules, choose, ineligible_because
-from churnsaver.backend.offers.models import Offer, OfferArm, Redemption
+from churnsaver.backend.offers.choice import Evidence, Situation, by_rules, choose, ineligible_because
+from churnsaver.backend.offers.models import Offer, Redemption
+from churnsaver.backend.offers.repository import ArmRepository, RedemptionRepository
 from churnsaver.backend.offers.settings import OfferSettings
-from tests.fixtures.offers import choices, create_offer, offer_settings, paying_customer
+from tests.fixtures.offers import (
+    cancellation_case,
+    choices,
+    create_offer,
+    default_offer,
+    offer_settings,
+    paying_customer,
+)
 
 TENANT = uuid.uuid4()
 
@@ -88,10 +99,7 @@ def test_eligibility_checks_each_rule_and_what_the_kind_needs() -> None:
 
 def test_thompson_sampling_follows_the_evidence_and_keeps_a_control_share() -> None:
     winner, loser = offer("PERCENT_OFF"), offer("FREE_DAYS", value={"days": 7})
-    arms = {
-        winner.id: OfferArm(offer_id=winner.id, segment="usage_drop", shown=200, reward=150.0),
-        loser.id: OfferArm(offer_id=loser.id, segment="usage_drop", shown=200, reward=10.0),
-    }
+    arms = {winner.id: Evidence(shown=200, reward=150.0), loser.id: Evidence(shown=200, reward=10.0)}
     learning = OfferSettings(policy="thompson", control_share=0.25)
     now = situation(kind="usage_drop")
     rng = random.Random(22)
@@ -116,3 +124,32 @@ async def test_the_learning_policy_names_itself_in_every_reason(db, tenant) -> N
     customer_id = await paying_customer(db, tenant.id, "user_ts1")
     offered = await choices(db, tenant.id, customer_id, cancel_reason="too_expensive")
     assert offered and all(choice.reason.startswith("thompson sampling in segment cancel_flow") for choice in offered)
+
+
+async def test_the_policy_learns_from_shown_offers_and_verified_recoveries_only(db, tenant) -> None:
+    uncancel = await default_offer(db, tenant.id, "uncancel")
+    discount = await default_offer(db, tenant.id, "percent_30_x3")
+    kept = await cancellation_case(db, tenant.id, "user_learn1")
+    unverified = await cancellation_case(db, tenant.id, "user_learn2")
+    for case in (kept, unverified):
+        await choices(db, tenant.id, case.customer_id, case_id=case.id, surface="email")
+    for case, offer in ((kept, uncancel), (unverified, discount)):
+        outcome = await billing.redeem(
+            db,
+            tenant_id=tenant.id,
+            offer_id=offer.id,
+            customer_id=case.customer_id,
+            case_id=case.id,
+            source="email",
+            idempotency_key=f"learn-{case.id}",
+        )
+        assert outcome.status == "APPLIED"
+    async with db.tenant_unit_of_work(tenant.id) as session:
+        await session.execute(update(RecoveryCase).where(RecoveryCase.id == kept.id).values(verified_at=utcnow()))
+    async with db.tenant_session(tenant.id) as session:
+        segment, offers = "cancellation_scheduled", [uncancel.id, discount.id]
+        shown = await ArmRepository(session, tenant.id).shown_in(segment, offers)
+        rewards = await RedemptionRepository(session, tenant.id).verified_rewards(segment, offers)
+    assert shown == {uncancel.id: 2}  # shown first to both customers
+    # The free action kept all the revenue at risk; the discount's recovery is not verified yet.
+    assert rewards == {uncancel.id: 1.0}

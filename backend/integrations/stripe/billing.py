@@ -1,7 +1,8 @@
 """Billing actions on Stripe through the `stripe` package ({CHURNSAVER_STRIPE_API_URL}, the tenant's
 secret key): `cancel_at_period_end=false` to withdraw a cancel, a one-use coupon as the
 subscription's discount, `trial_end` for free days, `pause_collection` to pause and resume, paying
-the open invoice, a billing-portal session for a card update, and a cancel at the period's end.
+the open invoice, a billing-portal session for a card update, the subscription's one price swapped
+for a plan switch, and a cancel at the period's end.
 
 Every request carries an Idempotency-Key derived from the redemption's, one per request of an
 action. The package's own retries are off: `with_retries` retries timeouts, connection errors,
@@ -106,6 +107,18 @@ class StripeBilling:
         elif kind in ("PERCENT_OFF", "AMOUNT_OFF"):
             coupon = await self._coupon(action, calls)
             update = {"discounts": [{"coupon": coupon}]}
+        elif kind == "PLAN_SWITCH":
+            current = await self._call(
+                calls,
+                "retrieve_subscription",
+                {"subscription": subscription},
+                lambda o: v1.subscriptions.retrieve_async(subscription, None, o),
+                key + "-retrieve",
+            )
+            items = (current.get("items") or {}).get("data") or []
+            if len(items) != 1:
+                raise Refused("a plan switch needs a subscription with exactly one price")
+            update = {"items": [{"id": items[0]["id"], "price": str(action.value["plan"])}]}
         else:
             raise Refused(f"Stripe cannot apply a {kind} offer")
         if action.cancel_scheduled and kind not in ("UNCANCEL", "CANCEL", "PAUSE"):

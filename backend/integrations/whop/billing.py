@@ -146,7 +146,7 @@ class WhopBilling:
                 ),
                 key,
             )
-        else:
+        else:  # PLAN_SWITCH: Whop's API has no call that moves a membership to another plan
             raise Refused(f"Whop cannot apply a {kind} offer")
         if action.cancel_scheduled and kind not in ("UNCANCEL", "CANCEL", "PAUSE"):
             await self._call(
