@@ -1,5 +1,5 @@
 # Churn Saver. `make run` serves the embedded default; `make test` runs the whole suite.
-.PHONY: install browser graphql-http-audit run test test-sqlite fuzz bench lint format schema clean
+.PHONY: install browser graphql-http-audit widget-tools widget run test test-sqlite fuzz bench lint format schema clean
 
 # uv comes from PyPI (installed on first use); everything else is pinned in uv.lock.
 UV := $(or $(shell command -v uv 2>/dev/null),python3 -m uv)
@@ -35,6 +35,22 @@ $(AUDIT_DIR)/node_modules/.package-lock.json: $(AUDIT_DIR)/package.json $(AUDIT_
 
 graphql-http-audit: $(AUDIT_DIR)/node_modules/.package-lock.json
 
+# The widget's build tool (npm esbuild, from widgets/js/package-lock.json). `make widget` rebuilds
+# widgets/static/churnsaver.js from widgets/js/src/; the built file is checked in and a test fails
+# when it is stale. Without npm the rebuild test is skipped (the staleness check still runs).
+WIDGET_DIR := widgets/js
+$(WIDGET_DIR)/node_modules/.package-lock.json: $(WIDGET_DIR)/package.json $(WIDGET_DIR)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix $(WIDGET_DIR) --no-audit --no-fund --loglevel=error; \
+	else \
+		echo "npm is missing: the widget rebuild test will be skipped (install it with: sudo apt-get install npm)"; \
+	fi
+
+widget-tools: $(WIDGET_DIR)/node_modules/.package-lock.json
+
+widget: widget-tools
+	node $(WIDGET_DIR)/build.mjs
+
 run: install
 	CHURNSAVER_DEMO=$${CHURNSAVER_DEMO:-1} $(UV) run churnsaver serve
 
@@ -42,7 +58,7 @@ run: install
 # databases as much as it computes; worksteal hands a free worker the queued tests of a busy one,
 # so a few long tests at the end do not leave a core idle. PYTEST_WORKERS=0 runs it in this process alone.
 PYTEST_WORKERS ?= auto
-test: install browser graphql-http-audit
+test: install browser graphql-http-audit widget-tools
 	$(UV) run pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # The property-based tests alone, with many more examples than `make test` gives them.

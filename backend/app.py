@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp
 
-from churnsaver.backend.core.config import Settings
+from churnsaver.backend.core.config import Environment, Settings
 from churnsaver.backend.core.db import Database
 from churnsaver.backend.core.logging import configure_logging
 from churnsaver.backend.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware, client_host
@@ -33,7 +33,10 @@ from churnsaver.jobs.worker import running_jobs
 from churnsaver.tenants.key_authentication import KeyAuthenticator
 from churnsaver.tenants.middleware import AuthenticationMiddleware
 from churnsaver.widgets.channel_pages import ChannelPages
+from churnsaver.widgets.offer_pages import OfferPages
 from churnsaver.widgets.sms_webhooks import SmsWebhooks
+from churnsaver.widgets.widget_api import WidgetApi
+from churnsaver.widgets.widget_demo import WidgetDemo
 
 logger = structlog.get_logger(__name__)
 
@@ -47,6 +50,7 @@ ENDPOINTS = {
         "readiness": "/readyz",
         "metrics": "/metrics",
         "events": "/v1/events",
+        "widget": {"script": "/widgets/v1/churnsaver.js", "session": "/widgets/v1/session"},
         "webhooks": {"whop": "/webhooks/whop/{endpointId}", "stripe": "/webhooks/stripe/{endpointId}"},
     },
 }
@@ -178,6 +182,9 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> St
             WebSocketRoute("/graphql", graphql),
             *ChannelPages(db, settings).routes(),
             *SmsWebhooks(db, settings).routes(),
+            *WidgetApi(db, settings).routes(),
+            *OfferPages(db, settings).routes(),
+            *(WidgetDemo(db, settings).routes() if settings.env is not Environment.production else []),
         ],
         middleware=[
             Middleware(RequestContextMiddleware),

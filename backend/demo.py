@@ -6,8 +6,11 @@ the risk engine has something true to find. Their recovery cases are evaluated a
 commits, and a few are worked as a merchant would (assigned, noted, dismissed), so every case
 state shows. The open cases enter the default campaign playbooks, and the steps due at once are
 dispatched: their messages are captured (no SMTP or SMS provider on the embedded default) when
-the jobs `serve` runs send them, and show on `/dev/mailbox`. Those jobs also score the customers
+the jobs `serve` runs send them, and show on `/dev/mailbox`; their offer links open the one-click
+pages. A few customers take their offer through the sandbox billing provider, so redemptions
+and the cases they recover show too. Those jobs also score the customers
 by the rules at once (tier changes open HIGH_RISK cases) and train the tenant's first model.
+Its widget may run where `serve` listens, for the demo page `/dev/widget-demo`.
 """
 
 import uuid
@@ -17,6 +20,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from churnsaver.backend.billing import service as billing
+from churnsaver.backend.campaigns import service as campaigns
 from churnsaver.backend.campaigns.dispatch import dispatch_steps
 from churnsaver.backend.campaigns.enrollment import enroll_cases
 from churnsaver.backend.campaigns.repository import StepRepository
@@ -25,7 +30,11 @@ from churnsaver.backend.cases.models import CaseStatus
 from churnsaver.backend.cases.reconcile import reconcile_customers
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database, utcnow
+from churnsaver.backend.core.errors import DomainError
 from churnsaver.backend.customers.repository import CustomerRepository
+from churnsaver.backend.embeds.service import allow_demo_origin
+from churnsaver.backend.embeds.settings import normalized_origin
+from churnsaver.backend.offers import service as offers
 from churnsaver.backend.risk.service import queue_training
 from churnsaver.backend.risk.tasks import enqueue_score_tenant
 from churnsaver.backend.synthetic import generate
@@ -64,6 +73,7 @@ async def seed_demo_tenant(db: Database, settings: Settings) -> DemoTenant | Non
         demo_id = (await session.execute(select(Tenant.id).where(Tenant.slug == DEMO_SLUG))).scalar_one_or_none()
     key_file = _key_file(settings)
     if demo_id and key_file.exists():
+        await _embed_widget(db, settings, demo_id)
         return DemoTenant(slug=DEMO_SLUG, api_key=key_file.read_text().strip(), created=False, tenant_id=demo_id)
     if tenant_count:
         return None
@@ -80,11 +90,13 @@ async def seed_demo_tenant(db: Database, settings: Settings) -> DemoTenant | Non
         key = await create_api_key(session, subject, name="demo")
         await apply_items(session, tenant_id, dataset.items)
         await _work_some_cases(session, subject, end)
-        await _run_campaigns(session, subject, end)
+        await _run_campaigns(session, subject, end, settings)
         # Scored by the rules at once; the first model trains in the background and, once
         # active, scores the tenant again (the demo has the churners a first model needs).
         enqueue_score_tenant(session, tenant_id)
         await queue_training(session, subject)
+    await _take_some_offers(db, tenant_id)
+    await _embed_widget(db, settings, tenant_id)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     key_file.write_text(key.plaintext)
     key_file.chmod(0o600)
@@ -105,11 +117,62 @@ async def _work_some_cases(session: AsyncSession, subject: AuthSubject, now: dat
         await cases.dismiss(session, subject, case.id, "Test account of our own team")
 
 
-async def _run_campaigns(session: AsyncSession, subject: AuthSubject, now: datetime) -> None:
+async def _run_campaigns(session: AsyncSession, subject: AuthSubject, now: datetime, settings: Settings) -> None:
     """Enroll the open cases in the default playbooks and dispatch what is due now, as the
     campaigns jobs would once `serve` runs them."""
     page = await cases.list_cases(session, subject, filter=cases.CaseFilter(status=[CaseStatus.open.value]), first=100)
     await enroll_cases(session, subject.tenant_id, [case.id for case in page.rows], now)
     due = list((await session.execute(StepRepository(session, subject.tenant_id).select_due(now, 1_000))).scalars())
     if due:
-        await dispatch_steps(session, subject.tenant_id, due, now)
+        await dispatch_steps(session, subject.tenant_id, due, now, settings)
+
+
+async def _take_some_offers(db: Database, tenant_id: uuid.UUID, count: int = 2) -> None:
+    """A few customers of open cases take the offer they are shown, through the sandbox billing
+    provider (the demo connects no billing): redemptions to see, and cases they recover."""
+    async with db.tenant_unit_of_work(tenant_id) as session:
+        page = await cases.list_cases(
+            session, AuthSubject.system(tenant_id), filter=cases.CaseFilter(status=[CaseStatus.open.value]), first=50
+        )
+        taken: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]] = []
+        for case in page.rows:
+            if len(taken) == 5 * count:
+                break
+            choices = await offers.eligible_offers(
+                session,
+                tenant_id,
+                case.customer_id,
+                case_id=case.id,
+                cancel_reason=None,
+                holdout=await campaigns.in_holdout(session, tenant_id, case.customer_id),
+                locale=None,
+                surface="email",
+            )
+            if choices:
+                taken.append((choices[0].offer_id, case.customer_id, case.id))
+    redeemed = 0
+    for offer_id, customer_id, case_id in taken:
+        try:
+            await billing.redeem(
+                db,
+                tenant_id=tenant_id,
+                offer_id=offer_id,
+                customer_id=customer_id,
+                case_id=case_id,
+                source="email",
+                idempotency_key=f"demo:{case_id}",
+            )
+        except DomainError:  # the budget ran out, or an earlier accept made this one ineligible
+            continue
+        redeemed += 1
+        if redeemed == count:
+            return
+
+
+async def _embed_widget(db: Database, settings: Settings, tenant_id: uuid.UUID) -> None:
+    """The widget allowed where `serve` listens (its demo page, /dev/widget-demo, embeds it there)."""
+    origin = normalized_origin(settings.public_url or "")
+    if origin is None:
+        return
+    async with db.tenant_unit_of_work(tenant_id) as session:
+        await allow_demo_origin(session, tenant_id, origin=origin, secret_key=settings.resolved_secret_key)

@@ -1,5 +1,6 @@
 """Every mapped model, imported in one place so Alembic and the tests see the whole schema."""
 
+from churnsaver.backend.billing.models import BillingCall, BillingConnection
 from churnsaver.backend.campaigns.models import (
     Campaign,
     CampaignConsumerCursor,
@@ -27,7 +28,9 @@ from churnsaver.backend.customers.models import (
     CustomerIdentity,
     Subscription,
 )
+from churnsaver.backend.embeds.models import EmbedOrigin, EmbedSettingsRow
 from churnsaver.backend.ingest.models import InboxEvent, IngestDailyStat, WebhookEndpoint
+from churnsaver.backend.offers.models import BudgetMonth, Offer, OfferArm, OfferSettingsRow, Redemption
 from churnsaver.backend.risk.models import (
     RiskModel,
     RiskScore,
@@ -41,6 +44,9 @@ metadata = Base.metadata
 
 __all__ = [
     "ApiKey",
+    "BillingCall",
+    "BillingConnection",
+    "BudgetMonth",
     "Campaign",
     "CampaignConsumerCursor",
     "CampaignEnrollment",
@@ -56,6 +62,8 @@ __all__ = [
     "CustomerEvent",
     "CustomerIdentity",
     "DomainEvent",
+    "EmbedOrigin",
+    "EmbedSettingsRow",
     "FailedJob",
     "InboxEvent",
     "IngestDailyStat",
@@ -63,8 +71,12 @@ __all__ = [
     "Message",
     "MessageEvent",
     "MessageTemplate",
+    "Offer",
+    "OfferArm",
+    "OfferSettingsRow",
     "OutboxJob",
     "RecoveryCase",
+    "Redemption",
     "RiskModel",
     "RiskScore",
     "RiskScoreHistory",

@@ -23,12 +23,17 @@ from churnsaver.graphql.channels.queries import ChannelQueries
 from churnsaver.graphql.channels.types import MessageType
 from churnsaver.graphql.customers.queries import CustomerQueries
 from churnsaver.graphql.customers.types import CustomerType
+from churnsaver.graphql.embeds.mutations import EmbedMutations
+from churnsaver.graphql.embeds.queries import EmbedQueries
 from churnsaver.graphql.errors import hide_suggestions, report_errors
 from churnsaver.graphql.extensions import OneSessionAtATime, build_extensions
 from churnsaver.graphql.ingest.mutations import IngestMutations
 from churnsaver.graphql.ingest.queries import IngestQueries
 from churnsaver.graphql.ingest.types import WebhookEndpointType
 from churnsaver.graphql.node import Node, RowNode, parse_global_id
+from churnsaver.graphql.offers.mutations import OfferMutations
+from churnsaver.graphql.offers.queries import OfferQueries
+from churnsaver.graphql.offers.types import OfferType, RedemptionType
 from churnsaver.graphql.permissions import CanRead
 from churnsaver.graphql.risk.mutations import RiskMutations
 from churnsaver.graphql.risk.queries import RiskQueries
@@ -38,7 +43,17 @@ from churnsaver.graphql.tenants.types import ApiKeyType, TenantType
 
 NODE_TYPES: dict[str, type[RowNode]] = {
     get_object_definition(node_type, strict=True).name: node_type
-    for node_type in (TenantType, CustomerType, ApiKeyType, WebhookEndpointType, CaseType, MessageType, CampaignType)
+    for node_type in (
+        TenantType,
+        CustomerType,
+        ApiKeyType,
+        WebhookEndpointType,
+        CaseType,
+        MessageType,
+        CampaignType,
+        OfferType,
+        RedemptionType,
+    )
 }
 
 
@@ -67,12 +82,24 @@ Query = merge_types(
         CaseQueries,
         ChannelQueries,
         CampaignQueries,
+        OfferQueries,
+        EmbedQueries,
     ),
 )
 for root_field in get_object_definition(Query, strict=True).fields:
     root_field.extensions.append(OneSessionAtATime())
 Mutation = merge_types(
-    "Mutation", (TenantMutations, IngestMutations, RiskMutations, CaseMutations, ChannelMutations, CampaignMutations)
+    "Mutation",
+    (
+        TenantMutations,
+        IngestMutations,
+        RiskMutations,
+        CaseMutations,
+        ChannelMutations,
+        CampaignMutations,
+        OfferMutations,
+        EmbedMutations,
+    ),
 )
 Subscription = merge_types("Subscription", (CaseSubscriptions,))
 

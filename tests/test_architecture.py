@@ -19,7 +19,19 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 CODE_FOLDERS = ("backend", "graphql", "jobs", "tenants", "widgets")
 
 # Bottom to top.
-DOMAINS = ("customers", "integrations", "risk", "cases", "channels", "campaigns", "ingest", "synthetic")
+DOMAINS = (
+    "customers",
+    "embeds",
+    "integrations",
+    "risk",
+    "cases",
+    "offers",
+    "channels",
+    "campaigns",
+    "billing",
+    "ingest",
+    "synthetic",
+)
 FOUNDATION = {"core", "tenants", "jobs"}
 COMPOSITION_ROOT = {"app", "cli", "demo", "models", "migrate"}
 

@@ -16,6 +16,7 @@ from churnsaver.backend.customers.repository import CustomerRepository, Subscrip
 from churnsaver.backend.customers.subscription_state import ENDED_STATUSES
 from churnsaver.backend.demo import DEMO_CUSTOMERS, seed_demo_tenant
 from churnsaver.backend.migrate import migrate
+from churnsaver.backend.offers.models import Offer, Redemption
 from churnsaver.backend.risk.models import RiskModel
 from churnsaver.backend.risk.scoring import score_tenant
 from churnsaver.backend.risk.service import CustomerOrder, list_customers
@@ -120,5 +121,14 @@ async def test_the_demo_tenant_has_cases_in_every_state(tmp_path):
         # Every step due at the seed was dispatched: sent with its message, or moved out of quiet hours.
         assert {step.message_id for step in steps if step.status in ("sent", "skipped")} <= messages
         assert all(step.due_at > seeded for step in steps if step.status == "pending")
+        async with db.tenant_session(demo.tenant_id) as session:
+            offer_keys = set((await session.execute(select(Offer.key))).scalars())
+            redeemed = (await session.execute(select(Redemption.status, Redemption.case_id))).all()
+            offer_messages = (
+                await session.execute(select(Message.variables).where(Message.campaign_id.is_not(None)))
+            ).scalars()
+        assert offer_keys == {"uncancel", "update_payment", "percent_30_x3"}
+        assert [status for status, _case in redeemed] == ["APPLIED", "APPLIED"]
+        assert any(str(variables.get("offer_url", "")).startswith("http") for variables in offer_messages)
     finally:
         await db.dispose()

@@ -62,4 +62,5 @@ def test_built_wheel_holds_every_module(repo_root, tmp_path):
     assert "churnsaver/graphql/static/graphiql/graphiql.min.js" in console_assets
     assert console_assets <= in_wheel, sorted(console_assets - in_wheel)
     assert "churnsaver/migrations/script.py.mako" in in_wheel
+    assert "churnsaver/widgets/static/churnsaver.js" in in_wheel
     assert not any(name.startswith("graphql/") for name in in_wheel)

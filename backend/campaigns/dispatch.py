@@ -37,12 +37,16 @@ from churnsaver.backend.cases import service as cases
 from churnsaver.backend.cases.models import CaseStatus, RecoveryCase
 from churnsaver.backend.cases.repository import CaseRepository
 from churnsaver.backend.channels import service as channels
+from churnsaver.backend.channels.delivery import public_url
 from churnsaver.backend.channels.models import REACHING, ChannelOptOut, Message
 from churnsaver.backend.channels.repository import ConsentRepository, MessageRepository
 from churnsaver.backend.core.bulk import is_one_of, start_bulk_transaction
+from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database, utcnow
 from churnsaver.backend.customers.models import Customer
 from churnsaver.backend.customers.repository import CustomerRepository
+from churnsaver.backend.offers import service as offers
+from churnsaver.backend.offers.links import OFFER_LINK_LIFETIME, offer_token, offer_url
 from churnsaver.jobs.outbox import enqueue
 
 BATCH_STEPS = 500
@@ -84,17 +88,22 @@ async def dispatch_due(
             due = StepRepository(session, tenant_id).select_due(moment, limit)
             steps = list((await session.execute(due)).scalars())
             if steps:
-                report.add(await dispatch_steps(session, tenant_id, steps, moment))
+                report.add(await dispatch_steps(session, tenant_id, steps, moment, db.settings))
         if len(steps) < limit:
             return report
 
 
 async def dispatch_steps(
-    session: AsyncSession, tenant_id: uuid.UUID, steps: Sequence[CampaignStepDue], now: datetime
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    steps: Sequence[CampaignStepDue],
+    now: datetime,
+    app_settings: Settings,
 ) -> DispatchReport:
     """Send, stop or defer each of `steps` (claimed, pending, due), in the caller's transaction.
     What the decisions read (cases, campaigns, customers, opt-outs, recent messages) is read once
-    per batch, not per step."""
+    per batch, not per step; a step with an offer also asks offers which one the customer may
+    have now (a few statements for that step)."""
     report = DispatchReport()
     case_rows = (
         CaseRepository(session, tenant_id)
@@ -137,7 +146,9 @@ async def dispatch_steps(
             sending.append(step)
             continue
         report.stopped += 1
-    await _send(session, tenant_id, sending, now)
+    await _send(
+        session, tenant_id, sending, now, await _offer_variables(session, tenant_id, sending, traits, app_settings)
+    )
     for step in sending:
         if step.status == StepStatus.sent.value:
             touches.setdefault(step.case_id, now)
@@ -194,7 +205,55 @@ async def _recent_messages(
     return recent
 
 
-async def _send(session: AsyncSession, tenant_id: uuid.UUID, steps: list[CampaignStepDue], now: datetime) -> None:
+async def _offer_variables(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    steps: list[CampaignStepDue],
+    traits: dict[uuid.UUID, Any],
+    settings: Settings,
+) -> dict[uuid.UUID, dict[str, str]]:
+    """Per step with an offer, the message's offer variables: the offer the customer may have now
+    (the step's own, or the best eligible), its description in the customer's locale and its
+    one-click link `PUBLIC_URL/o/{token}`. A step whose customer may have none gets no offer."""
+    found: dict[uuid.UUID, dict[str, str]] = {}
+    for step in steps:
+        if step.offer_id is None:
+            continue
+        locale = (traits.get(step.customer_id) or {}).get("locale")
+        choice = await offers.choose_for_message(
+            session,
+            tenant_id,
+            step.customer_id,
+            step.case_id,
+            step.offer_id,
+            locale=locale if isinstance(locale, str) else None,
+            surface=step.channel,
+        )
+        if choice is None:
+            continue
+        token = offer_token(
+            settings,
+            tenant_id=tenant_id,
+            customer_id=step.customer_id,
+            case_id=step.case_id,
+            offer_id=choice.offer_id,
+            expires_at=utcnow() + OFFER_LINK_LIFETIME,
+        )
+        found[step.id] = {
+            "offer_id": str(choice.offer_id),
+            "offer_url": offer_url(public_url(settings), token),
+            "offer_description": choice.description,
+        }
+    return found
+
+
+async def _send(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    steps: list[CampaignStepDue],
+    now: datetime,
+    offer_variables: dict[uuid.UUID, dict[str, str]],
+) -> None:
     """Hand the steps to channels, each under its own idempotency key, in one call, and mark them
     sent (or skipped with channels' reason, when the message is suppressed)."""
     requests = [
@@ -205,7 +264,7 @@ async def _send(session: AsyncSession, tenant_id: uuid.UUID, steps: list[Campaig
             template=step.template,
             idempotency_key=f"campaign-step:{step.id}",
             campaign_id=step.campaign_id,
-            variables={"offer_id": str(step.offer_id)} if step.offer_id else None,
+            variables=offer_variables.get(step.id),
         )
         for step in steps
     ]

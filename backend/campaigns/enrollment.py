@@ -9,7 +9,7 @@ consumer may hand over the same `case.changed` event more than once.
 
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +17,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churnsaver.backend.campaigns.models import Campaign, CampaignEnrollment, CampaignStepDue, StepStatus
-from churnsaver.backend.campaigns.playbooks import DEFAULT_PLAYBOOKS, StepCondition, variants_from
+from churnsaver.backend.campaigns.playbooks import DEFAULT_PLAYBOOKS, StepCondition, Variant, variants_from
 from churnsaver.backend.campaigns.repository import CampaignRepository
 from churnsaver.backend.campaigns.timing import AudienceFacts, assign, in_audience, step_due
 from churnsaver.backend.cases.models import CaseStatus, RecoveryCase
@@ -27,6 +27,7 @@ from churnsaver.backend.core.db import insert_for, utcnow
 from churnsaver.backend.core.ids import ordered_uuid
 from churnsaver.backend.customers.models import Customer, Subscription
 from churnsaver.backend.customers.repository import CustomerRepository, SubscriptionRepository
+from churnsaver.backend.offers import service as offers
 from churnsaver.backend.risk.models import RiskScore
 from churnsaver.backend.risk.repository import RiskScoreRepository
 from churnsaver.jobs.outbox import enqueue
@@ -43,11 +44,14 @@ class EnrollReport:
 
 
 async def ensure_default_playbooks(session: AsyncSession, tenant_id: uuid.UUID) -> None:
-    """Create the default playbooks the tenant does not have yet (each once: unique per tenant)."""
+    """Create the default playbooks the tenant does not have yet (each once: unique per tenant);
+    their steps name the tenant's default offers, created first if need be."""
     present = await CampaignRepository(session, tenant_id).playbook_keys()
     missing = [playbook for playbook in DEFAULT_PLAYBOOKS if playbook.key not in present]
     if not missing:
         return
+    keys = {step.offer_key for p in missing for v in p.variants for step in v.steps if step.offer_key}
+    offer_ids = {key: await offers.default_offer_id(session, tenant_id, key) for key in sorted(keys)}
     now = utcnow()
     rows = [
         {
@@ -59,13 +63,21 @@ async def ensure_default_playbooks(session: AsyncSession, tenant_id: uuid.UUID) 
             "audience": playbook.audience,
             "status": "active",
             "holdout_share": 0.10,
-            "variants": [variant.stored() for variant in playbook.variants],
+            "variants": [_with_offers(variant, offer_ids) for variant in playbook.variants],
             "created_at": now,
             "updated_at": now,
         }
         for playbook in missing
     ]
     await session.execute(insert_for(session)(Campaign).values(rows).on_conflict_do_nothing())
+
+
+def _with_offers(variant: Variant, offer_ids: dict[str, uuid.UUID | None]) -> dict[str, Any]:
+    """A default variant as stored for one tenant: each step's default offer by its id there."""
+    steps = [
+        replace(step, offer_id=offer_ids.get(step.offer_key)) if step.offer_key else step for step in variant.steps
+    ]
+    return replace(variant, steps=steps).stored()
 
 
 async def enroll_cases(

@@ -56,6 +56,7 @@ class Step:
     template: str
     offer_id: uuid.UUID | None = None
     condition: str | None = None
+    offer_key: str | None = None  # a default playbook's step names a default offer; its id is per tenant
 
     @property
     def wait(self) -> timedelta:
@@ -186,12 +187,24 @@ class Playbook:
     audience: dict[str, Any] = field(default_factory=dict)
 
 
-def _steps(*steps: tuple[str, str, str] | tuple[str, str, str, str]) -> list[Step]:
-    return [Step(step[0], step[1], step[2], condition=step[3] if len(step) == 4 else None) for step in steps]
+def _steps(*steps: tuple[str, ...]) -> list[Step]:
+    """Steps as (delay, channel, template[, offer key[, condition]]) (an offer key of "" is none)."""
+    return [
+        Step(
+            step[0],
+            step[1],
+            step[2],
+            offer_key=step[3] if len(step) > 3 and step[3] else None,
+            condition=step[4] if len(step) > 4 else None,
+        )
+        for step in steps
+    ]
 
 
 BEFORE_END = StepCondition.before_access_ends.value
 AFTER_RETRY = StepCondition.after_next_retry.value
+# The default offers (offers/catalog.py) the default playbooks use.
+CARD, DISCOUNT, KEEP = "update_payment", "percent_30_x3", "uncancel"
 
 # The playbooks every tenant starts with. Template keys are channels' built-in templates.
 DEFAULT_PLAYBOOKS = (
@@ -203,11 +216,11 @@ DEFAULT_PLAYBOOKS = (
             Variant(
                 "default",
                 _steps(
-                    ("PT0S", "email", "payment_failed_update_card"),
-                    ("PT0S", "in_app", "payment_failed_update_card"),
-                    ("P1D", "sms", "payment_failed_update_card"),
-                    ("P3D", "email", "payment_failed_offer"),
-                    ("P1D", "email", "payment_failed_final_notice", BEFORE_END),
+                    ("PT0S", "email", "payment_failed_update_card", CARD),
+                    ("PT0S", "in_app", "payment_failed_update_card", CARD),
+                    ("P1D", "sms", "payment_failed_update_card", CARD),
+                    ("P3D", "email", "payment_failed_offer", DISCOUNT),
+                    ("P1D", "email", "payment_failed_final_notice", CARD, BEFORE_END),
                 ),
             )
         ],
@@ -221,10 +234,10 @@ DEFAULT_PLAYBOOKS = (
             Variant(
                 "default",
                 _steps(
-                    ("PT0S", "email", "payment_failed_update_card", AFTER_RETRY),
-                    ("PT0S", "in_app", "payment_failed_update_card", AFTER_RETRY),
-                    ("P3D", "email", "payment_failed_offer"),
-                    ("P1D", "email", "payment_failed_final_notice", BEFORE_END),
+                    ("PT0S", "email", "payment_failed_update_card", CARD, AFTER_RETRY),
+                    ("PT0S", "in_app", "payment_failed_update_card", CARD, AFTER_RETRY),
+                    ("P3D", "email", "payment_failed_offer", DISCOUNT),
+                    ("P1D", "email", "payment_failed_final_notice", CARD, BEFORE_END),
                 ),
             )
         ],
@@ -238,9 +251,9 @@ DEFAULT_PLAYBOOKS = (
             Variant(
                 "default",
                 _steps(
-                    ("PT0S", "in_app", "cancellation_offer"),
-                    ("PT0S", "email", "cancellation_offer"),
-                    ("P3D", "email", "cancellation_reminder", BEFORE_END),
+                    ("PT0S", "in_app", "cancellation_offer", DISCOUNT),
+                    ("PT0S", "email", "cancellation_offer", DISCOUNT),
+                    ("P3D", "email", "cancellation_reminder", KEEP, BEFORE_END),
                 ),
             )
         ],
@@ -261,12 +274,17 @@ DEFAULT_PLAYBOOKS = (
         "usage_drop",
         "Usage drop nudge",
         [CaseKind.usage_drop.value],
-        [Variant("default", _steps(("PT0S", "in_app", "usage_drop_checkin"), ("PT0S", "email", "usage_drop_checkin")))],
+        [
+            Variant(
+                "default",
+                _steps(("PT0S", "in_app", "usage_drop_checkin"), ("PT0S", "email", "usage_drop_checkin", DISCOUNT)),
+            )
+        ],
     ),
     Playbook(
         "high_risk",
         "High risk check-in",
         [CaseKind.high_risk.value],
-        [Variant("default", _steps(("PT0S", "email", "high_risk_checkin")))],
+        [Variant("default", _steps(("PT0S", "email", "high_risk_checkin", DISCOUNT)))],
     ),
 )

@@ -28,6 +28,7 @@ from churnsaver.backend.campaigns.repository import (
     EnrollmentRepository,
     campaign_stats,
 )
+from churnsaver.backend.cases.models import CaseStatus, RecoveryCase
 from churnsaver.backend.channels.default_templates import DEFAULTS
 from churnsaver.backend.channels.repository import TemplateRepository
 from churnsaver.backend.core.db import utcnow
@@ -184,5 +185,22 @@ async def _assigned(session: AsyncSession, tenant_id: uuid.UUID, campaign_id: uu
         EnrollmentRepository(session, tenant_id)
         .select_readable(CampaignEnrollment.id)
         .where(CampaignEnrollment.campaign_id == campaign_id, CampaignEnrollment.variant.in_(sorted(names)))
+    )
+    return (await session.execute(statement.limit(1))).first() is not None
+
+
+async def in_holdout(session: AsyncSession, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> bool:
+    """Whether one of the customer's open cases is held out of its campaign: such a customer is
+    offered nothing anywhere (the widget asks this; campaigns never dispatch to a holdout)."""
+    enrollments = EnrollmentRepository(session, tenant_id)
+    statement = (
+        enrollments.select_readable(CampaignEnrollment.id)
+        .join(RecoveryCase, RecoveryCase.id == CampaignEnrollment.case_id)
+        .where(
+            enrollments.owned(RecoveryCase),
+            CampaignEnrollment.customer_id == customer_id,
+            CampaignEnrollment.holdout.is_(True),
+            RecoveryCase.status == CaseStatus.open.value,
+        )
     )
     return (await session.execute(statement.limit(1))).first() is not None

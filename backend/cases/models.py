@@ -45,6 +45,7 @@ class CaseEventType(StrEnum):
     touched = "touched"  # first contact with the customer (campaigns)
     offer_shown = "offer_shown"
     offer_accepted = "offer_accepted"
+    offer_failed = "offer_failed"  # billing refused the accepted offer; the case stays open
     note = "note"
     assigned = "assigned"
     status_changed = "status_changed"

@@ -105,6 +105,16 @@ class CaseRepository(TenantRepository[RecoveryCase]):
         )
         return (await self.session.execute(statement)).scalars().first()
 
+    async def open_of_customer(self, customer_id: uuid.UUID, limit: int) -> list[RecoveryCase]:
+        """The customer's open cases, the one that matters most first: highest priority, then newest."""
+        statement = (
+            self.select_readable()
+            .where(RecoveryCase.customer_id == customer_id, RecoveryCase.status == CaseStatus.open.value)
+            .order_by(RecoveryCase.priority.desc(), RecoveryCase.opened_at.desc(), RecoveryCase.id.desc())
+            .limit(limit)
+        )
+        return list((await self.session.execute(statement)).scalars())
+
 
 class CaseEventRepository(TenantRepository[CaseEvent]):
     model = CaseEvent

@@ -8,8 +8,8 @@ reopening and marking lost are manual overrides: stored as case events, they are
 same reconciliation that applies billing truth (`reconcile.py`), in time order with it, so a
 later evaluation never undoes them, and the case row always says what the derivation says.
 
-`touch`, `touch_first`, `offer_shown` and `offer_accepted` are the internal API the campaign and offer domains
-call (no subject: they act for the system, named by `actor`).
+`touch`, `touch_first`, `offer_shown`, `offer_accepted` and `offer_failed` are the internal API the campaign
+and offer domains call (no subject: they act for the system, named by `actor`).
 """
 
 import uuid
@@ -248,6 +248,13 @@ async def touch_first(
         publish_case_event(session, case, event)
 
 
+async def open_cases_of_customer(
+    session: AsyncSession, tenant_id: uuid.UUID, customer_id: uuid.UUID, *, limit: int = 10
+) -> list[RecoveryCase]:
+    """The customer's open cases, most pressing first (the widget asks which one an offer answers)."""
+    return await CaseRepository(session, tenant_id).open_of_customer(customer_id, limit)
+
+
 async def offer_shown(
     session: AsyncSession, tenant_id: uuid.UUID, case_id: uuid.UUID, at: datetime, actor: str, data: dict[str, Any]
 ) -> None:
@@ -260,6 +267,13 @@ async def offer_accepted(
 ) -> None:
     case = await CaseRepository(session, tenant_id).get_or_raise(case_id, what="case")
     await _record(session, case, CaseEventType.offer_accepted, actor, data, occurred_at=at)
+
+
+async def offer_failed(
+    session: AsyncSession, tenant_id: uuid.UUID, case_id: uuid.UUID, at: datetime, actor: str, data: dict[str, Any]
+) -> None:
+    case = await CaseRepository(session, tenant_id).get_or_raise(case_id, what="case")
+    await _record(session, case, CaseEventType.offer_failed, actor, data, occurred_at=at)
 
 
 async def _case(session: AsyncSession, subject: AuthSubject, case_id: uuid.UUID) -> RecoveryCase:

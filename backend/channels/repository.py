@@ -8,8 +8,10 @@ from typing import Any
 
 from sqlalchemy import Select, func, select
 
+from churnsaver.backend.cases.models import CaseStatus, RecoveryCase
 from churnsaver.backend.channels.models import (
     REACHING,
+    Channel,
     ChannelOptOut,
     LinkClick,
     Message,
@@ -68,6 +70,23 @@ class MessageRepository(TenantRepository[Message]):
         statement = insert.returning(Message.idempotency_key)
         result = await self.session.execute(statement, [{"tenant_id": self.tenant_id, **row} for row in rows])
         return set(result.scalars())
+
+    async def in_app_of_open_cases(self, customer_id: uuid.UUID, statuses: Sequence[str], limit: int) -> list[Message]:
+        """The customer's in-app messages in `statuses` whose case is still open, newest first."""
+        statement = (
+            self.select_readable()
+            .join(RecoveryCase, RecoveryCase.id == Message.case_id)
+            .where(
+                self.owned(RecoveryCase),
+                RecoveryCase.status == CaseStatus.open.value,
+                Message.customer_id == customer_id,
+                Message.channel == Channel.in_app.value,
+                Message.status.in_(statuses),
+            )
+            .order_by(Message.created_at.desc(), Message.id.desc())
+            .limit(limit)
+        )
+        return list((await self.session.execute(statement)).scalars())
 
     async def locked(self, message_id: uuid.UUID) -> Message | None:
         """The message, locked until the transaction ends: two workers claiming it take turns."""

@@ -74,6 +74,11 @@ class ScheduleOutcome:
     reason: str | None
 
 
+# In-app messages are delivered by being stored (delivery.py); a scheduled one is not yet due.
+SHOWN_IN_APP = (MessageStatus.sent.value, MessageStatus.delivered.value, MessageStatus.clicked.value)
+MAX_IN_APP_SHOWN = 5
+
+
 def channel_of(value: str) -> Channel:
     try:
         return Channel(value)
@@ -352,6 +357,13 @@ async def messages_of_cases(
     """The same page of each case's messages (a dataloader's batch); other tenants' cases: empty."""
     subject.require_read()
     return await MessageRepository(session, subject.tenant_id).pages_of_cases(case_ids, first=first, after=after)
+
+
+async def in_app_messages(session: AsyncSession, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> list[Message]:
+    """What the widget shows the customer: in-app messages delivered for cases still open, newest
+    first (a case that recovered or closed takes its messages away)."""
+    messages = MessageRepository(session, tenant_id)
+    return await messages.in_app_of_open_cases(customer_id, SHOWN_IN_APP, MAX_IN_APP_SHOWN)
 
 
 async def message_events(session: AsyncSession, subject: AuthSubject, message_id: uuid.UUID) -> list[MessageEvent]:

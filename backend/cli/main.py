@@ -87,6 +87,7 @@ def serve(
         console.print(f"  health           {base}/healthz   {base}/readyz")
         if settings.smtp_url is None and settings.env is not Environment.production:
             console.print(f"  captured mail    {base}/dev/mailbox")
+            console.print(f"  widget demo      {base}/dev/widget-demo")
         if demo:
             console.print(f"  demo tenant      {demo.slug}")
             console.print(f"  demo API key     {demo.api_key}", soft_wrap=True)

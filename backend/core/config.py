@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     # Failed authentications (wrong or unknown API keys), in the `limits` notation.
     auth_failure_limit_per_ip: str = "20/minute"
     auth_failure_limit_per_key: str = "10/minute"
+    # Widget API calls (/widgets/v1/*), per customer and per client address.
+    widget_limit_per_customer: str = "30/minute"
+    widget_limit_per_ip: str = "120/minute"
     # /metrics: a bearer token, and/or the client networks (CIDRs, comma-separated) that may read it.
     metrics_token: str | None = None
     metrics_allow: Annotated[list[IPv4Network | IPv6Network], NoDecode] = []
@@ -54,6 +57,7 @@ class Settings(BaseSettings):
     smtp_url: str | None = Field(default=None, description="smtp://[user:pass@]host:port (STARTTLS) or smtps://")
     sms_api_url: str | None = Field(default=None, description="Base URL of a Twilio-compatible Messages API.")
     whop_api_url: str = "https://api.whop.com"
+    stripe_api_url: str = "https://api.stripe.com"
     # Links in messages are absolute on this URL; unset: the address `serve` listens on.
     public_url: str | None = None
 
@@ -64,7 +68,9 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("auth_failure_limit_per_ip", "auth_failure_limit_per_key")
+    @field_validator(
+        "auth_failure_limit_per_ip", "auth_failure_limit_per_key", "widget_limit_per_customer", "widget_limit_per_ip"
+    )
     @classmethod
     def _is_a_rate_limit(cls, value: str) -> str:
         try:

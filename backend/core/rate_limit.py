@@ -72,3 +72,24 @@ class FailureThrottle:
             now = time.time()
             self._blocked_until = {k: end for k, end in self._blocked_until.items() if end > now}
         self._blocked_until[key] = until
+
+
+class RequestLimiter:
+    """Counts every request of each key (a customer, a client address) against one limit: unlike
+    FailureThrottle, it asks the storage each time, since every request counts."""
+
+    def __init__(self, limit: str, storage: Storage, namespace: str) -> None:
+        self.limit = parse_limit(limit)
+        self.limiter = MovingWindowRateLimiter(storage)
+        self.namespace = namespace
+
+    async def hit(self, key: str) -> int | None:
+        """Count a request of `key`; the seconds to wait when it is one too many, else None."""
+        try:
+            if await self.limiter.hit(self.limit, self.namespace, key):
+                return None
+            reset_time, _ = await self.limiter.get_window_stats(self.limit, self.namespace, key)
+        except Exception as error:
+            logger.warning("rate_limit.storage_unavailable", namespace=self.namespace, error=type(error).__name__)
+            return None
+        return max(1, math.ceil(reset_time - time.time()))

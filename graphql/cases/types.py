@@ -3,7 +3,7 @@
 import uuid
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.relay import to_base64
@@ -20,6 +20,9 @@ from churnsaver.graphql.dataloaders.case_events import CasePage
 from churnsaver.graphql.node import RowNode
 from churnsaver.graphql.pagination import Connection, connection_from_page
 from churnsaver.graphql.risk.types import RiskTier
+
+if TYPE_CHECKING:
+    from churnsaver.graphql.offers.types import OfferChoiceType, RedemptionType
 
 
 @strawberry.enum(name="CaseKind", description="What opened the case.")
@@ -47,6 +50,7 @@ class CaseEventType(Enum):
     TOUCHED = models.CaseEventType.touched.value
     OFFER_SHOWN = models.CaseEventType.offer_shown.value
     OFFER_ACCEPTED = models.CaseEventType.offer_accepted.value
+    OFFER_FAILED = models.CaseEventType.offer_failed.value
     NOTE = models.CaseEventType.note.value
     ASSIGNED = models.CaseEventType.assigned.value
     STATUS_CHANGED = models.CaseEventType.status_changed.value
@@ -181,6 +185,24 @@ class CaseType(RowNode):
     ) -> MessageConnection:
         page = await info.context.loaders.case_messages.load(CasePage(self.row.id, first, after))
         return connection_from_page(page, MessageType.from_row)
+
+    @strawberry.field(
+        description="What the customer would be offered now, best first, each with the reason (empty once closed)."
+    )
+    async def offers(
+        self, info: strawberry.Info
+    ) -> list[Annotated["OfferChoiceType", strawberry.lazy("churnsaver.graphql.offers.types")]]:
+        from churnsaver.graphql.offers.types import OfferChoiceType
+
+        return [OfferChoiceType.from_choice(choice) for choice in await info.context.loaders.case_offers.load(self.row)]
+
+    @strawberry.field(description="The offers accepted for the case and what billing made of them, oldest first.")
+    async def redemptions(
+        self, info: strawberry.Info
+    ) -> list[Annotated["RedemptionType", strawberry.lazy("churnsaver.graphql.offers.types")]]:
+        from churnsaver.graphql.offers.types import RedemptionType
+
+        return [RedemptionType.from_row(row) for row in await info.context.loaders.case_redemptions.load(self.row.id)]
 
 
 CaseConnection = Connection[CaseType]

@@ -13,10 +13,14 @@ from churnsaver.graphql.dataloaders.campaign_stats import CampaignStatsLoader
 from churnsaver.graphql.dataloaders.case import CaseLoader
 from churnsaver.graphql.dataloaders.case_events import CaseEventsLoader
 from churnsaver.graphql.dataloaders.case_messages import CaseMessagesLoader
+from churnsaver.graphql.dataloaders.case_offers import CaseOffersLoader
+from churnsaver.graphql.dataloaders.case_redemptions import CaseRedemptionsLoader
 from churnsaver.graphql.dataloaders.customer import CustomerLoader
 from churnsaver.graphql.dataloaders.customer_cases import CustomerCasesLoader
 from churnsaver.graphql.dataloaders.identities import IdentitiesLoader
 from churnsaver.graphql.dataloaders.message import MessageLoader
+from churnsaver.graphql.dataloaders.offer import OfferLoader
+from churnsaver.graphql.dataloaders.redemption import RedemptionLoader
 from churnsaver.graphql.dataloaders.risk_history import RiskHistoryLoader
 from churnsaver.graphql.dataloaders.risk_score import RiskScoreLoader
 from churnsaver.graphql.dataloaders.subscription import SubscriptionLoader
@@ -45,3 +49,7 @@ class Loaders:
         self.case_messages = CaseMessagesLoader(db, tenant_id)
         self.campaign = CampaignLoader(db, tenant_id)
         self.campaign_stats = CampaignStatsLoader(db, tenant_id)
+        self.offer = OfferLoader(db, tenant_id)
+        self.redemption = RedemptionLoader(db, tenant_id)
+        self.case_offers = CaseOffersLoader(db, tenant_id)
+        self.case_redemptions = CaseRedemptionsLoader(db, tenant_id)

@@ -7,7 +7,10 @@ import pytest
 from playwright.async_api import Browser, async_playwright
 
 from tests.fixtures.databases import skip_or_fail
+from tests.fixtures.merchant import merchant_site
 from tests.fixtures.server import running_server
+
+__all__ = ["merchant_site"]
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Headless and quiet: no sandbox (tests may run as root), no GPU, none of Chromium's own traffic.

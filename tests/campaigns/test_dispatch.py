@@ -217,7 +217,9 @@ async def test_a_dispatcher_dying_mid_batch_leaves_its_steps_pending_and_they_ar
     with pytest.raises(RuntimeError):
         async with db.tenant_unit_of_work(tenant.id) as session:
             due = StepRepository(session, tenant.id).select_due(utcnow(), 10)
-            report = await dispatch_steps(session, tenant.id, list((await session.execute(due)).scalars()), utcnow())
+            report = await dispatch_steps(
+                session, tenant.id, list((await session.execute(due)).scalars()), utcnow(), db.settings
+            )
             assert report.sent == 3
             raise RuntimeError("the worker dies before its transaction commits")
     assert {s.status for s in await steps(db, tenant.id)} == {"pending"}

@@ -15,6 +15,7 @@ import pytest
 import redis
 import websockets
 
+from churnsaver.backend.billing import service as billing
 from churnsaver.backend.cases.publishing import case_event_message, case_events_channel
 from churnsaver.backend.cases.repository import CaseEventRepository
 from churnsaver.backend.core.config import Settings
@@ -22,6 +23,7 @@ from churnsaver.backend.core.db import Database
 from churnsaver.backend.core.pubsub import IN_PROCESS, REDIS_CHANNEL_PREFIX, publish_after_commit
 from tests.fixtures.cases import open_payment_failed_case
 from tests.fixtures.databases import REDIS_URL, skip_or_fail
+from tests.fixtures.offers import cancellation_case, choices, default_offer
 from tests.fixtures.server import running_server
 
 PROTOCOL = ["graphql-transport-ws"]
@@ -194,3 +196,29 @@ async def test_with_redis_a_case_opened_by_another_process_reaches_the_client(se
 
     assert event["type"] == "OPENED" and event["kind"] == "PAYMENT_FAILED"
     assert event["case"]["customer"]["externalId"]
+
+
+async def test_offer_shown_accepted_and_failed_reach_the_subscription(server_url, db: Database, tenant, other_tenant):
+    case = await cancellation_case(db, tenant.id, "user_OfferEvents")
+    uncancel = await default_offer(db, tenant.id, "uncancel")
+    socket = await connect(server_url, tenant.api_key)
+    try:
+        await subscribe(socket, "offers", kinds=["CANCELLATION_SCHEDULED"])
+        await subscribed_in_process(tenant.id, 1)
+        await choices(db, tenant.id, case.customer_id, case_id=case.id, surface="email")
+        theirs = await cancellation_case(db, other_tenant.id, "user_OfferEventsTheirs")
+        await choices(db, other_tenant.id, theirs.customer_id, case_id=theirs.id, surface="email")
+        await billing.redeem(
+            db,
+            tenant_id=tenant.id,
+            offer_id=uncancel.id,
+            customer_id=case.customer_id,
+            case_id=case.id,
+            source="email",
+            idempotency_key="subscribed-accept",
+        )
+        types = [(await next_event(socket))[1]["type"] for _ in range(4)]
+    finally:
+        await socket.close()
+    assert types[:3] == ["OFFER_SHOWN", "OFFER_SHOWN", "OFFER_ACCEPTED"]
+    assert types[3] == "STATUS_CHANGED"  # the sandbox's billing event recovered it

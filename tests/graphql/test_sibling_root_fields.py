@@ -28,6 +28,12 @@ ROOT_FIELDS = {
     "channelSettings": "channelSettings { timezone }",
     "campaigns": "campaigns(first: 2) { totalCount edges { node { id name stats { enrolled } } } }",
     "campaign": 'campaign(id: "Q2FtcGFpZ246MA==") { id }',
+    "offers": "offers(first: 2) { edges { node { id kind } } }",
+    "redemptions": "redemptions(first: 2) { edges { node { id } } }",
+    "budgets": "budgets { month spent { amount } }",
+    "billingConnection": "billingConnection { provider }",
+    "widgetSettings": "widgetSettings { allowedOrigins }",
+    "publishableKey": "publishableKey",
 }
 
 

@@ -73,6 +73,7 @@ async def test_the_root_lists_the_endpoints_for_an_api_client(client):
         "metrics": "/metrics",
         "events": "/v1/events",
         "webhooks": {"whop": "/webhooks/whop/{endpointId}", "stripe": "/webhooks/stripe/{endpointId}"},
+        "widget": {"script": "/widgets/v1/churnsaver.js", "session": "/widgets/v1/session"},
     }
     for path in ("health", "readiness", "metrics"):
         assert (await client.get(endpoints[path])).status_code == 200

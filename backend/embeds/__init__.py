@@ -1,0 +1,1 @@
+"""Embeds: how a tenant's site embeds the widget (keys, origins, branding, survey, cancel handling)."""

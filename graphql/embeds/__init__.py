@@ -1,0 +1,1 @@
+"""GraphQL for embeds: the widget's settings, the publishable key and the widget secret."""

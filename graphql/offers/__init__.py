@@ -1,0 +1,1 @@
+"""GraphQL for offers, redemptions, budgets and the tenant's billing connection."""

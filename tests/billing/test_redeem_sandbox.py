@@ -1,0 +1,46 @@
+"""Redeeming through the sandbox: one accept settles APPLIED, applies to our own subscription state
+and the case recovers from it; a repeated key returns the first outcome without a second call."""
+
+from sqlalchemy import select
+
+from churnsaver.backend.billing import service as billing
+from churnsaver.backend.billing.service import APPLY_REDEMPTION
+from churnsaver.backend.cases.models import CaseEventType
+from churnsaver.jobs.models import OutboxJob
+from tests.fixtures.cases import stored_case_events
+from tests.fixtures.offers import billing_calls, cancellation_case, case_now, default_offer, redemptions
+
+
+async def test_uncancel_through_the_sandbox_recovers_the_case_once(db, tenant) -> None:
+    case = await cancellation_case(db, tenant.id, "user_sbx1")
+    uncancel = await default_offer(db, tenant.id, "uncancel")
+    outcome = await billing.redeem(
+        db,
+        tenant_id=tenant.id,
+        offer_id=uncancel.id,
+        customer_id=case.customer_id,
+        case_id=case.id,
+        source="one_click",
+        idempotency_key="click-1",
+    )
+    assert (outcome.status, outcome.reason, outcome.offer.id) == ("APPLIED", None, uncancel.id)
+    again = await billing.redeem(
+        db,
+        tenant_id=tenant.id,
+        offer_id=uncancel.id,
+        customer_id=case.customer_id,
+        case_id=case.id,
+        source="one_click",
+        idempotency_key="click-1",
+    )
+    assert (again.status, again.redemption_id) == ("APPLIED", outcome.redemption_id)
+    [redemption] = await redemptions(db, tenant.id)
+    assert (redemption.status, redemption.provider, redemption.case_id) == ("APPLIED", "SANDBOX", case.id)
+    [call] = await billing_calls(db, tenant.id)
+    assert (call.provider, call.action, call.redemption_id) == ("SANDBOX", "uncancel", redemption.id)
+    assert (await case_now(db, tenant.id, case.id)).status == "recovered"
+    types = [event.type for event in await stored_case_events(db, tenant.id) if event.case_id == case.id]
+    assert types.count(CaseEventType.offer_accepted.value) == 1
+    async with db.tenant_session(tenant.id) as session:
+        fallback = (await session.execute(select(OutboxJob).where(OutboxJob.actor_name == APPLY_REDEMPTION))).all()
+    assert fallback == []  # settled at once: the fallback job was taken back in the same transaction
