@@ -386,6 +386,13 @@ async def default_offer_id(session: AsyncSession, tenant_id: uuid.UUID, key: str
     return offer.id if offer is not None and offer.status == OfferStatus.active.value else None
 
 
+async def active_offer_ids(session: AsyncSession, tenant_id: uuid.UUID, offer_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of `offer_ids` are the tenant's active offers (another tenant's is simply absent)."""
+    await ensure_default_offers(session, tenant_id)
+    found = await OfferRepository(session, tenant_id).get_many(offer_ids)
+    return {offer_id for offer_id, offer in found.items() if offer.status == OfferStatus.active.value}
+
+
 async def get_offer_for(session: AsyncSession, tenant_id: uuid.UUID, offer_id: uuid.UUID) -> Offer | None:
     return await OfferRepository(session, tenant_id).get(offer_id)
 

@@ -168,3 +168,25 @@ async def test_another_tenants_offers_redemptions_and_cases_are_out_of_reach(cli
     assert (await run(client, tenant, CONNECTION))["billingConnection"] is None
     still = [e["node"] for e in (await run(client, other_tenant, LIST))["offers"]["edges"]]
     assert any(o["name"] == "Two weeks free" and o["status"] == "ACTIVE" for o in still)
+
+
+CREATE_CAMPAIGN = """mutation($input: CreateCampaignInput!) { createCampaign(input: $input) {
+  __typename ... on CampaignChanged { campaign { variants { steps { offerId } } } }
+  ... on UserError { code message }
+} }"""
+
+
+def campaign_with(offer_id: str) -> dict:
+    step = {"delay": "P1D", "channel": "email", "template": "winback", "offerId": offer_id}
+    return {"input": {"name": "With an offer", "caseKinds": ["CANCELED"], "variants": [{"name": "a", "steps": [step]}]}}
+
+
+async def test_a_campaign_step_takes_the_tenants_own_offer_ids_only(client, tenant, other_tenant):
+    mine = (await run(client, tenant, CREATE, {"input": NEW}))["createOffer"]["offer"]["id"]
+    theirs = (await run(client, other_tenant, CREATE, {"input": NEW}))["createOffer"]["offer"]["id"]
+    created = (await run(client, tenant, CREATE_CAMPAIGN, campaign_with(mine)))["createCampaign"]
+    assert created["campaign"]["variants"][0]["steps"][0]["offerId"] == mine
+    refused = (await run(client, tenant, CREATE_CAMPAIGN, campaign_with(theirs)))["createCampaign"]
+    assert refused["code"] == "BAD_USER_INPUT" and "no active offer" in refused["message"]
+    malformed = (await run(client, tenant, CREATE_CAMPAIGN, campaign_with("nope")))["createCampaign"]
+    assert malformed["code"] == "BAD_USER_INPUT"
