@@ -227,7 +227,7 @@ async def quote(
     if holdout:
         raise OfferNotEligible("offers are not shown to customers in a campaign's holdout")
     settings = await load_settings(session, tenant_id)
-    situation = await _situation(session, tenant_id, customer_id, case_id, cancel_reason)
+    situation = await _situation(session, tenant_id, customer_id, case_id, cancel_reason, lock=True)
     redemptions = RedemptionRepository(session, tenant_id)
     recent = await redemptions.of_customer_since(customer_id, situation.now - timedelta(days=3650))
     why = ineligible_because(offer, situation, recent, await redemptions.incentive_in_flight(customer_id), settings)
@@ -674,8 +674,16 @@ async def _situation(
     customer_id: uuid.UUID,
     case_id: uuid.UUID | None,
     cancel_reason: str | None,
+    *,
+    lock: bool = False,
 ) -> Situation:
-    customer = await CustomerRepository(session, tenant_id).get(customer_id)
+    customers = CustomerRepository(session, tenant_id)
+    reading = customers.select_readable().where(Customer.id == customer_id)
+    if lock:
+        # PostgreSQL: one accept per customer at a time, so the second sees the first's redemption
+        # (SQLite's accepts already take turns on the write lock; FOR UPDATE compiles to nothing there).
+        reading = reading.with_for_update()
+    customer = (await session.execute(reading)).scalar_one_or_none()
     if customer is None:
         raise NotFound("customer")
     case = None
