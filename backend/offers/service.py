@@ -4,9 +4,10 @@ For people and integrators (auth subject, scope checked here): list, create, edi
 offers; read redemptions and this month's budgets; offer settings.
 
 For the system (no subject: campaigns, the widget API and billing act for the end customer):
-`eligible_offers` (what to show now, best first, each with why), `quote` (one offer re-checked
-for an accept), `reserve` (the money, atomically), `open_redemption` and `settle`. Nothing
-commits: the caller's unit of work does. Default offers are created on first use.
+`eligible_offers` (what to show now, best first, each with why), `choose_for_message` (the offer a
+campaign message carries), `quote` (one offer re-checked for an accept, the customer locked),
+`reserve` (the money, atomically), `open_redemption` and `settle`. Nothing commits: the caller's
+unit of work does. Default offers are created on first use.
 """
 
 import random
