@@ -190,3 +190,14 @@ async def test_a_campaign_step_takes_the_tenants_own_offer_ids_only(client, tena
     assert refused["code"] == "BAD_USER_INPUT" and "no active offer" in refused["message"]
     malformed = (await run(client, tenant, CREATE_CAMPAIGN, campaign_with("nope")))["createCampaign"]
     assert malformed["code"] == "BAD_USER_INPUT"
+
+
+async def test_bad_arguments_are_coded_errors_never_a_500(client, tenant):
+    month = await graphql(client, 'query { budgets(month: "2026-13-01") { month } }', headers=tenant.headers)
+    assert month["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    bad_id = await graphql(client, REDEMPTIONS, {"filter": {"offerId": "not-an-id"}}, headers=tenant.headers)
+    assert bad_id["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    not_an_object = (await run(client, tenant, CREATE, {"input": NEW | {"value": [1, 2]}}))["createOffer"]
+    assert (not_an_object["code"], not_an_object["message"]) == ("BAD_USER_INPUT", "an offer's value is an object")
+    no_key = (await run(client, tenant, CONNECT, {"input": {"provider": "STRIPE", "apiKey": ""}}))["connectBilling"]
+    assert no_key["code"] == "BAD_USER_INPUT"
