@@ -407,10 +407,6 @@ async def redemption_by_key(session: AsyncSession, tenant_id: uuid.UUID, key: st
     return await RedemptionRepository(session, tenant_id).by_key(key)
 
 
-async def pending_redemptions(session: AsyncSession, tenant_id: uuid.UUID, before: datetime) -> list[Redemption]:
-    return await RedemptionRepository(session, tenant_id).pending_before(before, 100)
-
-
 # The API for people and integrators.
 
 
@@ -425,11 +421,6 @@ async def list_offers(
     subject.require_read()
     await ensure_default_offers(session, subject.tenant_id)
     return await OfferRepository(session, subject.tenant_id).page(statuses=statuses, first=first, after=after)
-
-
-async def get_offers(session: AsyncSession, subject: AuthSubject, offer_ids: list[uuid.UUID]) -> dict[uuid.UUID, Offer]:
-    subject.require_read()
-    return await OfferRepository(session, subject.tenant_id).get_many(offer_ids)
 
 
 async def create_offer(
@@ -527,17 +518,6 @@ async def list_redemptions(
     return await RedemptionRepository(session, subject.tenant_id).page(where, first=first, after=after)
 
 
-async def redemptions_of_cases(
-    session: AsyncSession, subject: AuthSubject, case_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, list[Redemption]]:
-    subject.require_read()
-    found: dict[uuid.UUID, list[Redemption]] = {case_id: [] for case_id in case_ids}
-    for redemption in await RedemptionRepository(session, subject.tenant_id).of_cases(case_ids):
-        if redemption.case_id is not None:
-            found[redemption.case_id].append(redemption)
-    return found
-
-
 async def offers_for_case(
     session: AsyncSession, subject: AuthSubject, case_id: uuid.UUID, *, holdout: bool
 ) -> list[OfferChoice]:
@@ -619,9 +599,14 @@ async def get_settings(session: AsyncSession, subject: AuthSubject) -> OfferSett
     return await load_settings(session, subject.tenant_id)
 
 
-async def update_settings(session: AsyncSession, subject: AuthSubject, **changes: Any) -> OfferSettings:
+async def update_settings(
+    session: AsyncSession, subject: AuthSubject, *, clear_monthly_budget: bool = False, **changes: Any
+) -> OfferSettings:
+    """Change the offer settings given (None: unchanged); `clear_monthly_budget` lifts the tenant's limit."""
     subject.require_write()
     settings = (await load_settings(session, subject.tenant_id)).updated(**changes)
+    if clear_monthly_budget:
+        settings = replace(settings, monthly_budget=None)
     await store_settings(session, subject.tenant_id, settings)
     return settings
 

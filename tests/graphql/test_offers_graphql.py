@@ -201,3 +201,30 @@ async def test_bad_arguments_are_coded_errors_never_a_500(client, tenant):
     assert (not_an_object["code"], not_an_object["message"]) == ("BAD_USER_INPUT", "an offer's value is an object")
     no_key = (await run(client, tenant, CONNECT, {"input": {"provider": "STRIPE", "apiKey": ""}}))["connectBilling"]
     assert no_key["code"] == "BAD_USER_INPUT"
+
+
+SETTINGS = "query { offerSettings { monthlyBudget { amount currency } policy controlShare cooldownDays } }"
+UPDATE_SETTINGS = """mutation($input: UpdateOfferSettingsInput!) { updateOfferSettings(input: $input) {
+  __typename ... on OfferSettingsUpdated { settings { monthlyBudget { amount } policy controlShare cooldownDays } }
+  ... on UserError { code message }
+} }"""
+
+
+async def test_offer_settings_turn_on_the_learning_policy_with_a_control_share(client, tenant, other_tenant):
+    assert (await run(client, tenant, SETTINGS))["offerSettings"] == {
+        "monthlyBudget": {"amount": 50000, "currency": "USD"},
+        "policy": "RULES",
+        "controlShare": 0.2,
+        "cooldownDays": 180,
+    }
+    changes = {"policy": "THOMPSON", "controlShare": 0.3, "noMonthlyBudget": True}
+    updated = (await run(client, tenant, UPDATE_SETTINGS, {"input": changes}))["updateOfferSettings"]
+    assert updated["settings"] == {
+        "monthlyBudget": None,
+        "policy": "THOMPSON",
+        "controlShare": 0.3,
+        "cooldownDays": 180,
+    }
+    bad = (await run(client, tenant, UPDATE_SETTINGS, {"input": {"controlShare": 1.5}}))["updateOfferSettings"]
+    assert (bad["code"], bad["message"]) == ("BAD_USER_INPUT", "the control share is from 0 to 1")
+    assert (await run(client, other_tenant, SETTINGS))["offerSettings"]["policy"] == "RULES"
