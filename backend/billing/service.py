@@ -37,7 +37,7 @@ from churnsaver.backend.cases.reconcile import reconcile_customers
 from churnsaver.backend.core.bulk import start_bulk_transaction
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database, utcnow
-from churnsaver.backend.core.errors import InvalidInput, NotFound
+from churnsaver.backend.core.errors import DomainError, InvalidInput, NotFound
 from churnsaver.backend.customers.apply import apply_events
 from churnsaver.backend.customers.events import EventType
 from churnsaver.backend.customers.models import CustomerEvent
@@ -121,8 +121,9 @@ async def redeem(
                 redemption_id=str(redemption.id),
                 not_before=utcnow() + FALLBACK_AFTER,
             )
-    except IntegrityError:
-        # The same key at the same moment: the other call inserted it first; its outcome is ours.
+    except (IntegrityError, DomainError):
+        # The same key at the same moment: the other call got there first (its redemption makes
+        # this one's checks fail, or its key is taken at insert); its outcome is ours.
         async with db.tenant_session(tenant_id) as session:
             existing = await offers.redemption_by_key(session, tenant_id, idempotency_key)
             if existing is None:

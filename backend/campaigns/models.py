@@ -95,7 +95,7 @@ class CampaignStepDue(TenantOwned, Base):
     step_index: Mapped[int] = mapped_column(Integer)
     channel: Mapped[str] = mapped_column(String(16))
     template: Mapped[str] = mapped_column(String(100))
-    offer_id: Mapped[uuid.UUID | None]  # offers (a later issue); no foreign key yet
+    offer_id: Mapped[uuid.UUID | None]  # the step's offer; dispatch may carry another the customer may have
     condition: Mapped[str | None] = mapped_column(String(32))
     due_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(16), default=StepStatus.pending.value)

@@ -4,7 +4,8 @@ what a case's enrollments and steps are.
 Every function takes the auth subject and checks its scope here: reads need `read`, changes need
 `write`. Nothing commits: the caller's unit of work does. Default playbooks are created on first
 use, so a tenant's first list already shows them. A step's template must be one channels knows
-for the step's channel (a built-in default or the tenant's own); an unknown one is InvalidInput.
+for the step's channel (a built-in default or the tenant's own), and its offer one of the tenant's
+active offers; anything else is InvalidInput.
 """
 
 import uuid
@@ -34,6 +35,7 @@ from churnsaver.backend.channels.repository import TemplateRepository
 from churnsaver.backend.core.db import utcnow
 from churnsaver.backend.core.errors import Conflict, InvalidInput, NotFound
 from churnsaver.backend.core.pagination import Page
+from churnsaver.backend.offers import service as offers
 from churnsaver.tenants.auth import AuthSubject
 
 # Which status each action may start from, and where it leads.
@@ -80,6 +82,7 @@ async def create_campaign(
     subject.require_write()
     checked = variants_from(variants)
     await _check_templates(session, subject.tenant_id, checked)
+    await _check_offers(session, subject.tenant_id, checked)
     campaign = Campaign(
         tenant_id=subject.tenant_id,
         name=_name(name),
@@ -123,6 +126,7 @@ async def update_campaign(
     if variants is not None:
         checked = variants_from(variants)
         await _check_templates(session, subject.tenant_id, checked)
+        await _check_offers(session, subject.tenant_id, checked)
         kept = {variant.name for variant in checked}
         removed = {variant["name"] for variant in campaign.variants} - kept
         if removed and await _assigned(session, subject.tenant_id, campaign.id, removed):
@@ -178,6 +182,18 @@ async def _check_templates(session: AsyncSession, tenant_id: uuid.UUID, variants
                 raise InvalidInput(
                     f"variant {variant.name!r} step {number}: no {step.channel} template {step.template!r}"
                 )
+
+
+async def _check_offers(session: AsyncSession, tenant_id: uuid.UUID, variants: list[Variant]) -> None:
+    """InvalidInput unless every step's offer is one of the tenant's active offers."""
+    wanted = {step.offer_id for variant in variants for step in variant.steps if step.offer_id is not None}
+    if not wanted:
+        return
+    found = await offers.active_offer_ids(session, tenant_id, sorted(wanted, key=str))
+    for variant in variants:
+        for number, step in enumerate(variant.steps, start=1):
+            if step.offer_id is not None and step.offer_id not in found:
+                raise InvalidInput(f"variant {variant.name!r} step {number}: no active offer {step.offer_id}")
 
 
 async def _assigned(session: AsyncSession, tenant_id: uuid.UUID, campaign_id: uuid.UUID, names: set[str]) -> bool:

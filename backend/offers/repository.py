@@ -145,12 +145,6 @@ class RedemptionRepository(TenantRepository[Redemption]):
         )
         return (await self.session.execute(statement.limit(1))).first() is not None
 
-    async def pending_before(self, moment: datetime, limit: int) -> list[Redemption]:
-        statement = self.select_readable().where(
-            Redemption.status == RedemptionStatus.PENDING.value, Redemption.created_at <= moment
-        )
-        return list((await self.session.execute(statement.order_by(Redemption.created_at).limit(limit))).scalars())
-
     async def page(self, where: RedemptionFilter, *, first: int | None, after: str | None) -> Page[Redemption]:
         statement = self.select_readable()
         if where.status is not None:

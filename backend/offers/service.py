@@ -4,9 +4,10 @@ For people and integrators (auth subject, scope checked here): list, create, edi
 offers; read redemptions and this month's budgets; offer settings.
 
 For the system (no subject: campaigns, the widget API and billing act for the end customer):
-`eligible_offers` (what to show now, best first, each with why), `quote` (one offer re-checked
-for an accept), `reserve` (the money, atomically), `open_redemption` and `settle`. Nothing
-commits: the caller's unit of work does. Default offers are created on first use.
+`eligible_offers` (what to show now, best first, each with why), `choose_for_message` (the offer a
+campaign message carries), `quote` (one offer re-checked for an accept, the customer locked),
+`reserve` (the money, atomically), `open_redemption` and `settle`. Nothing commits: the caller's
+unit of work does. Default offers are created on first use.
 """
 
 import random
@@ -227,7 +228,7 @@ async def quote(
     if holdout:
         raise OfferNotEligible("offers are not shown to customers in a campaign's holdout")
     settings = await load_settings(session, tenant_id)
-    situation = await _situation(session, tenant_id, customer_id, case_id, cancel_reason)
+    situation = await _situation(session, tenant_id, customer_id, case_id, cancel_reason, lock=True)
     redemptions = RedemptionRepository(session, tenant_id)
     recent = await redemptions.of_customer_since(customer_id, situation.now - timedelta(days=3650))
     why = ineligible_because(offer, situation, recent, await redemptions.incentive_in_flight(customer_id), settings)
@@ -386,6 +387,13 @@ async def default_offer_id(session: AsyncSession, tenant_id: uuid.UUID, key: str
     return offer.id if offer is not None and offer.status == OfferStatus.active.value else None
 
 
+async def active_offer_ids(session: AsyncSession, tenant_id: uuid.UUID, offer_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of `offer_ids` are the tenant's active offers (another tenant's is simply absent)."""
+    await ensure_default_offers(session, tenant_id)
+    found = await OfferRepository(session, tenant_id).get_many(offer_ids)
+    return {offer_id for offer_id, offer in found.items() if offer.status == OfferStatus.active.value}
+
+
 async def get_offer_for(session: AsyncSession, tenant_id: uuid.UUID, offer_id: uuid.UUID) -> Offer | None:
     return await OfferRepository(session, tenant_id).get(offer_id)
 
@@ -397,10 +405,6 @@ def describe(offer: Offer, locale: str | None) -> tuple[str, str]:
 
 async def redemption_by_key(session: AsyncSession, tenant_id: uuid.UUID, key: str) -> Redemption | None:
     return await RedemptionRepository(session, tenant_id).by_key(key)
-
-
-async def pending_redemptions(session: AsyncSession, tenant_id: uuid.UUID, before: datetime) -> list[Redemption]:
-    return await RedemptionRepository(session, tenant_id).pending_before(before, 100)
 
 
 # The API for people and integrators.
@@ -417,11 +421,6 @@ async def list_offers(
     subject.require_read()
     await ensure_default_offers(session, subject.tenant_id)
     return await OfferRepository(session, subject.tenant_id).page(statuses=statuses, first=first, after=after)
-
-
-async def get_offers(session: AsyncSession, subject: AuthSubject, offer_ids: list[uuid.UUID]) -> dict[uuid.UUID, Offer]:
-    subject.require_read()
-    return await OfferRepository(session, subject.tenant_id).get_many(offer_ids)
 
 
 async def create_offer(
@@ -519,17 +518,6 @@ async def list_redemptions(
     return await RedemptionRepository(session, subject.tenant_id).page(where, first=first, after=after)
 
 
-async def redemptions_of_cases(
-    session: AsyncSession, subject: AuthSubject, case_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, list[Redemption]]:
-    subject.require_read()
-    found: dict[uuid.UUID, list[Redemption]] = {case_id: [] for case_id in case_ids}
-    for redemption in await RedemptionRepository(session, subject.tenant_id).of_cases(case_ids):
-        if redemption.case_id is not None:
-            found[redemption.case_id].append(redemption)
-    return found
-
-
 async def offers_for_case(
     session: AsyncSession, subject: AuthSubject, case_id: uuid.UUID, *, holdout: bool
 ) -> list[OfferChoice]:
@@ -611,9 +599,14 @@ async def get_settings(session: AsyncSession, subject: AuthSubject) -> OfferSett
     return await load_settings(session, subject.tenant_id)
 
 
-async def update_settings(session: AsyncSession, subject: AuthSubject, **changes: Any) -> OfferSettings:
+async def update_settings(
+    session: AsyncSession, subject: AuthSubject, *, clear_monthly_budget: bool = False, **changes: Any
+) -> OfferSettings:
+    """Change the offer settings given (None: unchanged); `clear_monthly_budget` lifts the tenant's limit."""
     subject.require_write()
     settings = (await load_settings(session, subject.tenant_id)).updated(**changes)
+    if clear_monthly_budget:
+        settings = replace(settings, monthly_budget=None)
     await store_settings(session, subject.tenant_id, settings)
     return settings
 
@@ -667,8 +660,16 @@ async def _situation(
     customer_id: uuid.UUID,
     case_id: uuid.UUID | None,
     cancel_reason: str | None,
+    *,
+    lock: bool = False,
 ) -> Situation:
-    customer = await CustomerRepository(session, tenant_id).get(customer_id)
+    customers = CustomerRepository(session, tenant_id)
+    reading = customers.select_readable().where(Customer.id == customer_id)
+    if lock:
+        # PostgreSQL: one accept per customer at a time, so the second sees the first's redemption
+        # (SQLite's accepts already take turns on the write lock; FOR UPDATE compiles to nothing there).
+        reading = reading.with_for_update()
+    customer = (await session.execute(reading)).scalar_one_or_none()
     if customer is None:
         raise NotFound("customer")
     case = None

@@ -23,7 +23,7 @@ class CampaignStepInput:
     delay: str = strawberry.field(description="ISO 8601 duration: PT0S, PT90S, P1D, P1DT12H.")
     channel: str = strawberry.field(description="email, sms, in_app or whop.")
     template: str
-    offer_id: strawberry.ID | None = None
+    offer_id: strawberry.ID | None = strawberry.field(default=None, description="One of your offers' ids.")
     condition: str | None = strawberry.field(default=None, description="before_access_ends or after_next_retry.")
 
 
@@ -84,7 +84,7 @@ def _variants(variants: list[CampaignVariantInput]) -> list[dict[str, Any]]:
                     "delay": step.delay,
                     "channel": step.channel,
                     "template": step.template,
-                    "offer_id": step.offer_id,
+                    "offer_id": str(_offer_uuid(step.offer_id)) if step.offer_id else None,
                     "condition": step.condition,
                 }
                 for step in variant.steps
@@ -104,6 +104,13 @@ def _audience(audience: CampaignAudienceInput) -> dict[str, Any]:
         "countries": audience.countries,
     }
     return {name: value for name, value in values.items() if value is not None}
+
+
+def _offer_uuid(id: strawberry.ID) -> uuid.UUID:
+    try:
+        return parse_node_uuid(id, "Offer")
+    except NotFound:
+        raise InvalidInput(f"offerId {id!r} is not an offer's id") from None
 
 
 def _campaign_uuid(id: strawberry.ID) -> uuid.UUID:

@@ -4,6 +4,7 @@ from datetime import datetime
 from enum import Enum
 
 import strawberry
+from strawberry.relay import to_base64
 
 from churnsaver.backend.campaigns import models
 from churnsaver.backend.campaigns.models import Campaign
@@ -27,7 +28,9 @@ class CampaignStepType:
     )
     channel: str = strawberry.field(description="email, sms, in_app or whop.")
     template: str = strawberry.field(description="A template key channels knows for that channel.")
-    offer_id: strawberry.ID | None = strawberry.field(description="An offer (offers come in a later release).")
+    offer_id: strawberry.ID | None = strawberry.field(
+        description="One of your offers; the message carries it, or the best one the customer may have when it is sent."
+    )
     condition: str | None = strawberry.field(description="before_access_ends, after_next_retry, or null.")
 
 
@@ -100,7 +103,9 @@ class CampaignType(RowNode):
                             delay=step["delay"],
                             channel=step["channel"],
                             template=step["template"],
-                            offer_id=strawberry.ID(step["offer_id"]) if step.get("offer_id") else None,
+                            offer_id=strawberry.ID(to_base64("Offer", step["offer_id"]))
+                            if step.get("offer_id")
+                            else None,
                             condition=step.get("condition"),
                         )
                         for step in variant["steps"]

@@ -13,7 +13,14 @@ from churnsaver.backend.core.errors import DomainError, InvalidInput, NotFound
 from churnsaver.backend.offers import service
 from churnsaver.backend.offers.models import Offer
 from churnsaver.graphql.node import parse_node_uuid
-from churnsaver.graphql.offers.types import BillingConnectionType, BillingProvider, OfferKind, OfferType
+from churnsaver.graphql.offers.types import (
+    BillingConnectionType,
+    BillingProvider,
+    OfferKind,
+    OfferPolicy,
+    OfferSettingsType,
+    OfferType,
+)
 from churnsaver.graphql.permissions import CanWrite
 from churnsaver.graphql.results import UserError
 
@@ -46,6 +53,16 @@ class UpdateOfferInput:
     priority: int | None = None
 
 
+@strawberry.input(description="Only what is given changes.")
+class UpdateOfferSettingsInput:
+    monthly_budget: int | None = strawberry.field(default=None, description="Minor units of `currency` a month.")
+    no_monthly_budget: bool = strawberry.field(default=False, description="Lift the tenant's monthly limit.")
+    currency: str | None = None
+    policy: OfferPolicy | None = None
+    control_share: float | None = None
+    cooldown_days: int | None = None
+
+
 @strawberry.input
 class ConnectBillingInput:
     provider: BillingProvider
@@ -57,6 +74,11 @@ class OfferChanged:
     offer: OfferType
 
 
+@strawberry.type(description="The offer settings as the mutation left them.")
+class OfferSettingsUpdated:
+    settings: OfferSettingsType
+
+
 @strawberry.type(description="The billing connection, its key checked with one harmless call.")
 class BillingConnected:
     billing_connection: BillingConnectionType
@@ -65,6 +87,7 @@ class BillingConnected:
 CreateOfferResult = Annotated[OfferChanged | UserError, strawberry.union("CreateOfferResult")]
 UpdateOfferResult = Annotated[OfferChanged | UserError, strawberry.union("UpdateOfferResult")]
 ArchiveOfferResult = Annotated[OfferChanged | UserError, strawberry.union("ArchiveOfferResult")]
+UpdateOfferSettingsResult = Annotated[OfferSettingsUpdated | UserError, strawberry.union("UpdateOfferSettingsResult")]
 ConnectBillingResult = Annotated[BillingConnected | UserError, strawberry.union("ConnectBillingResult")]
 
 
@@ -144,6 +167,26 @@ class OfferMutations:
             return await service.archive_offer(context.session, context.auth, _offer_uuid(id))
 
         return await _result(change)
+
+    @strawberry.mutation(permission_classes=[CanWrite], description="The tenant budget, choice policy, cooldown.")
+    async def update_offer_settings(
+        self, info: strawberry.Info, input: UpdateOfferSettingsInput
+    ) -> UpdateOfferSettingsResult:
+        context = info.context
+        try:
+            settings = await service.update_settings(
+                context.session,
+                context.auth,
+                clear_monthly_budget=input.no_monthly_budget,
+                monthly_budget=input.monthly_budget,
+                currency=input.currency,
+                policy=input.policy.value if input.policy is not None else None,
+                control_share=input.control_share,
+                cooldown_days=input.cooldown_days,
+            )
+        except DomainError as error:
+            return UserError.from_error(error)
+        return OfferSettingsUpdated(settings=OfferSettingsType.from_settings(settings))
 
     @strawberry.mutation(
         permission_classes=[CanWrite],

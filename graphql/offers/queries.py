@@ -11,6 +11,7 @@ from churnsaver.graphql.offers.types import (
     BillingConnectionType,
     BudgetType,
     OfferConnection,
+    OfferSettingsType,
     OfferStatus,
     OfferType,
     RedemptionConnection,
@@ -78,6 +79,11 @@ class OfferQueries:
         return [
             BudgetType.from_budget(budget) for budget in await service.budgets(context.session, context.auth, month)
         ]
+
+    @strawberry.field(permission_classes=[CanRead], description="The tenant budget, choice policy and cooldown.")
+    async def offer_settings(self, info: strawberry.Info) -> OfferSettingsType:
+        context = info.context
+        return OfferSettingsType.from_settings(await service.get_settings(context.session, context.auth))
 
     @strawberry.field(permission_classes=[CanRead], description="The billing provider; null: the sandbox.")
     async def billing_connection(self, info: strawberry.Info) -> BillingConnectionType | None:

@@ -13,6 +13,7 @@ from churnsaver.backend.offers import models
 from churnsaver.backend.offers.catalog import wording
 from churnsaver.backend.offers.models import Offer, Redemption
 from churnsaver.backend.offers.service import Budget, OfferChoice
+from churnsaver.backend.offers.settings import OfferSettings
 from churnsaver.graphql.cases.types import Money
 from churnsaver.graphql.customers.types import CustomerType
 from churnsaver.graphql.node import RowNode
@@ -204,6 +205,32 @@ class BudgetType:
     @strawberry.field(description="The offer this budget is for; null for the tenant's.")
     def offer(self) -> OfferType | None:
         return OfferType.from_row(self.budget.offer) if self.budget.offer is not None else None
+
+
+@strawberry.enum(name="OfferPolicy", description="How offers are ordered: by the rules, or learned.")
+class OfferPolicy(Enum):
+    RULES = "rules"
+    THOMPSON = "thompson"
+
+
+@strawberry.type(name="OfferSettings")
+class OfferSettingsType:
+    monthly_budget: Money | None = strawberry.field(description="The tenant's offer budget a month; null: none.")
+    policy: OfferPolicy
+    control_share: float = strawberry.field(description="With THOMPSON, the share of choices left to the rules.")
+    cooldown_days: int = strawberry.field(
+        description="At most one redemption per customer and offer in this many days."
+    )
+
+    @classmethod
+    def from_settings(cls, settings: OfferSettings) -> "OfferSettingsType":
+        budget = settings.monthly_budget
+        return cls(
+            monthly_budget=Money(amount=budget, currency=settings.currency) if budget is not None else None,
+            policy=OfferPolicy(settings.policy),
+            control_share=settings.control_share,
+            cooldown_days=settings.cooldown_days,
+        )
 
 
 @strawberry.type(name="BillingConnection", description="The tenant's billing provider; the key is never readable.")

@@ -168,3 +168,63 @@ async def test_another_tenants_offers_redemptions_and_cases_are_out_of_reach(cli
     assert (await run(client, tenant, CONNECTION))["billingConnection"] is None
     still = [e["node"] for e in (await run(client, other_tenant, LIST))["offers"]["edges"]]
     assert any(o["name"] == "Two weeks free" and o["status"] == "ACTIVE" for o in still)
+
+
+CREATE_CAMPAIGN = """mutation($input: CreateCampaignInput!) { createCampaign(input: $input) {
+  __typename ... on CampaignChanged { campaign { variants { steps { offerId } } } }
+  ... on UserError { code message }
+} }"""
+
+
+def campaign_with(offer_id: str) -> dict:
+    step = {"delay": "P1D", "channel": "email", "template": "winback", "offerId": offer_id}
+    return {"input": {"name": "With an offer", "caseKinds": ["CANCELED"], "variants": [{"name": "a", "steps": [step]}]}}
+
+
+async def test_a_campaign_step_takes_the_tenants_own_offer_ids_only(client, tenant, other_tenant):
+    mine = (await run(client, tenant, CREATE, {"input": NEW}))["createOffer"]["offer"]["id"]
+    theirs = (await run(client, other_tenant, CREATE, {"input": NEW}))["createOffer"]["offer"]["id"]
+    created = (await run(client, tenant, CREATE_CAMPAIGN, campaign_with(mine)))["createCampaign"]
+    assert created["campaign"]["variants"][0]["steps"][0]["offerId"] == mine
+    refused = (await run(client, tenant, CREATE_CAMPAIGN, campaign_with(theirs)))["createCampaign"]
+    assert refused["code"] == "BAD_USER_INPUT" and "no active offer" in refused["message"]
+    malformed = (await run(client, tenant, CREATE_CAMPAIGN, campaign_with("nope")))["createCampaign"]
+    assert malformed["code"] == "BAD_USER_INPUT"
+
+
+async def test_bad_arguments_are_coded_errors_never_a_500(client, tenant):
+    month = await graphql(client, 'query { budgets(month: "2026-13-01") { month } }', headers=tenant.headers)
+    assert month["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    bad_id = await graphql(client, REDEMPTIONS, {"filter": {"offerId": "not-an-id"}}, headers=tenant.headers)
+    assert bad_id["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    not_an_object = (await run(client, tenant, CREATE, {"input": NEW | {"value": [1, 2]}}))["createOffer"]
+    assert (not_an_object["code"], not_an_object["message"]) == ("BAD_USER_INPUT", "an offer's value is an object")
+    no_key = (await run(client, tenant, CONNECT, {"input": {"provider": "STRIPE", "apiKey": ""}}))["connectBilling"]
+    assert no_key["code"] == "BAD_USER_INPUT"
+
+
+SETTINGS = "query { offerSettings { monthlyBudget { amount currency } policy controlShare cooldownDays } }"
+UPDATE_SETTINGS = """mutation($input: UpdateOfferSettingsInput!) { updateOfferSettings(input: $input) {
+  __typename ... on OfferSettingsUpdated { settings { monthlyBudget { amount } policy controlShare cooldownDays } }
+  ... on UserError { code message }
+} }"""
+
+
+async def test_offer_settings_turn_on_the_learning_policy_with_a_control_share(client, tenant, other_tenant):
+    assert (await run(client, tenant, SETTINGS))["offerSettings"] == {
+        "monthlyBudget": {"amount": 50000, "currency": "USD"},
+        "policy": "RULES",
+        "controlShare": 0.2,
+        "cooldownDays": 180,
+    }
+    changes = {"policy": "THOMPSON", "controlShare": 0.3, "noMonthlyBudget": True}
+    updated = (await run(client, tenant, UPDATE_SETTINGS, {"input": changes}))["updateOfferSettings"]
+    assert updated["settings"] == {
+        "monthlyBudget": None,
+        "policy": "THOMPSON",
+        "controlShare": 0.3,
+        "cooldownDays": 180,
+    }
+    bad = (await run(client, tenant, UPDATE_SETTINGS, {"input": {"controlShare": 1.5}}))["updateOfferSettings"]
+    assert (bad["code"], bad["message"]) == ("BAD_USER_INPUT", "the control share is from 0 to 1")
+    assert (await run(client, other_tenant, SETTINGS))["offerSettings"]["policy"] == "RULES"

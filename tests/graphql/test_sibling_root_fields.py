@@ -32,6 +32,7 @@ ROOT_FIELDS = {
     "redemptions": "redemptions(first: 2) { edges { node { id } } }",
     "budgets": "budgets { month spent { amount } }",
     "billingConnection": "billingConnection { provider }",
+    "offerSettings": "offerSettings { policy }",
     "widgetSettings": "widgetSettings { allowedOrigins }",
     "publishableKey": "publishableKey",
 }
