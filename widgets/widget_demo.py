@@ -14,17 +14,16 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from churnsaver.backend.campaigns.service import in_holdout
 from churnsaver.backend.cases import service as cases
 from churnsaver.backend.cases.models import CaseStatus
 from churnsaver.backend.core.config import Settings
 from churnsaver.backend.core.db import Database
 from churnsaver.backend.customers.models import Customer
 from churnsaver.backend.customers.repository import CustomerRepository
-from churnsaver.backend.embeds.service import customer_signature, publishable_key, widget_secret
-from churnsaver.backend.offers import service as offers
+from churnsaver.backend.embeds.service import customer_signature, load_settings, publishable_key, widget_secret
 from churnsaver.tenants.auth import AuthSubject
 from churnsaver.tenants.models import Tenant
+from churnsaver.widgets.widget_api import offers_now
 
 DEMO_SLUG = "demo"
 PICKS = 6
@@ -127,22 +126,20 @@ class WidgetDemo:
     async def _with_an_offer(
         self, session: AsyncSession, tenant_id: uuid.UUID, candidates: list[Customer]
     ) -> Customer | None:
-        """The first candidate the cancel flow would offer something (not held out, an offer
-        eligible), else the first: the demo should show an offer when it can."""
+        """The first candidate whom the cancel flow offers something whatever survey reason is
+        picked (offers are chosen by reason, as the widget's session does), else the one offered
+        something for the most reasons: the demo should show an offer when it can."""
+        reasons = [reason.code for reason in (await load_settings(session, tenant_id)).survey_reasons]
+        best, best_count = (candidates[0] if candidates else None), -1
         for customer in candidates:
-            if await in_holdout(session, tenant_id, customer.id):
-                continue
-            choices = await offers.eligible_offers(
-                session,
-                tenant_id,
-                customer.id,
-                case_id=None,
-                cancel_reason=None,
-                holdout=False,
-                locale=None,
-                surface="widget",
-                record=False,
-            )
-            if choices:
+            offered = 0
+            for reason in reasons:
+                _case, choices = await offers_now(
+                    session, tenant_id, customer.id, cancel_reason=reason, locale="en", record=False
+                )
+                offered += bool(choices)
+            if offered == len(reasons):
                 return customer
-        return candidates[0] if candidates else None
+            if offered > best_count:
+                best, best_count = customer, offered
+        return best
