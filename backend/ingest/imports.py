@@ -51,6 +51,7 @@ CUSTOMER_BATCH_ROWS = 20_000
 PARSE_STEP_ROWS = 100  # rows parsed between two turns of the event loop
 EVENT_BATCH_LINES = 20_000  # lines applied per transaction: a batch's statements are a fixed number
 CHUNK_ATTEMPTS = 3
+EVENT_WRITERS = 1
 TYPE_SAMPLE_ROWS = 1000  # rows read ahead to infer column types, before anything is written
 MAX_REPORTED_REJECTIONS = 1000  # all are counted; only these are kept, to keep memory flat
 MAX_EVENT_LINE_BYTES = 1024 * 1024
@@ -439,8 +440,8 @@ async def import_events(
     chunks: dict[asyncio.Task[_LinesApplied], ParsedChunk] = {}
     with parser_class(path, EVENT_BATCH_LINES, MAX_EVENT_LINE_BYTES, received_at, db.engine.dialect.name) as parser:
         try:
-            # As many chunks written at once as the database has concurrent writers: each chunk
-            # stands alone (its events apply by event time, its keys are its own).
+            # One chunk written at a time: two at once on PostgreSQL lost a later state event of a
+            # customer whose ids both chunks resolved (docs/performance.md, history import).
             while (chunk := await asyncio.to_thread(parser.next_chunk)) is not None:
                 for line, reason in chunk.rejected:
                     report.reject(line, reason)
@@ -450,7 +451,7 @@ async def import_events(
                 task = asyncio.create_task(_write_retrying(db, tenant_id, write))
                 chunks[task] = chunk
                 writing.add(task)
-                if len(writing) >= db.concurrent_writers:
+                if len(writing) >= EVENT_WRITERS:
                     done, writing = await asyncio.wait(writing, return_when=asyncio.FIRST_COMPLETED)
                     settle(done, chunks)
             if writing:
