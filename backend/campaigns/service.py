@@ -33,7 +33,7 @@ from churnsaver.backend.cases.models import CaseStatus, RecoveryCase
 from churnsaver.backend.channels.default_templates import DEFAULTS
 from churnsaver.backend.channels.repository import TemplateRepository
 from churnsaver.backend.core.db import utcnow
-from churnsaver.backend.core.errors import Conflict, InvalidInput, NotFound
+from churnsaver.backend.core.errors import Conflict, InvalidInput, NotFound, checked_name
 from churnsaver.backend.core.pagination import Page
 from churnsaver.backend.offers import service as offers
 from churnsaver.tenants.auth import AuthSubject
@@ -85,7 +85,7 @@ async def create_campaign(
     await _check_offers(session, subject.tenant_id, checked)
     campaign = Campaign(
         tenant_id=subject.tenant_id,
-        name=_name(name),
+        name=checked_name(name, what="a campaign name", maximum=MAX_NAME),
         case_kinds=case_kinds_from(case_kinds),
         audience=audience_from(audience),
         status=CampaignStatus.active.value,
@@ -116,7 +116,7 @@ async def update_campaign(
     if campaign.status == CampaignStatus.archived.value:
         raise Conflict("an archived campaign cannot be changed")
     if name is not None:
-        campaign.name = _name(name)
+        campaign.name = checked_name(name, what="a campaign name", maximum=MAX_NAME)
     if case_kinds is not None:
         campaign.case_kinds = case_kinds_from(case_kinds)
     if audience is not None:
@@ -163,13 +163,6 @@ async def _campaign(session: AsyncSession, subject: AuthSubject, campaign_id: uu
     if campaign is None:
         raise NotFound("campaign")
     return campaign
-
-
-def _name(name: str) -> str:
-    name = (name or "").strip()
-    if not name or len(name) > MAX_NAME:
-        raise InvalidInput(f"a campaign name is 1 to {MAX_NAME} characters")
-    return name
 
 
 async def _check_templates(session: AsyncSession, tenant_id: uuid.UUID, variants: list[Variant]) -> None:

@@ -24,5 +24,14 @@ class InvalidInput(DomainError):
     code = "BAD_USER_INPUT"
 
 
+def checked_name(name: str | None, *, what: str, maximum: int) -> str:
+    """`name` without surrounding spaces, or InvalidInput naming `what` ("an offer name") when that
+    leaves it empty or longer than `maximum`."""
+    name = (name or "").strip()
+    if not name or len(name) > maximum:
+        raise InvalidInput(f"{what} is 1 to {maximum} characters")
+    return name
+
+
 class Conflict(DomainError):
     code = "CONFLICT"

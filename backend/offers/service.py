@@ -22,7 +22,7 @@ from churnsaver.backend.cases import service as cases
 from churnsaver.backend.cases.models import RecoveryCase
 from churnsaver.backend.cases.repository import CaseRepository
 from churnsaver.backend.core.db import insert_for, utcnow
-from churnsaver.backend.core.errors import Conflict, DomainError, InvalidInput, NotFound
+from churnsaver.backend.core.errors import Conflict, DomainError, InvalidInput, NotFound, checked_name
 from churnsaver.backend.core.money import currency_code
 from churnsaver.backend.core.pagination import Page
 from churnsaver.backend.customers.models import Customer, Subscription
@@ -441,7 +441,7 @@ async def create_offer(
     settings = await load_settings(session, subject.tenant_id)
     offer = Offer(
         tenant_id=subject.tenant_id,
-        name=_name(name),
+        name=checked_name(name, what="an offer name", maximum=MAX_NAME),
         kind=kind,
         status=OfferStatus.active.value,
         value=value_from(kind, value),
@@ -476,7 +476,7 @@ async def update_offer(
     if offer.status == OfferStatus.archived.value:
         raise Conflict("an archived offer cannot be changed")
     if name is not None:
-        offer.name = _name(name)
+        offer.name = checked_name(name, what="an offer name", maximum=MAX_NAME)
     if value is not None:
         offer.value = value_from(offer.kind, value)
     if eligibility is not None:
@@ -734,13 +734,6 @@ async def _offer(session: AsyncSession, subject: AuthSubject, offer_id: uuid.UUI
     if offer is None:
         raise NotFound("offer")
     return offer
-
-
-def _name(name: str) -> str:
-    name = (name or "").strip()
-    if not name or len(name) > MAX_NAME:
-        raise InvalidInput(f"an offer name is 1 to {MAX_NAME} characters")
-    return name
 
 
 def _budget(amount: int | None) -> int | None:
