@@ -51,7 +51,6 @@ CUSTOMER_BATCH_ROWS = 20_000
 PARSE_STEP_ROWS = 100  # rows parsed between two turns of the event loop
 EVENT_BATCH_LINES = 20_000  # lines applied per transaction: a batch's statements are a fixed number
 CHUNK_ATTEMPTS = 3
-EVENT_WRITERS = 1
 TYPE_SAMPLE_ROWS = 1000  # rows read ahead to infer column types, before anything is written
 MAX_REPORTED_REJECTIONS = 1000  # all are counted; only these are kept, to keep memory flat
 MAX_EVENT_LINE_BYTES = 1024 * 1024
@@ -403,8 +402,8 @@ async def import_events(
 
     A parsing process (import_parser.py; in this process for a file under PARSER_PROCESS_BYTES)
     reads the file and checks each line exactly as the events API checks an item, while this
-    process writes the chunks before: a transaction per EVENT_BATCH_LINES lines, as many at once
-    as the database has concurrent writers, without a stop in the inbox. Usage events, most of a history, are
+    process writes the chunks before: a transaction per EVENT_BATCH_LINES lines, one at a time,
+    without a stop in the inbox. Usage events, most of a history, are
     written in bulk (customers/usage_bulk.py); the few lines that carry state are applied by
     `apply_events`, as the events API's processing does. The timeline's unique (source,
     messageId) is the import's idempotency key, so a re-run, or a run resumed after a crash,
@@ -417,59 +416,37 @@ async def import_events(
     report = ImportReport()
     received_at = utcnow().isoformat()
     events_done = 0
-    read_to = 0
     known: set[str] = set()  # provider ids whose customer a committed chunk has made sure of
     small = path.stat().st_size < PARSER_PROCESS_BYTES
     parser_class = InProcessParser if small else ParserProcess
-    writing: set[asyncio.Task[_LinesApplied]] = set()
 
-    def settle(done: set[asyncio.Task[_LinesApplied]], chunks: dict[asyncio.Task[_LinesApplied], ParsedChunk]) -> None:
-        nonlocal events_done, read_to
-        for task in done:
-            chunk, outcome = chunks.pop(task), task.result()
+    with parser_class(path, EVENT_BATCH_LINES, MAX_EVENT_LINE_BYTES, received_at, db.engine.dialect.name) as parser:
+        # One chunk written at a time (the parser works ahead): two at once on PostgreSQL lost a
+        # later state event of a customer whose ids both chunks resolved (docs/performance.md).
+        while (chunk := await asyncio.to_thread(parser.next_chunk)) is not None:
+            for line, reason in chunk.rejected:
+                report.reject(line, reason)
+            write = partial(
+                _write_chunk, tenant_id=tenant_id, chunk=chunk, path=path, received_at=received_at, known=known
+            )
+            outcome = await _write_retrying(db, tenant_id, write)
             known.update(outcome.customers)
             report.imported += outcome.applied + outcome.quarantined  # stored, applied or in quarantine
             report.duplicates += outcome.duplicates
             report.quarantined += outcome.quarantined
             events_done += chunk.lines
-            read_to = max(read_to, chunk.end)
-        on_progress(read_to)
-        if on_events is not None:
-            on_events(events_done)
-
-    chunks: dict[asyncio.Task[_LinesApplied], ParsedChunk] = {}
-    with parser_class(path, EVENT_BATCH_LINES, MAX_EVENT_LINE_BYTES, received_at, db.engine.dialect.name) as parser:
-        try:
-            # One chunk written at a time: two at once on PostgreSQL lost a later state event of a
-            # customer whose ids both chunks resolved (docs/performance.md, history import).
-            while (chunk := await asyncio.to_thread(parser.next_chunk)) is not None:
-                for line, reason in chunk.rejected:
-                    report.reject(line, reason)
-                write = partial(
-                    _write_chunk, tenant_id=tenant_id, chunk=chunk, path=path, received_at=received_at, known=known
-                )
-                task = asyncio.create_task(_write_retrying(db, tenant_id, write))
-                chunks[task] = chunk
-                writing.add(task)
-                if len(writing) >= EVENT_WRITERS:
-                    done, writing = await asyncio.wait(writing, return_when=asyncio.FIRST_COMPLETED)
-                    settle(done, chunks)
-            if writing:
-                done, writing = await asyncio.wait(writing)
-                settle(done, chunks)
-        finally:
-            for task in writing:
-                task.cancel()
-            await asyncio.gather(*writing, return_exceptions=True)
+            on_progress(chunk.end)
+            if on_events is not None:
+                on_events(events_done)
     return report
 
 
 async def _write_retrying(
     db: Database, tenant_id: uuid.UUID, write: Callable[[AsyncSession, Batch], Awaitable["_LinesApplied"]]
 ) -> "_LinesApplied":
-    """A chunk written in its transaction, again after a transient failure: two chunks written at
-    once that update one customer in opposite orders can deadlock, and the database then rolls
-    one back."""
+    """A chunk written in its transaction, again after a transient failure: a chunk and the events
+    API's processing that update one customer in opposite orders can deadlock, and the database
+    then rolls one back."""
     for attempt in range(1, CHUNK_ATTEMPTS + 1):
         try:
             return await run_isolating(db, tenant_id, write, what="import events")
